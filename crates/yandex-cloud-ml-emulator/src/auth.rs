@@ -1,0 +1,104 @@
+//! Authorization checks of cloud API calls, answered like the cloud: `UNAUTHENTICATED` for a
+//! missing, malformed, unknown or expired credential.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use serde_json::Value;
+use tonic::{Status, metadata::MetadataMap};
+
+use crate::{config::AuthMode, state::State};
+
+/// The audience a service-account JWT must name.
+const JWT_AUDIENCE: &str = "https://iam.api.cloud.yandex.net/iam/v1/tokens";
+
+/// Checks the `authorization` header; returns the subject id to record as `created_by`.
+pub(crate) fn authenticate(state: &State, metadata: &MetadataMap) -> Result<String, Status> {
+    let header = metadata.get("authorization").and_then(|v| v.to_str().ok());
+    if state.config.auth == AuthMode::Open {
+        return Ok("emulator-anonymous".into());
+    }
+    let Some(header) = header else {
+        return Err(Status::unauthenticated("The request is missing the authorization header"));
+    };
+    let (scheme, credential) = header.split_once(' ').map(|(s, c)| (s, c.trim())).unwrap_or((header, ""));
+    if credential.is_empty() {
+        return Err(Status::unauthenticated("The authorization header is malformed"));
+    }
+    match scheme {
+        "Api-Key" => match &state.config.auth {
+            AuthMode::Require { api_keys, .. } if !api_keys.iter().any(|k| k == credential) => {
+                Err(Status::unauthenticated("Unknown api key"))
+            }
+            _ => Ok("emulator-api-key".into()),
+        },
+        "Bearer" => match (state.token_valid(credential), &state.config.auth) {
+            (Some(true), _) => Ok("emulator-iam-subject".into()),
+            (Some(false), _) => Err(Status::unauthenticated("The token has expired")),
+            (None, AuthMode::Require { iam_tokens, .. }) if !iam_tokens.iter().any(|t| t == credential) => {
+                Err(Status::unauthenticated("The token is invalid"))
+            }
+            (None, _) => Ok("emulator-iam-subject".into()),
+        },
+        _ => Err(Status::unauthenticated(format!(
+            "Unsupported authorization scheme `{scheme}`: use `Api-Key <key>` or `Bearer <IAM token>`"
+        ))),
+    }
+}
+
+/// Whether an OAuth token may be exchanged.
+pub(crate) fn check_oauth(state: &State, token: &str) -> Result<(), Status> {
+    if token.trim().is_empty() {
+        return Err(Status::invalid_argument("yandex_passport_oauth_token: must not be empty"));
+    }
+    if token.len() > 4000 {
+        return Err(Status::invalid_argument("yandex_passport_oauth_token: longer than 4000 characters"));
+    }
+    match &state.config.auth {
+        AuthMode::Require { oauth_tokens, .. } if !oauth_tokens.iter().any(|t| t == token) => {
+            Err(Status::unauthenticated("The OAuth token is invalid"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Checks the structure and claims of a service-account JWT (the signature cannot be checked
+/// without the account's public key, which the emulator does not have).
+pub(crate) fn check_jwt(jwt: &str) -> Result<(), Status> {
+    let bad = |why: &str| Status::unauthenticated(format!("invalid JWT: {why}"));
+    if jwt.len() > 8000 {
+        return Err(Status::invalid_argument("jwt: longer than 8000 characters"));
+    }
+    let parts: Vec<&str> = jwt.split('.').collect();
+    let [header, claims, signature] = parts.as_slice() else {
+        return Err(bad("expected three dot-separated parts"));
+    };
+    let decode = |part: &str, what: &str| -> Result<Value, Status> {
+        let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|_| bad(&format!("{what} is not base64url")))?;
+        serde_json::from_slice(&bytes).map_err(|_| bad(&format!("{what} is not JSON")))
+    };
+    let header = decode(header, "header")?;
+    let claims = decode(claims, "claims")?;
+    if header["alg"] != "PS256" {
+        return Err(bad("alg must be PS256"));
+    }
+    if header["kid"].as_str().is_none_or(str::is_empty) {
+        return Err(bad("kid (the key id) is missing"));
+    }
+    if claims["iss"].as_str().is_none_or(str::is_empty) {
+        return Err(bad("iss (the service account id) is missing"));
+    }
+    if claims["aud"] != JWT_AUDIENCE && !claims["aud"].as_array().is_some_and(|a| a.iter().any(|x| x == JWT_AUDIENCE)) {
+        return Err(bad(&format!("aud must be {JWT_AUDIENCE}")));
+    }
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    match claims["exp"].as_u64() {
+        Some(exp) if exp > now => {}
+        Some(_) => return Err(bad("it has expired")),
+        None => return Err(bad("exp is missing")),
+    }
+    if URL_SAFE_NO_PAD.decode(signature).map(|s| s.is_empty()).unwrap_or(true) {
+        return Err(bad("signature is missing"));
+    }
+    Ok(())
+}

@@ -1,0 +1,120 @@
+//! Command-line front end shared by `ycml-emulator` and `ycml emulator`.
+
+use std::path::PathBuf;
+
+use crate::{AuthMode, Emulator, EmulatorConfig, OperationPolicy};
+
+/// Options of the emulator command.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EmulatorArgs {
+    /// Address to listen on; port 0 picks a free port (printed at startup).
+    #[arg(long, default_value = "127.0.0.1:50051", env = "YCML_EMULATOR_LISTEN")]
+    pub listen: String,
+    /// JSON file with an EmulatorConfig (flags below override it).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Accept only this API key (repeatable); default: any well-formed credential.
+    #[arg(long = "api-key")]
+    pub api_keys: Vec<String>,
+    /// Serve without any authorization checks.
+    #[arg(long, conflicts_with = "api_keys")]
+    pub open: bool,
+    /// Only allow model URIs in this folder (repeatable).
+    #[arg(long = "folder")]
+    pub folders: Vec<String>,
+    /// When deferred operations finish: immediate, polls:N, delay-ms:N or manual.
+    #[arg(long, value_parser = parse_policy)]
+    pub operations: Option<OperationPolicy>,
+    /// Pause between streamed chunks, in milliseconds.
+    #[arg(long)]
+    pub chunk_delay_ms: Option<u64>,
+    /// JSON file with scripted replies (a list of ScriptRule).
+    #[arg(long)]
+    pub scripts: Option<PathBuf>,
+}
+
+fn parse_policy(s: &str) -> Result<OperationPolicy, String> {
+    let number = |v: &str| v.parse::<u64>().map_err(|_| format!("`{v}` is not a number"));
+    match s.split_once(':') {
+        None if s == "immediate" => Ok(OperationPolicy::Immediate),
+        None if s == "manual" => Ok(OperationPolicy::Manual),
+        Some(("polls", n)) => Ok(OperationPolicy::AfterPolls(number(n)? as u32)),
+        Some(("delay-ms", n)) => Ok(OperationPolicy::AfterDelayMs(number(n)?)),
+        _ => Err(format!("unknown operation policy `{s}`: use immediate, polls:N, delay-ms:N or manual")),
+    }
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &PathBuf) -> std::io::Result<T> {
+    let text = std::fs::read_to_string(path)?;
+    serde_json::from_str(&text)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", path.display())))
+}
+
+/// Runs the emulator until Ctrl-C or SIGTERM. Prints the banner and one
+/// `listening on <addr>` line (machine-readable) to stdout.
+pub async fn run(args: EmulatorArgs) -> std::io::Result<()> {
+    let mut config: EmulatorConfig = match &args.config {
+        Some(path) => read_json(path)?,
+        None => EmulatorConfig::default(),
+    };
+    if args.open {
+        config.auth = AuthMode::Open;
+    } else if !args.api_keys.is_empty() {
+        config.auth = AuthMode::Require { api_keys: args.api_keys.clone(), iam_tokens: vec![], oauth_tokens: vec![] };
+    }
+    config.folders.extend(args.folders.iter().cloned());
+    if let Some(p) = args.operations {
+        config.operations = p;
+    }
+    if let Some(ms) = args.chunk_delay_ms {
+        config.stream_chunk_delay_ms = ms;
+    }
+    let mut builder = Emulator::builder().config(config);
+    if let Some(path) = &args.scripts {
+        let rules: Vec<crate::ScriptRule> = read_json(path)?;
+        for rule in rules {
+            builder = builder.script(rule);
+        }
+    }
+    let handle = builder.start(args.listen.as_str()).await?;
+    println!("{}", crate::BANNER);
+    println!("listening on {}", handle.endpoint());
+    shutdown_signal().await;
+    println!("shutting down");
+    handle.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policies_parse() {
+        assert_eq!(parse_policy("immediate").unwrap(), OperationPolicy::Immediate);
+        assert_eq!(parse_policy("polls:3").unwrap(), OperationPolicy::AfterPolls(3));
+        assert_eq!(parse_policy("delay-ms:250").unwrap(), OperationPolicy::AfterDelayMs(250));
+        assert!(parse_policy("soon").unwrap_err().contains("immediate, polls:N"));
+    }
+}

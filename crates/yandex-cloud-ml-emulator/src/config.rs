@@ -1,0 +1,93 @@
+//! Emulator settings.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// How the emulator checks the `authorization` header of cloud API calls (discovery and IAM
+/// token calls are never checked, like in the cloud).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "mode")]
+pub enum AuthMode {
+    /// Any well-formed `Api-Key <key>` or `Bearer <token>` is accepted; a missing or malformed
+    /// header, or an expired token issued by the emulator, gets `UNAUTHENTICATED`.
+    AcceptAny,
+    /// Only the listed API keys and IAM tokens, plus unexpired tokens the emulator issued.
+    /// OAuth exchange only accepts the listed OAuth tokens.
+    Require {
+        /// Accepted `Api-Key` values.
+        #[serde(default)]
+        api_keys: Vec<String>,
+        /// Accepted `Bearer` tokens besides the ones the emulator issued.
+        #[serde(default)]
+        iam_tokens: Vec<String>,
+        /// OAuth tokens that `IamTokenService/Create` exchanges.
+        #[serde(default)]
+        oauth_tokens: Vec<String>,
+    },
+    /// No header is needed at all.
+    Open,
+}
+
+/// When asynchronous operations finish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "mode", content = "value")]
+pub enum OperationPolicy {
+    /// Done as soon as they are created.
+    Immediate,
+    /// Done on the N-th `OperationService/Get` (the cloud's recorded deferred run took 2).
+    AfterPolls(u32),
+    /// Done after this many milliseconds, in the background.
+    AfterDelayMs(u64),
+    /// Only when a test completes or fails them through the control API.
+    Manual,
+}
+
+/// Everything that shapes the emulator's behaviour.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EmulatorConfig {
+    /// Authorization checks.
+    pub auth: AuthMode,
+    /// Folders that model URIs may name; empty means any folder.
+    pub folders: Vec<String>,
+    /// When deferred completions finish.
+    pub operations: OperationPolicy,
+    /// Lifetime of IAM tokens issued by `IamTokenService/Create`, in seconds.
+    pub token_lifetime_secs: u64,
+    /// Tokens per streamed chunk.
+    pub stream_chunk_tokens: usize,
+    /// Pause before each streamed chunk after the first, in milliseconds.
+    pub stream_chunk_delay_ms: u64,
+    /// Model context window in tokens; longer prompts are rejected (never silently truncated).
+    pub context_window: usize,
+    /// Largest accepted `max_tokens`.
+    pub max_tokens_limit: i64,
+    /// Address put into the discovery table (default: the bound address).
+    pub advertised_address: Option<String>,
+    /// Entries kept in the request journal (oldest dropped first); 0 turns it off.
+    pub journal_capacity: usize,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        EmulatorConfig {
+            auth: AuthMode::AcceptAny,
+            folders: Vec::new(),
+            operations: OperationPolicy::AfterPolls(2),
+            token_lifetime_secs: 12 * 3600,
+            stream_chunk_tokens: 3,
+            stream_chunk_delay_ms: 0,
+            context_window: 32_768,
+            max_tokens_limit: 8_000,
+            advertised_address: None,
+            journal_capacity: 10_000,
+        }
+    }
+}
+
+impl EmulatorConfig {
+    pub(crate) fn chunk_delay(&self) -> Duration {
+        Duration::from_millis(self.stream_chunk_delay_ms)
+    }
+}

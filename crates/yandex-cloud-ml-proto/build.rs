@@ -1,0 +1,49 @@
+//! Compiles `proto/` with protox (pure Rust, no system `protoc`) and generates prost
+//! messages plus tonic client/server stubs, depending on the enabled features.
+
+use std::{env, fs, path::PathBuf};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?);
+    // In the workspace the protos live at the repository root; a packaged crate carries a copy.
+    let root = [manifest.join("proto"), manifest.join("../../proto")]
+        .into_iter()
+        .find(|p| p.is_dir())
+        .ok_or("proto/ directory not found")?;
+    println!("cargo:rerun-if-changed={}", root.display());
+
+    let mut files = Vec::new();
+    collect(&root, &root, &mut files)?;
+    files.sort();
+    let fds = protox::compile(&files, [&root])?;
+
+    let out = PathBuf::from(env::var("OUT_DIR")?);
+    fs::write(out.join("file_descriptor_set.bin"), prost::Message::encode_to_vec(&fds))?;
+
+    tonic_prost_build::configure()
+        .build_client(env::var_os("CARGO_FEATURE_CLIENT").is_some())
+        .build_server(env::var_os("CARGO_FEATURE_SERVER").is_some())
+        .build_transport(env::var_os("CARGO_FEATURE_CLIENT").is_some())
+        .include_file("_includes.rs")
+        .emit_rerun_if_changed(false)
+        .compile_fds_with_config(fds, {
+            let mut config = tonic_prost_build::Config::new();
+            // `prost::Name` impls let us pack and unpack `google.protobuf.Any` by type URL.
+            config.enable_type_names();
+            config.type_name_domain(["."], "type.googleapis.com");
+            config
+        })?;
+    Ok(())
+}
+
+fn collect(root: &PathBuf, dir: &PathBuf, out: &mut Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect(root, &path, out)?;
+        } else if path.extension().is_some_and(|e| e == "proto") {
+            out.push(path.strip_prefix(root)?.to_string_lossy().into_owned());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,55 @@
+//! # yandex-cloud-ml-sdk
+//!
+//! Async Rust SDK for the text-generation models of Yandex Cloud AI Studio (Foundation
+//! Models), speaking gRPC to the cloud over TLS. It covers what the official Python SDK's
+//! `AsyncCompletions`/`AsyncGPTModel` do — model URIs, `run`, `run_stream`, `run_deferred`,
+//! `attach_deferred`, `tokenize`, `configure` — with a credential chain, endpoint discovery,
+//! bounded retries and deadlines.
+//!
+//! ```no_run
+//! # async fn demo() -> yandex_cloud_ml_sdk::Result<()> {
+//! use yandex_cloud_ml_sdk::Sdk;
+//! let sdk = Sdk::builder().folder_id("b1g...").api_key("AQVN...").build()?;
+//! let model = sdk.models().completions("yandexgpt");
+//! let result = model.run("hello").await?;
+//! println!("{} [{}; {} tokens]", result.text(), result.model_version(), result.usage().total_tokens);
+//! # Ok(()) }
+//! ```
+//!
+//! For offline work, point the SDK at the local emulator (`yandex-cloud-ml-emulator`) with
+//! [`SdkBuilder::emulator`] or the `YCML_EMULATOR_HOST` environment variable.
+
+#![warn(missing_docs)]
+
+mod auth;
+mod completions;
+mod error;
+mod json;
+mod operations;
+mod retry;
+mod sdk;
+mod tools;
+mod transport;
+
+pub use auth::{Credentials, Secret, ServiceAccountKey};
+#[cfg(feature = "schemars")]
+pub use completions::model::RunStructured;
+pub use completions::{
+    config::{GptModelConfig, ReasoningMode, ResponseFormat},
+    message::{IntoMessages, Message, Role},
+    model::{GptModel, ModelCall, RUN_TIMEOUT, Run, RunDeferred, RunStream, SHORT_TIMEOUT, Tokenize},
+    result::{Alternative, AlternativeStatus, CompletionResult, Token, Usage},
+    stream::{CompletionChunk, CompletionStream},
+};
+pub use error::{Code, Error, ErrorKind, Result};
+pub use operations::{Operation, OperationError, OperationOutput, OperationStatus, Wait};
+pub use retry::RetryPolicy;
+pub use sdk::{
+    EMULATOR_API_KEY, EMULATOR_FOLDER_ID, ENV_API_ENDPOINT, ENV_EMULATOR_HOST, ENV_FOLDER_ID, Models, Sdk, SdkBuilder,
+    Tls,
+};
+pub use tools::{FunctionCall, FunctionTool, ToolCall, ToolChoice, ToolResult};
+
+/// The generated protobuf types and gRPC stubs, for exact wire access. Prefer the SDK's own
+/// types; these follow the `.proto` files and may change with them.
+pub use yandex_cloud_ml_proto as proto;

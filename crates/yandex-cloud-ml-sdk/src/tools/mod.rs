@@ -1,0 +1,304 @@
+//! Function calling: tool definitions, the tool-choice strategy, the calls a model asks for and
+//! the results the caller sends back.
+//!
+//! The API has no call ids: a result is matched to its call by function name, and the
+//! assistant message carrying the calls must be sent back unchanged (pass the previous
+//! [`CompletionResult`](crate::CompletionResult) as a message; the SDK echoes its calls exactly).
+
+use std::{fmt, str::FromStr};
+
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::Value;
+use yandex_cloud_ml_proto::yandex::cloud::ai::foundation_models::v1 as pb;
+
+use crate::{
+    error::{Error, Result},
+    json,
+};
+
+/// A function the model may call, described by a JSON schema of its arguments.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FunctionTool {
+    name: String,
+    description: Option<String>,
+    parameters: Value,
+    strict: Option<bool>,
+}
+
+impl FunctionTool {
+    /// A tool named `name` whose arguments follow the JSON schema `parameters` (an object).
+    pub fn new(name: impl Into<String>, parameters: Value) -> FunctionTool {
+        FunctionTool { name: name.into(), description: None, parameters, strict: None }
+    }
+
+    /// A tool whose arguments are the Rust type `T`: the schema comes from `schemars`, the name
+    /// from the schema title (the type name) and the description from the type's doc comment.
+    /// The schema is sent as generated, title and description included (like the Python SDK).
+    #[cfg(feature = "schemars")]
+    pub fn from_type<T: schemars::JsonSchema>() -> FunctionTool {
+        let schema = schemars::schema_for!(T).to_value();
+        let name = schema.get("title").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let description = schema.get("description").and_then(Value::as_str).map(str::to_owned);
+        FunctionTool { name, description, parameters: schema, strict: None }
+    }
+
+    /// Renames the tool.
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// What the tool does, for the model.
+    pub fn with_description(mut self, description: impl Into<String>) -> Self {
+        self.description = Some(description.into());
+        self
+    }
+
+    /// Asks the model to follow the schema strictly. `false` is the default on the wire, so
+    /// `with_strict(false)` and not calling this are the same request.
+    pub fn with_strict(mut self, strict: bool) -> Self {
+        self.strict = Some(strict);
+        self
+    }
+
+    /// The function name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The description, if any.
+    pub fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+
+    /// The JSON schema of the arguments.
+    pub fn parameters(&self) -> &Value {
+        &self.parameters
+    }
+
+    /// The strictness flag, if set.
+    pub fn strict(&self) -> Option<bool> {
+        self.strict
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        validate_function_name(&self.name, "tool name")?;
+        json::to_struct(&self.parameters, &format!("parameters of tool `{}`", self.name))?;
+        Ok(())
+    }
+
+    pub(crate) fn to_proto(&self) -> Result<pb::Tool> {
+        Ok(pb::Tool {
+            tool_type: Some(pb::tool::ToolType::Function(pb::FunctionTool {
+                name: self.name.clone(),
+                description: self.description.clone().unwrap_or_default(),
+                parameters: Some(json::to_struct(&self.parameters, &format!("parameters of tool `{}`", self.name))?),
+                strict: self.strict.unwrap_or(false),
+            })),
+        })
+    }
+}
+
+pub(crate) fn validate_function_name(name: &str, what: &str) -> Result<()> {
+    if name.trim().is_empty() {
+        return Err(Error::invalid_input(format!(
+            "{what} is empty: give the function a name (FunctionTool::new(\"name\", schema), or a `title` in the schema)"
+        )));
+    }
+    if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(Error::invalid_input(format!("{what} `{name}` must not contain whitespace")));
+    }
+    Ok(())
+}
+
+/// Which tools the model may or must call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolChoice {
+    /// Never call tools; answer in text.
+    None,
+    /// The model decides (the cloud's default).
+    Auto,
+    /// The model must call at least one tool.
+    Required,
+    /// The model must call this function.
+    Function(String),
+}
+
+impl ToolChoice {
+    pub(crate) fn to_proto(&self) -> pb::ToolChoice {
+        use pb::tool_choice::{ToolChoice as C, ToolChoiceMode as M};
+        let choice = match self {
+            ToolChoice::None => C::Mode(M::None as i32),
+            ToolChoice::Auto => C::Mode(M::Auto as i32),
+            ToolChoice::Required => C::Mode(M::Required as i32),
+            ToolChoice::Function(name) => C::FunctionName(name.clone()),
+        };
+        pb::ToolChoice { tool_choice: Some(choice) }
+    }
+}
+
+impl FromStr for ToolChoice {
+    type Err = Error;
+
+    /// `none`, `auto` or `required` in any letter case.
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "none" => Ok(ToolChoice::None),
+            "auto" => Ok(ToolChoice::Auto),
+            "required" => Ok(ToolChoice::Required),
+            _ => Err(Error::invalid_input(format!(
+                "unknown tool choice `{s}`: use none, auto, required, or ToolChoice::Function(name)"
+            ))),
+        }
+    }
+}
+
+impl From<&FunctionTool> for ToolChoice {
+    fn from(tool: &FunctionTool) -> Self {
+        ToolChoice::Function(tool.name.clone())
+    }
+}
+
+/// A function call requested by the model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FunctionCall {
+    /// The function to run.
+    pub name: String,
+    /// Its arguments as JSON (an object).
+    pub arguments: Value,
+}
+
+impl FunctionCall {
+    /// Deserializes the arguments into `T`.
+    pub fn arguments_as<T: DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_value(self.arguments.clone()).map_err(|e| {
+            Error::decode(format!(
+                "arguments of the call to `{}` do not match the expected type: {e}; arguments were {}",
+                self.name, self.arguments
+            ))
+        })
+    }
+}
+
+/// One tool call of an assistant message. Today every call is a function call.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ToolCall {
+    function: Option<FunctionCall>,
+}
+
+impl ToolCall {
+    pub(crate) fn from_proto(call: &pb::ToolCall) -> ToolCall {
+        let function = match &call.tool_call_type {
+            Some(pb::tool_call::ToolCallType::FunctionCall(f)) => Some(FunctionCall {
+                name: f.name.clone(),
+                arguments: f.arguments.as_ref().map(json::from_struct).unwrap_or(Value::Object(Default::default())),
+            }),
+            None => None,
+        };
+        ToolCall { function }
+    }
+
+    /// The function call, if this is one (a newer server could send other kinds).
+    pub fn function(&self) -> Option<&FunctionCall> {
+        self.function.as_ref()
+    }
+
+    /// The called function's name (empty for non-function calls).
+    pub fn name(&self) -> &str {
+        self.function.as_ref().map_or("", |f| f.name.as_str())
+    }
+}
+
+/// The outcome of a function call, sent back to the model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ToolResult {
+    /// The function that was called.
+    pub name: String,
+    /// What it returned, as text (often JSON).
+    pub content: String,
+}
+
+impl ToolResult {
+    /// The result of calling function `name`.
+    pub fn function(name: impl Into<String>, content: impl Into<String>) -> ToolResult {
+        ToolResult { name: name.into(), content: content.into() }
+    }
+
+    /// The result of `call`, with `content` serialized as JSON unless it already is a string.
+    pub fn for_call(call: &ToolCall, content: impl Serialize) -> Result<ToolResult> {
+        let content = match serde_json::to_value(content) {
+            Ok(Value::String(s)) => s,
+            Ok(other) => other.to_string(),
+            Err(e) => return Err(Error::invalid_input(format!("tool result is not serializable: {e}"))),
+        };
+        Ok(ToolResult::function(call.name(), content))
+    }
+
+    pub(crate) fn to_proto(&self) -> pb::ToolResult {
+        pb::ToolResult {
+            tool_result_type: Some(pb::tool_result::ToolResultType::FunctionResult(pb::FunctionResult {
+                name: self.name.clone(),
+                content_type: Some(pb::function_result::ContentType::Content(self.content.clone())),
+            })),
+        }
+    }
+}
+
+impl fmt::Display for ToolChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ToolChoice::None => f.write_str("none"),
+            ToolChoice::Auto => f.write_str("auto"),
+            ToolChoice::Required => f.write_str("required"),
+            ToolChoice::Function(n) => write!(f, "function `{n}`"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn tool_choice_parses_any_case_and_rejects_unknown() {
+        assert_eq!("REQUIRED".parse::<ToolChoice>().unwrap(), ToolChoice::Required);
+        assert_eq!("Auto".parse::<ToolChoice>().unwrap(), ToolChoice::Auto);
+        let e = "foo".parse::<ToolChoice>().unwrap_err();
+        assert!(e.to_string().contains("none, auto, required"));
+    }
+
+    #[test]
+    fn tool_validation_names_the_problem() {
+        let e = FunctionTool::new("", json!({})).validate().unwrap_err();
+        assert!(e.to_string().contains("tool name is empty"));
+        let e = FunctionTool::new("a b", json!({})).validate().unwrap_err();
+        assert!(e.to_string().contains("whitespace"));
+        let e = FunctionTool::new("f", json!("string")).validate().unwrap_err();
+        assert!(e.to_string().contains("parameters of tool `f` must be a JSON object"));
+    }
+
+    #[test]
+    fn proto_sends_empty_description_and_default_strict() {
+        let tool = FunctionTool::new("f", json!({"type": "object"})).to_proto().unwrap();
+        let Some(pb::tool::ToolType::Function(f)) = tool.tool_type else { panic!() };
+        assert_eq!((f.name.as_str(), f.description.as_str(), f.strict), ("f", "", false));
+    }
+
+    #[cfg(feature = "schemars")]
+    #[test]
+    fn from_type_takes_name_and_description_from_the_type() {
+        /// Adds numbers.
+        #[derive(schemars::JsonSchema)]
+        #[allow(dead_code)]
+        struct Numbers {
+            numbers: Vec<i64>,
+        }
+        let tool = FunctionTool::from_type::<Numbers>();
+        assert_eq!(tool.name(), "Numbers");
+        assert_eq!(tool.description(), Some("Adds numbers."));
+        assert_eq!(tool.parameters()["properties"]["numbers"]["type"], "array");
+    }
+}

@@ -1,0 +1,440 @@
+//! Executes RPCs: picks the channel, attaches metadata and credentials, enforces deadlines and
+//! retries, and turns failures into [`Error`]s.
+//!
+//! Request metadata of every attempt: `x-client-request-id` (one per logical call, the same on
+//! every attempt), `authorization` (unless the RPC is unauthenticated), `x-data-logging-enabled`
+//! (when configured), `idempotency-key` (mutating RPCs, one per logical call, only when retries
+//! are enabled) and `x-retry-attempt` (retries only). The user agent is set on the channel.
+
+mod codec;
+pub(crate) mod endpoints;
+pub(crate) mod rpc;
+
+use std::{
+    collections::HashMap,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll, ready},
+    time::Duration,
+};
+
+use bytes::Bytes;
+use futures_core::Stream;
+use tokio::time::{Instant, Sleep};
+use tonic::{
+    codegen::http::uri::PathAndQuery,
+    metadata::{AsciiMetadataValue, MetadataMap},
+    transport::Channel,
+};
+use tracing::Instrument;
+use yandex_cloud_ml_proto::yandex::cloud::endpoint as endpoint_pb;
+
+use self::{codec::PreEncoded, endpoints::Endpoints};
+pub(crate) use self::{
+    endpoints::EndpointConfig,
+    rpc::{CallOptions, Rpc},
+};
+use crate::{
+    auth::Authenticator,
+    error::{Code, Error, ErrorKind, Result},
+    retry::RetryPolicy,
+};
+
+/// Settings of the transport that are not about endpoints.
+#[derive(Debug, Clone)]
+pub(crate) struct TransportConfig {
+    pub endpoints: EndpointConfig,
+    pub retry: RetryPolicy,
+    pub data_logging: Option<bool>,
+    pub log_payloads: bool,
+}
+
+/// Shared, cheaply cloneable RPC executor.
+#[derive(Clone)]
+pub(crate) struct Transport {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    endpoints: Arc<Endpoints>,
+    auth: Arc<Authenticator>,
+    retry: RetryPolicy,
+    data_logging: Option<AsciiMetadataValue>,
+    log_payloads: bool,
+}
+
+/// Per-logical-call state shared by its attempts.
+struct CallCtx<'a> {
+    rpc: &'static Rpc,
+    request_id: AsciiMetadataValue,
+    idempotency_key: Option<AsciiMetadataValue>,
+    started: Instant,
+    deadline: Instant,
+    timeout: Duration,
+    attempt_timeout: Option<Duration>,
+    retry: &'a RetryPolicy,
+}
+
+impl CallCtx<'_> {
+    fn request_id(&self) -> &str {
+        self.request_id.to_str().unwrap_or_default()
+    }
+}
+
+fn uuid_header() -> AsciiMetadataValue {
+    AsciiMetadataValue::try_from(uuid::Uuid::new_v4().to_string()).expect("uuid is ASCII")
+}
+
+impl Transport {
+    pub(crate) fn new(config: TransportConfig, auth: Arc<Authenticator>) -> Result<Transport> {
+        Endpoints::validate(&config.endpoints)?;
+        Ok(Transport {
+            inner: Arc::new(Inner {
+                endpoints: Endpoints::new(config.endpoints),
+                auth,
+                retry: config.retry,
+                data_logging: config
+                    .data_logging
+                    .map(|on| AsciiMetadataValue::from_static(if on { "true" } else { "false" })),
+                log_payloads: config.log_payloads,
+            }),
+        })
+    }
+
+    /// A unary call with retries.
+    pub(crate) async fn unary<Req, Resp>(&self, rpc: &'static Rpc, request: &Req, options: &CallOptions) -> Result<Resp>
+    where
+        Req: prost::Message + std::fmt::Debug,
+        Resp: prost::Message + std::fmt::Debug + Default + Send + Sync + 'static,
+    {
+        let body = self.encode(rpc, request);
+        let ctx = self.context(rpc, options);
+        let span = call_span(&ctx);
+        self.with_retries(&ctx, |attempt, deadline| self.unary_attempt::<Resp>(&ctx, body.clone(), attempt, deadline))
+            .instrument(span)
+            .await
+    }
+
+    /// A server-streaming call read to its end, returning the last message. Retries cover the
+    /// whole stream, which is safe because nothing has been handed to the caller yet.
+    pub(crate) async fn stream_last<Req, Resp>(
+        &self,
+        rpc: &'static Rpc,
+        request: &Req,
+        options: &CallOptions,
+    ) -> Result<Resp>
+    where
+        Req: prost::Message + std::fmt::Debug,
+        Resp: prost::Message + std::fmt::Debug + Default + Send + Sync + 'static,
+    {
+        let body = self.encode(rpc, request);
+        let ctx = self.context(rpc, options);
+        let span = call_span(&ctx);
+        let (ctx, body) = (&ctx, &body);
+        self.with_retries(ctx, |attempt, deadline| async move {
+            let mut stream = self.open_stream::<Resp>(&ctx, body.clone(), attempt, deadline).await?;
+            let mut last = None;
+            while let Some(message) = stream.message().await.map_err(Error::from_status)? {
+                last = Some(message);
+            }
+            last.ok_or_else(|| Error::decode("the server closed the stream without sending a response"))
+        })
+        .instrument(span)
+        .await
+    }
+
+    /// A server-streaming call handed to the caller message by message. Attempts are retried
+    /// until the first message arrives; after that the stream is never replayed, so the caller
+    /// sees every message exactly once. The stream enforces the call's overall deadline.
+    pub(crate) async fn stream<Req, Resp>(
+        &self,
+        rpc: &'static Rpc,
+        request: &Req,
+        options: &CallOptions,
+    ) -> Result<RpcStream<Resp>>
+    where
+        Req: prost::Message + std::fmt::Debug,
+        Resp: prost::Message + std::fmt::Debug + Default + Send + Sync + 'static,
+    {
+        let body = self.encode(rpc, request);
+        let ctx = self.context(rpc, options);
+        let span = call_span(&ctx);
+        let attempts = std::sync::atomic::AtomicU32::new(0);
+        let (ctx, body) = (&ctx, &body);
+        let (first, inner) = self
+            .with_retries(ctx, |attempt, deadline| {
+                attempts.store(attempt, std::sync::atomic::Ordering::Relaxed);
+                async move {
+                    let mut stream = self.open_stream::<Resp>(&ctx, body.clone(), attempt, deadline).await?;
+                    let first = stream.message().await.map_err(Error::from_status)?;
+                    Ok((first, stream))
+                }
+            })
+            .instrument(span)
+            .await?;
+        Ok(RpcStream {
+            first,
+            inner: Some(inner),
+            deadline: Box::pin(tokio::time::sleep_until(ctx.deadline)),
+            timeout: ctx.timeout,
+            method: ctx.rpc.path,
+            request_id: ctx.request_id().to_owned(),
+            attempts: attempts.into_inner(),
+        })
+    }
+
+    fn encode<Req: prost::Message + std::fmt::Debug>(&self, rpc: &Rpc, request: &Req) -> Bytes {
+        if self.inner.log_payloads {
+            tracing::debug!(method = rpc.name(), payload = ?request, "request payload");
+        }
+        Bytes::from(request.encode_to_vec())
+    }
+
+    fn context<'a>(&'a self, rpc: &'static Rpc, options: &'a CallOptions) -> CallCtx<'a> {
+        let retry = options.retry.as_ref().unwrap_or(&self.inner.retry);
+        let started = Instant::now();
+        CallCtx {
+            rpc,
+            request_id: uuid_header(),
+            idempotency_key: (rpc.mutating && retry.retries_enabled()).then(uuid_header),
+            started,
+            deadline: started + options.timeout,
+            timeout: options.timeout,
+            attempt_timeout: options.attempt_timeout,
+            retry,
+        }
+    }
+
+    /// Runs `attempt` until it succeeds, fails for good, or the deadline passes.
+    async fn with_retries<T, F, Fut>(&self, ctx: &CallCtx<'_>, mut attempt_fn: F) -> Result<T>
+    where
+        F: FnMut(u32, Instant) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let mut attempt = 0;
+        let mut reauthenticated = false;
+        loop {
+            attempt += 1;
+            let now = Instant::now();
+            if now >= ctx.deadline {
+                return Err(Error::timeout(ctx.timeout).with_call(ctx.rpc.path, ctx.request_id(), attempt - 1));
+            }
+            let attempt_deadline = ctx.attempt_timeout.map_or(ctx.deadline, |t| (now + t).min(ctx.deadline));
+            let outcome = tokio::time::timeout_at(attempt_deadline, attempt_fn(attempt, attempt_deadline)).await;
+            let error = match outcome {
+                Ok(Ok(value)) => {
+                    tracing::debug!(attempt, elapsed = ?ctx.started.elapsed(), "call succeeded");
+                    return Ok(value);
+                }
+                Ok(Err(e)) => e,
+                // The attempt's own timeout is a retryable failure; the overall deadline is not.
+                Err(_) if attempt_deadline < ctx.deadline => Error::new(
+                    ErrorKind::Timeout,
+                    format!("attempt timed out after {:?}", ctx.attempt_timeout.unwrap_or_default()),
+                )
+                .with_code(Code::DeadlineExceeded),
+                Err(_) => {
+                    return Err(Error::timeout(ctx.timeout).with_call(ctx.rpc.path, ctx.request_id(), attempt));
+                }
+            };
+            let attempt_timed_out = error.kind() == ErrorKind::Timeout && attempt_deadline < ctx.deadline;
+            if error.code() == Some(Code::Unauthenticated) && !reauthenticated && self.inner.auth.invalidate() {
+                // The cached IAM token was rejected (expired early, revoked): fetch a new one once.
+                reauthenticated = true;
+                tracing::info!(attempt, "token rejected; refreshing credentials and retrying");
+                continue;
+            }
+            let retry =
+                attempt < ctx.retry.attempts() && (attempt_timed_out || ctx.retry.should_retry(&error, attempt));
+            if !retry {
+                tracing::debug!(attempt, error = %error, "call failed");
+                return Err(error.with_call(ctx.rpc.path, ctx.request_id(), attempt));
+            }
+            let remaining = ctx.deadline.saturating_duration_since(Instant::now());
+            let delay = ctx.retry.backoff(attempt).min(remaining);
+            tracing::warn!(attempt, error = %error, delay = ?delay, "retrying");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn channel(&self, rpc: &Rpc, deadline: Instant) -> Result<Channel> {
+        self.inner.endpoints.channel(rpc.service, |root| self.discover(root, deadline)).await
+    }
+
+    /// `ApiEndpointService/List` on the discovery root: one unauthenticated call.
+    async fn discover(&self, root: Channel, deadline: Instant) -> Result<HashMap<String, String>> {
+        let rpc = &rpc::LIST_ENDPOINTS;
+        let body = Bytes::from(prost::Message::encode_to_vec(&endpoint_pb::ListApiEndpointsRequest::default()));
+        let ctx = CallCtx {
+            rpc,
+            request_id: uuid_header(),
+            idempotency_key: None,
+            started: Instant::now(),
+            deadline,
+            timeout: deadline.saturating_duration_since(Instant::now()),
+            attempt_timeout: None,
+            retry: &self.inner.retry,
+        };
+        let response: endpoint_pb::ListApiEndpointsResponse = self
+            .with_retries(&ctx, |attempt, deadline| {
+                let (root, body) = (root.clone(), body.clone());
+                let ctx = &ctx;
+                async move {
+                    let request = self.request(ctx, body, attempt, deadline, None);
+                    let mut grpc = tonic::client::Grpc::new(root);
+                    grpc.ready().await.map_err(transport_error)?;
+                    let response = grpc
+                        .unary(request, PathAndQuery::from_static(rpc.path), PreEncoded::default())
+                        .await
+                        .map_err(Error::from_status)?;
+                    Ok(response.into_inner())
+                }
+            })
+            .await
+            .map_err(|e| Error::configuration(format!("endpoint discovery failed: {e}")).with_source(e))?;
+        tracing::debug!(endpoints = response.endpoints.len(), "endpoint discovery done");
+        Ok(response.endpoints.into_iter().map(|e| (e.id, e.address)).collect())
+    }
+
+    /// Builds the request of one attempt with all metadata.
+    fn request(
+        &self,
+        ctx: &CallCtx<'_>,
+        body: Bytes,
+        attempt: u32,
+        deadline: Instant,
+        authorization: Option<AsciiMetadataValue>,
+    ) -> tonic::Request<Bytes> {
+        let mut request = tonic::Request::new(body);
+        let md: &mut MetadataMap = request.metadata_mut();
+        md.insert("x-client-request-id", ctx.request_id.clone());
+        if let Some(v) = &self.inner.data_logging {
+            md.insert("x-data-logging-enabled", v.clone());
+        }
+        if let Some(auth) = authorization {
+            md.insert("authorization", auth);
+        }
+        if let Some(key) = &ctx.idempotency_key {
+            md.insert("idempotency-key", key.clone());
+        }
+        if attempt > 1 {
+            md.insert("x-retry-attempt", AsciiMetadataValue::from(attempt - 1));
+        }
+        // Tell the server how long we will wait so it can stop working when we give up.
+        request.set_timeout(deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)));
+        request
+    }
+
+    async fn prepare(
+        &self,
+        ctx: &CallCtx<'_>,
+        body: Bytes,
+        attempt: u32,
+        deadline: Instant,
+    ) -> Result<(Channel, tonic::Request<Bytes>)> {
+        let channel = self.channel(ctx.rpc, deadline).await?;
+        let authorization = if ctx.rpc.authenticated { self.inner.auth.header(self).await? } else { None };
+        Ok((channel, self.request(ctx, body, attempt, deadline, authorization)))
+    }
+
+    async fn unary_attempt<Resp>(&self, ctx: &CallCtx<'_>, body: Bytes, attempt: u32, deadline: Instant) -> Result<Resp>
+    where
+        Resp: prost::Message + std::fmt::Debug + Default + Send + Sync + 'static,
+    {
+        let (channel, request) = self.prepare(ctx, body, attempt, deadline).await?;
+        let mut grpc = tonic::client::Grpc::new(channel);
+        grpc.ready().await.map_err(transport_error)?;
+        let response = grpc
+            .unary(request, PathAndQuery::from_static(ctx.rpc.path), PreEncoded::<Resp>::default())
+            .await
+            .map_err(Error::from_status)?;
+        let message = response.into_inner();
+        if self.inner.log_payloads {
+            tracing::debug!(payload = ?message, "response payload");
+        }
+        Ok(message)
+    }
+
+    async fn open_stream<Resp>(
+        &self,
+        ctx: &CallCtx<'_>,
+        body: Bytes,
+        attempt: u32,
+        deadline: Instant,
+    ) -> Result<tonic::Streaming<Resp>>
+    where
+        Resp: prost::Message + std::fmt::Debug + Default + Send + Sync + 'static,
+    {
+        let (channel, request) = self.prepare(ctx, body, attempt, deadline).await?;
+        let mut grpc = tonic::client::Grpc::new(channel);
+        grpc.ready().await.map_err(transport_error)?;
+        let response = grpc
+            .server_streaming(request, PathAndQuery::from_static(ctx.rpc.path), PreEncoded::<Resp>::default())
+            .await
+            .map_err(Error::from_status)?;
+        Ok(response.into_inner())
+    }
+}
+
+fn call_span(ctx: &CallCtx<'_>) -> tracing::Span {
+    tracing::debug_span!("yandex_cloud_ml_sdk::call", method = ctx.rpc.name(), request_id = ctx.request_id())
+}
+
+fn transport_error(e: tonic::transport::Error) -> Error {
+    Error::new(ErrorKind::Transport, format!("channel not ready: {e}")).with_source(e)
+}
+
+/// A server stream handed to the caller: yields each message once and fails with a timeout
+/// when the call's overall deadline passes. Dropping it cancels the RPC.
+pub(crate) struct RpcStream<Resp> {
+    first: Option<Resp>,
+    inner: Option<tonic::Streaming<Resp>>,
+    deadline: Pin<Box<Sleep>>,
+    timeout: Duration,
+    method: &'static str,
+    request_id: String,
+    attempts: u32,
+}
+
+impl<Resp> RpcStream<Resp> {
+    /// The `x-client-request-id` of this call.
+    pub(crate) fn request_id(&self) -> &str {
+        &self.request_id
+    }
+
+    fn fail(&mut self, error: Error) -> Error {
+        // After an error the stream is finished; drop the RPC.
+        self.inner = None;
+        error.with_call(self.method, &self.request_id, self.attempts)
+    }
+}
+
+impl<Resp> Stream for RpcStream<Resp>
+where
+    Resp: prost::Message + Default + Send + Sync + Unpin + 'static,
+{
+    type Item = Result<Resp>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if let Some(first) = this.first.take() {
+            return Poll::Ready(Some(Ok(first)));
+        }
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        if let Poll::Ready(item) = Pin::new(inner).poll_next(cx) {
+            return Poll::Ready(match item {
+                Some(Ok(message)) => Some(Ok(message)),
+                Some(Err(status)) => Some(Err(this.fail(Error::from_status(status)))),
+                None => {
+                    this.inner = None;
+                    None
+                }
+            });
+        }
+        ready!(this.deadline.as_mut().poll(cx));
+        let timeout = this.timeout;
+        Poll::Ready(Some(Err(this.fail(Error::timeout(timeout)))))
+    }
+}
