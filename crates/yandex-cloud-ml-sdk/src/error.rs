@@ -215,6 +215,12 @@ impl Error {
         self
     }
 
+    /// Prefixes the message with what the SDK was doing.
+    pub(crate) fn context(mut self, what: &str) -> Error {
+        self.inner.message = format!("{what}: {}", self.inner.message);
+        self
+    }
+
     pub(crate) fn with_code(mut self, code: Code) -> Error {
         self.inner.code = Some(code);
         self

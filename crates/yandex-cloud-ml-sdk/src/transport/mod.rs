@@ -291,7 +291,7 @@ impl Transport {
                 }
             })
             .await
-            .map_err(|e| Error::configuration(format!("endpoint discovery failed: {e}")).with_source(e))?;
+            .map_err(|e| e.context("endpoint discovery failed"))?;
         tracing::debug!(endpoints = response.endpoints.len(), "endpoint discovery done");
         Ok(response.endpoints.into_iter().map(|e| (e.id, e.address)).collect())
     }
