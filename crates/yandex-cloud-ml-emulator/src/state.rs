@@ -180,10 +180,10 @@ impl State {
         // Held until the new operation is registered, so concurrent retries of one logical
         // call never create two operations.
         let mut ids = lock(&self.idempotency);
-        if let Some(key) = idempotency_key {
-            if let Some(existing) = ids.get(key).and_then(|id| lock(&self.operations).get(id).map(|r| r.op.clone())) {
-                return existing;
-            }
+        if let Some(key) = idempotency_key
+            && let Some(existing) = ids.get(key).and_then(|id| lock(&self.operations).get(id).map(|r| r.op.clone()))
+        {
+            return existing;
         }
         let now = SystemTime::now();
         let id = new_id("d7e");
@@ -229,10 +229,10 @@ impl State {
         let mut ops = lock(&self.operations);
         let record = ops.get_mut(id).ok_or_else(|| not_found(id))?;
         record.polls += 1;
-        if let OperationPolicy::AfterPolls(n) = record.policy {
-            if record.polls >= n {
-                record.finish();
-            }
+        if let OperationPolicy::AfterPolls(n) = record.policy
+            && record.polls >= n
+        {
+            record.finish();
         }
         Ok(record.op.clone())
     }

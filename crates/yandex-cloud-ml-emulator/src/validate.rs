@@ -58,12 +58,12 @@ pub(crate) fn completion(state: &State, r: &pb::CompletionRequest) -> Result<Mod
         }
     }
     if let Some(o) = &r.completion_options {
-        if let Some(t) = o.temperature {
-            if !(0.0..=1.0).contains(&t) {
-                return Err(Status::invalid_argument(format!(
-                    "completion_options.temperature: must be in [0, 1], got {t}"
-                )));
-            }
+        if let Some(t) = o.temperature
+            && !(0.0..=1.0).contains(&t)
+        {
+            return Err(Status::invalid_argument(format!(
+                "completion_options.temperature: must be in [0, 1], got {t}"
+            )));
         }
         if let Some(m) = o.max_tokens {
             if m <= 0 {
@@ -101,10 +101,9 @@ pub(crate) fn completion(state: &State, r: &pb::CompletionRequest) -> Result<Mod
     }
     if let Some(pb::tool_choice::ToolChoice::FunctionName(name)) =
         r.tool_choice.as_ref().and_then(|c| c.tool_choice.as_ref())
+        && !names.contains(&name.as_str())
     {
-        if !names.contains(&name.as_str()) {
-            return Err(Status::invalid_argument(format!("tool_choice.function_name: unknown tool `{name}`")));
-        }
+        return Err(Status::invalid_argument(format!("tool_choice.function_name: unknown tool `{name}`")));
     }
     if let Some(pb::completion_request::ResponseFormat::JsonSchema(s)) = &r.response_format {
         let Some(schema_struct) = &s.schema else {

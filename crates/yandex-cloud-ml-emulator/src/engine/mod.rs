@@ -43,7 +43,7 @@ pub(crate) fn render(
     model_version: &str,
     shape: Shape,
 ) -> Vec<pb::CompletionResponse> {
-    let options = request.completion_options.clone().unwrap_or_default();
+    let options = request.completion_options.unwrap_or_default();
     let input_tokens = tokenizer::tokenize_chat(&request.messages).len() as i64;
     let reasoning = options
         .reasoning_options
@@ -94,11 +94,11 @@ pub(crate) fn render(
         Reply::Text(text) => {
             let mut tokens = tokenizer::tokenize(&text);
             let mut status = S::Final;
-            if let Some(max) = options.max_tokens.filter(|m| *m > 0) {
-                if tokens.len() as i64 > max {
-                    tokens.truncate(max as usize);
-                    status = S::TruncatedFinal;
-                }
+            if let Some(max) = options.max_tokens.filter(|m| *m > 0)
+                && tokens.len() as i64 > max
+            {
+                tokens.truncate(max as usize);
+                status = S::TruncatedFinal;
             }
             let mut out = Vec::new();
             if options.stream {

@@ -86,10 +86,10 @@ fn check_at(schema: &Value, path: &str, depth: usize) -> Result<(), String> {
             check_at(sub, &format!("{path}.properties.{name}"), depth + 1)?;
         }
     }
-    if let Some(req) = obj.get("required") {
-        if !req.as_array().is_some_and(|r| r.iter().all(Value::is_string)) {
-            return Err(format!("{path}.required: must be an array of property names"));
-        }
+    if let Some(req) = obj.get("required")
+        && !req.as_array().is_some_and(|r| r.iter().all(Value::is_string))
+    {
+        return Err(format!("{path}.required: must be an array of property names"));
     }
     if let Some(items) = obj.get("items") {
         check_at(items, &format!("{path}.items"), depth + 1)?;
@@ -104,10 +104,10 @@ fn check_at(schema: &Value, path: &str, depth: usize) -> Result<(), String> {
             }
         }
     }
-    if let Some(e) = obj.get("enum") {
-        if !e.as_array().is_some_and(|e| !e.is_empty()) {
-            return Err(format!("{path}.enum: must be a non-empty array"));
-        }
+    if let Some(e) = obj.get("enum")
+        && e.as_array().is_none_or(|e| e.is_empty())
+    {
+        return Err(format!("{path}.enum: must be a non-empty array"));
     }
     for key in ["$defs", "definitions"] {
         if let Some(defs) = obj.get(key) {
@@ -133,10 +133,10 @@ fn build(schema: &Value, root: &Value, filler: &Filler, numbers: &mut dyn Iterat
     if depth > MAX_DEPTH {
         return Value::Null;
     }
-    if let Some(r) = obj.get("$ref").and_then(Value::as_str) {
-        if let Some(target) = resolve_ref(root, r) {
-            return build(target, root, filler, numbers, depth + 1);
-        }
+    if let Some(r) = obj.get("$ref").and_then(Value::as_str)
+        && let Some(target) = resolve_ref(root, r)
+    {
+        return build(target, root, filler, numbers, depth + 1);
     }
     if let Some(c) = obj.get("const") {
         return c.clone();

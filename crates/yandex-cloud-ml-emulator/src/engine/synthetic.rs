@@ -66,15 +66,16 @@ fn tool_results(m: &pb::Message) -> Option<Vec<(String, String)>> {
     Some(
         list.tool_results
             .iter()
-            .filter_map(|r| match &r.tool_result_type {
-                Some(pb::tool_result::ToolResultType::FunctionResult(f)) => Some((
-                    f.name.clone(),
-                    match &f.content_type {
-                        Some(pb::function_result::ContentType::Content(c)) => c.clone(),
-                        None => String::new(),
-                    },
-                )),
-                None => None,
+            .filter_map(|r| {
+                r.tool_result_type.as_ref().map(|pb::tool_result::ToolResultType::FunctionResult(f)| {
+                    (
+                        f.name.clone(),
+                        match &f.content_type {
+                            Some(pb::function_result::ContentType::Content(c)) => c.clone(),
+                            None => String::new(),
+                        },
+                    )
+                })
             })
             .collect(),
     )
@@ -82,14 +83,8 @@ fn tool_results(m: &pb::Message) -> Option<Vec<(String, String)>> {
 
 fn tool_calls(request: &pb::CompletionRequest, prompt: &str) -> Option<Vec<(String, Value)>> {
     use pb::tool_choice::{ToolChoice as C, ToolChoiceMode as M};
-    let tools: Vec<&pb::FunctionTool> = request
-        .tools
-        .iter()
-        .filter_map(|t| match &t.tool_type {
-            Some(pb::tool::ToolType::Function(f)) => Some(f),
-            None => None,
-        })
-        .collect();
+    let tools: Vec<&pb::FunctionTool> =
+        request.tools.iter().filter_map(|t| t.tool_type.as_ref().map(|pb::tool::ToolType::Function(f)| f)).collect();
     if tools.is_empty() {
         return None;
     }

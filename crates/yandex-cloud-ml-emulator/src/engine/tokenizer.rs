@@ -116,32 +116,34 @@ pub(crate) fn message_text(m: &pb::Message) -> String {
         Some(Content::ToolCallList(list)) => list
             .tool_calls
             .iter()
-            .filter_map(|c| match &c.tool_call_type {
-                Some(pb::tool_call::ToolCallType::FunctionCall(f)) => Some(format!(
-                    "{}({})",
-                    f.name,
-                    f.arguments
-                        .as_ref()
-                        .map(|s| yandex_cloud_ml_proto::json::struct_to_value(s).to_string())
-                        .unwrap_or_default()
-                )),
-                None => None,
+            .filter_map(|c| {
+                c.tool_call_type.as_ref().map(|pb::tool_call::ToolCallType::FunctionCall(f)| {
+                    format!(
+                        "{}({})",
+                        f.name,
+                        f.arguments
+                            .as_ref()
+                            .map(|s| yandex_cloud_ml_proto::json::struct_to_value(s).to_string())
+                            .unwrap_or_default()
+                    )
+                })
             })
             .collect::<Vec<_>>()
             .join(" "),
         Some(Content::ToolResultList(list)) => list
             .tool_results
             .iter()
-            .filter_map(|r| match &r.tool_result_type {
-                Some(pb::tool_result::ToolResultType::FunctionResult(f)) => Some(format!(
-                    "{} -> {}",
-                    f.name,
-                    match &f.content_type {
-                        Some(pb::function_result::ContentType::Content(c)) => c.as_str(),
-                        None => "",
-                    }
-                )),
-                None => None,
+            .filter_map(|r| {
+                r.tool_result_type.as_ref().map(|pb::tool_result::ToolResultType::FunctionResult(f)| {
+                    format!(
+                        "{} -> {}",
+                        f.name,
+                        match &f.content_type {
+                            Some(pb::function_result::ContentType::Content(c)) => c.as_str(),
+                            None => "",
+                        }
+                    )
+                })
             })
             .collect::<Vec<_>>()
             .join(" "),

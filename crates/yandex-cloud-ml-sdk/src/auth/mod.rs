@@ -278,13 +278,13 @@ impl Authenticator {
         if env_nonempty("YC_TOKEN").is_some() {
             return Ok(Kind::EnvIamToken { var: "YC_TOKEN".into() });
         }
-        if std::io::stdin().is_terminal() {
-            if let Some(program) = yc_cli::find_on_path() {
-                let profile = env_nonempty("YC_PROFILE");
-                let kind = Kind::YcCli { program, profile };
-                self.cache.header(|| fetch(&kind, transport)).await?;
-                return Ok(kind);
-            }
+        if std::io::stdin().is_terminal()
+            && let Some(program) = yc_cli::find_on_path()
+        {
+            let profile = env_nonempty("YC_PROFILE");
+            let kind = Kind::YcCli { program, profile };
+            self.cache.header(|| fetch(&kind, transport)).await?;
+            return Ok(kind);
         }
         Err(Error::auth(
             "no credentials found: set YC_API_KEY, YC_IAM_TOKEN, YC_OAUTH_TOKEN or \

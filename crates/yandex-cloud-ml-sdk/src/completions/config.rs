@@ -184,10 +184,10 @@ impl GptModelConfig {
 
     /// Checks the whole configuration; errors name the field and the fix.
     pub(crate) fn validate(&self) -> Result<()> {
-        if let Some(t) = self.temperature {
-            if !t.is_finite() || !(0.0..=1.0).contains(&t) {
-                return Err(Error::invalid_input(format!("temperature must be between 0 and 1 inclusive, got {t}")));
-            }
+        if let Some(t) = self.temperature
+            && (!t.is_finite() || !(0.0..=1.0).contains(&t))
+        {
+            return Err(Error::invalid_input(format!("temperature must be between 0 and 1 inclusive, got {t}")));
         }
         if self.max_tokens == Some(0) {
             return Err(Error::invalid_input("max_tokens must be at least 1, got 0"));

@@ -123,14 +123,14 @@ impl CompletionStream {
             .enumerate()
             .map(|(i, alt)| {
                 let previous = self.seen.get(i).map_or("", String::as_str);
-                let delta = match alt.text().strip_prefix(previous) {
+
+                match alt.text().strip_prefix(previous) {
                     Some(new) => new.to_owned(),
                     None => {
                         restated |= i == 0;
                         alt.text().to_owned()
                     }
-                };
-                delta
+                }
             })
             .collect();
         self.seen = result.alternatives().iter().map(|a| a.text().to_owned()).collect();

@@ -189,13 +189,10 @@ pub struct ToolCall {
 
 impl ToolCall {
     pub(crate) fn from_proto(call: &pb::ToolCall) -> ToolCall {
-        let function = match &call.tool_call_type {
-            Some(pb::tool_call::ToolCallType::FunctionCall(f)) => Some(FunctionCall {
-                name: f.name.clone(),
-                arguments: f.arguments.as_ref().map(json::from_struct).unwrap_or(Value::Object(Default::default())),
-            }),
-            None => None,
-        };
+        let function = call.tool_call_type.as_ref().map(|pb::tool_call::ToolCallType::FunctionCall(f)| FunctionCall {
+            name: f.name.clone(),
+            arguments: f.arguments.as_ref().map(json::from_struct).unwrap_or(Value::Object(Default::default())),
+        });
         ToolCall { function }
     }
 

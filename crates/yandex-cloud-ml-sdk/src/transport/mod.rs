@@ -132,7 +132,7 @@ impl Transport {
         let span = call_span(&ctx);
         let (ctx, body) = (&ctx, &body);
         self.with_retries(ctx, |attempt, deadline| async move {
-            let mut stream = self.open_stream::<Resp>(&ctx, body.clone(), attempt, deadline).await?;
+            let mut stream = self.open_stream::<Resp>(ctx, body.clone(), attempt, deadline).await?;
             let mut last = None;
             while let Some(message) = stream.message().await.map_err(Error::from_status)? {
                 last = Some(message);
@@ -165,7 +165,7 @@ impl Transport {
             .with_retries(ctx, |attempt, deadline| {
                 attempts.store(attempt, std::sync::atomic::Ordering::Relaxed);
                 async move {
-                    let mut stream = self.open_stream::<Resp>(&ctx, body.clone(), attempt, deadline).await?;
+                    let mut stream = self.open_stream::<Resp>(ctx, body.clone(), attempt, deadline).await?;
                     let first = stream.message().await.map_err(Error::from_status)?;
                     Ok((first, stream))
                 }
