@@ -44,3 +44,111 @@ async fn run_replays_discovery_and_completion() {
     assert!(!md.contains_key("idempotency-key"), "sync completion is not mutating");
     assert_eq!(server.unused(), 0);
 }
+
+#[tokio::test]
+async fn run_stream_replays_cumulative_chunks_as_deltas() {
+    use futures_util::StreamExt;
+    let (server, sdk) = replay("models/test_run_stream.gprc.json").await;
+    let model = sdk.models().completions("yandexgpt");
+    let mut stream = model.run_stream("hello! could you please tell me about platypuses?").await.unwrap();
+    let (mut chunks, mut joined, mut last_usage) = (0, String::new(), 0);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.unwrap();
+        chunks += 1;
+        assert!(!chunk.restated());
+        joined.push_str(chunk.delta());
+        assert_eq!(joined, chunk.text(), "deltas add up to the cumulative text");
+        assert!(chunk.usage().completion_tokens > last_usage);
+        last_usage = chunk.usage().completion_tokens;
+        assert_eq!(chunk.usage().input_text_tokens, 26);
+        let expected = if chunks < 21 { AlternativeStatus::Partial } else { AlternativeStatus::Final };
+        assert_eq!(chunk.status(), expected);
+    }
+    assert_eq!(chunks, 21);
+    assert_eq!(last_usage, 317);
+    assert!(joined.starts_with("Platypuses, also known as duck-billed"));
+    server.verify_requests().unwrap();
+}
+
+#[tokio::test]
+async fn run_deferred_replays_the_operation_polls() {
+    let (server, sdk) = replay("models/test_run_deferred.gprc.json").await;
+    let model = sdk.models().completions("yandexgpt");
+    let operation = model.run_deferred("ping").await.unwrap();
+    assert_eq!(operation.id(), "d7qqr3frkl81js0udlr9");
+    let result = operation.wait().poll_interval(std::time::Duration::from_millis(10)).await.unwrap();
+    assert!(result.text().starts_with("**Ping**"), "{}", result.text());
+    assert_eq!(result.status(), AlternativeStatus::Final);
+    server.verify_requests().unwrap();
+    assert_eq!(server.unused(), 0);
+    let methods: Vec<String> = server.exchanges().into_iter().map(|e| e.method).collect();
+    assert_eq!(methods[1], "/yandex.cloud.ai.foundation_models.v1.TextGenerationAsyncService/Completion");
+    assert_eq!(methods[2], "/yandex.cloud.operation.OperationService/Get");
+    let async_call = &server.exchanges()[1];
+    assert_eq!(async_call.metadata["idempotency-key"].len(), 36, "mutating calls carry an idempotency key");
+}
+
+#[tokio::test]
+async fn tokenize_replays_the_chat_template_tokens() {
+    let (server, sdk) = replay("models/test_tokenize.gprc.json").await;
+    let tokens = sdk.models().completions("yandexgpt").tokenize("ping").await.unwrap();
+    assert_eq!(tokens.len(), 15);
+    assert_eq!((tokens[0].id, tokens[0].text.as_str(), tokens[0].special), (1, "<s>", true));
+    assert_eq!((tokens[3].id, tokens[3].text.as_str(), tokens[3].special), (45533, "▁ping", false));
+    assert_eq!(tokens.iter().filter(|t| t.special).count(), 4);
+    server.verify_requests().unwrap();
+    assert_eq!(server.exchanges()[1].method, "/yandex.cloud.ai.foundation_models.v1.TokenizerService/TokenizeCompletion");
+}
+
+fn numbers_schema() -> serde_json::Value {
+    serde_json::json!({
+        "title": "Numbers",
+        "type": "object",
+        "properties": {"numbers": {"title": "Numbers", "type": "array", "items": {"type": "integer"}}},
+        "required": ["numbers"]
+    })
+}
+
+#[tokio::test]
+async fn function_call_round_trip_echoes_the_calls_exactly() {
+    use yandex_cloud_ml_sdk::{FunctionTool, Message, ToolResult};
+    let (server, sdk) = replay("models/test_function_call.gprc.json").await;
+    let tool = FunctionTool::new("something", numbers_schema()).with_description(
+        "Tool which have to collect all the numbers from user message and do a SOMETHING with it",
+    );
+    let model = sdk.models().completions_with_version("yandexgpt", "rc").configure(|c| c.tool(tool)).unwrap();
+    let question = Message::user("do a SOMETHING with all the numbers from: 5, 4, a, 1");
+    let first = model.run(question.clone()).await.unwrap();
+    assert_eq!(first.status(), AlternativeStatus::ToolCalls);
+    assert_eq!(first.text(), "");
+    let call = first.tool_calls()[0].function().unwrap();
+    assert_eq!(call.name, "something");
+    #[derive(serde::Deserialize)]
+    struct Args {
+        numbers: Vec<i32>,
+    }
+    assert_eq!(call.arguments_as::<Args>().unwrap().numbers, vec![5, 4, 1]);
+    assert_eq!(first.model_version(), "09.02.2025");
+
+    let history = vec![question, Message::from(&first), Message::from(ToolResult::function("something", "+20.0"))];
+    let answer = model.run(history).await.unwrap();
+    assert_eq!(answer.text(), "The result of doing SOMETHING with the numbers 5, 4, and 1 is +20.0.");
+    assert_eq!(answer.status(), AlternativeStatus::Final);
+    server.verify_requests().unwrap();
+    assert_eq!(server.unused(), 0);
+}
+
+#[tokio::test]
+async fn structured_output_with_a_json_schema() {
+    use yandex_cloud_ml_sdk::ResponseFormat;
+    let (server, sdk) = replay("models/test_structured_output_json_schema.gprc.json").await;
+    let model = sdk
+        .models()
+        .completions_with_version("yandexgpt", "rc")
+        .configure(|c| c.response_format(ResponseFormat::json_schema(numbers_schema())))
+        .unwrap();
+    let result = model.run("collect all numbers from: 5, 4, a, 1").await.unwrap();
+    let parsed: serde_json::Value = serde_json::from_str(result.text()).unwrap();
+    assert_eq!(parsed, serde_json::json!({"numbers": [5, 4, 1]}));
+    server.verify_requests().unwrap();
+}
