@@ -38,7 +38,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 pub use config::{AuthMode, EmulatorConfig, OperationPolicy};
 pub use engine::{Engine, Reply, synthetic::SYNTHETIC_MODEL_VERSION, synthetic::SyntheticEngine};
 use state::State;
-pub use state::{JournalEntry, ScriptRule, ScriptedAnswer, ScriptedCall};
+pub use state::{JournalEntry, ScriptRule, ScriptedAnswer, ScriptedCall, Stats};
 
 /// What the emulator says about itself at startup.
 pub const BANNER: &str = "ycml-emulator: a local EMULATOR of the Yandex Cloud AI Studio text-generation API \
@@ -254,6 +254,11 @@ impl Control {
     /// Changes when new operations finish.
     pub fn set_operation_policy(&self, policy: OperationPolicy) {
         *self.state.policy.lock().unwrap_or_else(|e| e.into_inner()) = policy;
+    }
+
+    /// What the emulator observed: cancelled streams, exceeded deadlines.
+    pub fn stats(&self) -> Stats {
+        *self.state.stats.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Forgets operations, issued tokens, scripted replies and the journal.

@@ -120,8 +120,18 @@ impl OpRecord {
     }
 }
 
+/// Counters of what the emulator observed (not part of the cloud API).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    /// Streams whose client went away before the last chunk; their generation stopped.
+    pub streams_cancelled: u64,
+    /// Streams ended with DEADLINE_EXCEEDED because the client's deadline passed.
+    pub deadlines_exceeded: u64,
+}
+
 pub(crate) struct State {
     pub config: EmulatorConfig,
+    pub stats: Mutex<Stats>,
     pub engine: Arc<dyn Engine>,
     pub advertised: String,
     operations: Mutex<HashMap<String, OpRecord>>,
@@ -155,6 +165,7 @@ impl State {
     ) -> State {
         State {
             policy: Mutex::new(config.operations),
+            stats: Mutex::default(),
             config,
             engine,
             advertised,
@@ -316,6 +327,10 @@ impl State {
         lock(&self.scripts).clone()
     }
 
+    pub(crate) fn count(&self, update: impl FnOnce(&mut Stats)) {
+        update(&mut lock(&self.stats));
+    }
+
     // ---- journal ----
 
     pub(crate) fn record<M: prost::Message + prost::Name>(
@@ -362,6 +377,7 @@ impl State {
         lock(&self.scripts).clear();
         *lock(&self.journal) = Default::default();
         *lock(&self.policy) = self.config.operations;
+        *lock(&self.stats) = Stats::default();
     }
 
     /// When the deadline of a request passes (from its `grpc-timeout`), if it has one.

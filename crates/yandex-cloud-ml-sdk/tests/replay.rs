@@ -97,7 +97,10 @@ async fn tokenize_replays_the_chat_template_tokens() {
     assert_eq!((tokens[3].id, tokens[3].text.as_str(), tokens[3].special), (45533, "▁ping", false));
     assert_eq!(tokens.iter().filter(|t| t.special).count(), 4);
     server.verify_requests().unwrap();
-    assert_eq!(server.exchanges()[1].method, "/yandex.cloud.ai.foundation_models.v1.TokenizerService/TokenizeCompletion");
+    assert_eq!(
+        server.exchanges()[1].method,
+        "/yandex.cloud.ai.foundation_models.v1.TokenizerService/TokenizeCompletion"
+    );
 }
 
 fn numbers_schema() -> serde_json::Value {
@@ -113,9 +116,8 @@ fn numbers_schema() -> serde_json::Value {
 async fn function_call_round_trip_echoes_the_calls_exactly() {
     use yandex_cloud_ml_sdk::{FunctionTool, Message, ToolResult};
     let (server, sdk) = replay("models/test_function_call.gprc.json").await;
-    let tool = FunctionTool::new("something", numbers_schema()).with_description(
-        "Tool which have to collect all the numbers from user message and do a SOMETHING with it",
-    );
+    let tool = FunctionTool::new("something", numbers_schema())
+        .with_description("Tool which have to collect all the numbers from user message and do a SOMETHING with it");
     let model = sdk.models().completions_with_version("yandexgpt", "rc").configure(|c| c.tool(tool)).unwrap();
     let question = Message::user("do a SOMETHING with all the numbers from: 5, 4, a, 1");
     let first = model.run(question.clone()).await.unwrap();

@@ -121,6 +121,10 @@ async fn the_overall_deadline_bounds_a_slow_stream() {
     assert!(error.is_timeout(), "{error}");
     assert!(got >= 1, "chunks before the deadline are delivered");
     assert!(elapsed < Duration::from_millis(1500), "deadline honoured within tolerance: {elapsed:?}");
+    drop(stream);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stats = emulator.control().stats();
+    assert_eq!(stats.streams_cancelled + stats.deadlines_exceeded, 1, "the server stopped generating: {stats:?}");
 }
 
 #[tokio::test]

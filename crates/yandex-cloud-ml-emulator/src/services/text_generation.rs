@@ -91,6 +91,7 @@ impl TextGenerationService for TextGeneration {
         }
         // Paced stream: generation stops as soon as the client goes away or its deadline passes.
         let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let state = self.0.clone();
         tokio::spawn(async move {
             for (i, chunk) in chunks.into_iter().enumerate() {
                 if i > 0 {
@@ -98,12 +99,14 @@ impl TextGenerationService for TextGeneration {
                     if deadline.is_some_and(|d| d < wake) {
                         tokio::time::sleep_until(deadline.unwrap_or(wake)).await;
                         let _ = tx.send(Err(Status::deadline_exceeded("Deadline exceeded"))).await;
+                        state.count(|s| s.deadlines_exceeded += 1);
                         return;
                     }
                     tokio::time::sleep_until(wake).await;
                 }
                 if tx.send(Ok(chunk)).await.is_err() {
                     tracing::debug!("client went away; generation stopped");
+                    state.count(|s| s.streams_cancelled += 1);
                     return;
                 }
             }
