@@ -31,6 +31,9 @@ pub struct EmulatorArgs {
     /// JSON file with scripted replies (a list of ScriptRule).
     #[arg(long)]
     pub scripts: Option<PathBuf>,
+    /// Also serve the HTTP/JSON control API (journal, scripts, operations, reset) here.
+    #[arg(long)]
+    pub control_listen: Option<String>,
 }
 
 fn parse_policy(s: &str) -> Result<OperationPolicy, String> {
@@ -76,9 +79,13 @@ pub async fn run(args: EmulatorArgs) -> std::io::Result<()> {
             builder = builder.script(rule);
         }
     }
-    let handle = builder.start(args.listen.as_str()).await?;
+    let mut handle = builder.start(args.listen.as_str()).await?;
     println!("{}", crate::BANNER);
     println!("listening on {}", handle.endpoint());
+    if let Some(addr) = &args.control_listen {
+        let bound = handle.serve_control(addr).await?;
+        println!("control on {bound}");
+    }
     shutdown_signal().await;
     println!("shutting down");
     handle.shutdown().await;

@@ -17,12 +17,28 @@
 //! Served: `ApiEndpointService` (every service id points at the emulator),
 //! `IamTokenService`, `OperationService`, `TextGenerationService` (streaming and not),
 //! `TextGenerationAsyncService`, `TokenizerService`, and the standard `grpc.health.v1.Health`.
+//!
+//! Test controls (scripted replies, operations on command, request journal, reset, stats) are
+//! available in-process through [`EmulatorHandle::control`] and over HTTP/JSON on a separate
+//! port through [`EmulatorHandle::serve_control`]:
+//!
+//! | request | effect |
+//! |---|---|
+//! | `GET /journal` | received requests, credentials redacted |
+//! | `GET /stats` | cancelled streams, exceeded deadlines |
+//! | `GET /scripts`, `POST /scripts` (a [`ScriptRule`]) | scripted replies |
+//! | `GET /operations` | operation ids |
+//! | `POST /operations/<id>/complete` | finish with the prepared result |
+//! | `POST /operations/<id>/fail` (`{"code": 13, "message": "..."}`) | finish with an error |
+//! | `PUT /operation-policy` (e.g. `{"mode": "after_polls", "value": 2}`) | when new operations finish |
+//! | `POST /reset` | forget operations, tokens, scripts, journal, stats |
 
 #![warn(missing_docs)]
 
 mod auth;
 pub mod cli;
 mod config;
+mod control_http;
 mod engine;
 mod reflect;
 pub mod replay;
@@ -150,7 +166,7 @@ impl EmulatorBuilder {
             }
         });
         tracing::info!(address = %local, "{BANNER}");
-        Ok(EmulatorHandle { address: local, state, shutdown: Some(shutdown), task: Some(task) })
+        Ok(EmulatorHandle { address: local, state, shutdown: Some(shutdown), task: Some(task), control_task: None })
     }
 }
 
@@ -160,6 +176,7 @@ pub struct EmulatorHandle {
     state: Arc<State>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+    control_task: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for EmulatorHandle {
@@ -184,8 +201,21 @@ impl EmulatorHandle {
         Control { state: self.state.clone() }
     }
 
+    /// Serves the HTTP/JSON control API on `addr` (a separate port; see the `control_http`
+    /// endpoints in the crate docs) and returns the bound address.
+    pub async fn serve_control(&mut self, addr: &str) -> std::io::Result<SocketAddr> {
+        let (bound, task) = control_http::start(addr, self.control()).await?;
+        if let Some(old) = self.control_task.replace(task) {
+            old.abort();
+        }
+        Ok(bound)
+    }
+
     /// Stops the server and waits for it to finish.
     pub async fn shutdown(mut self) {
+        if let Some(t) = self.control_task.take() {
+            t.abort();
+        }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -197,6 +227,9 @@ impl EmulatorHandle {
 
 impl Drop for EmulatorHandle {
     fn drop(&mut self) {
+        if let Some(t) = self.control_task.take() {
+            t.abort();
+        }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
