@@ -14,7 +14,7 @@ pub struct EmulatorArgs {
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Accept only this API key (repeatable); default: any well-formed credential.
-    #[arg(long = "api-key")]
+    #[arg(long = "accept-api-key")]
     pub api_keys: Vec<String>,
     /// Serve without any authorization checks.
     #[arg(long, conflicts_with = "api_keys")]

@@ -1,1 +1,78 @@
-fn main() {}
+//! `ycml`: Yandex Cloud AI Studio text generation at the terminal.
+
+mod commands;
+mod connect;
+mod messages;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "ycml", version, about = "Yandex Cloud AI Studio text generation from the command line")]
+struct Cli {
+    #[command(flatten)]
+    connection: connect::Connection,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
+    output: Output,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// Human-readable.
+    Text,
+    /// JSON, one document (or one line per streamed chunk).
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate a completion for a prompt or a list of messages.
+    Complete(commands::complete::CompleteArgs),
+    /// Inspect, wait for or cancel a deferred operation.
+    Operation {
+        #[command(subcommand)]
+        action: commands::operation::OperationAction,
+    },
+    /// Tokenize a prompt as the model sees it.
+    Tokenize(commands::complete::TokenizeArgs),
+    /// Interactive chat with streaming answers and history (/reset, /exit).
+    Chat(commands::chat::ChatArgs),
+    /// Run the local emulator of the API.
+    Emulator(yandex_cloud_ml_emulator::cli::EmulatorArgs),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("YCML_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Emulator(args) => yandex_cloud_ml_emulator::cli::run(args).await.map_err(|e| e.to_string()),
+        Command::Complete(args) => commands::complete::complete(&cli.connection, cli.output, args).await,
+        Command::Tokenize(args) => commands::complete::tokenize(&cli.connection, cli.output, args).await,
+        Command::Operation { action } => commands::operation::run(&cli.connection, cli.output, action).await,
+        Command::Chat(args) => commands::chat::chat(&cli.connection, args).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("ycml: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn flags_are_consistent() {
+        <super::Cli as clap::CommandFactory>::command().debug_assert();
+    }
+}

@@ -1,0 +1,5 @@
+//! The subcommands.
+
+pub mod chat;
+pub mod complete;
+pub mod operation;
