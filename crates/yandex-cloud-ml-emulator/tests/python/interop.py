@@ -1,0 +1,70 @@
+"""Drives the official Python SDK against the emulator: usage `interop.py HOST:PORT`.
+
+Every check raises on a mismatch; the script prints one line per passed check and exits 0.
+"""
+import asyncio
+import json
+import sys
+import warnings
+
+warnings.simplefilter("ignore")  # the compat package warns that it is deprecated
+
+from yandex_cloud_ml_sdk import AsyncYCloudML  # noqa: E402
+
+ENDPOINT = sys.argv[1]
+FOLDER = "b1gpythoninterop"
+
+
+def check(name, condition, detail=""):
+    if not condition:
+        raise AssertionError(f"{name}: {detail}")
+    print(f"ok {name}")
+
+
+async def main():
+    sdk = AsyncYCloudML(folder_id=FOLDER, auth="python-interop-key", endpoint=ENDPOINT, verify=False)
+    model = sdk.models.completions("yandexgpt")
+
+    result = await model.run("hello")
+    check("run", result.text == "Echo: hello", result.text)
+    check("run usage", result.usage.total_tokens == result.usage.input_text_tokens + result.usage.completion_tokens)
+    check("run status", result.status.name == "FINAL", result.status)
+
+    chunks = [r async for r in model.run_stream("stream this answer in several cumulative chunks please")]
+    check("run_stream chunks", len(chunks) > 2, len(chunks))
+    check("run_stream cumulative", all(b.text.startswith(a.text) for a, b in zip(chunks, chunks[1:])))
+    check("run_stream final", chunks[-1].status.name == "FINAL" and chunks[-1].text.startswith("Echo: stream"))
+
+    operation = await model.run_deferred("deferred")
+    done = await operation.wait(poll_interval=0.05)
+    check("run_deferred + wait", done.text == "Echo: deferred", done.text)
+    attached = await model.attach_deferred(operation.id)
+    again = await attached.get_result()
+    check("attach_deferred", again.text == "Echo: deferred", again.text)
+
+    tokens = await model.tokenize("ping")
+    check("tokenize", tokens[0].text == "<s>" and tokens[0].special and len(tokens) > 3, tokens)
+
+    schema = {"type": "object", "properties": {"numbers": {"type": "array", "items": {"type": "integer"}}},
+              "required": ["numbers"]}
+    tool = sdk.tools.function(schema, name="sum_numbers", description="adds numbers")
+    tooled = model.configure(tools=[tool])
+    first = await tooled.run("please sum_numbers 20, 22")
+    check("tool call", first.tool_calls is not None and first.tool_calls[0].function.name == "sum_numbers")
+    numbers = first.tool_calls[0].function.arguments["numbers"]
+    check("tool call arguments", [int(n) for n in numbers] == [20, 22], numbers)
+    history = [
+        "please sum_numbers 20, 22",
+        first,
+        {"role": "user", "tool_results": [{"name": "sum_numbers", "content": str(int(sum(numbers)))}]},
+    ]
+    final = await tooled.run(history)
+    check("tool round trip", final.text == "The result of sum_numbers is 42.", final.text)
+
+    structured = model.configure(response_format={"json_schema": schema, "name": "Numbers"})
+    answer = await structured.run("collect numbers: 5, 4, a, 1")
+    check("json schema output", json.loads(answer.text) == {"numbers": [5, 4, 1]}, answer.text)
+
+
+asyncio.run(main())
+print("all python interop checks passed")
