@@ -1,0 +1,22 @@
+//! `configure`: temperature, token limit and reasoning; every value is validated.
+
+use yandex_cloud_ml_emulator::Emulator;
+use yandex_cloud_ml_sdk::{AlternativeStatus, ReasoningMode, Sdk};
+
+#[tokio::main]
+pub async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let emulator = Emulator::builder().start("127.0.0.1:0").await?;
+    let sdk = Sdk::builder().emulator(emulator.endpoint()).build()?;
+    let base = sdk.models().completions_with_version("yandexgpt", "rc");
+
+    let model = base.configure(|c| c.temperature(0.2).max_tokens(3).reasoning_mode(ReasoningMode::EnabledHidden))?;
+    println!("config: {:?}", model.config());
+    let result = model.run("explain ownership in Rust in one long paragraph").await?;
+    assert_eq!(result.status(), AlternativeStatus::TruncatedFinal);
+    println!("truncated answer: {:?} ({} reasoning tokens)", result.text(), result.usage().reasoning_tokens);
+
+    // Invalid settings never reach the network.
+    let error = base.configure(|c| c.temperature(1.7)).unwrap_err();
+    println!("rejected: {error}");
+    Ok(())
+}

@@ -1,0 +1,24 @@
+//! `run_stream`: print the answer as it is generated.
+
+use futures_util::StreamExt;
+use yandex_cloud_ml_emulator::Emulator;
+use yandex_cloud_ml_sdk::{Message, Sdk};
+
+#[tokio::main]
+pub async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let emulator = Emulator::builder().start("127.0.0.1:0").await?;
+    let sdk = Sdk::builder().emulator(emulator.endpoint()).build()?;
+    let model = sdk.models().completions("yandexgpt");
+
+    let messages = [Message::system("You are a zoologist."), Message::user("Tell me about platypuses, briefly.")];
+    let mut stream = model.run_stream(messages).await?;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        // `delta()` is the new text; `text()` would be everything so far.
+        print!("{}", chunk.delta());
+        if chunk.is_final() {
+            println!("\n[{:?}, {} tokens]", chunk.status(), chunk.usage().total_tokens);
+        }
+    }
+    Ok(())
+}

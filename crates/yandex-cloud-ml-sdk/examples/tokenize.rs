@@ -1,0 +1,16 @@
+//! `tokenize`: see the prompt as the model sees it, chat template included.
+
+use yandex_cloud_ml_emulator::Emulator;
+use yandex_cloud_ml_sdk::Sdk;
+
+#[tokio::main]
+pub async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let emulator = Emulator::builder().start("127.0.0.1:0").await?;
+    let sdk = Sdk::builder().emulator(emulator.endpoint()).build()?;
+    let tokens = sdk.models().completions("yandexgpt").tokenize("ping").await?;
+    for token in &tokens {
+        println!("{:>7} {:?}{}", token.id, token.text, if token.special { " (special)" } else { "" });
+    }
+    println!("{} tokens", tokens.len());
+    Ok(())
+}

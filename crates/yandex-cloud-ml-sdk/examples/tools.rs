@@ -1,0 +1,42 @@
+//! Function calling: the model asks for a call, the program runs it, the model answers.
+
+use serde::Deserialize;
+use yandex_cloud_ml_emulator::Emulator;
+use yandex_cloud_ml_sdk::{FunctionTool, Message, Sdk, ToolChoice, ToolResult};
+
+/// Adds numbers.
+#[derive(Deserialize, schemars::JsonSchema)]
+struct AddNumbers {
+    numbers: Vec<i64>,
+}
+
+#[tokio::main]
+pub async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let emulator = Emulator::builder().start("127.0.0.1:0").await?;
+    let sdk = Sdk::builder().emulator(emulator.endpoint()).build()?;
+
+    let tool = FunctionTool::from_type::<AddNumbers>();
+    let model = sdk
+        .models()
+        .completions("yandexgpt")
+        .configure(|c| c.tool(tool).tool_choice(ToolChoice::Auto).parallel_tool_calls(false))?;
+
+    let mut history = vec![Message::user("Use AddNumbers to add 19 and 23")];
+    loop {
+        let result = model.run(history.clone()).await?;
+        if result.tool_calls().is_empty() {
+            println!("answer: {}", result.text());
+            break;
+        }
+        history.push(Message::from(&result)); // echoes the calls exactly
+        let mut results = Vec::new();
+        for call in result.tool_calls() {
+            let args: AddNumbers = call.function().ok_or("not a function call")?.arguments_as()?;
+            let sum: i64 = args.numbers.iter().sum();
+            println!("calling {}({:?}) = {sum}", call.name(), args.numbers);
+            results.push(ToolResult::for_call(call, sum)?);
+        }
+        history.push(Message::tool_results(results));
+    }
+    Ok(())
+}
