@@ -31,6 +31,12 @@ pub struct EmulatorArgs {
     /// JSON file with scripted replies (a list of ScriptRule).
     #[arg(long)]
     pub scripts: Option<PathBuf>,
+    /// JSON file with fault injection rules (a list of FaultRule).
+    #[arg(long)]
+    pub faults: Option<PathBuf>,
+    /// Seed of the fault generator.
+    #[arg(long)]
+    pub fault_seed: Option<u64>,
     /// Also serve the HTTP/JSON control API (journal, scripts, operations, reset) here.
     #[arg(long)]
     pub control_listen: Option<String>,
@@ -71,6 +77,12 @@ pub async fn run(args: EmulatorArgs) -> std::io::Result<()> {
     }
     if let Some(ms) = args.chunk_delay_ms {
         config.stream_chunk_delay_ms = ms;
+    }
+    if let Some(path) = &args.faults {
+        config.faults.extend(read_json::<Vec<crate::FaultRule>>(path)?);
+    }
+    if let Some(seed) = args.fault_seed {
+        config.fault_seed = seed;
     }
     let mut builder = Emulator::builder().config(config);
     if let Some(path) = &args.scripts {

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::faults::FaultRule;
+
 /// How the emulator checks the `authorization` header of cloud API calls (discovery and IAM
 /// token calls are never checked, like in the cloud).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,6 +69,10 @@ pub struct EmulatorConfig {
     pub advertised_address: Option<String>,
     /// Entries kept in the request journal (oldest dropped first); 0 turns it off.
     pub journal_capacity: usize,
+    /// Fault injection rules.
+    pub faults: Vec<FaultRule>,
+    /// Seed of the fault generator: the same seed and call sequence meet the same faults.
+    pub fault_seed: u64,
 }
 
 impl Default for EmulatorConfig {
@@ -82,6 +88,8 @@ impl Default for EmulatorConfig {
             max_tokens_limit: 8_000,
             advertised_address: None,
             journal_capacity: 10_000,
+            faults: Vec::new(),
+            fault_seed: 1,
         }
     }
 }

@@ -12,7 +12,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
-use crate::{Control, OperationPolicy, ScriptRule};
+use crate::{Control, FaultRule, OperationPolicy, ScriptRule};
 
 const MAX_BODY: usize = 1 << 20;
 
@@ -76,6 +76,22 @@ async fn handle(control: Control, req: Request<Incoming>) -> Response<Full<Bytes
             }
             Err(r) => r,
         },
+        (Method::GET, ["faults"]) => ok(to_value(serde_json::to_value(control.faults()))),
+        (Method::POST, ["faults"]) => match body_json::<FaultRule>(req).await {
+            Ok(rule) => {
+                control.add_fault(rule);
+                ok(json!({"ok": true}))
+            }
+            Err(r) => r,
+        },
+        (Method::DELETE, ["faults"]) => {
+            control.clear_faults();
+            ok(json!({"ok": true}))
+        }
+        (Method::POST, ["tokens", "expire"]) => {
+            control.expire_tokens();
+            ok(json!({"ok": true}))
+        }
         (Method::GET, ["operations"]) => ok(json!(control.operations())),
         (Method::POST, ["operations", id, "complete"]) => match control.complete_operation(id) {
             Ok(()) => ok(json!({"ok": true})),

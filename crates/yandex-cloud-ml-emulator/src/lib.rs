@@ -31,7 +31,9 @@
 //! | `POST /operations/<id>/complete` | finish with the prepared result |
 //! | `POST /operations/<id>/fail` (`{"code": 13, "message": "..."}`) | finish with an error |
 //! | `PUT /operation-policy` (e.g. `{"mode": "after_polls", "value": 2}`) | when new operations finish |
-//! | `POST /reset` | forget operations, tokens, scripts, journal, stats |
+//! | `GET /faults`, `POST /faults` (a [`FaultRule`]), `DELETE /faults` | fault injection |
+//! | `POST /tokens/expire` | expire every issued IAM token |
+//! | `POST /reset` | forget operations, tokens, scripts, journal, stats, runtime faults |
 
 #![warn(missing_docs)]
 
@@ -40,6 +42,7 @@ pub mod cli;
 mod config;
 mod control_http;
 mod engine;
+mod faults;
 mod reflect;
 pub mod replay;
 mod services;
@@ -53,6 +56,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 
 pub use config::{AuthMode, EmulatorConfig, OperationPolicy};
 pub use engine::{Engine, Reply, synthetic::SYNTHETIC_MODEL_VERSION, synthetic::SyntheticEngine};
+pub use faults::{FaultAction, FaultRule};
 use state::State;
 pub use state::{JournalEntry, ScriptRule, ScriptedAnswer, ScriptedCall, Stats};
 
@@ -130,6 +134,18 @@ impl EmulatorBuilder {
     /// Replaces the built-in deterministic model.
     pub fn engine(mut self, engine: impl Engine) -> Self {
         self.engine = Some(Arc::new(engine));
+        self
+    }
+
+    /// Adds a fault injection rule.
+    pub fn fault(mut self, rule: FaultRule) -> Self {
+        self.config.faults.push(rule);
+        self
+    }
+
+    /// Seeds the fault generator (same seed and call sequence, same faults).
+    pub fn fault_seed(mut self, seed: u64) -> Self {
+        self.config.fault_seed = seed;
         self
     }
 
@@ -289,12 +305,32 @@ impl Control {
         *self.state.policy.lock().unwrap_or_else(|e| e.into_inner()) = policy;
     }
 
+    /// Adds a fault injection rule at run time.
+    pub fn add_fault(&self, rule: FaultRule) {
+        self.state.add_fault(rule);
+    }
+
+    /// The active fault rules.
+    pub fn faults(&self) -> Vec<FaultRule> {
+        self.state.faults()
+    }
+
+    /// Removes every fault rule.
+    pub fn clear_faults(&self) {
+        self.state.clear_faults();
+    }
+
+    /// Expires every IAM token issued so far (clients must get new ones).
+    pub fn expire_tokens(&self) {
+        self.state.expire_tokens();
+    }
+
     /// What the emulator observed: cancelled streams, exceeded deadlines.
     pub fn stats(&self) -> Stats {
         *self.state.stats.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Forgets operations, issued tokens, scripted replies and the journal.
+    /// Forgets operations, issued tokens, scripted replies, the journal and runtime fault rules.
     pub fn reset(&self) {
         self.state.reset();
     }

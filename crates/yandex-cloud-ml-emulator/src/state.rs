@@ -16,7 +16,27 @@ use yandex_cloud_ml_proto::{google::rpc, yandex::cloud::operation::Operation};
 use crate::{
     config::{EmulatorConfig, OperationPolicy},
     engine::{Engine, Reply},
+    faults::{FaultAction, FaultRule, Faults, OperationFault, StreamFault},
 };
+
+/// Faults that hit one call and must be applied by its handler.
+#[derive(Debug, Default)]
+pub(crate) struct Injected {
+    pub stream: Option<StreamFault>,
+    pub operation: Vec<OperationFault>,
+    /// Error to return after the call has done its work.
+    pub lose_response: Option<Status>,
+}
+
+impl Injected {
+    /// The response, unless a fault loses it after processing.
+    pub(crate) fn deliver<T>(self, response: T) -> Result<T, Status> {
+        match self.lose_response {
+            Some(status) => Err(status),
+            None => Ok(response),
+        }
+    }
+}
 
 /// A scripted answer, chosen before the engine when its rule matches.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -139,6 +159,7 @@ pub(crate) struct State {
     pub policy: Mutex<OperationPolicy>,
     tokens: Mutex<HashMap<String, SystemTime>>,
     scripts: Mutex<Vec<ScriptRule>>,
+    faults: Mutex<Faults>,
     journal: Mutex<(u64, VecDeque<RawEntry>)>,
 }
 
@@ -166,6 +187,7 @@ impl State {
         State {
             policy: Mutex::new(config.operations),
             stats: Mutex::default(),
+            faults: Mutex::new(Faults::new(config.fault_seed, config.faults.clone())),
             config,
             engine,
             advertised,
@@ -187,6 +209,7 @@ impl State {
         created_by: &str,
         idempotency_key: Option<&str>,
         outcome: Result<prost_types::Any, rpc::Status>,
+        faults: Vec<OperationFault>,
     ) -> Operation {
         // Held until the new operation is registered, so concurrent retries of one logical
         // call never create two operations.
@@ -198,7 +221,14 @@ impl State {
         }
         let now = SystemTime::now();
         let id = new_id("d7e");
-        let policy = *lock(&self.policy);
+        let mut policy = *lock(&self.policy);
+        let mut outcome = outcome;
+        for fault in faults {
+            match fault {
+                OperationFault::Fail { code, message } => outcome = Err(rpc::Status { code, message, details: vec![] }),
+                OperationFault::Slow { polls } => policy = OperationPolicy::AfterPolls(polls),
+            }
+        }
         let mut record = OpRecord {
             op: Operation {
                 id: id.clone(),
@@ -295,6 +325,12 @@ impl State {
         lock(&self.tokens).get(token).map(|exp| SystemTime::now() < *exp)
     }
 
+    /// Makes every issued token expired.
+    pub(crate) fn expire_tokens(&self) {
+        let past = SystemTime::now() - Duration::from_secs(1);
+        lock(&self.tokens).values_mut().for_each(|exp| *exp = past);
+    }
+
     pub(crate) fn revoke_token(&self, token: &str) -> bool {
         lock(&self.tokens).remove(token).is_some()
     }
@@ -325,6 +361,59 @@ impl State {
 
     pub(crate) fn scripts(&self) -> Vec<ScriptRule> {
         lock(&self.scripts).clone()
+    }
+
+    // ---- faults ----
+
+    pub(crate) fn add_fault(&self, rule: FaultRule) {
+        lock(&self.faults).add(rule);
+    }
+
+    pub(crate) fn faults(&self) -> Vec<FaultRule> {
+        lock(&self.faults).rules()
+    }
+
+    pub(crate) fn clear_faults(&self) {
+        *lock(&self.faults) = Faults::new(self.config.fault_seed, Vec::new());
+    }
+
+    /// Applies the faults that hit this call: waits out added latency, fails the call, expires
+    /// tokens, and returns what the handler itself must do (stream and operation faults).
+    pub(crate) async fn inject(&self, method: &str) -> Result<Injected, Status> {
+        let actions = lock(&self.faults).decide(method);
+        let mut injected = Injected::default();
+        let mut delay = Duration::ZERO;
+        let mut failure = None;
+        for action in actions {
+            match action {
+                FaultAction::Fail { code, message } => {
+                    failure = Some(Status::new(tonic::Code::from_i32(code), message))
+                }
+                FaultAction::LoseResponse { code } => {
+                    injected.lose_response =
+                        Some(Status::new(tonic::Code::from_i32(code), "response lost by fault injection"))
+                }
+                FaultAction::Delay { ms } => delay += Duration::from_millis(ms),
+                FaultAction::CutStream { after_chunks, code } => {
+                    injected.stream = Some(StreamFault::Cut { after: after_chunks as usize, code })
+                }
+                FaultAction::StallStream { after_chunks } => {
+                    injected.stream = Some(StreamFault::Stall { after: after_chunks as usize })
+                }
+                FaultAction::FailOperation { code, message } => {
+                    injected.operation.push(OperationFault::Fail { code, message })
+                }
+                FaultAction::SlowOperation { polls } => injected.operation.push(OperationFault::Slow { polls }),
+                FaultAction::ExpireTokens => self.expire_tokens(),
+            }
+        }
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        match failure {
+            Some(status) => Err(status),
+            None => Ok(injected),
+        }
     }
 
     pub(crate) fn count(&self, update: impl FnOnce(&mut Stats)) {
@@ -378,6 +467,7 @@ impl State {
         *lock(&self.journal) = Default::default();
         *lock(&self.policy) = self.config.operations;
         *lock(&self.stats) = Stats::default();
+        *lock(&self.faults) = Faults::new(self.config.fault_seed, self.config.faults.clone());
     }
 
     /// When the deadline of a request passes (from its `grpc-timeout`), if it has one.

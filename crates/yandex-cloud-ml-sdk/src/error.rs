@@ -194,16 +194,19 @@ impl Error {
             .find_map(|k| status.metadata().get(*k))
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        // tonic reports connection failures as UNAVAILABLE/UNKNOWN with a transport source.
+        // tonic reports connection failures as UNAVAILABLE/UNKNOWN with a transport source, and
+        // its own expiry of the `grpc-timeout` we set as CANCELLED with a TimeoutExpired source.
         let transport = status.source().is_some() && matches!(code, Code::Unavailable | Code::Unknown);
+        let local_timeout = has_source::<tonic::TimeoutExpired>(&status);
         let kind = match code {
+            _ if local_timeout => ErrorKind::Timeout,
             Code::DeadlineExceeded => ErrorKind::Timeout,
             _ if transport => ErrorKind::Transport,
             _ => ErrorKind::Rpc,
         };
         let message = status.message().to_owned();
         let mut e = Error::new(kind, message);
-        e.inner.code = Some(code);
+        e.inner.code = Some(if local_timeout { Code::DeadlineExceeded } else { code });
         e.inner.server_request_id = server_request_id;
         e.inner.retryable = matches!(code, Code::Unavailable | Code::ResourceExhausted);
         e.inner.source = Some(Box::new(status));
@@ -312,6 +315,17 @@ impl Error {
     pub fn is_not_found(&self) -> bool {
         self.inner.code == Some(Code::NotFound)
     }
+}
+
+fn has_source<E: StdError + 'static>(error: &(dyn StdError + 'static)) -> bool {
+    let mut current = error.source();
+    while let Some(e) = current {
+        if e.is::<E>() {
+            return true;
+        }
+        current = e.source();
+    }
+    false
 }
 
 impl fmt::Display for Error {

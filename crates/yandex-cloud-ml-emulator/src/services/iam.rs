@@ -30,6 +30,7 @@ impl IamTokenService for Iam {
         request: Request<pb::CreateIamTokenRequest>,
     ) -> Result<Response<pb::CreateIamTokenResponse>, Status> {
         self.0.record("yandex.cloud.iam.v1.IamTokenService/Create", request.metadata(), request.get_ref());
+        self.0.inject("yandex.cloud.iam.v1.IamTokenService/Create").await?;
         use pb::create_iam_token_request::Identity;
         match &request.get_ref().identity {
             Some(Identity::YandexPassportOauthToken(token)) => auth::check_oauth(&self.0, token)?,
@@ -65,6 +66,7 @@ impl IamTokenService for Iam {
         request: Request<pb::RevokeIamTokenRequest>,
     ) -> Result<Response<pb::RevokeIamTokenResponse>, Status> {
         self.0.record("yandex.cloud.iam.v1.IamTokenService/Revoke", request.metadata(), request.get_ref());
+        self.0.inject("yandex.cloud.iam.v1.IamTokenService/Revoke").await?;
         let subject = auth::authenticate(&self.0, request.metadata())?;
         let token = &request.get_ref().iam_token;
         if token.is_empty() {

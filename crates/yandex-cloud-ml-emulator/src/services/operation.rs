@@ -26,12 +26,14 @@ fn required(id: &str) -> Result<&str, Status> {
 impl OperationService for Operations {
     async fn get(&self, request: Request<pb::GetOperationRequest>) -> Result<Response<pb::Operation>, Status> {
         self.0.record("yandex.cloud.operation.OperationService/Get", request.metadata(), request.get_ref());
+        self.0.inject("yandex.cloud.operation.OperationService/Get").await?;
         auth::authenticate(&self.0, request.metadata())?;
         Ok(Response::new(self.0.poll_operation(required(&request.get_ref().operation_id)?)?))
     }
 
     async fn cancel(&self, request: Request<pb::CancelOperationRequest>) -> Result<Response<pb::Operation>, Status> {
         self.0.record("yandex.cloud.operation.OperationService/Cancel", request.metadata(), request.get_ref());
+        self.0.inject("yandex.cloud.operation.OperationService/Cancel").await?;
         auth::authenticate(&self.0, request.metadata())?;
         Ok(Response::new(self.0.cancel_operation(required(&request.get_ref().operation_id)?)?))
     }

@@ -22,7 +22,8 @@ use yandex_cloud_ml_proto::{
 use crate::{
     auth,
     engine::{self, Reply, Shape, synthetic::last_user_text, tokenizer},
-    state::{State, scripted_reply},
+    faults::StreamFault,
+    state::{Injected, State, scripted_reply},
     validate::{self, ModelRef},
 };
 
@@ -43,17 +44,18 @@ impl TextGeneration {
         TokenizerServiceServer::new(TextGeneration(state))
     }
 
-    /// Journal, authentication and validation shared by every completion-like call.
-    fn admit(
+    /// Journal, faults, authentication and validation shared by every completion-like call.
+    async fn admit(
         &self,
         method: &'static str,
         metadata: &MetadataMap,
         request: &pb::CompletionRequest,
-    ) -> Result<(String, ModelRef), Status> {
+    ) -> Result<(String, ModelRef, Injected), Status> {
         self.0.record(method, metadata, request);
+        let injected = self.0.inject(method).await?;
         let subject = auth::authenticate(&self.0, metadata)?;
         let model = validate::completion(&self.0, request)?;
-        Ok((subject, model))
+        Ok((subject, model, injected))
     }
 
     /// A scripted answer if a rule matches, otherwise the engine's.
@@ -77,52 +79,93 @@ impl TextGenerationService for TextGeneration {
 
     async fn completion(&self, request: Request<pb::CompletionRequest>) -> Result<Response<ResponseStream>, Status> {
         let deadline = State::deadline(request.metadata());
-        let (_, model) = self.admit(
-            "yandex.cloud.ai.foundation_models.v1.TextGenerationService/Completion",
-            request.metadata(),
-            request.get_ref(),
-        )?;
+        let (_, model, injected) = self
+            .admit(
+                "yandex.cloud.ai.foundation_models.v1.TextGenerationService/Completion",
+                request.metadata(),
+                request.get_ref(),
+            )
+            .await?;
         let request = request.into_inner();
         let reply = self.reply(&model, &request)?;
         let chunks = engine::render(reply, &request, self.0.engine.model_version(), self.shape());
         let delay = self.0.config.chunk_delay();
-        if delay.is_zero() {
-            return Ok(Response::new(Box::pin(futures_util::stream::iter(chunks.into_iter().map(Ok)))));
+        if delay.is_zero() && injected.stream.is_none() {
+            return injected.deliver(Response::new(Box::pin(futures_util::stream::iter(chunks.into_iter().map(Ok)))));
         }
-        // Paced stream: generation stops as soon as the client goes away or its deadline passes.
         let (tx, rx) = tokio::sync::mpsc::channel(1);
-        let state = self.0.clone();
-        tokio::spawn(async move {
-            for (i, chunk) in chunks.into_iter().enumerate() {
-                if i > 0 {
-                    let wake = Instant::now() + delay;
-                    if deadline.is_some_and(|d| d < wake) {
-                        tokio::time::sleep_until(deadline.unwrap_or(wake)).await;
-                        let _ = tx.send(Err(Status::deadline_exceeded("Deadline exceeded"))).await;
-                        state.count(|s| s.deadlines_exceeded += 1);
-                        return;
-                    }
-                    tokio::time::sleep_until(wake).await;
-                }
-                if tx.send(Ok(chunk)).await.is_err() {
-                    tracing::debug!("client went away; generation stopped");
-                    state.count(|s| s.streams_cancelled += 1);
-                    return;
-                }
-            }
-        });
+        tokio::spawn(produce(self.0.clone(), chunks, delay, deadline, injected.stream, tx));
         Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+    }
+}
+
+/// Sends paced chunks. Generation stops as soon as the client goes away or its deadline passes;
+/// injected faults cut or stall the stream after some chunks.
+async fn produce(
+    state: Arc<State>,
+    chunks: Vec<pb::CompletionResponse>,
+    delay: std::time::Duration,
+    deadline: Option<Instant>,
+    fault: Option<StreamFault>,
+    tx: tokio::sync::mpsc::Sender<Result<pb::CompletionResponse, Status>>,
+) {
+    let total = chunks.len();
+    for (i, chunk) in chunks.into_iter().enumerate() {
+        match fault {
+            Some(StreamFault::Cut { after, code }) if i == after && after < total => {
+                let _ = tx.send(Err(Status::new(tonic::Code::from_i32(code), "stream cut by fault injection"))).await;
+                return;
+            }
+            Some(StreamFault::Stall { after }) if i == after => {
+                // Hang until the client gives up or its deadline passes.
+                let closed = tx.closed();
+                match deadline {
+                    Some(d) => {
+                        tokio::select! {
+                            _ = closed => state.count(|s| s.streams_cancelled += 1),
+                            _ = tokio::time::sleep_until(d) => {
+                                let _ = tx.send(Err(Status::deadline_exceeded("Deadline exceeded"))).await;
+                                state.count(|s| s.deadlines_exceeded += 1);
+                            }
+                        }
+                    }
+                    None => {
+                        closed.await;
+                        state.count(|s| s.streams_cancelled += 1);
+                    }
+                }
+                return;
+            }
+            _ => {}
+        }
+        if i > 0 && !delay.is_zero() {
+            let wake = Instant::now() + delay;
+            if let Some(d) = deadline.filter(|d| *d < wake) {
+                tokio::time::sleep_until(d).await;
+                let _ = tx.send(Err(Status::deadline_exceeded("Deadline exceeded"))).await;
+                state.count(|s| s.deadlines_exceeded += 1);
+                return;
+            }
+            tokio::time::sleep_until(wake).await;
+        }
+        if tx.send(Ok(chunk)).await.is_err() {
+            tracing::debug!("client went away; generation stopped");
+            state.count(|s| s.streams_cancelled += 1);
+            return;
+        }
     }
 }
 
 #[tonic::async_trait]
 impl TextGenerationAsyncService for TextGeneration {
     async fn completion(&self, request: Request<pb::CompletionRequest>) -> Result<Response<Operation>, Status> {
-        let (subject, model) = self.admit(
-            "yandex.cloud.ai.foundation_models.v1.TextGenerationAsyncService/Completion",
-            request.metadata(),
-            request.get_ref(),
-        )?;
+        let (subject, model, mut injected) = self
+            .admit(
+                "yandex.cloud.ai.foundation_models.v1.TextGenerationAsyncService/Completion",
+                request.metadata(),
+                request.get_ref(),
+            )
+            .await?;
         let idempotency_key =
             request.metadata().get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let mut request = request.into_inner();
@@ -138,8 +181,14 @@ impl TextGenerationAsyncService for TextGeneration {
                 Err(rpc::Status { code: status.code() as i32, message: status.message().to_owned(), details: vec![] })
             }
         };
-        let op = self.0.create_operation("Async GPT Completion", &subject, idempotency_key.as_deref(), outcome);
-        Ok(Response::new(op))
+        let op = self.0.create_operation(
+            "Async GPT Completion",
+            &subject,
+            idempotency_key.as_deref(),
+            outcome,
+            std::mem::take(&mut injected.operation),
+        );
+        injected.deliver(Response::new(op))
     }
 }
 
@@ -166,7 +215,8 @@ impl TokenizerService for TextGeneration {
             "yandex.cloud.ai.foundation_models.v1.TokenizerService/TokenizeCompletion",
             request.metadata(),
             request.get_ref(),
-        )?;
+        )
+        .await?;
         Ok(Response::new(pb::TokenizeResponse {
             tokens: tokenizer::tokenize_chat(&request.get_ref().messages),
             model_version: self.0.engine.model_version().to_owned(),

@@ -227,10 +227,10 @@ impl Authenticator {
     }
 
     /// Drops a cached token the server rejected. Returns true if a retry can get a new one.
-    pub(crate) fn invalidate(&self) -> bool {
-        match self.source.get() {
-            Some(Source::Refreshing(_)) => {
-                self.cache.invalidate();
+    pub(crate) fn invalidate(&self, rejected: Option<&AsciiMetadataValue>) -> bool {
+        match (self.source.get(), rejected) {
+            (Some(Source::Refreshing(_)), Some(header)) => {
+                self.cache.invalidate(header);
                 true
             }
             _ => false,

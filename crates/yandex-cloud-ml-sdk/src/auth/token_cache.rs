@@ -73,9 +73,13 @@ impl TokenCache {
         self.store(issued)
     }
 
-    /// Forgets the cached token (after the server rejected it).
-    pub(crate) fn invalidate(&self) {
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = None;
+    /// Forgets the cached token after the server rejected `rejected`, unless another caller
+    /// has already replaced it (so concurrent rejections cause one refresh, not many).
+    pub(crate) fn invalidate(&self, rejected: &AsciiMetadataValue) {
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        if current.as_ref().is_some_and(|c| &c.header == rejected) {
+            *current = None;
+        }
     }
 
     fn snapshot(&self) -> Option<Cached> {
@@ -157,7 +161,10 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(600)).await;
         let h = cache.header(|| async { Ok(issued(2, 3600)) }).await.unwrap();
         assert_eq!(h.to_str().unwrap(), "Bearer t1.token-2");
-        cache.invalidate();
+        cache.invalidate(&bearer(&Secret::new("t1.token-1")).unwrap());
+        let h = cache.header(|| async { panic!("a stale rejection must not drop the new token") }).await.unwrap();
+        assert_eq!(h.to_str().unwrap(), "Bearer t1.token-2");
+        cache.invalidate(&h);
         let h = cache.header(|| async { Ok(issued(3, 3600)) }).await.unwrap();
         assert_eq!(h.to_str().unwrap(), "Bearer t1.token-3");
     }

@@ -73,6 +73,8 @@ struct CallCtx<'a> {
     timeout: Duration,
     attempt_timeout: Option<Duration>,
     retry: &'a RetryPolicy,
+    /// The `authorization` header of the latest attempt, to invalidate exactly that token.
+    last_auth: std::sync::Mutex<Option<AsciiMetadataValue>>,
 }
 
 impl CallCtx<'_> {
@@ -202,6 +204,7 @@ impl Transport {
             timeout: options.timeout,
             attempt_timeout: options.attempt_timeout,
             retry,
+            last_auth: Default::default(),
         }
     }
 
@@ -220,7 +223,12 @@ impl Transport {
                 return Err(Error::timeout(ctx.timeout).with_call(ctx.rpc.path, ctx.request_id(), attempt - 1));
             }
             let attempt_deadline = ctx.attempt_timeout.map_or(ctx.deadline, |t| (now + t).min(ctx.deadline));
-            let outcome = tokio::time::timeout_at(attempt_deadline, attempt_fn(attempt, attempt_deadline)).await;
+            let attempt_span = tracing::debug_span!("attempt", attempt);
+            let outcome = tokio::time::timeout_at(
+                attempt_deadline,
+                attempt_fn(attempt, attempt_deadline).instrument(attempt_span),
+            )
+            .await;
             let error = match outcome {
                 Ok(Ok(value)) => {
                     tracing::debug!(attempt, elapsed = ?ctx.started.elapsed(), "call succeeded");
@@ -238,7 +246,11 @@ impl Transport {
                 }
             };
             let attempt_timed_out = error.kind() == ErrorKind::Timeout && attempt_deadline < ctx.deadline;
-            if error.code() == Some(Code::Unauthenticated) && !reauthenticated && self.inner.auth.invalidate() {
+            let rejected = ctx.last_auth.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if error.code() == Some(Code::Unauthenticated)
+                && !reauthenticated
+                && self.inner.auth.invalidate(rejected.as_ref())
+            {
                 // The cached IAM token was rejected (expired early, revoked): fetch a new one once.
                 reauthenticated = true;
                 tracing::info!(attempt, "token rejected; refreshing credentials and retrying");
@@ -274,6 +286,7 @@ impl Transport {
             timeout: deadline.saturating_duration_since(Instant::now()),
             attempt_timeout: None,
             retry: &self.inner.retry,
+            last_auth: Default::default(),
         };
         let response: endpoint_pb::ListApiEndpointsResponse = self
             .with_retries(&ctx, |attempt, deadline| {
@@ -334,6 +347,7 @@ impl Transport {
     ) -> Result<(Channel, tonic::Request<Bytes>)> {
         let channel = self.channel(ctx.rpc, deadline).await?;
         let authorization = if ctx.rpc.authenticated { self.inner.auth.header(self).await? } else { None };
+        ctx.last_auth.lock().unwrap_or_else(|e| e.into_inner()).clone_from(&authorization);
         Ok((channel, self.request(ctx, body, attempt, deadline, authorization)))
     }
 
