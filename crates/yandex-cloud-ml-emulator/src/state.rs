@@ -143,6 +143,8 @@ impl OpRecord {
 /// Counters of what the emulator observed (not part of the cloud API).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Stats {
+    /// Calls received (every RPC, including rejected ones).
+    pub requests: u64,
     /// Streams whose client went away before the last chunk; their generation stopped.
     pub streams_cancelled: u64,
     /// Streams ended with DEADLINE_EXCEEDED because the client's deadline passed.
@@ -428,6 +430,7 @@ impl State {
         metadata: &MetadataMap,
         request: &M,
     ) {
+        self.count(|s| s.requests += 1);
         let capacity = self.config.journal_capacity;
         if capacity == 0 {
             return;

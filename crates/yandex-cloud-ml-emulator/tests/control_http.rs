@@ -38,7 +38,10 @@ async fn scripts_operations_journal_and_reset_over_http() {
     let (status, _) = http(control, "POST", "/operations/nope/complete", None).await;
     assert_eq!(status, 409);
     assert_eq!(http(control, "GET", "/journal", None).await.1, json!([]));
-    assert_eq!(http(control, "GET", "/stats", None).await.1, json!({"streams_cancelled": 0, "deadlines_exceeded": 0}));
+    assert_eq!(
+        http(control, "GET", "/stats", None).await.1,
+        json!({"requests": 0, "streams_cancelled": 0, "deadlines_exceeded": 0})
+    );
     assert_eq!(http(control, "POST", "/reset", None).await.0, 200);
     assert_eq!(http(control, "GET", "/scripts", None).await.1, json!([]));
     assert_eq!(http(control, "GET", "/unknown", None).await.0, 404);
