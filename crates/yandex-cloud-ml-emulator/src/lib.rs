@@ -43,6 +43,8 @@ mod config;
 mod control_http;
 mod engine;
 mod faults;
+#[cfg(test)]
+mod property_tests;
 mod reflect;
 pub mod replay;
 mod services;

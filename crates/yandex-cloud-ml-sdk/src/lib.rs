@@ -26,6 +26,8 @@ mod completions;
 mod error;
 mod json;
 mod operations;
+#[cfg(test)]
+mod property_tests;
 mod retry;
 mod sdk;
 mod tools;

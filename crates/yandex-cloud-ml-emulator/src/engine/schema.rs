@@ -6,6 +6,9 @@ use serde_json::{Map, Value, json};
 
 const KNOWN_TYPES: [&str; 7] = ["object", "array", "string", "integer", "number", "boolean", "null"];
 const MAX_DEPTH: usize = 32;
+/// Values built for one instance at most, so recursive schemas (`{"$ref": "#"}` twice per
+/// level) cannot blow up.
+const MAX_NODES: usize = 10_000;
 
 /// What the prompt offers to fill the instance with.
 #[derive(Debug, Clone, Default)]
@@ -125,18 +128,29 @@ fn check_at(schema: &Value, path: &str, depth: usize) -> Result<(), String> {
 /// Builds an instance of `schema` (assumed to have passed [`check`]).
 pub(crate) fn instance(schema: &Value, filler: &Filler) -> Value {
     let mut numbers = filler.numbers.iter().copied();
-    build(schema, schema, filler, &mut numbers, 0)
+    let mut ctx = Ctx { root: schema, filler, numbers: &mut numbers, budget: MAX_NODES };
+    build(schema, &mut ctx, 0)
 }
 
-fn build(schema: &Value, root: &Value, filler: &Filler, numbers: &mut dyn Iterator<Item = f64>, depth: usize) -> Value {
+struct Ctx<'a> {
+    root: &'a Value,
+    filler: &'a Filler,
+    numbers: &'a mut dyn Iterator<Item = f64>,
+    budget: usize,
+}
+
+fn build(schema: &Value, ctx: &mut Ctx<'_>, depth: usize) -> Value {
     let Some(obj) = schema.as_object() else { return Value::Null };
-    if depth > MAX_DEPTH {
+    if depth > MAX_DEPTH || ctx.budget == 0 {
         return Value::Null;
     }
+    ctx.budget -= 1;
+    let root = ctx.root;
+    let filler = ctx.filler;
     if let Some(r) = obj.get("$ref").and_then(Value::as_str)
         && let Some(target) = resolve_ref(root, r)
     {
-        return build(target, root, filler, numbers, depth + 1);
+        return build(target, ctx, depth + 1);
     }
     if let Some(c) = obj.get("const") {
         return c.clone();
@@ -149,14 +163,14 @@ fn build(schema: &Value, root: &Value, filler: &Filler, numbers: &mut dyn Iterat
             let pick =
                 options.iter().find(|o| o.get("type").and_then(Value::as_str) != Some("null")).or(options.first());
             if let Some(pick) = pick {
-                return build(pick, root, filler, numbers, depth + 1);
+                return build(pick, ctx, depth + 1);
             }
         }
     }
     if let Some(all) = obj.get("allOf").and_then(Value::as_array) {
         let mut merged = Map::new();
         for part in all {
-            if let Value::Object(o) = build(part, root, filler, numbers, depth + 1) {
+            if let Value::Object(o) = build(part, ctx, depth + 1) {
                 merged.extend(o);
             }
         }
@@ -174,7 +188,7 @@ fn build(schema: &Value, root: &Value, filler: &Filler, numbers: &mut dyn Iterat
             let mut out = Map::new();
             if let Some(props) = obj.get("properties").and_then(Value::as_object) {
                 for (name, sub) in props {
-                    out.insert(name.clone(), build(sub, root, filler, numbers, depth + 1));
+                    out.insert(name.clone(), build(sub, ctx, depth + 1));
                 }
             }
             Value::Object(out)
@@ -188,7 +202,7 @@ fn build(schema: &Value, root: &Value, filler: &Filler, numbers: &mut dyn Iterat
             if matches!(item_type, Some("integer" | "number")) {
                 // A numeric array takes every remaining number of the prompt.
                 let integer = item_type == Some("integer");
-                for n in &mut *numbers {
+                for n in &mut *ctx.numbers {
                     if max.is_some_and(|m| out.len() >= m) {
                         break;
                     }
@@ -199,12 +213,12 @@ fn build(schema: &Value, root: &Value, filler: &Filler, numbers: &mut dyn Iterat
             }
             let wanted = min.max(usize::from(out.is_empty()));
             while out.len() < wanted && max.is_none_or(|m| out.len() < m) {
-                out.push(build(&items, root, filler, numbers, depth + 1));
+                out.push(build(&items, ctx, depth + 1));
             }
             Value::Array(out)
         }
-        "integer" => clamp_number(schema, numbers.next().unwrap_or(0.0).trunc(), true),
-        "number" => clamp_number(schema, numbers.next().unwrap_or(0.0), false),
+        "integer" => clamp_number(schema, ctx.numbers.next().unwrap_or(0.0).trunc(), true),
+        "number" => clamp_number(schema, ctx.numbers.next().unwrap_or(0.0), false),
         "boolean" => Value::Bool(true),
         "null" => Value::Null,
         _ => Value::String(string_for(obj, filler)),
@@ -282,6 +296,15 @@ mod tests {
         });
         let v = instance(&schema, &Filler::from_prompt("hello"));
         assert_eq!(v, json!({"kind": "a", "maybe": true, "age": 18, "pet": {"name": "hello"}, "tags": ["hel", "hel"]}));
+    }
+
+    #[test]
+    fn recursive_schemas_stay_bounded() {
+        let schema = json!({"type": "object", "properties": {"a": {"$ref": "#"}, "b": {"$ref": "#"}}});
+        let started = std::time::Instant::now();
+        let v = instance(&schema, &Filler::default());
+        assert!(v.is_object());
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
     }
 
     #[test]

@@ -77,7 +77,7 @@ impl TokenCache {
     /// has already replaced it (so concurrent rejections cause one refresh, not many).
     pub(crate) fn invalidate(&self, rejected: &AsciiMetadataValue) {
         let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
-        if current.as_ref().is_some_and(|c| &c.header == rejected) {
+        if current.as_ref().is_some_and(|c| c.header == *rejected) {
             *current = None;
         }
     }

@@ -116,27 +116,33 @@ impl CompletionStream {
 
     fn chunk(&mut self, response: &pb::CompletionResponse) -> CompletionChunk {
         let result = CompletionResult::from_proto(response);
-        let mut restated = false;
-        let deltas = result
-            .alternatives()
-            .iter()
-            .enumerate()
-            .map(|(i, alt)| {
-                let previous = self.seen.get(i).map_or("", String::as_str);
-
-                match alt.text().strip_prefix(previous) {
-                    Some(new) => new.to_owned(),
-                    None => {
-                        restated |= i == 0;
-                        alt.text().to_owned()
-                    }
-                }
-            })
-            .collect();
+        let (deltas, restated) = deltas(&self.seen, &result);
         self.seen = result.alternatives().iter().map(|a| a.text().to_owned()).collect();
         self.last = Some(result.clone());
         CompletionChunk { result, deltas, restated }
     }
+}
+
+/// New text of each alternative compared with the previous cumulative texts `seen`, and
+/// whether alternative 0 was restated (its text does not extend the previous one).
+pub(crate) fn deltas(seen: &[String], result: &CompletionResult) -> (Vec<String>, bool) {
+    let mut restated = false;
+    let deltas = result
+        .alternatives()
+        .iter()
+        .enumerate()
+        .map(|(i, alt)| {
+            let previous = seen.get(i).map_or("", String::as_str);
+            match alt.text().strip_prefix(previous) {
+                Some(new) => new.to_owned(),
+                None => {
+                    restated |= i == 0;
+                    alt.text().to_owned()
+                }
+            }
+        })
+        .collect();
+    (deltas, restated)
 }
 
 impl Stream for CompletionStream {
