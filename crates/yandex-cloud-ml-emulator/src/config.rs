@@ -69,6 +69,9 @@ pub struct EmulatorConfig {
     pub advertised_address: Option<String>,
     /// Entries kept in the request journal (oldest dropped first); 0 turns it off.
     pub journal_capacity: usize,
+    /// Concurrent calls accepted per HTTP/2 connection (the HTTP/2 default of 200 would queue
+    /// load tests with thousands of requests in flight).
+    pub max_concurrent_streams: u32,
     /// Fault injection rules.
     pub faults: Vec<FaultRule>,
     /// Seed of the fault generator: the same seed and call sequence meet the same faults.
@@ -88,6 +91,7 @@ impl Default for EmulatorConfig {
             max_tokens_limit: 8_000,
             advertised_address: None,
             journal_capacity: 10_000,
+            max_concurrent_streams: 16_384,
             faults: Vec::new(),
             fault_seed: 1,
         }

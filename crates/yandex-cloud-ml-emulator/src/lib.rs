@@ -163,12 +163,14 @@ impl EmulatorBuilder {
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
         let advertised = self.config.advertised_address.clone().unwrap_or_else(|| local.to_string());
+        let max_streams = self.config.max_concurrent_streams;
         let engine = self.engine.unwrap_or_else(|| Arc::new(SyntheticEngine));
         let state = Arc::new(State::new(self.config, engine, advertised, self.scripts));
 
         let (reporter, health) = tonic_health::server::health_reporter();
         reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
         let router = tonic::transport::Server::builder()
+            .max_concurrent_streams(max_streams)
             .add_service(health)
             .add_service(services::endpoint::Endpoints::server(state.clone()))
             .add_service(services::iam::Iam::server(state.clone()))
@@ -178,7 +180,13 @@ impl EmulatorBuilder {
             .add_service(services::text_generation::TextGeneration::tokenizer_server(state.clone()));
         let (shutdown, signal) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            let incoming = TcpListenerStream::new(listener);
+            // Small streamed chunks must not wait for delayed ACKs (Nagle's algorithm).
+            let incoming = futures_util::StreamExt::map(TcpListenerStream::new(listener), |conn| {
+                if let Ok(stream) = &conn {
+                    let _ = stream.set_nodelay(true);
+                }
+                conn
+            });
             if let Err(e) = router.serve_with_incoming_shutdown(incoming, async { signal.await.unwrap_or(()) }).await {
                 tracing::error!(error = %e, "emulator server stopped with an error");
             }

@@ -87,7 +87,7 @@ proptest! {
 
     #[test]
     fn any_response_decodes_without_panicking(response in arb_response()) {
-        let result = CompletionResult::from_proto(&response);
+        let result = CompletionResult::from_proto(response.clone());
         prop_assert_eq!(result.alternatives().len(), response.alternatives.len());
         for (alt, wire) in result.alternatives().iter().zip(&response.alternatives) {
             if let Some(pb::message::Content::Text(t)) = wire.message.as_ref().and_then(|m| m.content.as_ref()) {
@@ -137,7 +137,7 @@ proptest! {
         let mut cumulative = String::new();
         for part in parts {
             cumulative.push_str(&part);
-            let result = CompletionResult::from_proto(&pb::CompletionResponse {
+            let result = CompletionResult::from_proto(pb::CompletionResponse {
                 alternatives: vec![pb::Alternative {
                     message: Some(pb::Message { role: "assistant".into(), content: Some(pb::message::Content::Text(cumulative.clone())) }),
                     status: 1,

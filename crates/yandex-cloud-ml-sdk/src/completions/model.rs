@@ -256,7 +256,7 @@ async fn run(
     let request = model.request_with(messages, false, config)?;
     let response: pb::CompletionResponse =
         model.sdk.transport().stream_last(&rpc::COMPLETION, &request, options).await?;
-    Ok(CompletionResult::from_proto(&response))
+    Ok(CompletionResult::from_proto(response))
 }
 
 impl IntoFuture for ModelCall<RunStream> {
@@ -335,7 +335,7 @@ impl sealed::Sealed for CompletionResult {}
 impl OperationOutput for CompletionResult {
     async fn from_response(_sdk: &Sdk, response: &prost_types::Any) -> Result<Self> {
         match yandex_cloud_ml_proto::unpack_any::<pb::CompletionResponse>(response) {
-            Some(Ok(r)) => Ok(CompletionResult::from_proto(&r)),
+            Some(Ok(r)) => Ok(CompletionResult::from_proto(r)),
             Some(Err(e)) => Err(Error::decode(format!("operation response is not a valid CompletionResponse: {e}"))),
             None => Err(Error::decode(format!(
                 "operation response has type `{}`, expected CompletionResponse",

@@ -85,19 +85,23 @@ pub struct Alternative {
 }
 
 impl Alternative {
-    pub(crate) fn from_proto(a: &pb::Alternative) -> Alternative {
+    pub(crate) fn from_proto(a: pb::Alternative) -> Alternative {
         use pb::message::Content;
-        let message = a.message.as_ref();
-        let (text, raw_tool_calls) = match message.and_then(|m| m.content.as_ref()) {
-            Some(Content::Text(t)) => (t.clone(), None),
-            Some(Content::ToolCallList(list)) if !list.tool_calls.is_empty() => (String::new(), Some(list.clone())),
+        let status = AlternativeStatus::from_proto(a.status);
+        let (role, content) = match a.message {
+            Some(m) => (Role::parse(&m.role), m.content),
+            None => (Role::Assistant, None),
+        };
+        let (text, raw_tool_calls) = match content {
+            Some(Content::Text(t)) => (t, None),
+            Some(Content::ToolCallList(list)) if !list.tool_calls.is_empty() => (String::new(), Some(list)),
             _ => (String::new(), None),
         };
         Alternative {
-            role: Role::parse(message.map_or("assistant", |m| m.role.as_str())),
+            role,
             tool_calls: raw_tool_calls.iter().flat_map(|l| l.tool_calls.iter().map(ToolCall::from_proto)).collect(),
             text,
-            status: AlternativeStatus::from_proto(a.status),
+            status,
             raw_tool_calls,
         }
     }
@@ -137,11 +141,11 @@ pub struct CompletionResult {
 }
 
 impl CompletionResult {
-    pub(crate) fn from_proto(r: &pb::CompletionResponse) -> CompletionResult {
+    pub(crate) fn from_proto(r: pb::CompletionResponse) -> CompletionResult {
         CompletionResult {
-            alternatives: r.alternatives.iter().map(Alternative::from_proto).collect(),
             usage: Usage::from_proto(r.usage.as_ref()),
-            model_version: r.model_version.clone(),
+            alternatives: r.alternatives.into_iter().map(Alternative::from_proto).collect(),
+            model_version: r.model_version,
         }
     }
 

@@ -114,7 +114,7 @@ impl CompletionStream {
         self.last.ok_or_else(|| crate::Error::decode("the server closed the stream without sending a response"))
     }
 
-    fn chunk(&mut self, response: &pb::CompletionResponse) -> CompletionChunk {
+    fn chunk(&mut self, response: pb::CompletionResponse) -> CompletionChunk {
         let result = CompletionResult::from_proto(response);
         let (deltas, restated) = deltas(&self.seen, &result);
         self.seen = result.alternatives().iter().map(|a| a.text().to_owned()).collect();
@@ -151,6 +151,6 @@ impl Stream for CompletionStream {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
         let item = ready!(Pin::new(&mut this.inner).poll_next(cx));
-        Poll::Ready(item.map(|r| r.map(|response| this.chunk(&response))))
+        Poll::Ready(item.map(|r| r.map(|response| this.chunk(response))))
     }
 }

@@ -23,7 +23,7 @@ use futures_core::Stream;
 use tokio::time::{Instant, Sleep};
 use tonic::{
     codegen::http::uri::PathAndQuery,
-    metadata::{AsciiMetadataValue, MetadataMap},
+    metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap},
     transport::Channel,
 };
 use tracing::Instrument;
@@ -83,8 +83,58 @@ impl CallCtx<'_> {
     }
 }
 
+/// A random (version 4) UUID for `x-client-request-id` and `idempotency-key`. Drawn from a
+/// thread-local generator (no system call per request) and marked sensitive so HPACK does not
+/// index a value that never repeats.
 fn uuid_header() -> AsciiMetadataValue {
-    AsciiMetadataValue::try_from(uuid::Uuid::new_v4().to_string()).expect("uuid is ASCII")
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bytes = ((fastrand::u128(..) & !(0xf << 76) & !(0x3 << 62)) | (0x4 << 76) | (0x2 << 62)).to_be_bytes();
+    let mut text = [b'-'; 36];
+    let mut at = 0;
+    for (i, b) in bytes.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            at += 1;
+        }
+        text[at] = HEX[usize::from(b >> 4)];
+        text[at + 1] = HEX[usize::from(b & 0xf)];
+        at += 2;
+    }
+    let mut value = AsciiMetadataValue::try_from(&text[..]).expect("hex is ASCII");
+    value.set_sensitive(true);
+    value
+}
+
+/// Header names, validated once instead of on every insert.
+struct Keys {
+    request_id: AsciiMetadataKey,
+    data_logging: AsciiMetadataKey,
+    authorization: AsciiMetadataKey,
+    idempotency_key: AsciiMetadataKey,
+    retry_attempt: AsciiMetadataKey,
+    timeout: AsciiMetadataKey,
+}
+
+fn keys() -> &'static Keys {
+    static KEYS: std::sync::LazyLock<Keys> = std::sync::LazyLock::new(|| Keys {
+        request_id: AsciiMetadataKey::from_static("x-client-request-id"),
+        data_logging: AsciiMetadataKey::from_static("x-data-logging-enabled"),
+        authorization: AsciiMetadataKey::from_static("authorization"),
+        idempotency_key: AsciiMetadataKey::from_static("idempotency-key"),
+        retry_attempt: AsciiMetadataKey::from_static("x-retry-attempt"),
+        timeout: AsciiMetadataKey::from_static("grpc-timeout"),
+    });
+    &KEYS
+}
+
+/// `grpc-timeout` for the remaining time. Whole seconds above ten seconds, so the value
+/// repeats from call to call and HPACK sends it as an index instead of a new literal.
+fn grpc_timeout(remaining: Duration) -> AsciiMetadataValue {
+    let text = if remaining >= Duration::from_secs(10) {
+        format!("{}S", remaining.as_secs())
+    } else {
+        format!("{}m", remaining.as_millis().max(1))
+    };
+    AsciiMetadataValue::try_from(text).expect("digits are ASCII")
 }
 
 impl Transport {
@@ -111,9 +161,7 @@ impl Transport {
     {
         let body = self.encode(rpc, request);
         let ctx = self.context(rpc, options);
-        let span = call_span(&ctx);
         self.with_retries(&ctx, |attempt, deadline| self.unary_attempt::<Resp>(&ctx, body.clone(), attempt, deadline))
-            .instrument(span)
             .await
     }
 
@@ -131,7 +179,6 @@ impl Transport {
     {
         let body = self.encode(rpc, request);
         let ctx = self.context(rpc, options);
-        let span = call_span(&ctx);
         let (ctx, body) = (&ctx, &body);
         self.with_retries(ctx, |attempt, deadline| async move {
             let mut stream = self.open_stream::<Resp>(ctx, body.clone(), attempt, deadline).await?;
@@ -141,7 +188,6 @@ impl Transport {
             }
             last.ok_or_else(|| Error::decode("the server closed the stream without sending a response"))
         })
-        .instrument(span)
         .await
     }
 
@@ -160,7 +206,6 @@ impl Transport {
     {
         let body = self.encode(rpc, request);
         let ctx = self.context(rpc, options);
-        let span = call_span(&ctx);
         let attempts = std::sync::atomic::AtomicU32::new(0);
         let (ctx, body) = (&ctx, &body);
         let (first, inner) = self
@@ -172,7 +217,6 @@ impl Transport {
                     Ok((first, stream))
                 }
             })
-            .instrument(span)
             .await?;
         Ok(RpcStream {
             first,
@@ -223,7 +267,13 @@ impl Transport {
                 return Err(Error::timeout(ctx.timeout).with_call(ctx.rpc.path, ctx.request_id(), attempt - 1));
             }
             let attempt_deadline = ctx.attempt_timeout.map_or(ctx.deadline, |t| (now + t).min(ctx.deadline));
-            let attempt_span = tracing::debug_span!("attempt", attempt);
+            // One span per attempt, so every log line of the call carries these fields.
+            let attempt_span = tracing::debug_span!(
+                "yandex_cloud_ml_sdk::call",
+                method = ctx.rpc.name(),
+                request_id = ctx.request_id(),
+                attempt
+            );
             let outcome = tokio::time::timeout_at(
                 attempt_deadline,
                 attempt_fn(attempt, attempt_deadline).instrument(attempt_span),
@@ -253,18 +303,23 @@ impl Transport {
             {
                 // The cached IAM token was rejected (expired early, revoked): fetch a new one once.
                 reauthenticated = true;
-                tracing::info!(attempt, "token rejected; refreshing credentials and retrying");
+                tracing::info!(
+                    method = ctx.rpc.name(),
+                    request_id = ctx.request_id(),
+                    attempt,
+                    "token rejected; refreshing credentials and retrying"
+                );
                 continue;
             }
             let retry =
                 attempt < ctx.retry.attempts() && (attempt_timed_out || ctx.retry.should_retry(&error, attempt));
             if !retry {
-                tracing::debug!(attempt, error = %error, "call failed");
+                tracing::debug!(method = ctx.rpc.name(), request_id = ctx.request_id(), attempt, error = %error, "call failed");
                 return Err(error.with_call(ctx.rpc.path, ctx.request_id(), attempt));
             }
             let remaining = ctx.deadline.saturating_duration_since(Instant::now());
             let delay = ctx.retry.backoff(attempt).min(remaining);
-            tracing::warn!(attempt, error = %error, delay = ?delay, "retrying");
+            tracing::warn!(method = ctx.rpc.name(), request_id = ctx.request_id(), attempt, error = %error, delay = ?delay, "retrying");
             tokio::time::sleep(delay).await;
         }
     }
@@ -320,21 +375,22 @@ impl Transport {
     ) -> tonic::Request<Bytes> {
         let mut request = tonic::Request::new(body);
         let md: &mut MetadataMap = request.metadata_mut();
-        md.insert("x-client-request-id", ctx.request_id.clone());
+        let k = keys();
+        md.insert(k.request_id.clone(), ctx.request_id.clone());
         if let Some(v) = &self.inner.data_logging {
-            md.insert("x-data-logging-enabled", v.clone());
+            md.insert(k.data_logging.clone(), v.clone());
         }
         if let Some(auth) = authorization {
-            md.insert("authorization", auth);
+            md.insert(k.authorization.clone(), auth);
         }
         if let Some(key) = &ctx.idempotency_key {
-            md.insert("idempotency-key", key.clone());
+            md.insert(k.idempotency_key.clone(), key.clone());
         }
         if attempt > 1 {
-            md.insert("x-retry-attempt", AsciiMetadataValue::from(attempt - 1));
+            md.insert(k.retry_attempt.clone(), AsciiMetadataValue::from(attempt - 1));
         }
         // Tell the server how long we will wait so it can stop working when we give up.
-        request.set_timeout(deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)));
+        md.insert(k.timeout.clone(), grpc_timeout(deadline.saturating_duration_since(Instant::now())));
         request
     }
 
@@ -388,10 +444,6 @@ impl Transport {
             .map_err(Error::from_status)?;
         Ok(response.into_inner())
     }
-}
-
-fn call_span(ctx: &CallCtx<'_>) -> tracing::Span {
-    tracing::debug_span!("yandex_cloud_ml_sdk::call", method = ctx.rpc.name(), request_id = ctx.request_id())
 }
 
 fn transport_error(e: tonic::transport::Error) -> Error {
@@ -450,5 +502,28 @@ where
         ready!(this.deadline.as_mut().poll(cx));
         let timeout = this.timeout;
         Poll::Ready(Some(Err(this.fail(Error::timeout(timeout)))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_version_4_uuids() {
+        let a = uuid_header();
+        let text = a.to_str().unwrap();
+        assert_eq!(text.len(), 36);
+        assert_eq!(&text[14..15], "4");
+        assert!(matches!(&text[19..20], "8" | "9" | "a" | "b"), "{text}");
+        assert!(text.chars().all(|c| c == '-' || c.is_ascii_hexdigit()));
+        assert_ne!(a, uuid_header());
+    }
+
+    #[test]
+    fn timeouts_use_whole_seconds_when_long() {
+        assert_eq!(grpc_timeout(Duration::from_millis(179_999)), "179S");
+        assert_eq!(grpc_timeout(Duration::from_millis(2_500)), "2500m");
+        assert_eq!(grpc_timeout(Duration::ZERO), "1m");
     }
 }

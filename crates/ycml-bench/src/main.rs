@@ -1,0 +1,367 @@
+//! `ycml-bench`: measures, in one run against one emulator process, the bare generated tonic
+//! client (the floor), this SDK and the official Python SDK, and prints a table with ratios.
+//! Run it through `scripts/bench.sh`, which builds in release mode and provides Python.
+
+mod clients;
+mod measure;
+
+use std::{
+    io::{BufRead, BufReader, Write},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use clap::{Parser, Subcommand};
+use serde_json::{Value, json};
+
+use crate::measure::{Sample, drive};
+
+#[derive(Parser)]
+#[command(about = "SDK vs bare tonic vs Python SDK, against one emulator process")]
+struct Args {
+    /// Seconds measured per load level.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// Python interpreter with the official SDK (skip the Python columns without it).
+    #[arg(long)]
+    python: Option<PathBuf>,
+    /// Also write the report (markdown) to this file.
+    #[arg(long)]
+    write: Option<PathBuf>,
+    #[command(subcommand)]
+    phase: Option<Phase>,
+}
+
+#[derive(Subcommand)]
+enum Phase {
+    /// Internal: `n` sequential calls of one client, for profilers (callgrind, perf).
+    Loop {
+        #[arg(long)]
+        endpoint: String,
+        /// `sdk` or `bare`.
+        #[arg(long)]
+        client: String,
+        #[arg(long, default_value_t = 2_000)]
+        n: usize,
+    },
+    /// Internal: SDK calls all in flight at once, in a fresh process so its peak RSS is its own.
+    Inflight {
+        #[arg(long)]
+        endpoint: String,
+        #[arg(long, default_value_t = 10_000)]
+        n: usize,
+    },
+}
+
+/// The emulator child process and its addresses.
+struct EmulatorProcess {
+    child: Child,
+    endpoint: String,
+    control: String,
+}
+
+impl Drop for EmulatorProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_emulator() -> EmulatorProcess {
+    let exe = std::env::current_exe().expect("current exe").with_file_name("ycml-emulator");
+    let config = std::env::temp_dir().join(format!("ycml-bench-{}.json", std::process::id()));
+    // No journal: the emulator should spend its time answering, not recording.
+    std::fs::write(&config, json!({"journal_capacity": 0}).to_string()).expect("config");
+    let mut child = Command::new(&exe)
+        .args(["--listen", "127.0.0.1:0", "--control-listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot start {}: {e} (build it with `cargo build --release -p yandex-cloud-ml-emulator`)",
+                exe.display()
+            )
+        });
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let (mut endpoint, mut control) = (String::new(), String::new());
+    while endpoint.is_empty() || control.is_empty() {
+        let line = lines.next().expect("emulator output").expect("line");
+        if let Some(a) = line.strip_prefix("listening on ") {
+            endpoint = a.to_owned();
+        } else if let Some(a) = line.strip_prefix("control on ") {
+            control = a.to_owned();
+        }
+    }
+    EmulatorProcess { child, endpoint, control }
+}
+
+/// A plain HTTP/1.1 request to the emulator's control API.
+fn control(addr: &str, method: &str, path: &str, body: &Value) {
+    let mut sock = std::net::TcpStream::connect(addr).expect("control connect");
+    let body = body.to_string();
+    write!(
+        sock,
+        "{method} {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("control write");
+    let mut response = String::new();
+    std::io::Read::read_to_string(&mut sock, &mut response).expect("control read");
+    assert!(response.starts_with("HTTP/1.1 200"), "control {path}: {response}");
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+/// Unary results of one client at one concurrency.
+struct Unary {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    cpu_us: Option<f64>,
+    errors: u64,
+}
+
+impl From<&Sample> for Unary {
+    fn from(s: &Sample) -> Unary {
+        Unary {
+            rps: s.rps(),
+            p50_ms: ms(s.percentile(0.5)),
+            p99_ms: ms(s.percentile(0.99)),
+            cpu_us: Some(us(s.cpu_per_call())),
+            errors: s.errors,
+        }
+    }
+}
+
+fn python(python: &PathBuf, endpoint: &str, mode: &str, concurrency: usize, seconds: f64) -> Option<Value> {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/bench.py");
+    let out = Command::new(python)
+        .arg(script)
+        .args([endpoint, mode, &concurrency.to_string(), &seconds.to_string()])
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        eprintln!("python bench failed: {}", String::from_utf8_lossy(&out.stderr));
+        return None;
+    }
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+async fn inflight(endpoint: String, n: usize) {
+    let model = clients::sdk_model(&endpoint);
+    clients::sdk_run(model.clone()).await.expect("warm-up call");
+    let rss_before = measure::current_rss_kib();
+    let cpu_before = measure::cpu_time();
+    let started = Instant::now();
+    let calls: Vec<_> = (0..n).map(|_| tokio::spawn(clients::sdk_run(model.clone()))).collect();
+    let mut errors = std::collections::BTreeMap::<String, usize>::new();
+    for c in calls {
+        if let Err(e) = c.await.expect("task") {
+            *errors.entry(e).or_default() += 1;
+        }
+    }
+    let cpu = measure::cpu_time() - cpu_before;
+    println!(
+        "{}",
+        json!({
+            "n": n, "errors": errors.values().sum::<usize>(), "error_kinds": errors, "wall_s": started.elapsed().as_secs_f64(),
+            "rss_before_kib": rss_before, "peak_rss_kib": measure::peak_rss_kib(),
+            "cpu_us_per_call": us(cpu) / n as f64,
+        })
+    );
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let rustc = Command::new("rustc")
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    format!("{cores} cores, {cpu}; {rustc}; release build")
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    match args.phase {
+        Some(Phase::Inflight { endpoint, n }) => return inflight(endpoint, n).await,
+        Some(Phase::Loop { endpoint, client, n }) => {
+            let (bare, model) = (clients::Bare::connect(&endpoint).await, clients::sdk_model(&endpoint));
+            for _ in 0..n {
+                let r = if client == "sdk" { clients::sdk_run(model.clone()).await } else { bare.clone().run().await };
+                r.expect("call");
+            }
+            return;
+        }
+        None => {}
+    }
+    let seconds = Duration::from_secs_f64(args.seconds);
+    let warmup = Duration::from_millis(500);
+    let emulator = start_emulator();
+    let endpoint = emulator.endpoint.clone();
+    let mut report = String::new();
+    let mut line = |s: String| {
+        println!("{s}");
+        report.push_str(&s);
+        report.push('\n');
+    };
+    line(format!("Machine: {}", machine()));
+    line(String::new());
+
+    // Unary run at three concurrency levels.
+    line("### Unary `run` (requests/s, latency, client CPU per call)".into());
+    line(String::new());
+    line("| client | concurrency | req/s | p50 ms | p99 ms | client CPU µs/call | errors |".into());
+    line("|---|---:|---:|---:|---:|---:|---:|".into());
+    let bare = clients::Bare::connect(&endpoint).await;
+    let model = clients::sdk_model(&endpoint);
+    let mut ratios = Vec::new();
+    for concurrency in [1, 16, 256] {
+        let b = bare.clone();
+        let bare_sample = drive(concurrency, warmup, seconds, move || b.clone().run()).await;
+        let m = model.clone();
+        let sdk_sample = drive(concurrency, warmup, seconds, move || clients::sdk_run(m.clone())).await;
+        let py = args.python.as_ref().and_then(|p| python(p, &endpoint, "unary", concurrency, args.seconds)).map(|v| {
+            Unary {
+                rps: v["calls"].as_f64().unwrap_or(0.0) / v["seconds"].as_f64().unwrap_or(1.0),
+                p50_ms: v["p50_ms"].as_f64().unwrap_or(0.0),
+                p99_ms: v["p99_ms"].as_f64().unwrap_or(0.0),
+                cpu_us: v["cpu_us_per_call"].as_f64(),
+                errors: v["errors"].as_u64().unwrap_or(0),
+            }
+        });
+        let (bare_u, sdk_u) = (Unary::from(&bare_sample), Unary::from(&sdk_sample));
+        for (name, u) in [("bare tonic", Some(&bare_u)), ("this SDK", Some(&sdk_u)), ("Python SDK", py.as_ref())] {
+            if let Some(u) = u {
+                line(format!(
+                    "| {name} | {concurrency} | {:.0} | {:.3} | {:.3} | {} | {} |",
+                    u.rps,
+                    u.p50_ms,
+                    u.p99_ms,
+                    u.cpu_us.map_or("-".into(), |c| format!("{c:.1}")),
+                    u.errors
+                ));
+            }
+        }
+        ratios.push((
+            concurrency,
+            sdk_u.p50_ms / bare_u.p50_ms,
+            sdk_u.p99_ms / bare_u.p99_ms,
+            sdk_u.cpu_us.unwrap_or(0.0) / bare_u.cpu_us.unwrap_or(1.0),
+            py.as_ref().map(|p| sdk_u.rps / p.rps),
+        ));
+    }
+    line(String::new());
+
+    // Streaming.
+    line("### `run_stream` (one stream at a time)".into());
+    line(String::new());
+    line("| client | time to first chunk p50 ms | chunks/s | client CPU µs/chunk |".into());
+    line("|---|---:|---:|---:|".into());
+    for (name, is_sdk) in [("bare tonic", false), ("this SDK", true)] {
+        let firsts = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let chunks = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (f, c, b, m) = (firsts.clone(), chunks.clone(), bare.clone(), model.clone());
+        let sample = drive(1, warmup, seconds, move || {
+            let (f, c, b, m) = (f.clone(), c.clone(), b.clone(), m.clone());
+            async move {
+                let (first, n) = if is_sdk { clients::sdk_stream(m).await? } else { b.stream().await? };
+                f.lock().unwrap().push(first);
+                c.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                Ok(())
+            }
+        })
+        .await;
+        let mut firsts = firsts.lock().unwrap().clone();
+        firsts.sort_unstable();
+        // Warm-up streams are counted in `chunks` too; scale by the measured share.
+        let total = chunks.load(std::sync::atomic::Ordering::Relaxed) as f64;
+        let per_stream = total / firsts.len().max(1) as f64;
+        let measured_chunks = per_stream * sample.calls as f64;
+        line(format!(
+            "| {name} | {:.3} | {:.0} | {:.1} |",
+            ms(firsts[firsts.len() / 2]),
+            measured_chunks / sample.elapsed.as_secs_f64(),
+            us(sample.cpu) / measured_chunks.max(1.0)
+        ));
+    }
+    if let Some(v) = args.python.as_ref().and_then(|p| python(p, &endpoint, "stream", 1, args.seconds)) {
+        line(format!(
+            "| Python SDK | {:.3} | {:.0} | - |",
+            v["ttfc_p50_ms"].as_f64().unwrap_or(0.0),
+            v["chunks_per_s"].as_f64().unwrap_or(0.0)
+        ));
+    }
+    line(String::new());
+
+    // 10,000 requests in flight, replies delayed by the emulator.
+    control(
+        &emulator.control,
+        "POST",
+        "/faults",
+        &json!({"method": "TextGenerationService/Completion", "action": {"kind": "delay", "ms": 3000}}),
+    );
+    let out = Command::new(std::env::current_exe().expect("exe"))
+        .args(["inflight", "--endpoint", &endpoint, "--n", "10000"])
+        .output()
+        .expect("inflight phase");
+    control(&emulator.control, "DELETE", "/faults", &json!({}));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    line("### 10,000 `run` calls in flight at once (emulator delays each reply by 3 s)".into());
+    line(String::new());
+    line(format!(
+        "this SDK: peak RSS {:.1} MiB (before the calls {:.1} MiB, so ≈{:.1} KiB per call in flight), client CPU {:.1} µs/call, all done in {:.2} s, {} errors {}",
+        v["peak_rss_kib"].as_f64().unwrap_or(0.0) / 1024.0,
+        v["rss_before_kib"].as_f64().unwrap_or(0.0) / 1024.0,
+        (v["peak_rss_kib"].as_f64().unwrap_or(0.0) - v["rss_before_kib"].as_f64().unwrap_or(0.0)) / 10_000.0,
+        v["cpu_us_per_call"].as_f64().unwrap_or(0.0),
+        v["wall_s"].as_f64().unwrap_or(0.0),
+        v["errors"],
+        v["error_kinds"]
+    ));
+    line(String::new());
+
+    // The emulator's own ceiling: bare clients on four connections.
+    let mut channels = Vec::new();
+    for _ in 0..4 {
+        channels.push(clients::Bare::connect(&endpoint).await);
+    }
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let max = drive(128, warmup, seconds, move || {
+        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        channels[i % channels.len()].clone().run()
+    })
+    .await;
+    line(format!(
+        "### Emulator alone\n\nhighest unary rate seen: {:.0} requests/s (bare tonic load, 4 connections × 32 in flight; the load generator shares the 2 cores)",
+        max.rps()
+    ));
+    line(String::new());
+
+    line("### Ratios (targets: SDK/bare ≤ 1.10 in latency and CPU per call; SDK/Python ≥ 20× throughput)".into());
+    line(String::new());
+    line("| concurrency | SDK/bare p50 | SDK/bare p99 | SDK/bare CPU per call | SDK/Python throughput |".into());
+    line("|---:|---:|---:|---:|---:|".into());
+    for (c, p50, p99, cpu, py) in ratios {
+        line(format!("| {c} | {p50:.2} | {p99:.2} | {cpu:.2} | {} |", py.map_or("-".into(), |r| format!("{r:.1}×"))));
+    }
+    if let Some(path) = args.write {
+        std::fs::write(&path, report).expect("write report");
+        println!("\nwritten to {}", path.display());
+    }
+}
