@@ -72,6 +72,10 @@ pub struct EmulatorConfig {
     /// Concurrent calls accepted per HTTP/2 connection (the HTTP/2 default of 200 would queue
     /// load tests with thousands of requests in flight).
     pub max_concurrent_streams: u32,
+    /// HTTP/2 connection receive window in bytes. h2 lets only about half of it wait in small,
+    /// not yet read request bodies before it closes the connection as a flood, so bursts of
+    /// thousands of calls need a large window.
+    pub connection_window_bytes: u32,
     /// Fault injection rules.
     pub faults: Vec<FaultRule>,
     /// Seed of the fault generator: the same seed and call sequence meet the same faults.
@@ -92,6 +96,7 @@ impl Default for EmulatorConfig {
             advertised_address: None,
             journal_capacity: 10_000,
             max_concurrent_streams: 16_384,
+            connection_window_bytes: 64 << 20,
             faults: Vec::new(),
             fault_seed: 1,
         }

@@ -164,6 +164,7 @@ impl EmulatorBuilder {
         let local = listener.local_addr()?;
         let advertised = self.config.advertised_address.clone().unwrap_or_else(|| local.to_string());
         let max_streams = self.config.max_concurrent_streams;
+        let window = self.config.connection_window_bytes;
         let engine = self.engine.unwrap_or_else(|| Arc::new(SyntheticEngine));
         let state = Arc::new(State::new(self.config, engine, advertised, self.scripts));
 
@@ -171,6 +172,7 @@ impl EmulatorBuilder {
         reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
         let router = tonic::transport::Server::builder()
             .max_concurrent_streams(max_streams)
+            .initial_connection_window_size(window)
             .add_service(health)
             .add_service(services::endpoint::Endpoints::server(state.clone()))
             .add_service(services::iam::Iam::server(state.clone()))

@@ -196,8 +196,12 @@ impl Error {
             .map(str::to_owned);
         // tonic reports connection failures as UNAVAILABLE/UNKNOWN with a transport source, and
         // its own expiry of the `grpc-timeout` we set as CANCELLED with a TimeoutExpired source.
-        let transport = status.source().is_some() && matches!(code, Code::Unavailable | Code::Unknown);
-        let local_timeout = has_source::<tonic::TimeoutExpired>(&status);
+        // A hyper "canceled" error means the connection went away (e.g. GOAWAY) before the
+        // request was answered; it never reached the server's handler, so it may be retried.
+        let connection_lost = has_source(&status, |e: &hyper::Error| e.is_canceled());
+        let transport =
+            connection_lost || status.source().is_some() && matches!(code, Code::Unavailable | Code::Unknown);
+        let local_timeout = has_source(&status, |_: &tonic::TimeoutExpired| true);
         let kind = match code {
             _ if local_timeout => ErrorKind::Timeout,
             Code::DeadlineExceeded => ErrorKind::Timeout,
@@ -317,10 +321,11 @@ impl Error {
     }
 }
 
-fn has_source<E: StdError + 'static>(error: &(dyn StdError + 'static)) -> bool {
+/// Whether some error in the source chain of `error` is an `E` matching `matches`.
+fn has_source<E: StdError + 'static>(error: &(dyn StdError + 'static), matches: impl Fn(&E) -> bool) -> bool {
     let mut current = error.source();
     while let Some(e) = current {
-        if e.is::<E>() {
+        if e.downcast_ref::<E>().is_some_and(&matches) {
             return true;
         }
         current = e.source();

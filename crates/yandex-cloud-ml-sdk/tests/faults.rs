@@ -206,3 +206,61 @@ async fn injected_latency_is_applied() {
     let e = model.run("slow").timeout(Duration::from_millis(50)).await.unwrap_err();
     assert!(e.is_timeout(), "{e:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_cut_off_by_a_connection_goaway_are_retried() {
+    // A small connection window makes h2 on the emulator close the connection (GOAWAY,
+    // ENHANCE_YOUR_CALM) when a burst of requests arrives; calls that never reached the server
+    // must be retried on a new connection instead of failing as CANCELLED.
+    let config = yandex_cloud_ml_emulator::EmulatorConfig {
+        connection_window_bytes: 65_535,
+        journal_capacity: 0,
+        ..Default::default()
+    };
+    let emulator = common::start(
+        Emulator::builder().config(config).fault(FaultRule::new(COMPLETION, FaultAction::Delay { ms: 300 })),
+    )
+    .await;
+    // Jittered backoff spreads the retries of the cut-off calls over time.
+    let retry = yandex_cloud_ml_sdk::RetryPolicy::default()
+        .initial_backoff(Duration::from_millis(20))
+        .jitter(Duration::from_millis(300))
+        .max_backoff(Duration::from_millis(500));
+    let sdk = common::builder(&emulator).retry_policy(retry).build().unwrap();
+    let model = sdk.models().completions("yandexgpt");
+    model.run("warm").await.unwrap();
+    let calls: Vec<_> = (0..600)
+        .map(|i| {
+            let model = model.clone();
+            tokio::spawn(async move { model.run(format!("burst {i}")).await.map(|r| r.text().to_owned()) })
+        })
+        .collect();
+    let mut failures = Vec::new();
+    for (i, call) in calls.into_iter().enumerate() {
+        match call.await.unwrap() {
+            Ok(text) => assert_eq!(text, format!("Echo: burst {i}")),
+            Err(e) => failures.push(e.to_string()),
+        }
+    }
+    assert!(failures.is_empty(), "{} failed, first: {:?}", failures.len(), failures.first());
+
+    // The same burst without retries shows the GOAWAY really happened: some calls fail, and
+    // they fail as retryable transport errors, not as final cancellations.
+    let no_retry = common::builder(&emulator).retry_policy(yandex_cloud_ml_sdk::RetryPolicy::none()).build().unwrap();
+    let model = no_retry.models().completions("yandexgpt");
+    model.run("warm").await.unwrap();
+    let calls: Vec<_> = (0..600)
+        .map(|i| {
+            let model = model.clone();
+            tokio::spawn(async move { model.run(format!("b{i}")).await })
+        })
+        .collect();
+    let mut cut = 0;
+    for call in calls {
+        if let Err(e) = call.await.unwrap() {
+            assert!(e.is_retryable(), "{e:?}");
+            cut += 1;
+        }
+    }
+    assert!(cut > 0, "the burst did not trigger a GOAWAY");
+}

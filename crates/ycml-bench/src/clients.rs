@@ -79,8 +79,9 @@ pub fn sdk_model(endpoint: &str) -> GptModel {
     sdk.models().completions("yandexgpt")
 }
 
+/// Errors are reported by kind and message only, so equal failures group together.
 pub async fn sdk_run(model: GptModel) -> Result<(), String> {
-    model.run(PROMPT).await.map(|_| ()).map_err(|e| e.to_string())
+    model.run(PROMPT).await.map(|_| ()).map_err(|e| format!("{:?} {:?}: {}", e.kind(), e.code(), e.message()))
 }
 
 pub async fn sdk_stream(model: GptModel) -> Result<(Duration, usize), String> {

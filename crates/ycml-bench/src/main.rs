@@ -20,9 +20,13 @@ use crate::measure::{Sample, drive};
 #[derive(Parser)]
 #[command(about = "SDK vs bare tonic vs Python SDK, against one emulator process")]
 struct Args {
-    /// Seconds measured per load level.
-    #[arg(long, default_value_t = 5.0)]
+    /// Seconds measured per load level and round.
+    #[arg(long, default_value_t = 3.0)]
     seconds: f64,
+    /// Rounds per load level; bare tonic and the SDK alternate and the median round counts,
+    /// which cancels most of the noise of a shared machine.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
     /// Python interpreter with the official SDK (skip the Python columns without it).
     #[arg(long)]
     python: Option<PathBuf>,
@@ -179,6 +183,12 @@ async fn inflight(endpoint: String, n: usize) {
     );
 }
 
+/// The round with the median throughput.
+fn median(mut rounds: Vec<Sample>) -> Sample {
+    rounds.sort_by(|a, b| a.rps().total_cmp(&b.rps()));
+    rounds.swap_remove(rounds.len() / 2)
+}
+
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -224,7 +234,10 @@ async fn main() {
     line(String::new());
 
     // Unary run at three concurrency levels.
-    line("### Unary `run` (requests/s, latency, client CPU per call)".into());
+    line(format!(
+        "### Unary `run` (requests/s, latency, client CPU per call; median of {} rounds of {} s, bare and SDK alternating)",
+        args.rounds, args.seconds
+    ));
     line(String::new());
     line("| client | concurrency | req/s | p50 ms | p99 ms | client CPU µs/call | errors |".into());
     line("|---|---:|---:|---:|---:|---:|---:|".into());
@@ -232,10 +245,14 @@ async fn main() {
     let model = clients::sdk_model(&endpoint);
     let mut ratios = Vec::new();
     for concurrency in [1, 16, 256] {
-        let b = bare.clone();
-        let bare_sample = drive(concurrency, warmup, seconds, move || b.clone().run()).await;
-        let m = model.clone();
-        let sdk_sample = drive(concurrency, warmup, seconds, move || clients::sdk_run(m.clone())).await;
+        let (mut bare_rounds, mut sdk_rounds) = (Vec::new(), Vec::new());
+        for _ in 0..args.rounds.max(1) {
+            let b = bare.clone();
+            bare_rounds.push(drive(concurrency, warmup, seconds, move || b.clone().run()).await);
+            let m = model.clone();
+            sdk_rounds.push(drive(concurrency, warmup, seconds, move || clients::sdk_run(m.clone())).await);
+        }
+        let (bare_sample, sdk_sample) = (median(bare_rounds), median(sdk_rounds));
         let py = args.python.as_ref().and_then(|p| python(p, &endpoint, "unary", concurrency, args.seconds)).map(|v| {
             Unary {
                 rps: v["calls"].as_f64().unwrap_or(0.0) / v["seconds"].as_f64().unwrap_or(1.0),
