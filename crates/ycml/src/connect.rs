@@ -7,7 +7,7 @@ use yandex_cloud_ml_sdk::{Credentials, Sdk, Tls};
 /// Connection options shared by every command.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Connection {
-    /// Folder id (model URIs are gpt://<folder>/<model>/<version>).
+    /// Folder id (model URIs are gpt://FOLDER/MODEL/VERSION).
     #[arg(long, global = true, env = "YC_FOLDER_ID")]
     pub folder_id: Option<String>,
     /// API key.
