@@ -349,9 +349,8 @@ impl Transport {
                 let ctx = &ctx;
                 async move {
                     let request = self.request(ctx, body, attempt, deadline, None);
-                    let mut grpc = tonic::client::Grpc::new(root);
-                    grpc.ready().await.map_err(transport_error)?;
-                    let response = grpc
+                    let response = ready(root)
+                        .await?
                         .unary(request, PathAndQuery::from_static(rpc.path), PreEncoded::default())
                         .await
                         .map_err(Error::from_status)?;
@@ -394,26 +393,25 @@ impl Transport {
         request
     }
 
+    /// A ready client on the service's channel and the attempt's request with credentials.
     async fn prepare(
         &self,
         ctx: &CallCtx<'_>,
         body: Bytes,
         attempt: u32,
         deadline: Instant,
-    ) -> Result<(Channel, tonic::Request<Bytes>)> {
+    ) -> Result<(tonic::client::Grpc<Channel>, tonic::Request<Bytes>)> {
         let channel = self.channel(ctx.rpc, deadline).await?;
         let authorization = if ctx.rpc.authenticated { self.inner.auth.header(self).await? } else { None };
         ctx.last_auth.lock().unwrap_or_else(|e| e.into_inner()).clone_from(&authorization);
-        Ok((channel, self.request(ctx, body, attempt, deadline, authorization)))
+        Ok((ready(channel).await?, self.request(ctx, body, attempt, deadline, authorization)))
     }
 
     async fn unary_attempt<Resp>(&self, ctx: &CallCtx<'_>, body: Bytes, attempt: u32, deadline: Instant) -> Result<Resp>
     where
         Resp: prost::Message + std::fmt::Debug + Default + Send + Sync + 'static,
     {
-        let (channel, request) = self.prepare(ctx, body, attempt, deadline).await?;
-        let mut grpc = tonic::client::Grpc::new(channel);
-        grpc.ready().await.map_err(transport_error)?;
+        let (mut grpc, request) = self.prepare(ctx, body, attempt, deadline).await?;
         let response = grpc
             .unary(request, PathAndQuery::from_static(ctx.rpc.path), PreEncoded::<Resp>::default())
             .await
@@ -435,9 +433,7 @@ impl Transport {
     where
         Resp: prost::Message + std::fmt::Debug + Default + Send + Sync + 'static,
     {
-        let (channel, request) = self.prepare(ctx, body, attempt, deadline).await?;
-        let mut grpc = tonic::client::Grpc::new(channel);
-        grpc.ready().await.map_err(transport_error)?;
+        let (mut grpc, request) = self.prepare(ctx, body, attempt, deadline).await?;
         let response = grpc
             .server_streaming(request, PathAndQuery::from_static(ctx.rpc.path), PreEncoded::<Resp>::default())
             .await
@@ -446,8 +442,13 @@ impl Transport {
     }
 }
 
-fn transport_error(e: tonic::transport::Error) -> Error {
-    Error::new(ErrorKind::Transport, format!("channel not ready: {e}")).with_source(e)
+/// A gRPC client on `channel` once the channel can take a request.
+async fn ready(channel: Channel) -> Result<tonic::client::Grpc<Channel>> {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready()
+        .await
+        .map_err(|e| Error::new(ErrorKind::Transport, format!("channel not ready: {e}")).with_source(e))?;
+    Ok(grpc)
 }
 
 /// A server stream handed to the caller: yields each message once and fails with a timeout
