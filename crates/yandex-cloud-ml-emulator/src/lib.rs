@@ -162,7 +162,13 @@ impl EmulatorBuilder {
     pub async fn start(self, addr: impl tokio::net::ToSocketAddrs) -> std::io::Result<EmulatorHandle> {
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
-        let advertised = self.config.advertised_address.clone().unwrap_or_else(|| local.to_string());
+        // A wildcard bind (0.0.0.0, ::) is reachable on loopback; advertise that in discovery.
+        let reachable = if local.ip().is_unspecified() {
+            SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), local.port())
+        } else {
+            local
+        };
+        let advertised = self.config.advertised_address.clone().unwrap_or_else(|| reachable.to_string());
         let max_streams = self.config.max_concurrent_streams;
         let window = self.config.connection_window_bytes;
         let engine = self.engine.unwrap_or_else(|| Arc::new(SyntheticEngine));
@@ -194,7 +200,7 @@ impl EmulatorBuilder {
             }
         });
         tracing::info!(address = %local, "{BANNER}");
-        Ok(EmulatorHandle { address: local, state, shutdown: Some(shutdown), task: Some(task), control_task: None })
+        Ok(EmulatorHandle { address: reachable, state, shutdown: Some(shutdown), task: Some(task), control_task: None })
     }
 }
 

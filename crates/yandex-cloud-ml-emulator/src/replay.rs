@@ -262,15 +262,15 @@ impl Service<tonic::Request<Bytes>> for CallHandler {
 
 impl CallHandler {
     fn replay(&self, request: tonic::Request<Bytes>) -> Result<tonic::Response<ResponseStream>, Status> {
-        let (service, method) = self
-            .method
-            .trim_start_matches('/')
-            .rsplit_once('/')
-            .ok_or_else(|| Status::unimplemented(format!("replay: malformed path {}", self.method)))?;
+        let (service, method) = self.method.trim_start_matches('/').rsplit_once('/').ok_or_else(|| {
+            Status::new(tonic::Code::Unimplemented, format!("replay: malformed path {}", self.method))
+        })?;
         let descriptor = reflect::pool()
             .get_service_by_name(service)
             .and_then(|s| s.methods().find(|m| m.name() == method))
-            .ok_or_else(|| Status::unimplemented(format!("replay: unknown method {}", self.method)))?;
+            .ok_or_else(|| {
+                Status::new(tonic::Code::Unimplemented, format!("replay: unknown method {}", self.method))
+            })?;
         let (input, output) = (descriptor.input(), descriptor.output());
         let metadata: BTreeMap<String, String> = request
             .metadata()
