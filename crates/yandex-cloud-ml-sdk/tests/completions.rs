@@ -380,6 +380,8 @@ async fn deferred_operations_can_be_cancelled_failed_and_time_out() {
     emulator.control().complete_operation(op.id()).unwrap();
     assert_eq!(op.result().await.unwrap().text(), "Echo: manual");
 
+    let slow_rpc = model.attach_deferred(op.id()).with_rpc_timeout(Duration::from_nanos(1));
+    assert!(slow_rpc.status().await.unwrap_err().is_timeout(), "the RPC timeout applies");
     let missing = model.attach_deferred("d7enotthere000000000");
     assert!(missing.status().await.unwrap_err().is_not_found());
     assert!(model.attach_deferred("").status().await.unwrap_err().is_invalid_input());

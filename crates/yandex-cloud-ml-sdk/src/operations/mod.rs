@@ -46,12 +46,19 @@ pub struct Operation<T> {
     sdk: Sdk,
     id: String,
     route: Route,
+    rpc_timeout: Duration,
     _output: PhantomData<fn() -> T>,
 }
 
 impl<T> Clone for Operation<T> {
     fn clone(&self) -> Self {
-        Operation { sdk: self.sdk.clone(), id: self.id.clone(), route: self.route, _output: PhantomData }
+        Operation {
+            sdk: self.sdk.clone(),
+            id: self.id.clone(),
+            route: self.route,
+            rpc_timeout: self.rpc_timeout,
+            _output: PhantomData,
+        }
     }
 }
 
@@ -138,7 +145,14 @@ impl OperationStatus {
 
 impl<T: OperationOutput> Operation<T> {
     pub(crate) fn new(sdk: Sdk, id: String, route: Route) -> Operation<T> {
-        Operation { sdk, id, route, _output: PhantomData }
+        Operation { sdk, id, route, rpc_timeout: RPC_TIMEOUT, _output: PhantomData }
+    }
+
+    /// Timeout of each `status`, `result` and `cancel` RPC (and of each poll of `wait`);
+    /// default 60 s.
+    pub fn with_rpc_timeout(mut self, timeout: Duration) -> Self {
+        self.rpc_timeout = timeout;
+        self
     }
 
     /// The operation id; keep it to re-attach after a restart.
@@ -148,7 +162,7 @@ impl<T: OperationOutput> Operation<T> {
 
     /// Fetches the current status (`OperationService/Get`).
     pub async fn status(&self) -> Result<OperationStatus> {
-        self.get(RPC_TIMEOUT).await
+        self.get(self.rpc_timeout).await
     }
 
     /// The result if the operation has finished: `T` on success, an
@@ -162,7 +176,7 @@ impl<T: OperationOutput> Operation<T> {
     /// Asks the server to cancel the operation (`OperationService/Cancel`).
     pub async fn cancel(&self) -> Result<OperationStatus> {
         let request = pb::CancelOperationRequest { operation_id: self.id.clone() };
-        self.call(self.route.cancel, &request, RPC_TIMEOUT).await
+        self.call(self.route.cancel, &request, self.rpc_timeout).await
     }
 
     /// Polls until the operation finishes and returns its result. Defaults: poll every 10 s,
@@ -172,7 +186,7 @@ impl<T: OperationOutput> Operation<T> {
             operation: self.clone(),
             poll_interval: self.route.poll_interval,
             timeout: self.route.poll_timeout,
-            rpc_timeout: RPC_TIMEOUT,
+            rpc_timeout: self.rpc_timeout,
         }
     }
 
