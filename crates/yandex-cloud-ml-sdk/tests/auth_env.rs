@@ -116,4 +116,15 @@ async fn chain_order_matches_the_python_sdk() {
     assert_eq!(Sdk::from_env().unwrap().folder_id(), "b1genv");
     set("YC_FOLDER_ID", None);
     assert!(Sdk::from_env().unwrap_err().to_string().contains("YC_FOLDER_ID"));
+
+    // YCML_EMULATOR_HOST alone points from_env at the emulator, with its dev key and folder.
+    for v in VARS {
+        set(v, None);
+    }
+    let open = common::emulator().await;
+    set("YCML_EMULATOR_HOST", Some(&open.endpoint()));
+    let sdk = Sdk::from_env().unwrap();
+    assert_eq!(sdk.folder_id(), yandex_cloud_ml_sdk::EMULATOR_FOLDER_ID);
+    assert_eq!(sdk.models().completions("yandexgpt").run("env").await.unwrap().text(), "Echo: env");
+    set("YCML_EMULATOR_HOST", None);
 }

@@ -63,7 +63,7 @@ async fn a_stalled_attempt_is_abandoned_at_the_attempt_timeout_and_retried() {
         model.run("stalled").attempt_timeout(Duration::from_millis(200)).timeout(Duration::from_secs(5)).await.unwrap();
     let elapsed = started.elapsed();
     assert_eq!(result.text(), "Echo: stalled");
-    assert!(elapsed >= Duration::from_millis(200) && elapsed < Duration::from_millis(1000), "{elapsed:?}");
+    assert!(elapsed >= Duration::from_millis(200) && elapsed < Duration::from_millis(1500), "{elapsed:?}");
     assert_eq!(count(&emulator, COMPLETION), 2);
 }
 
@@ -78,7 +78,7 @@ async fn a_stall_after_output_ends_at_the_overall_deadline_and_frees_the_server(
     let error = stream.next().await.unwrap().unwrap_err();
     let elapsed = started.elapsed();
     assert!(error.is_timeout(), "{error:?}");
-    assert!(elapsed >= Duration::from_millis(300) && elapsed < Duration::from_millis(800), "{elapsed:?}");
+    assert!(elapsed >= Duration::from_millis(300) && elapsed < Duration::from_millis(1300), "{elapsed:?}");
     drop(stream);
     let deadline = Instant::now() + Duration::from_secs(2);
     loop {

@@ -27,9 +27,8 @@ async fn run_hello_returns_text_usage_and_model_version() {
 }
 
 #[tokio::test]
-async fn emulator_env_variable_points_the_sdk_at_the_emulator() {
+async fn one_builder_call_points_the_sdk_at_the_emulator() {
     let emulator = common::emulator().await;
-    // from_env reads YCML_EMULATOR_HOST; set through the builder's env parsing path.
     let sdk = Sdk::builder().emulator(emulator.endpoint()).build().unwrap();
     let result = sdk.models().completions_with_version("yandexgpt-lite", "rc").run("ping").await.unwrap();
     assert_eq!(result.text(), "Echo: ping");

@@ -167,3 +167,33 @@ fn emulator_subcommand_serves_until_killed() {
     let _ = child.wait();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "Echo: hello\n");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn endpoint_flag_sends_everything_to_one_address_without_discovery() {
+    let e = emulator().await;
+    let out = Command::new(env!("CARGO_BIN_EXE_ycml"))
+        .args(["--endpoint", &e.endpoint(), "--folder-id", "b1gcli", "--api-key", "k", "complete", "direct"])
+        .env_remove("YCML_EMULATOR_HOST")
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), "Echo: direct\n");
+    let methods: Vec<String> = e.control().journal().into_iter().map(|j| j.method).collect();
+    assert_eq!(methods, ["yandex.cloud.ai.foundation_models.v1.TextGenerationService/Completion"]);
+    let out = Command::new(env!("CARGO_BIN_EXE_ycml"))
+        .args([
+            "--endpoint",
+            "10.255.255.1:1",
+            "--insecure",
+            "--folder-id",
+            "f",
+            "--api-key",
+            "k",
+            "--timeout",
+            "0.5",
+            "complete",
+            "x",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "an unreachable endpoint fails");
+}
