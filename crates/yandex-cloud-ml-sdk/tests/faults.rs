@@ -249,7 +249,7 @@ async fn calls_cut_off_by_a_connection_goaway_are_retried() {
     let no_retry = common::builder(&emulator).retry_policy(yandex_cloud_ml_sdk::RetryPolicy::none()).build().unwrap();
     let model = no_retry.models().completions("yandexgpt");
     model.run("warm").await.unwrap();
-    let calls: Vec<_> = (0..600)
+    let calls: Vec<_> = (0..3000)
         .map(|i| {
             let model = model.clone();
             tokio::spawn(async move { model.run(format!("b{i}")).await })
