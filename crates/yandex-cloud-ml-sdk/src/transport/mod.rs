@@ -184,6 +184,7 @@ impl Transport {
             let mut stream = self.open_stream::<Resp>(ctx, body.clone(), attempt, deadline).await?;
             let mut last = None;
             while let Some(message) = stream.message().await.map_err(Error::from_status)? {
+                self.log_response(&message);
                 last = Some(message);
             }
             last.ok_or_else(|| Error::decode("the server closed the stream without sending a response"))
@@ -214,6 +215,9 @@ impl Transport {
                 async move {
                     let mut stream = self.open_stream::<Resp>(ctx, body.clone(), attempt, deadline).await?;
                     let first = stream.message().await.map_err(Error::from_status)?;
+                    if let Some(m) = &first {
+                        self.log_response(m);
+                    }
                     Ok((first, stream))
                 }
             })
@@ -226,7 +230,14 @@ impl Transport {
             method: ctx.rpc.path,
             request_id: ctx.request_id().to_owned(),
             attempts: attempts.into_inner(),
+            log_payloads: self.inner.log_payloads,
         })
+    }
+
+    fn log_response<Resp: std::fmt::Debug>(&self, message: &Resp) {
+        if self.inner.log_payloads {
+            tracing::debug!(payload = ?message, "response payload");
+        }
     }
 
     fn encode<Req: prost::Message + std::fmt::Debug>(&self, rpc: &Rpc, request: &Req) -> Bytes {
@@ -417,9 +428,7 @@ impl Transport {
             .await
             .map_err(Error::from_status)?;
         let message = response.into_inner();
-        if self.inner.log_payloads {
-            tracing::debug!(payload = ?message, "response payload");
-        }
+        self.log_response(&message);
         Ok(message)
     }
 
@@ -461,6 +470,7 @@ pub(crate) struct RpcStream<Resp> {
     method: &'static str,
     request_id: String,
     attempts: u32,
+    log_payloads: bool,
 }
 
 impl<Resp> RpcStream<Resp> {
@@ -478,7 +488,7 @@ impl<Resp> RpcStream<Resp> {
 
 impl<Resp> Stream for RpcStream<Resp>
 where
-    Resp: prost::Message + Default + Send + Sync + Unpin + 'static,
+    Resp: prost::Message + std::fmt::Debug + Default + Send + Sync + Unpin + 'static,
 {
     type Item = Result<Resp>;
 
@@ -492,7 +502,12 @@ where
         };
         if let Poll::Ready(item) = Pin::new(inner).poll_next(cx) {
             return Poll::Ready(match item {
-                Some(Ok(message)) => Some(Ok(message)),
+                Some(Ok(message)) => {
+                    if this.log_payloads {
+                        tracing::debug!(payload = ?message, "response payload");
+                    }
+                    Some(Ok(message))
+                }
                 Some(Err(status)) => Some(Err(this.fail(Error::from_status(status)))),
                 None => {
                     this.inner = None;
