@@ -19,6 +19,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let out = PathBuf::from(env::var("OUT_DIR")?);
     fs::write(out.join("file_descriptor_set.bin"), prost::Message::encode_to_vec(&fds))?;
+    fs::write(out.join("method_paths.rs"), method_paths(&fds))?;
 
     tonic_prost_build::configure()
         .build_client(env::var_os("CARGO_FEATURE_CLIENT").is_some())
@@ -34,6 +35,36 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             config
         })?;
     Ok(())
+}
+
+/// One `pub const SERVICE_METHOD: &str = "/package.Service/Method";` per RPC, so callers and
+/// the emulator name methods by constant instead of by hand-typed strings.
+fn method_paths(fds: &prost_types::FileDescriptorSet) -> String {
+    let mut out = String::new();
+    for file in &fds.file {
+        for service in &file.service {
+            for method in &service.method {
+                let (package, service, method) = (file.package(), service.name(), method.name());
+                out.push_str(&format!(
+                    "/// `{package}.{service}/{method}`.\npub const {}_{}: &str = \"/{package}.{service}/{method}\";\n",
+                    screaming(service),
+                    screaming(method)
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn screaming(camel: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in camel.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
 }
 
 fn collect(root: &PathBuf, dir: &PathBuf, out: &mut Vec<String>) -> Result<(), Box<dyn std::error::Error>> {

@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde_json::Value;
-use tonic::{Status, metadata::MetadataMap};
+use tonic::Status;
 
 use crate::{config::AuthMode, state::State};
 
@@ -13,8 +13,13 @@ use crate::{config::AuthMode, state::State};
 const JWT_AUDIENCE: &str = "https://iam.api.cloud.yandex.net/iam/v1/tokens";
 
 /// Checks the `authorization` header; returns the subject id to record as `created_by`.
-pub(crate) fn authenticate(state: &State, metadata: &MetadataMap) -> Result<String, Status> {
-    let header = metadata.get("authorization").and_then(|v| v.to_str().ok());
+pub(crate) fn authenticate(state: &State, headers: &http::HeaderMap) -> Result<String, Status> {
+    let header = headers.get("authorization").map(|v| {
+        v.to_str().map_err(|_| {
+            Status::unauthenticated("The authorization header has non-ASCII characters: check the credential")
+        })
+    });
+    let header = header.transpose()?;
     if state.config.auth == AuthMode::Open {
         return Ok("emulator-anonymous".into());
     }
@@ -32,7 +37,7 @@ pub(crate) fn authenticate(state: &State, metadata: &MetadataMap) -> Result<Stri
             }
             _ => Ok("emulator-api-key".into()),
         },
-        "Bearer" => match (state.token_valid(credential), &state.config.auth) {
+        "Bearer" => match (state.tokens.valid(credential), &state.config.auth) {
             (Some(true), _) => Ok("emulator-iam-subject".into()),
             (Some(false), _) => Err(Status::unauthenticated("The token has expired")),
             (None, AuthMode::Require { iam_tokens, .. }) if !iam_tokens.iter().any(|t| t == credential) => {
@@ -41,7 +46,8 @@ pub(crate) fn authenticate(state: &State, metadata: &MetadataMap) -> Result<Stri
             (None, _) => Ok("emulator-iam-subject".into()),
         },
         _ => Err(Status::unauthenticated(format!(
-            "Unsupported authorization scheme `{scheme}`: use `Api-Key <key>` or `Bearer <IAM token>`"
+            "Unsupported authorization scheme `{}`: use `Api-Key <key>` or `Bearer <IAM token>`",
+            crate::validate::shown(scheme)
         ))),
     }
 }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::{AuthMode, Emulator, EmulatorConfig, OperationPolicy};
+use crate::{AuthMode, ControlToken, Emulator, EmulatorConfig, OperationPolicy, TlsIdentity};
 
 /// Options of the emulator command.
 #[derive(Debug, Clone, clap::Args)]
@@ -37,9 +37,26 @@ pub struct EmulatorArgs {
     /// Seed of the fault generator.
     #[arg(long)]
     pub fault_seed: Option<u64>,
-    /// Also serve the HTTP/JSON control API (journal, scripts, operations, reset) here.
+    /// Also serve the HTTP/JSON control API (journal, scripts, operations, reset) here
+    /// (loopback only unless --control-allow-remote).
     #[arg(long)]
     pub control_listen: Option<String>,
+    /// Bearer token of the control API (default: a random one, printed at start).
+    #[arg(long, env = "YCML_CONTROL_TOKEN", hide_env_values = true)]
+    pub control_token: Option<String>,
+    /// Let the control API listen on a non-loopback address and answer any Host.
+    #[arg(long)]
+    pub control_allow_remote: bool,
+    /// Serve TLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, requires = "tls_key", conflicts_with = "tls_self_signed")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve TLS with a new self-signed certificate for localhost; its PEM is written to a
+    /// file whose path is printed (give it to clients: `ycml --ca-cert FILE`).
+    #[arg(long)]
+    pub tls_self_signed: bool,
 }
 
 fn parse_policy(s: &str) -> Result<OperationPolicy, String> {
@@ -84,7 +101,22 @@ pub async fn run(args: EmulatorArgs) -> std::io::Result<()> {
     if let Some(seed) = args.fault_seed {
         config.fault_seed = seed;
     }
+    if let Some(token) = &args.control_token {
+        config.control_token = Some(ControlToken(token.clone()));
+    }
+    config.control_allow_remote |= args.control_allow_remote;
     let mut builder = Emulator::builder().config(config);
+    let mut self_signed = None;
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        let read = |p: &PathBuf| {
+            std::fs::read_to_string(p).map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", p.display())))
+        };
+        builder = builder.tls(TlsIdentity { certificate_pem: read(cert)?, private_key_pem: read(key)? });
+    } else if args.tls_self_signed {
+        let identity = TlsIdentity::self_signed(&[]).map_err(std::io::Error::other)?;
+        self_signed = Some(identity.certificate_pem.clone());
+        builder = builder.tls(identity);
+    }
     if let Some(path) = &args.scripts {
         let rules: Vec<crate::ScriptRule> = read_json(path)?;
         for rule in rules {
@@ -93,10 +125,25 @@ pub async fn run(args: EmulatorArgs) -> std::io::Result<()> {
     }
     let mut handle = builder.start(args.listen.as_str()).await?;
     println!("{}", crate::BANNER);
-    println!("listening on {}", handle.endpoint());
+    let bound = handle.bound_address();
+    if bound.ip().is_unspecified() {
+        println!("listening on {} (every interface; reachable locally at {})", bound, handle.endpoint());
+    } else {
+        println!("listening on {}", handle.endpoint());
+    }
+    if !bound.ip().is_loopback() {
+        eprintln!(
+            "ycml-emulator: WARNING: the API is reachable from the network on {bound}; anyone who can connect can use it"
+        );
+    }
+    if let Some(pem) = self_signed {
+        let path = std::env::temp_dir().join(format!("ycml-emulator-{}-cert.pem", bound.port()));
+        std::fs::write(&path, pem)?;
+        println!("tls certificate {} (trust it with --ca-cert)", path.display());
+    }
     if let Some(addr) = &args.control_listen {
-        let bound = handle.serve_control(addr).await?;
-        println!("control on {bound}");
+        let control = handle.serve_control(addr).await?;
+        println!("control on http://{control} (authorization: Bearer {})", handle.control_token());
     }
     shutdown_signal().await;
     println!("shutting down");

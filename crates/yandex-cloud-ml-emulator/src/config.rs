@@ -45,6 +45,23 @@ pub enum OperationPolicy {
     Manual,
 }
 
+/// The HTTP control API's bearer token; never shown in `Debug` or serialized output.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct ControlToken(pub String);
+
+impl std::fmt::Debug for ControlToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ControlToken(***)")
+    }
+}
+
+impl Serialize for ControlToken {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("***")
+    }
+}
+
 /// Everything that shapes the emulator's behaviour.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -61,14 +78,37 @@ pub struct EmulatorConfig {
     pub stream_chunk_tokens: usize,
     /// Pause before each streamed chunk after the first, in milliseconds.
     pub stream_chunk_delay_ms: u64,
-    /// Model context window in tokens; longer prompts are rejected (never silently truncated).
+    /// Model context window in tokens; longer prompts (and `Tokenize` texts) are rejected,
+    /// never silently truncated.
     pub context_window: usize,
-    /// Largest accepted `max_tokens`.
+    /// Largest accepted `max_tokens`, and the longest answer when `max_tokens` is not set (the
+    /// answer then ends TRUNCATED_FINAL, as in the cloud).
     pub max_tokens_limit: i64,
     /// Address put into the discovery table (default: the bound address).
     pub advertised_address: Option<String>,
     /// Entries kept in the request journal (oldest dropped first); 0 turns it off.
     pub journal_capacity: usize,
+    /// Bytes the journal keeps in total (oldest entries dropped first).
+    pub journal_bytes: usize,
+    /// Largest request body the journal keeps; larger ones are recorded as a size marker.
+    pub journal_body_bytes: usize,
+    /// Operations kept at most; running ones are never dropped (new ones are refused with
+    /// RESOURCE_EXHAUSTED when all are running).
+    pub max_operations: usize,
+    /// How long a finished operation can still be polled, in seconds.
+    pub operation_ttl_secs: u64,
+    /// IAM tokens remembered at most (expired ones go first, then the soonest to expire).
+    pub max_issued_tokens: usize,
+    /// Connections served at once (kept below the process's open-file limit); more are closed.
+    pub max_connections: usize,
+    /// Time a new connection has to start talking, in milliseconds.
+    pub handshake_timeout_ms: u64,
+    /// Time a request body has to arrive, in milliseconds.
+    pub request_read_timeout_ms: u64,
+    /// Bearer token of the HTTP control API (default: a random one, printed at start).
+    pub control_token: Option<ControlToken>,
+    /// Lets the HTTP control API listen on and answer for non-loopback addresses.
+    pub control_allow_remote: bool,
     /// Concurrent calls accepted per HTTP/2 connection (the HTTP/2 default of 200 would queue
     /// load tests with thousands of requests in flight).
     pub max_concurrent_streams: u32,
@@ -95,6 +135,16 @@ impl Default for EmulatorConfig {
             max_tokens_limit: 8_000,
             advertised_address: None,
             journal_capacity: 10_000,
+            journal_bytes: 64 << 20,
+            journal_body_bytes: 64 << 10,
+            max_operations: 100_000,
+            operation_ttl_secs: 3600,
+            max_issued_tokens: 100_000,
+            max_connections: 4096,
+            handshake_timeout_ms: 10_000,
+            request_read_timeout_ms: 30_000,
+            control_token: None,
+            control_allow_remote: false,
             max_concurrent_streams: 16_384,
             connection_window_bytes: 64 << 20,
             faults: Vec::new(),
@@ -106,5 +156,9 @@ impl Default for EmulatorConfig {
 impl EmulatorConfig {
     pub(crate) fn chunk_delay(&self) -> Duration {
         Duration::from_millis(self.stream_chunk_delay_ms)
+    }
+
+    pub(crate) fn request_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_read_timeout_ms)
     }
 }

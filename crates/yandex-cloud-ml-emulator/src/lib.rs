@@ -18,13 +18,18 @@
 //! `IamTokenService`, `OperationService`, `TextGenerationService` (streaming and not),
 //! `TextGenerationAsyncService`, `TokenizerService`, and the standard `grpc.health.v1.Health`.
 //!
+//! The services are also listed by gRPC server reflection, so grpcurl, Postman or evans can
+//! call them without `.proto` files.
+//!
 //! Test controls (scripted replies, operations on command, request journal, reset, stats) are
 //! available in-process through [`EmulatorHandle::control`] and over HTTP/JSON on a separate
-//! port through [`EmulatorHandle::serve_control`]:
+//! port through [`EmulatorHandle::serve_control`]. That port listens on loopback only, and
+//! every request needs `authorization: Bearer <token>` ([`EmulatorHandle::control_token`],
+//! printed at start) and, to change state, `content-type: application/json`:
 //!
 //! | request | effect |
 //! |---|---|
-//! | `GET /journal` | received requests, credentials redacted |
+//! | `GET /journal` | received requests, credentials fingerprinted |
 //! | `GET /stats` | cancelled streams, exceeded deadlines |
 //! | `GET /scripts`, `POST /scripts` (a [`ScriptRule`]) | scripted replies |
 //! | `GET /operations` | operation ids |
@@ -37,30 +42,39 @@
 
 #![warn(missing_docs)]
 
+mod admission;
 mod auth;
+#[cfg(feature = "cli")]
 pub mod cli;
 mod config;
-mod control_http;
+mod control;
 mod engine;
 mod faults;
 #[cfg(test)]
 mod property_tests;
+mod redact;
 mod reflect;
 pub mod replay;
+mod server;
 mod services;
 mod state;
 mod validate;
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
-use tokio_stream::wrappers::TcpListenerStream;
 
-pub use config::{AuthMode, EmulatorConfig, OperationPolicy};
-pub use engine::{Engine, Reply, synthetic::SYNTHETIC_MODEL_VERSION, synthetic::SyntheticEngine};
+pub use config::{AuthMode, ControlToken, EmulatorConfig, OperationPolicy};
+pub use control::Control;
+pub use engine::{
+    Engine, ModelRef, Reply, TokenStream, Tokenizer,
+    scripted::{ScriptRule, ScriptedAnswer, ScriptedCall},
+    synthetic::{SYNTHETIC_MODEL_VERSION, SyntheticEngine},
+    tokenizer::SyntheticTokenizer,
+};
 pub use faults::{FaultAction, FaultRule};
 use state::State;
-pub use state::{JournalEntry, ScriptRule, ScriptedAnswer, ScriptedCall, Stats};
+pub use state::{Stats, journal::JournalEntry};
 
 /// What the emulator says about itself at startup.
 pub const BANNER: &str = "ycml-emulator: a local EMULATOR of the Yandex Cloud AI Studio text-generation API \
@@ -77,17 +91,48 @@ impl Emulator {
     }
 }
 
+/// A certificate and key (PEM) to serve TLS with.
+#[derive(Clone)]
+pub struct TlsIdentity {
+    /// The certificate chain, PEM.
+    pub certificate_pem: String,
+    /// The private key, PEM.
+    pub private_key_pem: String,
+}
+
+impl std::fmt::Debug for TlsIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsIdentity").field("private_key_pem", &"***").finish_non_exhaustive()
+    }
+}
+
+impl TlsIdentity {
+    /// A new self-signed certificate for `localhost`, `127.0.0.1` and `::1` (and any further
+    /// `names`), to serve TLS locally; clients trust [`certificate_pem`](Self::certificate_pem).
+    pub fn self_signed(names: &[&str]) -> Result<TlsIdentity, String> {
+        let mut subjects: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
+        subjects.extend(names.iter().map(|n| (*n).to_owned()));
+        let certified =
+            rcgen::generate_simple_self_signed(subjects).map_err(|e| format!("cannot make a certificate: {e}"))?;
+        Ok(TlsIdentity {
+            certificate_pem: certified.cert.pem(),
+            private_key_pem: certified.signing_key.serialize_pem(),
+        })
+    }
+}
+
 /// Configures and starts an emulator.
 #[derive(Default)]
 pub struct EmulatorBuilder {
     config: EmulatorConfig,
     engine: Option<Arc<dyn Engine>>,
     scripts: Vec<ScriptRule>,
+    tls: Option<TlsIdentity>,
 }
 
 impl std::fmt::Debug for EmulatorBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EmulatorBuilder").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("EmulatorBuilder").field("config", &self.config).field("tls", &self.tls).finish_non_exhaustive()
     }
 }
 
@@ -122,14 +167,14 @@ impl EmulatorBuilder {
     }
 
     /// Lifetime of issued IAM tokens.
-    pub fn token_lifetime(mut self, lifetime: std::time::Duration) -> Self {
+    pub fn token_lifetime(mut self, lifetime: Duration) -> Self {
         self.config.token_lifetime_secs = lifetime.as_secs().max(1);
         self
     }
 
     /// Pause between streamed chunks.
-    pub fn stream_chunk_delay(mut self, delay: std::time::Duration) -> Self {
-        self.config.stream_chunk_delay_ms = delay.as_millis() as u64;
+    pub fn stream_chunk_delay(mut self, delay: Duration) -> Self {
+        self.config.stream_chunk_delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
         self
     }
 
@@ -157,9 +202,19 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Serves TLS with this certificate (see [`TlsIdentity::self_signed`]).
+    pub fn tls(mut self, identity: TlsIdentity) -> Self {
+        self.tls = Some(identity);
+        self
+    }
+
     /// Binds `addr` (use port 0 for a free port) and serves in the background until the
     /// handle is shut down or dropped.
     pub async fn start(self, addr: impl tokio::net::ToSocketAddrs) -> std::io::Result<EmulatorHandle> {
+        let invalid = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, what);
+        for rule in &self.scripts {
+            rule.check().map_err(|e| invalid(format!("scripted reply: {e}")))?;
+        }
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
         // A wildcard bind (0.0.0.0, ::) is reachable on loopback; advertise that in discovery.
@@ -169,17 +224,36 @@ impl EmulatorBuilder {
             local
         };
         let advertised = self.config.advertised_address.clone().unwrap_or_else(|| reachable.to_string());
-        let max_streams = self.config.max_concurrent_streams;
-        let window = self.config.connection_window_bytes;
         let engine = self.engine.unwrap_or_else(|| Arc::new(SyntheticEngine));
-        let state = Arc::new(State::new(self.config, engine, advertised, self.scripts));
+        let limits = server::Limits {
+            max_connections: server::effective_max_connections(self.config.max_connections),
+            handshake_timeout: Duration::from_millis(self.config.handshake_timeout_ms),
+        };
+        let control_token = self.config.control_token.clone().map_or_else(control::new_token, |t| t.0);
+        let state =
+            Arc::new(State::new(self.config, engine::scripted::Scripted::new(engine, self.scripts), advertised));
 
         let (reporter, health) = tonic_health::server::health_reporter();
         reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
-        let router = tonic::transport::Server::builder()
-            .max_concurrent_streams(max_streams)
-            .initial_connection_window_size(window)
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(yandex_cloud_ml_proto::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .map_err(|e| invalid(format!("reflection: {e}")))?;
+        let mut builder = tonic::transport::Server::builder()
+            .max_concurrent_streams(state.config.max_concurrent_streams)
+            .initial_connection_window_size(state.config.connection_window_bytes)
+            .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .http2_keepalive_timeout(Some(Duration::from_secs(20)));
+        if let Some(identity) = &self.tls {
+            let tls = tonic::transport::ServerTlsConfig::new()
+                .identity(tonic::transport::Identity::from_pem(&identity.certificate_pem, &identity.private_key_pem))
+                .timeout(limits.handshake_timeout);
+            builder = builder.tls_config(tls).map_err(|e| invalid(format!("TLS certificate or key: {e}")))?;
+        }
+        let router = builder
+            .layer(admission::AdmissionLayer { state: state.clone() })
             .add_service(health)
+            .add_service(reflection)
             .add_service(services::endpoint::Endpoints::server(state.clone()))
             .add_service(services::iam::Iam::server(state.clone()))
             .add_service(services::operation::Operations::server(state.clone()))
@@ -187,27 +261,33 @@ impl EmulatorBuilder {
             .add_service(services::text_generation::TextGeneration::async_server(state.clone()))
             .add_service(services::text_generation::TextGeneration::tokenizer_server(state.clone()));
         let (shutdown, signal) = oneshot::channel::<()>();
+        let incoming = server::incoming(listener, limits);
         let task = tokio::spawn(async move {
-            // Small streamed chunks must not wait for delayed ACKs (Nagle's algorithm).
-            let incoming = futures_util::StreamExt::map(TcpListenerStream::new(listener), |conn| {
-                if let Ok(stream) = &conn {
-                    let _ = stream.set_nodelay(true);
-                }
-                conn
-            });
             if let Err(e) = router.serve_with_incoming_shutdown(incoming, async { signal.await.unwrap_or(()) }).await {
                 tracing::error!(error = %e, "emulator server stopped with an error");
             }
         });
-        tracing::info!(address = %local, "{BANNER}");
-        Ok(EmulatorHandle { address: reachable, state, shutdown: Some(shutdown), task: Some(task), control_task: None })
+        tracing::info!(address = %local, tls = self.tls.is_some(), "{BANNER}");
+        Ok(EmulatorHandle {
+            address: reachable,
+            bound: local,
+            tls: self.tls.is_some(),
+            state,
+            control_token,
+            shutdown: Some(shutdown),
+            task: Some(task),
+            control_task: None,
+        })
     }
 }
 
 /// A running emulator. Dropping it stops the server.
 pub struct EmulatorHandle {
     address: SocketAddr,
+    bound: SocketAddr,
+    tls: bool,
     state: Arc<State>,
+    control_token: String,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
     control_task: Option<JoinHandle<()>>,
@@ -215,14 +295,19 @@ pub struct EmulatorHandle {
 
 impl std::fmt::Debug for EmulatorHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EmulatorHandle").field("address", &self.address).finish_non_exhaustive()
+        f.debug_struct("EmulatorHandle").field("address", &self.address).field("tls", &self.tls).finish_non_exhaustive()
     }
 }
 
 impl EmulatorHandle {
-    /// The bound socket address.
+    /// The socket address clients reach the emulator at (loopback for a wildcard bind).
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// The address the listener is bound to (may be a wildcard such as `0.0.0.0`).
+    pub fn bound_address(&self) -> SocketAddr {
+        self.bound
     }
 
     /// `host:port` to give to an SDK (`SdkBuilder::emulator`, `YCML_EMULATOR_HOST`).
@@ -230,15 +315,26 @@ impl EmulatorHandle {
         self.address.to_string()
     }
 
+    /// Whether the API is served over TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
     /// Test controls: scripted replies, operations, journal, reset.
     pub fn control(&self) -> Control {
         Control { state: self.state.clone() }
     }
 
-    /// Serves the HTTP/JSON control API on `addr` (a separate port; see the `control_http`
-    /// endpoints in the crate docs) and returns the bound address.
+    /// The bearer token the HTTP control API requires.
+    pub fn control_token(&self) -> &str {
+        &self.control_token
+    }
+
+    /// Serves the HTTP/JSON control API on `addr` (a separate port, loopback unless the
+    /// configuration allows remote control; see the crate docs) and returns the bound address.
     pub async fn serve_control(&mut self, addr: &str) -> std::io::Result<SocketAddr> {
-        let (bound, task) = control_http::start(addr, self.control()).await?;
+        let allow_remote = self.state.config.control_allow_remote;
+        let (bound, task) = control::start(addr, self.control(), self.control_token.clone(), allow_remote).await?;
         if let Some(old) = self.control_task.replace(task) {
             old.abort();
         }
@@ -267,89 +363,5 @@ impl Drop for EmulatorHandle {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-    }
-}
-
-/// The emulator's control surface for tests (not part of the cloud API).
-#[derive(Clone)]
-pub struct Control {
-    state: Arc<State>,
-}
-
-impl std::fmt::Debug for Control {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Control")
-    }
-}
-
-impl Control {
-    /// Requests received so far (oldest first), credentials redacted.
-    pub fn journal(&self) -> Vec<JournalEntry> {
-        self.state.journal()
-    }
-
-    /// Adds a scripted reply.
-    pub fn add_script(&self, rule: ScriptRule) {
-        self.state.add_script(rule);
-    }
-
-    /// The active scripted replies.
-    pub fn scripts(&self) -> Vec<ScriptRule> {
-        self.state.scripts()
-    }
-
-    /// Ids of all stored operations.
-    pub fn operations(&self) -> Vec<String> {
-        self.state.operation_ids()
-    }
-
-    /// Finishes a running operation with its prepared result.
-    pub fn complete_operation(&self, id: &str) -> Result<(), tonic::Status> {
-        self.state.complete_operation(id, None).map(|_| ())
-    }
-
-    /// Finishes a running operation with an error.
-    pub fn fail_operation(&self, id: &str, code: tonic::Code, message: &str) -> Result<(), tonic::Status> {
-        let error = yandex_cloud_ml_proto::google::rpc::Status {
-            code: code as i32,
-            message: message.to_owned(),
-            details: vec![],
-        };
-        self.state.complete_operation(id, Some(error)).map(|_| ())
-    }
-
-    /// Changes when new operations finish.
-    pub fn set_operation_policy(&self, policy: OperationPolicy) {
-        *self.state.policy.lock().unwrap_or_else(|e| e.into_inner()) = policy;
-    }
-
-    /// Adds a fault injection rule at run time.
-    pub fn add_fault(&self, rule: FaultRule) {
-        self.state.add_fault(rule);
-    }
-
-    /// The active fault rules.
-    pub fn faults(&self) -> Vec<FaultRule> {
-        self.state.faults()
-    }
-
-    /// Removes every fault rule.
-    pub fn clear_faults(&self) {
-        self.state.clear_faults();
-    }
-
-    /// Expires every IAM token issued so far (clients must get new ones).
-    pub fn expire_tokens(&self) {
-        self.state.expire_tokens();
-    }
-
-    /// What the emulator observed: cancelled streams, exceeded deadlines.
-    pub fn stats(&self) -> Stats {
-        *self.state.stats.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Forgets operations, issued tokens, scripted replies, the journal and runtime fault rules.
-    pub fn reset(&self) {
-        self.state.reset();
     }
 }

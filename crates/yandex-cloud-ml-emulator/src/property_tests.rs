@@ -10,15 +10,42 @@ use tonic::Code;
 use yandex_cloud_ml_proto::yandex::cloud::ai::foundation_models::v1 as pb;
 
 use crate::{
+    admission::parse_grpc_timeout,
     config::EmulatorConfig,
-    engine::{self, Engine, Shape, schema, synthetic::SyntheticEngine, tokenizer},
+    engine::{generation::Generation, schema, scripted::Scripted, synthetic::SyntheticEngine, tokenizer},
     state::State,
     validate,
 };
 
-fn state() -> State {
+fn state() -> Arc<State> {
     let config = EmulatorConfig { folders: vec!["b1gfolder".into()], ..Default::default() };
-    State::new(config, Arc::new(SyntheticEngine), "127.0.0.1:1".into(), vec![])
+    Arc::new(State::new(config, Scripted::new(Arc::new(SyntheticEngine), vec![]), "127.0.0.1:1".into()))
+}
+
+fn to_struct(v: &Value) -> Option<prost_types::Struct> {
+    v.as_object().map(|o| yandex_cloud_ml_proto::json::object_to_struct(o).unwrap())
+}
+
+/// Every response of a generation: the stream's chunks, or the one unary response.
+fn responses(state: &Arc<State>, request: pb::CompletionRequest) -> Result<Vec<pb::CompletionResponse>, tonic::Status> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let stream = request.completion_options.as_ref().is_some_and(|o| o.stream);
+        let generation = Generation::start(state, request, if stream { 3 } else { usize::MAX }, false).await?;
+        if !stream {
+            return Ok(vec![generation.finish().await?]);
+        }
+        let mut out = Vec::new();
+        let mut next = Some(generation);
+        while let Some((item, generation)) = match next.take() {
+            Some(g) => g.next_chunk(3).await,
+            None => None,
+        } {
+            out.push(item?);
+            next = Some(generation);
+        }
+        Ok(out)
+    })
 }
 
 fn text(role: &str, t: &str) -> pb::Message {
@@ -29,7 +56,7 @@ fn tool(name: &str, params: Value) -> pb::Tool {
     pb::Tool {
         tool_type: Some(pb::tool::ToolType::Function(pb::FunctionTool {
             name: name.into(),
-            parameters: params.as_object().map(yandex_cloud_ml_proto::json::object_to_struct),
+            parameters: to_struct(&params),
             ..Default::default()
         })),
     }
@@ -132,9 +159,8 @@ fn apply(m: &Mutation) -> (pb::CompletionRequest, Code, &'static str) {
         }
         Mutation::SchemaType(t) => {
             let schema = json!({"type": "object", "properties": {"x": {"type": t}}});
-            r.response_format = Some(pb::completion_request::ResponseFormat::JsonSchema(pb::JsonSchema {
-                schema: schema.as_object().map(yandex_cloud_ml_proto::json::object_to_struct),
-            }));
+            r.response_format =
+                Some(pb::completion_request::ResponseFormat::JsonSchema(pb::JsonSchema { schema: to_struct(&schema) }));
             (r, invalid, "json_schema.schema.properties.x.type")
         }
     }
@@ -178,9 +204,12 @@ proptest! {
     #[test]
     fn a_request_broken_in_one_field_is_rejected_naming_it(m in arb_mutation()) {
         let state = state();
-        prop_assert!(validate::completion(&state, &valid()).is_ok());
+        let tokenizer = &tokenizer::SyntheticTokenizer;
+        prop_assert!(validate::completion(&state, &valid(), tokenizer).is_ok());
         let (request, code, needle) = apply(&m);
-        let status = validate::completion(&state, &request).unwrap_err();
+        let Err(status) = validate::completion(&state, &request, tokenizer) else {
+            return Err(TestCaseError::fail(format!("{m:?} was accepted")));
+        };
         prop_assert_eq!(status.code(), code);
         prop_assert!(status.message().contains(needle), "{:?}: {}", m, status.message());
     }
@@ -205,21 +234,20 @@ proptest! {
             tools: vec![tool("f", params)],
             tool_choice: choice.map(|c| pb::ToolChoice { tool_choice: Some(pb::tool_choice::ToolChoice::Mode(c)) }),
             response_format: format.map(|f| pb::completion_request::ResponseFormat::JsonSchema(pb::JsonSchema {
-                schema: f.as_object().map(yandex_cloud_ml_proto::json::object_to_struct),
+                schema: to_struct(&f),
             })),
             ..Default::default()
         };
-        match validate::completion(&state, &request) {
+        match responses(&state, request) {
             Err(status) => {
                 prop_assert!(matches!(status.code(), Code::InvalidArgument | Code::PermissionDenied));
                 prop_assert!(!status.message().is_empty());
             }
-            Ok(_) => {
-                let reply = SyntheticEngine.reply(&request);
-                let responses = engine::render(reply, &request, "v", Shape { chunk_tokens: 3 });
+            Ok(responses) => {
                 prop_assert!(!responses.is_empty());
                 let last = responses.last().unwrap();
                 prop_assert!(last.alternatives[0].status != pb::alternative::AlternativeStatus::Partial as i32);
+                prop_assert!(responses[..responses.len() - 1].iter().all(|r| r.alternatives[0].status == pb::alternative::AlternativeStatus::Partial as i32));
                 prop_assert!(stream || responses.len() == 1);
             }
         }
@@ -232,8 +260,17 @@ proptest! {
 
     #[test]
     fn schema_handling_never_panics(schema in arb_json(), prompt in ".{0,40}") {
-        if schema::check(&schema, "s").is_ok() {
-            let _ = schema::instance(&schema, &schema::Filler::from_prompt(&prompt));
+        if schema::check(&schema, "s").is_ok()
+            && let Ok(instance) = schema::instance(&schema, &schema::Filler::from_prompt(&prompt), "s")
+        {
+            prop_assert!(instance.to_string().len() <= schema::BUDGET.bytes);
         }
+    }
+
+    #[test]
+    fn grpc_timeout_headers_never_panic_and_saturate(digits in "[0-9]{1,30}", unit in "[HMSmun x]", junk in ".{0,12}") {
+        let _ = parse_grpc_timeout(&junk);
+        let parsed = parse_grpc_timeout(&format!("{digits}{unit}"));
+        prop_assert_eq!(parsed.is_some(), "HMSmun".contains(unit.as_str()));
     }
 }

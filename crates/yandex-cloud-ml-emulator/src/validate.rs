@@ -5,41 +5,75 @@ use tonic::Status;
 use yandex_cloud_ml_proto::yandex::cloud::ai::foundation_models::v1 as pb;
 
 use crate::{
-    engine::{schema, tokenizer},
+    engine::{ModelRef, Tokenizer, schema},
     state::State,
 };
 
-/// The parts of a `gpt://folder/model/version[@suffix]` URI.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ModelRef {
-    pub folder: String,
-    pub model: String,
+/// Client input quoted in an error message, cut to a readable length (a huge value must not
+/// make a status the client cannot even receive).
+pub(crate) fn shown(input: &str) -> String {
+    const MAX: usize = 80;
+    match input.char_indices().nth(MAX) {
+        Some((at, _)) => format!("{}… ({} bytes)", &input[..at], input.len()),
+        None => input.to_owned(),
+    }
 }
 
-/// Parses the model URI and checks the folder.
+/// Checks that `folder` may be used.
+pub(crate) fn folder(state: &State, folder: &str) -> Result<(), Status> {
+    if !state.config.folders.is_empty() && !state.config.folders.iter().any(|f| f == folder) {
+        return Err(Status::permission_denied(format!(
+            "Permission to [resource-manager.folder {}] denied",
+            shown(folder)
+        )));
+    }
+    Ok(())
+}
+
+/// Parses `gpt://<folder>/<model>/<version>[@<suffix>]` and checks the folder.
 pub(crate) fn model_uri(state: &State, uri: &str) -> Result<ModelRef, Status> {
     let invalid = || {
         Status::invalid_argument(format!(
-            "model_uri: invalid model uri `{uri}`; expected gpt://<folder_id>/<model>/<version>"
+            "model_uri: invalid model uri `{}`; expected gpt://<folder_id>/<model>/<version>",
+            shown(uri)
         ))
     };
     let rest = uri.strip_prefix("gpt://").ok_or_else(invalid)?;
     let mut parts = rest.split('/');
-    let (Some(folder), Some(model), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(folder), Some(name), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(invalid());
     };
-    if folder.is_empty() || model.is_empty() || version.is_empty() || version.starts_with('@') {
+    let (version, tuned) = match version.split_once('@') {
+        Some((v, suffix)) => (v, Some(suffix)),
+        None => (version, None),
+    };
+    if folder.is_empty() || name.is_empty() || version.is_empty() || tuned.is_some_and(str::is_empty) {
         return Err(invalid());
     }
-    if !state.config.folders.is_empty() && !state.config.folders.iter().any(|f| f == folder) {
-        return Err(Status::permission_denied(format!("Permission to [resource-manager.folder {folder}] denied")));
-    }
-    Ok(ModelRef { folder: folder.to_owned(), model: model.to_owned() })
+    self::folder(state, folder)?;
+    Ok(ModelRef {
+        folder: folder.to_owned(),
+        name: name.to_owned(),
+        version: version.to_owned(),
+        tuned: tuned.map(str::to_owned),
+    })
 }
 
-/// Validates a completion request; returns the model it addresses.
-pub(crate) fn completion(state: &State, r: &pb::CompletionRequest) -> Result<ModelRef, Status> {
+/// A validated completion request.
+pub(crate) struct Checked {
+    pub model: ModelRef,
+    /// Tokens of the prompt, chat template included.
+    pub input_tokens: usize,
+}
+
+/// Validates a completion request: the model, the messages, the options, tools and schemas,
+/// and the prompt's length against the context window (with the engine's tokenizer).
+pub(crate) fn completion(
+    state: &State,
+    r: &pb::CompletionRequest,
+    tokenizer: &dyn Tokenizer,
+) -> Result<Checked, Status> {
     let model = model_uri(state, &r.model_uri)?;
     if r.messages.is_empty() {
         return Err(Status::invalid_argument("messages: at least one message is required"));
@@ -48,7 +82,7 @@ pub(crate) fn completion(state: &State, r: &pb::CompletionRequest) -> Result<Mod
         if !matches!(m.role.as_str(), "system" | "user" | "assistant") {
             return Err(Status::invalid_argument(format!(
                 "messages[{i}].role: unknown role `{}`; use system, user or assistant",
-                m.role
+                shown(&m.role)
             )));
         }
         if m.content.is_none() {
@@ -90,34 +124,54 @@ pub(crate) fn completion(state: &State, r: &pb::CompletionRequest) -> Result<Mod
         if names.contains(&f.name.as_str()) {
             return Err(Status::invalid_argument(format!(
                 "tools[{i}].function.name: duplicate tool name `{}`",
-                f.name
+                shown(&f.name)
             )));
         }
         names.push(&f.name);
         if let Some(p) = &f.parameters {
-            let value = yandex_cloud_ml_proto::json::struct_to_value(p);
-            schema::check(&value, &format!("tools[{i}].function.parameters")).map_err(Status::invalid_argument)?;
+            let path = format!("tools[{i}].function.parameters");
+            let value = yandex_cloud_ml_proto::json::struct_to_value(p)
+                .map_err(|e| Status::invalid_argument(format!("{path}: {e}")))?;
+            schema::check(&value, &path).map_err(Status::invalid_argument)?;
         }
     }
     if let Some(pb::tool_choice::ToolChoice::FunctionName(name)) =
         r.tool_choice.as_ref().and_then(|c| c.tool_choice.as_ref())
         && !names.contains(&name.as_str())
     {
-        return Err(Status::invalid_argument(format!("tool_choice.function_name: unknown tool `{name}`")));
+        return Err(Status::invalid_argument(format!("tool_choice.function_name: unknown tool `{}`", shown(name))));
     }
     if let Some(pb::completion_request::ResponseFormat::JsonSchema(s)) = &r.response_format {
         let Some(schema_struct) = &s.schema else {
             return Err(Status::invalid_argument("json_schema.schema: is required"));
         };
-        let value = yandex_cloud_ml_proto::json::struct_to_value(schema_struct);
+        let value = yandex_cloud_ml_proto::json::struct_to_value(schema_struct)
+            .map_err(|e| Status::invalid_argument(format!("json_schema.schema: {e}")))?;
         schema::check(&value, "json_schema.schema").map_err(Status::invalid_argument)?;
     }
-    let prompt_tokens = tokenizer::tokenize_chat(&r.messages).len();
-    if prompt_tokens > state.config.context_window {
-        return Err(Status::invalid_argument(format!(
-            "messages: the prompt has {prompt_tokens} tokens, more than the model's context window of {}",
-            state.config.context_window
-        )));
+    let input_tokens =
+        context(state, "messages: the prompt", || tokenizer.tokenize_chat(&r.messages).len(), prompt_bytes(r))?;
+    Ok(Checked { model, input_tokens })
+}
+
+/// Bytes of text in the messages: a cheap bound checked before tokenizing.
+fn prompt_bytes(r: &pb::CompletionRequest) -> usize {
+    r.messages.iter().map(|m| crate::engine::tokenizer::message_text(m).len() + m.role.len()).sum()
+}
+
+/// Checks that `what` fits the context window and returns its token count. Texts far larger
+/// than any window (over 64 bytes per token of it) are refused without tokenizing them.
+pub(crate) fn context(state: &State, what: &str, count: impl FnOnce() -> usize, bytes: usize) -> Result<usize, Status> {
+    let window = state.config.context_window;
+    let too_long = |n: String| {
+        Status::invalid_argument(format!("{what} has {n} tokens, more than the model's context window of {window}"))
+    };
+    if bytes > window.saturating_mul(64) {
+        return Err(too_long(format!("more than {window}")));
     }
-    Ok(model)
+    let tokens = count();
+    if tokens > window {
+        return Err(too_long(tokens.to_string()));
+    }
+    Ok(tokens)
 }

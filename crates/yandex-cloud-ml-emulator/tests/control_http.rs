@@ -1,14 +1,30 @@
-//! The HTTP/JSON control surface, driven with plain HTTP/1.1 requests.
+//! The HTTP/JSON control surface, driven with plain HTTP/1.1 requests: what it does, and that
+//! a web page cannot use it (token, Host check, JSON content type, loopback only).
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use yandex_cloud_ml_emulator::Emulator;
+use yandex_cloud_ml_emulator::{Emulator, EmulatorConfig};
 
-async fn http(addr: std::net::SocketAddr, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+#[derive(Clone)]
+struct Req<'a> {
+    method: &'a str,
+    path: &'a str,
+    body: Option<Value>,
+    token: Option<&'a str>,
+    host: &'a str,
+    content_type: &'a str,
+}
+
+async fn send(addr: std::net::SocketAddr, r: Req<'_>) -> (u16, Value) {
     let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let body = r.body.map(|b| b.to_string()).unwrap_or_default();
+    let auth = r.token.map(|t| format!("authorization: Bearer {t}\r\n")).unwrap_or_default();
     let request = format!(
-        "{method} {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        "{} {} HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n{auth}content-type: {}\r\ncontent-length: {}\r\n\r\n{body}",
+        r.method,
+        r.path,
+        r.host,
+        r.content_type,
         body.len()
     );
     sock.write_all(request.as_bytes()).await.unwrap();
@@ -23,26 +39,83 @@ async fn http(addr: std::net::SocketAddr, method: &str, path: &str, body: Option
 async fn scripts_operations_journal_and_reset_over_http() {
     let mut emulator = Emulator::builder().start("127.0.0.1:0").await.unwrap();
     let control = emulator.serve_control("127.0.0.1:0").await.unwrap();
+    let token = emulator.control_token().to_owned();
+    let http = |method: &'static str, path: &'static str, body: Option<Value>| {
+        let token = token.clone();
+        async move {
+            let r =
+                Req { method, path, body, token: Some(&token), host: "127.0.0.1", content_type: "application/json" };
+            send(control, r).await
+        }
+    };
 
     let rule = json!({"prompt_contains": "hi", "answer": {"kind": "text", "text": "scripted"}, "times": 1});
-    assert_eq!(http(control, "POST", "/scripts", Some(rule)).await.0, 200);
-    let (status, scripts) = http(control, "GET", "/scripts", None).await;
+    assert_eq!(http("POST", "/scripts", Some(rule)).await.0, 200);
+    let (status, scripts) = http("GET", "/scripts", None).await;
     assert_eq!((status, scripts[0]["answer"]["text"].as_str()), (200, Some("scripted")));
 
-    let (status, body) = http(control, "POST", "/scripts", Some(json!({"nonsense": 1}))).await;
+    let (status, body) = http("POST", "/scripts", Some(json!({"nonsense": 1}))).await;
     assert_eq!(status, 400);
     assert!(body["error"].as_str().unwrap().contains("invalid JSON body"));
+    let deep_call = json!({"kind": "tool_calls", "calls": [{"name": "f", "arguments": "not an object"}]});
+    let (status, body) = http("POST", "/scripts", Some(json!({"answer": deep_call}))).await;
+    assert_eq!(status, 400, "{body}");
 
-    assert_eq!(http(control, "PUT", "/operation-policy", Some(json!({"mode": "manual"}))).await.0, 200);
-    assert_eq!(http(control, "GET", "/operations", None).await.1, json!([]));
-    let (status, _) = http(control, "POST", "/operations/nope/complete", None).await;
+    assert_eq!(http("PUT", "/operation-policy", Some(json!({"mode": "manual"}))).await.0, 200);
+    assert_eq!(http("GET", "/operations", None).await.1, json!([]));
+    let (status, _) = http("POST", "/operations/nope/complete", None).await;
     assert_eq!(status, 409);
-    assert_eq!(http(control, "GET", "/journal", None).await.1, json!([]));
+    assert_eq!(http("GET", "/journal", None).await.1, json!([]));
     assert_eq!(
-        http(control, "GET", "/stats", None).await.1,
+        http("GET", "/stats", None).await.1,
         json!({"requests": 0, "streams_cancelled": 0, "deadlines_exceeded": 0})
     );
-    assert_eq!(http(control, "POST", "/reset", None).await.0, 200);
-    assert_eq!(http(control, "GET", "/scripts", None).await.1, json!([]));
-    assert_eq!(http(control, "GET", "/unknown", None).await.0, 404);
+    assert_eq!(http("POST", "/reset", None).await.0, 200);
+    assert_eq!(http("GET", "/scripts", None).await.1, json!([]));
+    assert_eq!(http("GET", "/unknown", None).await.0, 404);
+}
+
+#[tokio::test]
+async fn a_web_page_cannot_read_or_change_anything() {
+    let mut emulator = Emulator::builder().start("127.0.0.1:0").await.unwrap();
+    let control = emulator.serve_control("127.0.0.1:0").await.unwrap();
+    let token = emulator.control_token().to_owned();
+    let base = Req {
+        method: "GET",
+        path: "/journal",
+        body: None,
+        token: None,
+        host: "127.0.0.1",
+        content_type: "application/json",
+    };
+    // No token, a wrong token: refused.
+    assert_eq!(send(control, Req { ..base.clone() }).await.0, 401);
+    assert_eq!(send(control, Req { token: Some("guess"), ..base.clone() }).await.0, 401);
+    // DNS rebinding: the right token under a foreign Host is still refused.
+    assert_eq!(send(control, Req { token: Some(&token), host: "attacker.example", ..base.clone() }).await.0, 403);
+    // A "simple" cross-origin POST (text/plain) cannot reset or inject faults.
+    let simple =
+        Req { method: "POST", path: "/reset", token: Some(&token), content_type: "text/plain", ..base.clone() };
+    assert_eq!(send(control, simple).await.0, 415);
+    let fault = json!({"action": {"kind": "fail", "code": 14}});
+    let simple = Req {
+        method: "POST",
+        path: "/faults",
+        body: Some(fault),
+        token: Some(&token),
+        content_type: "text/plain",
+        ..base.clone()
+    };
+    assert_eq!(send(control, simple).await.0, 415);
+    assert!(emulator.control().faults().is_empty());
+    // The token holder on loopback is served.
+    assert_eq!(send(control, Req { token: Some(&token), host: "localhost:1234", ..base.clone() }).await.0, 200);
+
+    // Listening beyond loopback needs an explicit opt-in.
+    let e = emulator.serve_control("0.0.0.0:0").await.unwrap_err();
+    assert!(e.to_string().contains("not a loopback address"), "{e}");
+    let config = EmulatorConfig { control_allow_remote: true, ..Default::default() };
+    let mut open = Emulator::builder().config(config).start("127.0.0.1:0").await.unwrap();
+    let bound = open.serve_control("0.0.0.0:0").await.unwrap();
+    assert!(bound.ip().is_unspecified());
 }

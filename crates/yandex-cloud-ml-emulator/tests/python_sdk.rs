@@ -77,6 +77,6 @@ async fn official_python_sdk_works_against_the_emulator() {
     let journal = emulator.control().journal();
     assert_eq!(journal[0].method, "yandex.cloud.endpoint.ApiEndpointService/List");
     let completion = journal.iter().find(|e| e.method.ends_with("TextGenerationService/Completion")).unwrap();
-    assert_eq!(completion.metadata["authorization"], "Api-Key ***");
+    assert!(completion.metadata["authorization"].starts_with("Api-Key ***"));
     assert!(completion.metadata["user-agent"].contains("yandex-ai-studio-sdk"));
 }

@@ -50,7 +50,8 @@ async fn status_of(channel: &Channel, r: pb::CompletionRequest) -> tonic::Status
 #[tokio::test]
 async fn invalid_requests_get_invalid_argument_naming_the_field() {
     let (_emulator, channel) = start().await;
-    let schema = |v: serde_json::Value| v.as_object().map(yandex_cloud_ml_proto::json::object_to_struct);
+    let schema =
+        |v: serde_json::Value| v.as_object().map(|o| yandex_cloud_ml_proto::json::object_to_struct(o).unwrap());
     let tool = |name: &str| pb::Tool {
         tool_type: Some(pb::tool::ToolType::Function(pb::FunctionTool { name: name.into(), ..Default::default() })),
     };

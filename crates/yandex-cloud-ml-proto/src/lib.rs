@@ -15,6 +15,12 @@ pub use generated::*;
 #[cfg(feature = "json")]
 pub mod json;
 
+/// gRPC paths (`/package.Service/Method`) of every RPC in the compiled `.proto` files, named
+/// `SERVICE_METHOD` (e.g. [`TEXT_GENERATION_SERVICE_COMPLETION`](paths::TEXT_GENERATION_SERVICE_COMPLETION)).
+pub mod paths {
+    include!(concat!(env!("OUT_DIR"), "/method_paths.rs"));
+}
+
 /// Encoded `google.protobuf.FileDescriptorSet` of every compiled `.proto` file (with the
 /// well-known types), for reflection and protobuf-JSON transcoding.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/file_descriptor_set.bin"));

@@ -1,7 +1,10 @@
 //! `configure`: temperature, token limit and reasoning; every value is validated.
 
 use yandex_cloud_ml_emulator::Emulator;
-use yandex_cloud_ml_sdk::{AlternativeStatus, ReasoningMode, Sdk};
+use yandex_cloud_ml_sdk::{
+    Sdk,
+    completions::{AlternativeStatus, ReasoningMode},
+};
 
 #[tokio::main]
 pub async fn main() -> Result<(), Box<dyn std::error::Error>> {

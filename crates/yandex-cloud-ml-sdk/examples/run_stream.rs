@@ -2,7 +2,7 @@
 
 use futures_util::StreamExt;
 use yandex_cloud_ml_emulator::Emulator;
-use yandex_cloud_ml_sdk::{Message, Sdk};
+use yandex_cloud_ml_sdk::{Sdk, completions::Message};
 
 #[tokio::main]
 pub async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use serde_json::json;
 use yandex_cloud_ml_emulator::Emulator;
-use yandex_cloud_ml_sdk::{ResponseFormat, Sdk};
+use yandex_cloud_ml_sdk::{Sdk, completions::ResponseFormat};
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 struct Numbers {

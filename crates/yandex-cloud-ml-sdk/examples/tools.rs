@@ -2,7 +2,11 @@
 
 use serde::Deserialize;
 use yandex_cloud_ml_emulator::Emulator;
-use yandex_cloud_ml_sdk::{FunctionTool, Message, Sdk, ToolChoice, ToolResult};
+use yandex_cloud_ml_sdk::{
+    Sdk,
+    completions::Message,
+    tools::{FunctionTool, ToolChoice, ToolResult},
+};
 
 /// Adds numbers.
 #[derive(Deserialize, schemars::JsonSchema)]

@@ -21,8 +21,12 @@ pub enum ErrorKind {
     Rpc,
     /// The call's overall deadline or an attempt timeout elapsed.
     Timeout,
-    /// The connection could not be established or broke (DNS, TCP, TLS, HTTP/2).
+    /// The connection could not be established or broke (DNS, TCP, HTTP/2).
     Transport,
+    /// The server's TLS certificate was rejected (unknown issuer, wrong host name, expired).
+    /// Not retried: trust the issuing CA with
+    /// [`SdkBuilder::ca_certificate_pem`](crate::SdkBuilder::ca_certificate_pem) or fix the address.
+    Tls,
     /// Credentials could not be obtained or exchanged for a token.
     Auth,
     /// An argument given to the SDK was rejected before anything was sent.
@@ -159,8 +163,8 @@ impl Error {
         }
     }
 
-    /// A local validation error: `what` names the argument, `message` says what is wrong and
-    /// what to do about it.
+    /// A local validation error; the message names the argument, says what is wrong and what
+    /// to do about it.
     pub(crate) fn invalid_input(message: impl Into<String>) -> Error {
         Error::new(ErrorKind::InvalidInput, message)
     }
@@ -202,6 +206,9 @@ impl Error {
         let transport =
             connection_lost || status.source().is_some() && matches!(code, Code::Unavailable | Code::Unknown);
         let local_timeout = has_source(&status, |_: &tonic::TimeoutExpired| true);
+        if let Some(problem) = tls_rejection(&status) {
+            return Error::tls(problem).with_source(status);
+        }
         let kind = match code {
             _ if local_timeout => ErrorKind::Timeout,
             Code::DeadlineExceeded => ErrorKind::Timeout,
@@ -215,6 +222,26 @@ impl Error {
         e.inner.retryable = matches!(code, Code::Unavailable | Code::ResourceExhausted);
         e.inner.source = Some(Box::new(status));
         e
+    }
+
+    /// The server's certificate was rejected; says what to do about it.
+    pub(crate) fn tls(problem: String) -> Error {
+        Error::new(
+            ErrorKind::Tls,
+            format!(
+                "the server's TLS certificate was rejected ({problem}); if a corporate proxy or a private CA \
+                 signs it, trust that CA with SdkBuilder::ca_certificate_pem (ycml: --ca-cert FILE or \
+                 SSL_CERT_FILE); if the host name is wrong, check the endpoint address"
+            ),
+        )
+    }
+
+    /// A transport failure with its cause, recognising rejected certificates.
+    pub(crate) fn transport(context: &str, source: impl StdError + Send + Sync + 'static) -> Error {
+        match tls_rejection(&source) {
+            Some(problem) => Error::tls(problem).with_source(source),
+            None => Error::new(ErrorKind::Transport, format!("{context}: {source}")).with_source(source),
+        }
     }
 
     pub(crate) fn with_source(mut self, source: impl Into<BoxError>) -> Error {
@@ -262,7 +289,8 @@ impl Error {
         &self.inner.message
     }
 
-    /// The RPC that failed, e.g. `yandex.cloud.ai.foundation_models.v1.TextGenerationService/Completion`.
+    /// The gRPC path of the RPC that failed, with its leading slash, e.g.
+    /// `/yandex.cloud.ai.foundation_models.v1.TextGenerationService/Completion`.
     pub fn method(&self) -> Option<&str> {
         self.inner.method
     }
@@ -333,6 +361,23 @@ fn has_source<E: StdError + 'static>(error: &(dyn StdError + 'static), matches: 
     false
 }
 
+/// The certificate problem, if `error` (or a cause of it) is a rejected server certificate.
+/// I/O errors hide their payload from `source()`, so they are opened explicitly.
+pub(crate) fn tls_rejection(error: &(dyn StdError + 'static)) -> Option<String> {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        let inner =
+            e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()).map(|i| i as &(dyn StdError + 'static));
+        for candidate in [Some(e), inner].into_iter().flatten() {
+            if let Some(rustls::Error::InvalidCertificate(problem)) = candidate.downcast_ref::<rustls::Error>() {
+                return Some(format!("{problem}"));
+            }
+        }
+        current = inner.and_then(|i| i.source()).or_else(|| e.source());
+    }
+    None
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let i = &self.inner;
@@ -346,6 +391,7 @@ impl fmt::Display for Error {
             (ErrorKind::Rpc | ErrorKind::OperationFailed, Some(c)) => write!(f, "{c}: ")?,
             (ErrorKind::Timeout, _) => f.write_str("timeout: ")?,
             (ErrorKind::Transport, _) => f.write_str("transport error: ")?,
+            (ErrorKind::Tls, _) => f.write_str("TLS error: ")?,
             (ErrorKind::Auth, _) => f.write_str("authentication failed: ")?,
             (ErrorKind::InvalidInput, _) => f.write_str("invalid input: ")?,
             (ErrorKind::Configuration, _) => f.write_str("configuration error: ")?,

@@ -20,37 +20,29 @@
 //! [`SdkBuilder::emulator`] or the `YCML_EMULATOR_HOST` environment variable.
 
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod auth;
-mod completions;
+pub mod call;
+pub mod completions;
 mod error;
 mod json;
-mod operations;
+pub mod operations;
 #[cfg(test)]
 mod property_tests;
 mod retry;
 mod sdk;
-mod tools;
+pub mod tools;
 mod transport;
 
 pub use auth::{Credentials, Secret, ServiceAccountKey};
-#[cfg(feature = "schemars")]
-pub use completions::model::RunStructured;
-pub use completions::{
-    config::{GptModelConfig, ReasoningMode, ResponseFormat},
-    message::{IntoMessages, Message, Role},
-    model::{GptModel, ModelCall, RUN_TIMEOUT, Run, RunDeferred, RunStream, SHORT_TIMEOUT, Tokenize},
-    result::{Alternative, AlternativeStatus, CompletionResult, Token, Usage},
-    stream::{CompletionChunk, CompletionStream},
-};
+pub use call::Call;
 pub use error::{Code, Error, ErrorKind, Result};
-pub use operations::{Operation, OperationError, OperationOutput, OperationStatus, Wait};
 pub use retry::RetryPolicy;
 pub use sdk::{
     EMULATOR_API_KEY, EMULATOR_FOLDER_ID, ENV_API_ENDPOINT, ENV_EMULATOR_HOST, ENV_FOLDER_ID, Models, Sdk, SdkBuilder,
     Tls,
 };
-pub use tools::{FunctionCall, FunctionTool, ToolCall, ToolChoice, ToolResult};
 
 /// The generated protobuf types and gRPC stubs, for exact wire access. Prefer the SDK's own
 /// types; these follow the `.proto` files and may change with them.

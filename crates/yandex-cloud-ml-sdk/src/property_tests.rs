@@ -6,12 +6,10 @@ use serde_json::{Map, Value};
 use yandex_cloud_ml_proto::yandex::cloud::ai::foundation_models::v1 as pb;
 
 use crate::{
-    Credentials, GptModelConfig, Message, ToolChoice,
-    completions::{
-        result::{AlternativeStatus, CompletionResult},
-        stream::deltas,
-    },
+    Credentials,
+    completions::{AlternativeStatus, CompletionResult, GptModelConfig, Message, deltas},
     json,
+    tools::ToolChoice,
 };
 
 fn arb_json() -> impl Strategy<Value = Value> {
@@ -104,7 +102,7 @@ proptest! {
 
     #[test]
     fn text_messages_keep_role_and_text(role in "[a-z]{1,10}", text in ".{0,64}") {
-        let wire = Message::new(role.as_str(), text.clone()).to_proto();
+        let wire = Message::new(role.as_str(), text.clone()).to_proto().unwrap();
         prop_assert_eq!(wire.role, role);
         prop_assert_eq!(wire.content, Some(pb::message::Content::Text(text)));
     }

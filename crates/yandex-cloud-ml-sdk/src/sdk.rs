@@ -4,8 +4,9 @@ use std::{collections::HashMap, fmt, sync::Arc, time::Duration};
 
 use crate::{
     auth::{Authenticator, Credentials},
-    completions::Completions,
+    completions::{Completions, GptModel},
     error::{Error, Result},
+    operations::Operations,
     retry::RetryPolicy,
     transport::{EndpointConfig, Transport, TransportConfig, endpoints},
 };
@@ -71,6 +72,11 @@ impl Sdk {
         Models { sdk: self.clone() }
     }
 
+    /// Long-running operations by id (`sdk.operations().get::<T>(id)`).
+    pub fn operations(&self) -> Operations {
+        Operations::new(self.clone())
+    }
+
     pub(crate) fn transport(&self) -> &Transport {
         &self.inner.transport
     }
@@ -84,12 +90,12 @@ pub struct Models {
 
 impl Models {
     /// Text-generation models (the Python SDK's `sdk.models.completions`).
-    pub fn completions(&self, model_name: &str) -> crate::GptModel {
+    pub fn completions(&self, model_name: &str) -> GptModel {
         Completions::new(self.sdk.clone()).model(model_name)
     }
 
     /// A text-generation model at a given version (`latest`, `rc`, `deprecated`, …).
-    pub fn completions_with_version(&self, model_name: &str, model_version: &str) -> crate::GptModel {
+    pub fn completions_with_version(&self, model_name: &str, model_version: &str) -> GptModel {
         Completions::new(self.sdk.clone()).model_with_version(model_name, model_version)
     }
 }
@@ -282,6 +288,7 @@ impl SdkBuilder {
             data_logging: self.data_logging,
             log_payloads: self.log_payloads,
         };
+        credentials.check()?;
         if credentials.is_explicit_none() {
             tracing::debug!("no authorization header will be sent");
         }

@@ -74,11 +74,11 @@ async fn chain_order_matches_the_python_sdk() {
     only("YC_API_KEY", "k-env");
     set("YC_IAM_TOKEN", Some("t1.env")); // lower priority, must be ignored
     assert_eq!(last_auth_and_text(&emulator).await.unwrap(), "Echo: hi");
-    assert_eq!(auth_of_last_call(), "Api-Key ***");
+    assert!(auth_of_last_call().starts_with("Api-Key ***"));
 
     only("YC_IAM_TOKEN", "t1.env");
     assert_eq!(last_auth_and_text(&emulator).await.unwrap(), "Echo: hi");
-    assert_eq!(auth_of_last_call(), "Bearer ***");
+    assert!(auth_of_last_call().starts_with("Bearer ***"));
 
     only("YC_OAUTH_TOKEN", "y0_env");
     assert_eq!(last_auth_and_text(&emulator).await.unwrap(), "Echo: hi");

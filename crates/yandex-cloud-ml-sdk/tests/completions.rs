@@ -8,7 +8,9 @@ use futures_util::StreamExt;
 use serde_json::json;
 use yandex_cloud_ml_emulator::{Emulator, OperationPolicy, ScriptRule, ScriptedAnswer, ScriptedCall};
 use yandex_cloud_ml_sdk::{
-    AlternativeStatus, ErrorKind, FunctionTool, Message, ReasoningMode, ResponseFormat, ToolChoice, ToolResult,
+    ErrorKind,
+    completions::{AlternativeStatus, Message, ReasoningMode, ResponseFormat},
+    tools::{FunctionTool, ToolChoice, ToolResult},
 };
 
 fn numbers_tool(name: &str) -> FunctionTool {
@@ -231,12 +233,15 @@ async fn run_structured_returns_typed_values() {
     assert_eq!(request["jsonSchema"]["schema"]["title"], "Person");
 
     // A model answer that does not fit the type is a clear decode error carrying the answer.
-    emulator.control().add_script(ScriptRule {
-        prompt_contains: "broken".into(),
-        model: None,
-        answer: ScriptedAnswer::Text { text: "{\"name\": 5}".into() },
-        times: None,
-    });
+    emulator
+        .control()
+        .add_script(ScriptRule {
+            prompt_contains: "broken".into(),
+            model: None,
+            answer: ScriptedAnswer::Text { text: "{\"name\": 5}".into() },
+            times: None,
+        })
+        .unwrap();
     let e = model.run_structured::<Person>("broken").await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Decode);
     assert!(e.to_string().contains("not valid JSON for") && e.to_string().contains("{\"name\": 5}"), "{e}");
@@ -307,26 +312,32 @@ async fn tools_from_rust_types() {
 async fn scripted_replies_pin_exact_answers() {
     let emulator = common::emulator().await;
     let control = emulator.control();
-    control.add_script(ScriptRule {
-        prompt_contains: "weather".into(),
-        model: Some("yandexgpt".into()),
-        answer: ScriptedAnswer::Text { text: "Sunny, 25°C".into() },
-        times: Some(1),
-    });
-    control.add_script(ScriptRule {
-        prompt_contains: "moderate".into(),
-        model: None,
-        answer: ScriptedAnswer::ContentFilter { text: "I cannot talk about that".into() },
-        times: None,
-    });
-    control.add_script(ScriptRule {
-        prompt_contains: "call".into(),
-        model: None,
-        answer: ScriptedAnswer::ToolCalls {
-            calls: vec![ScriptedCall { name: "f".into(), arguments: json!({"x": 1}) }],
-        },
-        times: None,
-    });
+    control
+        .add_script(ScriptRule {
+            prompt_contains: "weather".into(),
+            model: Some("yandexgpt".into()),
+            answer: ScriptedAnswer::Text { text: "Sunny, 25°C".into() },
+            times: Some(1),
+        })
+        .unwrap();
+    control
+        .add_script(ScriptRule {
+            prompt_contains: "moderate".into(),
+            model: None,
+            answer: ScriptedAnswer::ContentFilter { text: "I cannot talk about that".into() },
+            times: None,
+        })
+        .unwrap();
+    control
+        .add_script(ScriptRule {
+            prompt_contains: "call".into(),
+            model: None,
+            answer: ScriptedAnswer::ToolCalls {
+                calls: vec![ScriptedCall { name: "f".into(), arguments: json!({"x": 1}) }],
+            },
+            times: None,
+        })
+        .unwrap();
     let model = common::sdk(&emulator).models().completions("yandexgpt");
     assert_eq!(model.run("what's the weather?").await.unwrap().text(), "Sunny, 25°C");
     assert_eq!(model.run("what's the weather?").await.unwrap().text(), "Echo: what's the weather?", "used up");

@@ -4,7 +4,7 @@
 mod common;
 
 use yandex_cloud_ml_emulator::replay::{Cassette, ReplayServer};
-use yandex_cloud_ml_sdk::{AlternativeStatus, Sdk, Tls};
+use yandex_cloud_ml_sdk::{Sdk, Tls, completions::AlternativeStatus};
 
 const FOLDER: &str = "b1ghsjum2v37c2un8h64";
 
@@ -114,7 +114,10 @@ fn numbers_schema() -> serde_json::Value {
 
 #[tokio::test]
 async fn function_call_round_trip_echoes_the_calls_exactly() {
-    use yandex_cloud_ml_sdk::{FunctionTool, Message, ToolResult};
+    use yandex_cloud_ml_sdk::{
+        completions::Message,
+        tools::{FunctionTool, ToolResult},
+    };
     let (server, sdk) = replay("models/test_function_call.gprc.json").await;
     let tool = FunctionTool::new("something", numbers_schema())
         .with_description("Tool which have to collect all the numbers from user message and do a SOMETHING with it");
@@ -142,7 +145,7 @@ async fn function_call_round_trip_echoes_the_calls_exactly() {
 
 #[tokio::test]
 async fn structured_output_with_a_json_schema() {
-    use yandex_cloud_ml_sdk::ResponseFormat;
+    use yandex_cloud_ml_sdk::completions::ResponseFormat;
     let (server, sdk) = replay("models/test_structured_output_json_schema.gprc.json").await;
     let model = sdk
         .models()

@@ -13,7 +13,10 @@ use std::{collections::BTreeMap, time::Duration};
 
 use futures_util::{StreamExt, stream};
 use yandex_cloud_ml_emulator::{Emulator, FaultAction, FaultRule};
-use yandex_cloud_ml_sdk::{AlternativeStatus, Error, GptModel};
+use yandex_cloud_ml_sdk::{
+    Error,
+    completions::{AlternativeStatus, GptModel},
+};
 
 const SEED: u64 = 20261125;
 const TRANSIENT_RATE: f64 = 0.2;

@@ -7,7 +7,7 @@ use tonic::{metadata::AsciiMetadataValue, transport::Channel};
 use yandex_cloud_ml_proto::yandex::cloud::ai::foundation_models::v1::{
     self as pb, text_generation_service_client::TextGenerationServiceClient,
 };
-use yandex_cloud_ml_sdk::{GptModel, Sdk};
+use yandex_cloud_ml_sdk::{Sdk, completions::GptModel};
 
 pub const FOLDER: &str = "b1gbenchfolder";
 pub const API_KEY: &str = "bench-key";

@@ -3,7 +3,7 @@
 use std::io::Read;
 
 use serde::Deserialize;
-use yandex_cloud_ml_sdk::{Message, ToolResult};
+use yandex_cloud_ml_sdk::{completions::Message, tools::ToolResult};
 
 /// One entry of a messages file: `{"role": "...", "text": "..."}` or
 /// `{"role": "user", "tool_results": [{"name": "...", "content": "..."}]}`.

@@ -5,10 +5,8 @@
 use serde_json::{Map, Value, json};
 
 const KNOWN_TYPES: [&str; 7] = ["object", "array", "string", "integer", "number", "boolean", "null"];
+/// Deepest schema accepted by [`check`].
 const MAX_DEPTH: usize = 32;
-/// Values built for one instance at most, so recursive schemas (`{"$ref": "#"}` twice per
-/// level) cannot blow up.
-const MAX_NODES: usize = 10_000;
 
 /// What the prompt offers to fill the instance with.
 #[derive(Debug, Clone, Default)]
@@ -125,56 +123,117 @@ fn check_at(schema: &Value, path: &str, depth: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// Builds an instance of `schema` (assumed to have passed [`check`]).
-pub(crate) fn instance(schema: &Value, filler: &Filler) -> Value {
+/// How much one generated instance may hold. Every keyword that makes instances bigger
+/// (`minItems`, `minLength`, `minProperties`, nesting, `$ref`) draws from the same budget, and
+/// each value is built once, so generation is linear in the instance it returns.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Budget {
+    /// Bytes of the serialized instance.
+    pub bytes: usize,
+    /// Values (objects, arrays, strings, numbers, …).
+    pub values: usize,
+    /// Nesting of objects and arrays.
+    pub depth: usize,
+}
+
+/// The emulator's budget: far above real answers, far below what hurts the process.
+pub(crate) const BUDGET: Budget = Budget { bytes: 256 * 1024, values: 20_000, depth: 20 };
+
+/// Longest prompt text put into one string (strings are filled from the prompt).
+const MAX_FILL_CHARS: usize = 200;
+
+/// Builds an instance of `schema` (assumed to have passed [`check`]). A schema whose smallest
+/// instance does not fit the budget is an error naming the keyword at `path`.
+pub(crate) fn instance(schema: &Value, filler: &Filler, path: &str) -> Result<Value, String> {
     let mut numbers = filler.numbers.iter().copied();
-    let mut ctx = Ctx { root: schema, filler, numbers: &mut numbers, budget: MAX_NODES };
-    build(schema, &mut ctx, 0)
+    let text: String = filler.text.chars().take(MAX_FILL_CHARS).collect();
+    let mut ctx = Ctx { root: schema, text: &text, numbers: &mut numbers, bytes: BUDGET.bytes, values: BUDGET.values };
+    build(schema, &mut ctx, 0, path)
 }
 
 struct Ctx<'a> {
     root: &'a Value,
-    filler: &'a Filler,
+    text: &'a str,
     numbers: &'a mut dyn Iterator<Item = f64>,
-    budget: usize,
+    bytes: usize,
+    values: usize,
 }
 
-fn build(schema: &Value, ctx: &mut Ctx<'_>, depth: usize) -> Value {
-    let Some(obj) = schema.as_object() else { return Value::Null };
-    if depth > MAX_DEPTH || ctx.budget == 0 {
-        return Value::Null;
+impl Ctx<'_> {
+    fn charge(&mut self, bytes: usize, path: &str) -> Result<(), String> {
+        if self.values == 0 || self.bytes < bytes {
+            return Err(too_big(path));
+        }
+        self.values -= 1;
+        self.bytes -= bytes;
+        Ok(())
     }
-    ctx.budget -= 1;
+
+    /// Whether optional parts (properties not required) still fit comfortably.
+    fn roomy(&self, depth: usize) -> bool {
+        depth < 6 && self.bytes > BUDGET.bytes / 2 && self.values > BUDGET.values / 2
+    }
+}
+
+fn too_big(path: &str) -> String {
+    format!(
+        "{path}: the smallest instance of this schema is larger than the emulator generates \
+         ({} KiB, {} values); lower the bound",
+        BUDGET.bytes / 1024,
+        BUDGET.values
+    )
+}
+
+/// A non-negative count keyword (`minItems`, …); fractional or huge values count as huge.
+fn count(obj: &Map<String, Value>, key: &str) -> Option<usize> {
+    let v = obj.get(key)?.as_f64()?;
+    Some(if v <= 0.0 {
+        0
+    } else if v >= usize::MAX as f64 {
+        usize::MAX
+    } else {
+        v.ceil() as usize
+    })
+}
+
+fn build(schema: &Value, ctx: &mut Ctx<'_>, depth: usize, path: &str) -> Result<Value, String> {
+    let Some(obj) = schema.as_object() else { return Ok(Value::Null) };
+    if depth > BUDGET.depth {
+        return Err(format!(
+            "{path}: instances nest deeper than {} levels (through properties, items or $ref)",
+            BUDGET.depth
+        ));
+    }
     let root = ctx.root;
-    let filler = ctx.filler;
     if let Some(r) = obj.get("$ref").and_then(Value::as_str)
         && let Some(target) = resolve_ref(root, r)
     {
-        return build(target, ctx, depth + 1);
+        return build(target, ctx, depth + 1, &format!("{path}.$ref"));
     }
     if let Some(c) = obj.get("const") {
-        return c.clone();
+        ctx.charge(c.to_string().len(), &format!("{path}.const"))?;
+        return Ok(c.clone());
     }
     if let Some(first) = obj.get("enum").and_then(Value::as_array).and_then(|e| e.first()) {
-        return first.clone();
+        ctx.charge(first.to_string().len(), &format!("{path}.enum"))?;
+        return Ok(first.clone());
     }
     for key in ["anyOf", "oneOf"] {
         if let Some(options) = obj.get(key).and_then(Value::as_array) {
-            let pick =
-                options.iter().find(|o| o.get("type").and_then(Value::as_str) != Some("null")).or(options.first());
-            if let Some(pick) = pick {
-                return build(pick, ctx, depth + 1);
+            let pick = options.iter().position(|o| o.get("type").and_then(Value::as_str) != Some("null")).unwrap_or(0);
+            if let Some(option) = options.get(pick) {
+                return build(option, ctx, depth + 1, &format!("{path}.{key}[{pick}]"));
             }
         }
     }
     if let Some(all) = obj.get("allOf").and_then(Value::as_array) {
         let mut merged = Map::new();
-        for part in all {
-            if let Value::Object(o) = build(part, ctx, depth + 1) {
+        for (i, part) in all.iter().enumerate() {
+            if let Value::Object(o) = build(part, ctx, depth + 1, &format!("{path}.allOf[{i}]"))? {
                 merged.extend(o);
             }
         }
-        return Value::Object(merged);
+        return Ok(Value::Object(merged));
     }
     let ty = match obj.get("type") {
         Some(Value::String(t)) => t.as_str(),
@@ -184,45 +243,122 @@ fn build(schema: &Value, ctx: &mut Ctx<'_>, depth: usize) -> Value {
         _ => "string",
     };
     match ty {
-        "object" => {
-            let mut out = Map::new();
-            if let Some(props) = obj.get("properties").and_then(Value::as_object) {
-                for (name, sub) in props {
-                    out.insert(name.clone(), build(sub, ctx, depth + 1));
-                }
-            }
-            Value::Object(out)
+        "object" => object(obj, ctx, depth, path),
+        "array" => array(obj, ctx, depth, path),
+        "integer" => {
+            ctx.charge(20, path)?;
+            Ok(clamp_number(schema, ctx.numbers.next().unwrap_or(0.0).trunc(), true))
         }
-        "array" => {
-            let items = obj.get("items").cloned().unwrap_or(json!({}));
-            let item_type = items.get("type").and_then(Value::as_str);
-            let min = obj.get("minItems").and_then(Value::as_u64).unwrap_or(0) as usize;
-            let max = obj.get("maxItems").and_then(Value::as_u64).map(|m| m as usize);
-            let mut out = Vec::new();
-            if matches!(item_type, Some("integer" | "number")) {
-                // A numeric array takes every remaining number of the prompt.
-                let integer = item_type == Some("integer");
-                for n in &mut *ctx.numbers {
-                    if max.is_some_and(|m| out.len() >= m) {
-                        break;
-                    }
-                    if !integer || n.fract() == 0.0 {
-                        out.push(clamp_number(&items, n, integer));
-                    }
-                }
-            }
-            let wanted = min.max(usize::from(out.is_empty()));
-            while out.len() < wanted && max.is_none_or(|m| out.len() < m) {
-                out.push(build(&items, ctx, depth + 1));
-            }
-            Value::Array(out)
+        "number" => {
+            ctx.charge(24, path)?;
+            Ok(clamp_number(schema, ctx.numbers.next().unwrap_or(0.0), false))
         }
-        "integer" => clamp_number(schema, ctx.numbers.next().unwrap_or(0.0).trunc(), true),
-        "number" => clamp_number(schema, ctx.numbers.next().unwrap_or(0.0), false),
-        "boolean" => Value::Bool(true),
-        "null" => Value::Null,
-        _ => Value::String(string_for(obj, filler)),
+        "boolean" => {
+            ctx.charge(5, path)?;
+            Ok(Value::Bool(true))
+        }
+        "null" => {
+            ctx.charge(4, path)?;
+            Ok(Value::Null)
+        }
+        _ => string(obj, ctx, path).map(Value::String),
     }
+}
+
+fn object(obj: &Map<String, Value>, ctx: &mut Ctx<'_>, depth: usize, path: &str) -> Result<Value, String> {
+    ctx.charge(2, path)?;
+    let required: Vec<&str> = obj
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let min = count(obj, "minProperties").unwrap_or(0);
+    if min > ctx.values {
+        return Err(too_big(&format!("{path}.minProperties")));
+    }
+    let mut out = Map::new();
+    let properties = obj.get("properties").and_then(Value::as_object);
+    for (name, sub) in properties.into_iter().flatten() {
+        if required.contains(&name.as_str()) || ctx.roomy(depth) || out.len() < min {
+            let value = build(sub, ctx, depth + 1, &format!("{path}.properties.{name}"))?;
+            ctx.charge(name.len() + 4, path)?;
+            out.insert(name.clone(), value);
+        }
+    }
+    // Reach minProperties with extra properties where the schema allows them.
+    let extra = match obj.get("additionalProperties") {
+        Some(Value::Bool(false)) => None,
+        Some(s @ Value::Object(_)) => Some(s.clone()),
+        _ => Some(json!({"type": "string"})),
+    };
+    let mut n = 0;
+    while out.len() < min {
+        let Some(schema) = &extra else { break };
+        n += 1;
+        let name = format!("property{n}");
+        if out.contains_key(&name) {
+            continue;
+        }
+        let value = build(schema, ctx, depth + 1, &format!("{path}.minProperties"))?;
+        ctx.charge(name.len() + 4, &format!("{path}.minProperties"))?;
+        out.insert(name, value);
+    }
+    Ok(Value::Object(out))
+}
+
+fn array(obj: &Map<String, Value>, ctx: &mut Ctx<'_>, depth: usize, path: &str) -> Result<Value, String> {
+    ctx.charge(2, path)?;
+    let items = obj.get("items").cloned().unwrap_or(json!({}));
+    let item_type = items.get("type").and_then(Value::as_str);
+    let min = count(obj, "minItems").unwrap_or(0);
+    let max = count(obj, "maxItems");
+    if min > ctx.values {
+        return Err(too_big(&format!("{path}.minItems")));
+    }
+    let mut out = Vec::new();
+    if matches!(item_type, Some("integer" | "number")) {
+        // A numeric array takes every remaining number of the prompt.
+        let integer = item_type == Some("integer");
+        while max.is_none_or(|m| out.len() < m) && ctx.roomy(0) {
+            let Some(n) = ctx.numbers.next() else { break };
+            if !integer || n.fract() == 0.0 {
+                ctx.charge(24, &format!("{path}.items"))?;
+                out.push(clamp_number(&items, n, integer));
+            }
+        }
+    }
+    let wanted = min.max(usize::from(out.is_empty()));
+    let item_path = format!("{path}.items");
+    while out.len() < wanted && max.is_none_or(|m| out.len() < m) {
+        let value = build(&items, ctx, depth + 1, &item_path)
+            .map_err(|e| if out.len() < min { format!("{e} (needed for {path}.minItems)") } else { e })?;
+        ctx.charge(1, &format!("{path}.minItems"))?;
+        out.push(value);
+    }
+    Ok(Value::Array(out))
+}
+
+fn string(obj: &Map<String, Value>, ctx: &mut Ctx<'_>, path: &str) -> Result<String, String> {
+    let mut s = match obj.get("format").and_then(Value::as_str) {
+        Some("date") => "2026-01-01".to_owned(),
+        Some("date-time") => "2026-01-01T00:00:00Z".to_owned(),
+        Some("email") => "user@example.com".to_owned(),
+        Some("uri") => "https://example.com".to_owned(),
+        _ if ctx.text.is_empty() => "text".to_owned(),
+        _ => ctx.text.to_owned(),
+    };
+    if let Some(max) = count(obj, "maxLength") {
+        s = s.chars().take(max).collect();
+    }
+    let min = count(obj, "minLength").unwrap_or(0);
+    let have = s.chars().count();
+    let missing = min.saturating_sub(have);
+    if missing > ctx.bytes {
+        return Err(too_big(&format!("{path}.minLength")));
+    }
+    s.extend(std::iter::repeat_n('x', missing));
+    ctx.charge(s.len() + 2, path)?;
+    Ok(s)
 }
 
 fn resolve_ref<'a>(root: &'a Value, reference: &str) -> Option<&'a Value> {
@@ -241,25 +377,6 @@ fn clamp_number(schema: &Value, n: f64, integer: bool) -> Value {
     if integer { json!(n.round() as i64) } else { json!(n) }
 }
 
-fn string_for(schema: &Map<String, Value>, filler: &Filler) -> String {
-    match schema.get("format").and_then(Value::as_str) {
-        Some("date") => return "2026-01-01".into(),
-        Some("date-time") => return "2026-01-01T00:00:00Z".into(),
-        Some("email") => return "user@example.com".into(),
-        Some("uri") => return "https://example.com".into(),
-        _ => {}
-    }
-    let mut s = if filler.text.is_empty() { "text".to_owned() } else { filler.text.clone() };
-    if let Some(max) = schema.get("maxLength").and_then(Value::as_u64) {
-        s = s.chars().take(max as usize).collect();
-    }
-    let min = schema.get("minLength").and_then(Value::as_u64).unwrap_or(0) as usize;
-    while s.chars().count() < min {
-        s.push('x');
-    }
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,7 +390,7 @@ mod tests {
     #[test]
     fn fills_numeric_arrays_from_the_prompt() {
         let filler = Filler::from_prompt("collect all numbers from: 5, 4, a, 1");
-        assert_eq!(instance(&numbers_schema(), &filler), json!({"numbers": [5, 4, 1]}));
+        assert_eq!(instance(&numbers_schema(), &filler, "s").unwrap(), json!({"numbers": [5, 4, 1]}));
     }
 
     #[test]
@@ -294,17 +411,43 @@ mod tests {
             },
             "$defs": {"Pet": {"type": "object", "properties": {"name": {"type": "string"}}}}
         });
-        let v = instance(&schema, &Filler::from_prompt("hello"));
+        let v = instance(&schema, &Filler::from_prompt("hello"), "s").unwrap();
         assert_eq!(v, json!({"kind": "a", "maybe": true, "age": 18, "pet": {"name": "hello"}, "tags": ["hel", "hel"]}));
     }
 
     #[test]
     fn recursive_schemas_stay_bounded() {
+        // Optional recursion stops where the budget gets tight; the instance stays valid.
         let schema = json!({"type": "object", "properties": {"a": {"$ref": "#"}, "b": {"$ref": "#"}}});
-        let started = std::time::Instant::now();
-        let v = instance(&schema, &Filler::default());
+        let v = instance(&schema, &Filler::default(), "s").unwrap();
         assert!(v.is_object());
-        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        assert!(v.to_string().len() <= BUDGET.bytes);
+        // Required recursion can never end: an error names where.
+        let endless = json!({"type": "object", "required": ["a"], "properties": {"a": {"$ref": "#"}}});
+        let e = instance(&endless, &Filler::default(), "s").unwrap_err();
+        assert!(e.contains("nest deeper than 20 levels"), "{e}");
+    }
+
+    #[test]
+    fn hostile_sizes_are_rejected_naming_the_keyword_and_never_built() {
+        let filler = Filler::from_prompt(&"long prompt ".repeat(4000));
+        for (schema, keyword) in [
+            (json!({"type": "array", "minItems": 1e12}), "s.minItems"),
+            (json!({"type": "array", "minItems": 1e300}), "s.minItems"),
+            (json!({"type": "string", "minLength": 1_000_000}), "s.minLength"),
+            (json!({"type": "object", "minProperties": 1e9}), "s.minProperties"),
+            (json!({"type": "array", "items": {"type": "string"}, "minItems": 19_000}), "s.minItems"),
+        ] {
+            let started = std::time::Instant::now();
+            let e = instance(&schema, &filler, "s").unwrap_err();
+            assert!(e.contains(keyword), "{schema}: {e}");
+            assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        }
+        // Within the budget they are honoured.
+        let v = instance(&json!({"type": "string", "minLength": 50_000}), &filler, "s").unwrap();
+        assert_eq!(v.as_str().unwrap().chars().count(), 50_000);
+        let v = instance(&json!({"type": "object", "minProperties": 3}), &filler, "s").unwrap();
+        assert_eq!(v.as_object().unwrap().len(), 3);
     }
 
     #[test]

@@ -10,9 +10,13 @@
 //! * `json_schema`: an instance that validates against the schema, filled from the message.
 
 use serde_json::{Value, json};
+use tonic::Status;
 use yandex_cloud_ml_proto::yandex::cloud::ai::foundation_models::v1 as pb;
 
-use super::{Engine, Reply, schema, tokenizer::message_text};
+use super::{
+    Engine, ModelRef, Reply, Tokenizer, schema,
+    tokenizer::{SyntheticTokenizer, message_text},
+};
 
 /// Version string reported by the synthetic model.
 pub const SYNTHETIC_MODEL_VERSION: &str = "emulator-synthetic-1";
@@ -26,27 +30,54 @@ impl Engine for SyntheticEngine {
         SYNTHETIC_MODEL_VERSION
     }
 
-    fn reply(&self, request: &pb::CompletionRequest) -> Reply {
+    fn tokenizer(&self) -> &dyn Tokenizer {
+        &SyntheticTokenizer
+    }
+
+    fn reply(&self, _model: &ModelRef, request: &pb::CompletionRequest) -> Result<Reply, Status> {
+        Ok(match self.answer(request)? {
+            Answer::Text(text) => Reply::text(&SyntheticTokenizer, &text),
+            Answer::ToolCalls(calls) => Reply::ToolCalls(calls),
+        })
+    }
+}
+
+/// The synthetic model's decision, before it is cut into tokens.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Answer {
+    Text(String),
+    ToolCalls(Vec<(String, Value)>),
+}
+
+impl SyntheticEngine {
+    pub(crate) fn answer(&self, request: &pb::CompletionRequest) -> Result<Answer, Status> {
         let last = request.messages.last();
         if let Some(results) = last.and_then(tool_results) {
-            return Reply::Text(
+            return Ok(Answer::Text(
                 results.iter().map(|(n, c)| format!("The result of {n} is {c}.")).collect::<Vec<_>>().join(" "),
-            );
+            ));
         }
         let prompt = last_user_text(request);
-        if let Some(calls) = tool_calls(request, &prompt) {
-            return Reply::ToolCalls(calls);
+        if let Some(calls) = tool_calls(request, &prompt)? {
+            return Ok(Answer::ToolCalls(calls));
         }
         use pb::completion_request::ResponseFormat as F;
-        match &request.response_format {
-            Some(F::JsonObject(true)) => Reply::Text(json!({"answer": prompt}).to_string()),
+        Ok(Answer::Text(match &request.response_format {
+            Some(F::JsonObject(true)) => json!({"answer": prompt}).to_string(),
             Some(F::JsonSchema(s)) => {
-                let schema = s.schema.as_ref().map(yandex_cloud_ml_proto::json::struct_to_value).unwrap_or(json!({}));
-                Reply::Text(schema::instance(&schema, &schema::Filler::from_prompt(&prompt)).to_string())
+                let schema = s.schema.as_ref().map(struct_json).unwrap_or(json!({}));
+                schema::instance(&schema, &schema::Filler::from_prompt(&prompt), "json_schema.schema")
+                    .map_err(Status::invalid_argument)?
+                    .to_string()
             }
-            _ => Reply::Text(format!("Echo: {prompt}")),
-        }
+            _ => format!("Echo: {prompt}"),
+        }))
     }
+}
+
+/// A received `Struct` as JSON (decoded messages always fit the conversion's depth).
+fn struct_json(s: &prost_types::Struct) -> Value {
+    yandex_cloud_ml_proto::json::struct_to_value(s).unwrap_or_default()
 }
 
 /// Text of the last user message (or of the last message, if no user spoke).
@@ -81,12 +112,12 @@ fn tool_results(m: &pb::Message) -> Option<Vec<(String, String)>> {
     )
 }
 
-fn tool_calls(request: &pb::CompletionRequest, prompt: &str) -> Option<Vec<(String, Value)>> {
+fn tool_calls(request: &pb::CompletionRequest, prompt: &str) -> Result<Option<Vec<(String, Value)>>, Status> {
     use pb::tool_choice::{ToolChoice as C, ToolChoiceMode as M};
     let tools: Vec<&pb::FunctionTool> =
         request.tools.iter().filter_map(|t| t.tool_type.as_ref().map(|pb::tool::ToolType::Function(f)| f)).collect();
     if tools.is_empty() {
-        return None;
+        return Ok(None);
     }
     let lower = prompt.to_lowercase();
     let mentioned: Vec<&pb::FunctionTool> = tools
@@ -98,7 +129,7 @@ fn tool_calls(request: &pb::CompletionRequest, prompt: &str) -> Option<Vec<(Stri
         })
         .collect();
     let chosen: Vec<&pb::FunctionTool> = match request.tool_choice.as_ref().and_then(|c| c.tool_choice.as_ref()) {
-        Some(C::Mode(m)) if *m == M::None as i32 => return None,
+        Some(C::Mode(m)) if *m == M::None as i32 => return Ok(None),
         Some(C::FunctionName(name)) => tools.iter().copied().filter(|t| &t.name == name).take(1).collect(),
         Some(C::Mode(m)) if *m == M::Required as i32 => {
             if mentioned.is_empty() {
@@ -110,25 +141,24 @@ fn tool_calls(request: &pb::CompletionRequest, prompt: &str) -> Option<Vec<(Stri
         _ => mentioned,
     };
     if chosen.is_empty() {
-        return None;
+        return Ok(None);
     }
     let parallel = request.parallel_tool_calls.unwrap_or(true);
     let filler = schema::Filler::from_prompt(prompt);
-    Some(
-        chosen
-            .into_iter()
-            .take(if parallel { usize::MAX } else { 1 })
-            .map(|t| {
-                let params =
-                    t.parameters.as_ref().map(yandex_cloud_ml_proto::json::struct_to_value).unwrap_or(json!({}));
-                let args = match schema::instance(&params, &filler) {
-                    Value::Object(o) => Value::Object(o),
-                    _ => json!({}),
-                };
-                (t.name.clone(), args)
-            })
-            .collect(),
-    )
+    let calls = chosen
+        .into_iter()
+        .take(if parallel { usize::MAX } else { 1 })
+        .map(|t| {
+            let params = t.parameters.as_ref().map(struct_json).unwrap_or(json!({}));
+            let path = format!("tools[{}].function.parameters", t.name);
+            let args = match schema::instance(&params, &filler, &path).map_err(Status::invalid_argument)? {
+                Value::Object(o) => Value::Object(o),
+                _ => json!({}),
+            };
+            Ok((t.name.clone(), args))
+        })
+        .collect::<Result<_, Status>>()?;
+    Ok(Some(calls))
 }
 
 #[cfg(test)]
@@ -145,7 +175,7 @@ mod tests {
         pb::Tool {
             tool_type: Some(pb::tool::ToolType::Function(pb::FunctionTool {
                 name: name.into(),
-                parameters: params.as_object().map(yandex_cloud_ml_proto::json::object_to_struct),
+                parameters: params.as_object().map(|o| yandex_cloud_ml_proto::json::object_to_struct(o).unwrap()),
                 ..Default::default()
             })),
         }
@@ -154,7 +184,7 @@ mod tests {
     #[test]
     fn echoes_the_last_user_message() {
         let r = pb::CompletionRequest { messages: vec![user("hello")], ..Default::default() };
-        assert_eq!(SyntheticEngine.reply(&r), Reply::Text("Echo: hello".into()));
+        assert_eq!(SyntheticEngine.answer(&r).unwrap(), Answer::Text("Echo: hello".into()));
     }
 
     #[test]
@@ -165,11 +195,11 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            SyntheticEngine.reply(&r),
-            Reply::ToolCalls(vec![("something".into(), json!({"numbers": [5, 4, 1]}))])
+            SyntheticEngine.answer(&r).unwrap(),
+            Answer::ToolCalls(vec![("something".into(), json!({"numbers": [5, 4, 1]}))])
         );
         let r = pb::CompletionRequest { messages: vec![user("just chat")], ..r };
-        assert_eq!(SyntheticEngine.reply(&r), Reply::Text("Echo: just chat".into()));
+        assert_eq!(SyntheticEngine.answer(&r).unwrap(), Answer::Text("Echo: just chat".into()));
     }
 
     #[test]
@@ -184,22 +214,22 @@ mod tests {
             tool_choice: Some(pb::ToolChoice { tool_choice: Some(C::Mode(M::Required as i32)) }),
             ..base.clone()
         };
-        assert!(matches!(SyntheticEngine.reply(&required), Reply::ToolCalls(c) if c[0].0 == "a"));
+        assert!(matches!(SyntheticEngine.answer(&required).unwrap(), Answer::ToolCalls(c) if c[0].0 == "a"));
         let named = pb::CompletionRequest {
             tool_choice: Some(pb::ToolChoice { tool_choice: Some(C::FunctionName("b".into())) }),
             ..base.clone()
         };
-        assert!(matches!(SyntheticEngine.reply(&named), Reply::ToolCalls(c) if c[0].0 == "b"));
+        assert!(matches!(SyntheticEngine.answer(&named).unwrap(), Answer::ToolCalls(c) if c[0].0 == "b"));
         let none = pb::CompletionRequest {
             messages: vec![user("use a and b")],
             tool_choice: Some(pb::ToolChoice { tool_choice: Some(C::Mode(M::None as i32)) }),
             ..base.clone()
         };
-        assert!(matches!(SyntheticEngine.reply(&none), Reply::Text(_)));
+        assert!(matches!(SyntheticEngine.answer(&none).unwrap(), Answer::Text(_)));
         let both = pb::CompletionRequest { messages: vec![user("use a and b")], ..base.clone() };
-        assert!(matches!(SyntheticEngine.reply(&both), Reply::ToolCalls(c) if c.len() == 2));
+        assert!(matches!(SyntheticEngine.answer(&both).unwrap(), Answer::ToolCalls(c) if c.len() == 2));
         let single = pb::CompletionRequest { parallel_tool_calls: Some(false), ..both };
-        assert!(matches!(SyntheticEngine.reply(&single), Reply::ToolCalls(c) if c.len() == 1));
+        assert!(matches!(SyntheticEngine.answer(&single).unwrap(), Answer::ToolCalls(c) if c.len() == 1));
     }
 
     #[test]
@@ -216,6 +246,6 @@ mod tests {
             })),
         };
         let r = pb::CompletionRequest { messages: vec![user("x"), results], ..Default::default() };
-        assert_eq!(SyntheticEngine.reply(&r), Reply::Text("The result of something is +20.0.".into()));
+        assert_eq!(SyntheticEngine.answer(&r).unwrap(), Answer::Text("The result of something is +20.0.".into()));
     }
 }

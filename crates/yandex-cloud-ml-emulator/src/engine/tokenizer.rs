@@ -4,6 +4,26 @@
 
 use yandex_cloud_ml_proto::yandex::cloud::ai::foundation_models::v1 as pb;
 
+use super::Tokenizer;
+
+/// The synthetic model's tokenizer (see the module documentation).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SyntheticTokenizer;
+
+impl Tokenizer for SyntheticTokenizer {
+    fn tokenize(&self, text: &str) -> Vec<pb::Token> {
+        tokenize(text)
+    }
+
+    fn tokenize_chat(&self, messages: &[pb::Message]) -> Vec<pb::Token> {
+        tokenize_chat(messages)
+    }
+
+    fn detokenize(&self, tokens: &[pb::Token]) -> String {
+        detokenize(tokens)
+    }
+}
+
 /// Longest piece of a word before it is split into several tokens.
 const MAX_PIECE_CHARS: usize = 5;
 const FIRST_ORDINARY_ID: u64 = 1000;
@@ -123,7 +143,7 @@ pub(crate) fn message_text(m: &pb::Message) -> String {
                         f.name,
                         f.arguments
                             .as_ref()
-                            .map(|s| yandex_cloud_ml_proto::json::struct_to_value(s).to_string())
+                            .map(|s| yandex_cloud_ml_proto::json::struct_to_value(s).unwrap_or_default().to_string())
                             .unwrap_or_default()
                     )
                 })

@@ -29,22 +29,18 @@ impl Endpoints {
 #[tonic::async_trait]
 impl ApiEndpointService for Endpoints {
     async fn get(&self, request: Request<pb::GetApiEndpointRequest>) -> Result<Response<pb::ApiEndpoint>, Status> {
-        self.0.record("yandex.cloud.endpoint.ApiEndpointService/Get", request.metadata(), request.get_ref());
-        self.0.inject("yandex.cloud.endpoint.ApiEndpointService/Get").await?;
         let id = &request.get_ref().api_endpoint_id;
         if SERVICE_IDS.contains(&id.as_str()) {
             Ok(Response::new(self.entry(id)))
         } else {
-            Err(Status::not_found(format!("Api endpoint {id} not found")))
+            Err(Status::not_found(format!("Api endpoint {} not found", crate::validate::shown(id))))
         }
     }
 
     async fn list(
         &self,
-        request: Request<pb::ListApiEndpointsRequest>,
+        _request: Request<pb::ListApiEndpointsRequest>,
     ) -> Result<Response<pb::ListApiEndpointsResponse>, Status> {
-        self.0.record("yandex.cloud.endpoint.ApiEndpointService/List", request.metadata(), request.get_ref());
-        self.0.inject("yandex.cloud.endpoint.ApiEndpointService/List").await?;
         Ok(Response::new(pb::ListApiEndpointsResponse {
             endpoints: SERVICE_IDS.iter().map(|id| self.entry(id)).collect(),
             next_page_token: String::new(),

@@ -18,7 +18,7 @@ impl Iam {
     }
 
     fn issue(&self) -> pb::CreateIamTokenResponse {
-        let (token, expires) = self.0.issue_token();
+        let (token, expires) = self.0.tokens.issue();
         pb::CreateIamTokenResponse { iam_token: token, expires_at: Some(expires.into()) }
     }
 }
@@ -29,8 +29,6 @@ impl IamTokenService for Iam {
         &self,
         request: Request<pb::CreateIamTokenRequest>,
     ) -> Result<Response<pb::CreateIamTokenResponse>, Status> {
-        self.0.record("yandex.cloud.iam.v1.IamTokenService/Create", request.metadata(), request.get_ref());
-        self.0.inject("yandex.cloud.iam.v1.IamTokenService/Create").await?;
         use pb::create_iam_token_request::Identity;
         match &request.get_ref().identity {
             Some(Identity::YandexPassportOauthToken(token)) => auth::check_oauth(&self.0, token)?,
@@ -48,12 +46,6 @@ impl IamTokenService for Iam {
         &self,
         request: Request<pb::CreateIamTokenForServiceAccountRequest>,
     ) -> Result<Response<pb::CreateIamTokenResponse>, Status> {
-        self.0.record(
-            "yandex.cloud.iam.v1.IamTokenService/CreateForServiceAccount",
-            request.metadata(),
-            request.get_ref(),
-        );
-        auth::authenticate(&self.0, request.metadata())?;
         let id = &request.get_ref().service_account_id;
         if id.trim().is_empty() || id.len() > 50 {
             return Err(Status::invalid_argument("service_account_id: required, at most 50 characters"));
@@ -65,14 +57,12 @@ impl IamTokenService for Iam {
         &self,
         request: Request<pb::RevokeIamTokenRequest>,
     ) -> Result<Response<pb::RevokeIamTokenResponse>, Status> {
-        self.0.record("yandex.cloud.iam.v1.IamTokenService/Revoke", request.metadata(), request.get_ref());
-        self.0.inject("yandex.cloud.iam.v1.IamTokenService/Revoke").await?;
-        let subject = auth::authenticate(&self.0, request.metadata())?;
+        let subject = super::caller(&request);
         let token = &request.get_ref().iam_token;
         if token.is_empty() {
             return Err(Status::invalid_argument("iam_token: required"));
         }
-        if !self.0.revoke_token(token) {
+        if !self.0.tokens.revoke(token) {
             return Err(Status::not_found("The token was not issued by this emulator"));
         }
         Ok(Response::new(pb::RevokeIamTokenResponse { subject_id: subject }))

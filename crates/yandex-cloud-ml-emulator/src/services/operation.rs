@@ -8,7 +8,7 @@ use yandex_cloud_ml_proto::yandex::cloud::operation::{
     operation_service_server::{OperationService, OperationServiceServer},
 };
 
-use crate::{auth, state::State};
+use crate::state::State;
 
 pub(crate) struct Operations(pub Arc<State>);
 
@@ -25,16 +25,10 @@ fn required(id: &str) -> Result<&str, Status> {
 #[tonic::async_trait]
 impl OperationService for Operations {
     async fn get(&self, request: Request<pb::GetOperationRequest>) -> Result<Response<pb::Operation>, Status> {
-        self.0.record("yandex.cloud.operation.OperationService/Get", request.metadata(), request.get_ref());
-        self.0.inject("yandex.cloud.operation.OperationService/Get").await?;
-        auth::authenticate(&self.0, request.metadata())?;
-        Ok(Response::new(self.0.poll_operation(required(&request.get_ref().operation_id)?)?))
+        Ok(Response::new(self.0.operations.poll(required(&request.get_ref().operation_id)?)?))
     }
 
     async fn cancel(&self, request: Request<pb::CancelOperationRequest>) -> Result<Response<pb::Operation>, Status> {
-        self.0.record("yandex.cloud.operation.OperationService/Cancel", request.metadata(), request.get_ref());
-        self.0.inject("yandex.cloud.operation.OperationService/Cancel").await?;
-        auth::authenticate(&self.0, request.metadata())?;
-        Ok(Response::new(self.0.cancel_operation(required(&request.get_ref().operation_id)?)?))
+        Ok(Response::new(self.0.operations.cancel(required(&request.get_ref().operation_id)?)?))
     }
 }

@@ -36,8 +36,9 @@ pub use service_account::ServiceAccountKey;
 use token_cache::{IssuedToken, TokenCache, bearer, header_value};
 
 use crate::{
+    call::CallOptions,
     error::{Error, Result},
-    transport::{CallOptions, Transport, rpc},
+    transport::{Transport, rpc},
 };
 
 /// Timeout of one token fetch from the metadata service or the yc CLI.
@@ -76,7 +77,7 @@ impl fmt::Debug for Credentials {
             Kind::IamToken(_) => f.write_str("Credentials::IamToken(***)"),
             Kind::OAuth(_) => f.write_str("Credentials::OAuthToken(***)"),
             Kind::ServiceAccount(k) => write!(f, "Credentials::ServiceAccountKey({k:?})"),
-            Kind::Metadata { url } => write!(f, "Credentials::MetadataService({url})"),
+            Kind::Metadata { url } => write!(f, "Credentials::MetadataService({})", without_userinfo(url)),
             Kind::YcCli { program, profile } => {
                 write!(f, "Credentials::YcCli({}, profile={profile:?})", program.display())
             }
@@ -177,6 +178,26 @@ impl Credentials {
 
     pub(crate) fn is_explicit_none(&self) -> bool {
         matches!(self.kind, Kind::None)
+    }
+
+    /// Rejects credentials that could never form a valid header, before any call.
+    pub(crate) fn check(&self) -> Result<()> {
+        match &self.kind {
+            Kind::ApiKey(k) => header_value("Api-Key", k).map(drop),
+            Kind::IamToken(t) => bearer(t).map(drop),
+            Kind::OAuth(t) if t.is_empty() => Err(Error::auth("empty OAuth token")),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A URL with any `user:password@` part replaced, for `Debug` output.
+fn without_userinfo(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_owned(),
     }
 }
 
@@ -354,5 +375,16 @@ mod tests {
         ] {
             assert!(!format!("{c:?}").contains("secret"), "{c:?}");
         }
+        let m = Credentials::metadata_service_at("http://user:secret@10.0.0.1:80/computeMetadata/v1/token");
+        assert_eq!(format!("{m:?}"), "Credentials::MetadataService(http://***@10.0.0.1:80/computeMetadata/v1/token)");
+    }
+
+    #[test]
+    fn keys_that_cannot_be_a_header_are_rejected_before_any_call() {
+        let e = Credentials::api_key("ключ-AQVN").check().unwrap_err();
+        assert!(e.to_string().contains("non-ASCII"), "{e}");
+        assert!(!e.to_string().contains("ключ"), "{e}");
+        assert!(Credentials::api_key("AQVN-ok").check().is_ok());
+        assert!(Credentials::iam_token("t1.\nx").check().is_err());
     }
 }

@@ -107,6 +107,13 @@ pub(crate) fn header_value(scheme: &str, token: &Secret) -> Result<AsciiMetadata
     if token.is_empty() {
         return Err(Error::auth(format!("empty {scheme} credential")));
     }
+    // Header values may carry bytes above 0x7f, which servers drop or misread: refuse them.
+    if !token.expose().bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::auth(format!(
+            "the {scheme} credential contains non-ASCII, space or control characters; \
+             check that it was copied whole and without extra characters"
+        )));
+    }
     let mut v = AsciiMetadataValue::try_from(format!("{scheme} {}", token.expose()))
         .map_err(|_| Error::auth(format!("{scheme} credential contains characters not allowed in a header")))?;
     v.set_sensitive(true);

@@ -1,9 +1,9 @@
-//! Model configuration ([`GptModel::configure`](crate::GptModel::configure)) and its
+//! Model configuration ([`GptModel::configure`](crate::completions::GptModel::configure)) and its
 //! validation.
 
 use std::{fmt, str::FromStr};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use yandex_cloud_ml_proto::yandex::cloud::ai::foundation_models::v1 as pb;
 
@@ -14,12 +14,13 @@ use crate::{
 };
 
 /// Hidden reasoning before the answer (models that support it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[non_exhaustive]
 pub enum ReasoningMode {
     /// No reasoning.
     Disabled,
-    /// Reasoning on; only its token count is reported ([`Usage::reasoning_tokens`](crate::Usage)).
+    /// Reasoning on; only its token count is reported ([`Usage::reasoning_tokens`](crate::completions::Usage)).
     EnabledHidden,
 }
 
@@ -55,8 +56,9 @@ impl fmt::Display for ReasoningMode {
 }
 
 /// Structured output: what shape the answer text must have.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ResponseFormat {
     /// Any valid JSON. The prompt should also ask for JSON (the API's advice).
     Json,
@@ -73,7 +75,7 @@ impl ResponseFormat {
     /// JSON following the schema of the Rust type `T` (via `schemars`).
     #[cfg(feature = "schemars")]
     pub fn from_type<T: schemars::JsonSchema>() -> ResponseFormat {
-        ResponseFormat::JsonSchema(schemars::schema_for!(T).to_value())
+        ResponseFormat::JsonSchema(json::schema_of::<T>())
     }
 
     fn validate(&self) -> Result<()> {
@@ -87,7 +89,8 @@ impl ResponseFormat {
 /// Settings sent with every request of a model. Every field is optional; unset fields are not
 /// sent and the cloud's defaults apply (temperature 0.3, parallel tool calls on, tool choice
 /// auto). Setters take `impl Into<Option<_>>`, so `None` clears a field.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct GptModelConfig {
     temperature: Option<f64>,
     max_tokens: Option<u32>,

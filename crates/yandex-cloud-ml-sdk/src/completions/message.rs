@@ -2,15 +2,18 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use yandex_cloud_ml_proto::yandex::cloud::ai::foundation_models::v1 as pb;
 
 use super::result::{Alternative, CompletionResult};
-use crate::tools::ToolResult;
+use crate::{
+    error::Result,
+    tools::{ToolCall, ToolResult},
+};
 
 /// Who wrote a message.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-#[serde(into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "String", from = "String")]
 pub enum Role {
     /// Instructions for the model.
     System,
@@ -49,6 +52,12 @@ impl From<&str> for Role {
     }
 }
 
+impl From<String> for Role {
+    fn from(s: String) -> Self {
+        Role::parse(&s)
+    }
+}
+
 impl From<Role> for String {
     fn from(r: Role) -> String {
         r.as_str().to_owned()
@@ -61,8 +70,10 @@ impl fmt::Display for Role {
     }
 }
 
-/// One message of a conversation.
-#[derive(Debug, Clone, PartialEq)]
+/// One message of a conversation. Serializes as `{"role", "text"}`, `{"role", "tool_calls"}`
+/// or `{"role", "tool_results"}`, so a conversation can be stored and replayed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(into = "MessageRepr", try_from = "MessageRepr")]
 pub struct Message {
     role: Role,
     content: Content,
@@ -71,9 +82,47 @@ pub struct Message {
 #[derive(Debug, Clone, PartialEq)]
 enum Content {
     Text(String),
-    /// Calls requested by the model, kept exactly as received so they can be echoed back.
-    ToolCalls(pb::ToolCallList),
+    /// Calls requested by the model; received ones keep their wire form to be echoed back.
+    ToolCalls(Vec<ToolCall>),
     ToolResults(Vec<ToolResult>),
+}
+
+/// The serialized shape of a [`Message`]: a role and exactly one kind of content.
+#[derive(Serialize, Deserialize)]
+struct MessageRepr {
+    role: Role,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tool_calls: Option<Vec<ToolCall>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tool_results: Option<Vec<ToolResult>>,
+}
+
+impl From<Message> for MessageRepr {
+    fn from(m: Message) -> Self {
+        let mut repr = MessageRepr { role: m.role, text: None, tool_calls: None, tool_results: None };
+        match m.content {
+            Content::Text(t) => repr.text = Some(t),
+            Content::ToolCalls(c) => repr.tool_calls = Some(c),
+            Content::ToolResults(r) => repr.tool_results = Some(r),
+        }
+        repr
+    }
+}
+
+impl TryFrom<MessageRepr> for Message {
+    type Error = String;
+
+    fn try_from(r: MessageRepr) -> std::result::Result<Self, String> {
+        let content = match (r.text, r.tool_calls, r.tool_results) {
+            (Some(t), None, None) => Content::Text(t),
+            (None, Some(c), None) => Content::ToolCalls(c),
+            (None, None, Some(r)) => Content::ToolResults(r),
+            _ => return Err("a message needs exactly one of `text`, `tool_calls`, `tool_results`".into()),
+        };
+        Ok(Message { role: r.role, content })
+    }
 }
 
 impl Message {
@@ -97,6 +146,12 @@ impl Message {
         Message::new(Role::Assistant, text)
     }
 
+    /// An assistant message asking for tool calls, e.g. to rebuild a stored conversation (a
+    /// previous [`CompletionResult`] converts into one directly, keeping the calls' wire form).
+    pub fn assistant_tool_calls(calls: impl IntoIterator<Item = ToolCall>) -> Message {
+        Message { role: Role::Assistant, content: Content::ToolCalls(calls.into_iter().collect()) }
+    }
+
     /// Results of tool calls, sent with role `user` like the Python SDK does.
     pub fn tool_results(results: impl IntoIterator<Item = ToolResult>) -> Message {
         Message { role: Role::User, content: Content::ToolResults(results.into_iter().collect()) }
@@ -115,16 +170,34 @@ impl Message {
         }
     }
 
-    pub(crate) fn to_proto(&self) -> pb::Message {
+    /// The tool calls, if this message asks for some.
+    pub fn tool_calls(&self) -> &[ToolCall] {
+        match &self.content {
+            Content::ToolCalls(c) => c,
+            _ => &[],
+        }
+    }
+
+    /// The tool results, if this message carries some.
+    pub fn tool_results_list(&self) -> &[ToolResult] {
+        match &self.content {
+            Content::ToolResults(r) => r,
+            _ => &[],
+        }
+    }
+
+    pub(crate) fn to_proto(&self) -> Result<pb::Message> {
         use pb::message::Content as C;
         let content = match &self.content {
             Content::Text(t) => C::Text(t.clone()),
-            Content::ToolCalls(calls) => C::ToolCallList(calls.clone()),
+            Content::ToolCalls(calls) => C::ToolCallList(pb::ToolCallList {
+                tool_calls: calls.iter().map(ToolCall::to_proto).collect::<Result<_>>()?,
+            }),
             Content::ToolResults(results) => C::ToolResultList(pb::ToolResultList {
                 tool_results: results.iter().map(ToolResult::to_proto).collect(),
             }),
         };
-        pb::Message { role: self.role.as_str().to_owned(), content: Some(content) }
+        Ok(pb::Message { role: self.role.as_str().to_owned(), content: Some(content) })
     }
 
     /// Describes what is wrong with this message for the API, if anything.
@@ -137,7 +210,7 @@ impl Message {
             Content::ToolResults(r) => {
                 r.iter().find(|r| r.name.trim().is_empty()).map(|_| "has a tool result without a function name".into())
             }
-            Content::ToolCalls(c) if c.tool_calls.is_empty() => Some("has an empty list of tool calls".into()),
+            Content::ToolCalls(c) if c.is_empty() => Some("has an empty list of tool calls".into()),
             _ => None,
         }
     }
@@ -170,9 +243,9 @@ impl From<&Message> for Message {
 impl From<&Alternative> for Message {
     /// The model's answer as history: its text, or its tool calls echoed exactly.
     fn from(a: &Alternative) -> Self {
-        let content = match a.raw_tool_calls() {
-            Some(calls) => Content::ToolCalls(calls.clone()),
-            None => Content::Text(a.text().to_owned()),
+        let content = match a.tool_calls() {
+            [] => Content::Text(a.text().to_owned()),
+            calls => Content::ToolCalls(calls.to_vec()),
         };
         Message { role: a.role().clone(), content }
     }
@@ -272,7 +345,7 @@ mod tests {
     fn strings_become_user_messages() {
         let m = "hi".into_messages();
         assert_eq!(
-            m[0].to_proto(),
+            m[0].to_proto().unwrap(),
             pb::Message { role: "user".into(), content: Some(pb::message::Content::Text("hi".into())) }
         );
     }
@@ -287,10 +360,31 @@ mod tests {
 
     #[test]
     fn tool_results_default_to_user_role() {
-        let m = Message::from(ToolResult::function("sum", "10")).to_proto();
+        let m = Message::from(ToolResult::function("sum", "10")).to_proto().unwrap();
         assert_eq!(m.role, "user");
         let Some(pb::message::Content::ToolResultList(list)) = m.content else { panic!() };
         assert_eq!(list.tool_results.len(), 1);
+    }
+
+    #[test]
+    fn messages_round_trip_through_json_and_rebuilt_tool_calls_reach_the_wire() {
+        let history = vec![
+            Message::system("be brief"),
+            Message::assistant_tool_calls([ToolCall::new("sum", serde_json::json!({"a": 1, "b": [2.5]}))]),
+            Message::tool_results([ToolResult::function("sum", "3.5")]),
+        ];
+        let text = serde_json::to_string(&history).unwrap();
+        assert_eq!(
+            text,
+            r#"[{"role":"system","text":"be brief"},{"role":"assistant","tool_calls":[{"function":{"name":"sum","arguments":{"a":1,"b":[2.5]}}}]},{"role":"user","tool_results":[{"name":"sum","content":"3.5"}]}]"#
+        );
+        let back: Vec<Message> = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, history);
+        let wire = back[1].to_proto().unwrap();
+        let Some(pb::message::Content::ToolCallList(list)) = wire.content else { panic!() };
+        let Some(pb::tool_call::ToolCallType::FunctionCall(f)) = &list.tool_calls[0].tool_call_type else { panic!() };
+        assert_eq!(f.name, "sum");
+        assert!(serde_json::from_str::<Message>(r#"{"role":"user"}"#).unwrap_err().to_string().contains("exactly one"));
     }
 
     #[test]

@@ -1,13 +1,6 @@
 //! [`GptModel`]: a text-generation model with its configuration, and its calls.
 
-use std::{
-    fmt,
-    future::{Future, IntoFuture},
-    marker::PhantomData,
-    pin::Pin,
-    sync::Arc,
-    time::Duration,
-};
+use std::{fmt, sync::Arc, time::Duration};
 
 use yandex_cloud_ml_proto::yandex::cloud::ai::foundation_models::v1 as pb;
 
@@ -19,25 +12,17 @@ use super::{
     uri,
 };
 use crate::{
+    call::{Action, Call, CallOptions},
     error::{Error, Result},
-    operations::{Operation, OperationOutput, Route, sealed},
-    retry::RetryPolicy,
+    operations::{Operation, sealed},
     sdk::Sdk,
-    transport::{CallOptions, rpc},
+    transport::rpc,
 };
 
 /// Default overall timeout of `run` and `run_stream` (the Python SDK's real default).
-pub const RUN_TIMEOUT: Duration = Duration::from_secs(180);
+const RUN_TIMEOUT: Duration = Duration::from_secs(180);
 /// Default timeout of `run_deferred` and `tokenize`.
-pub const SHORT_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Polling defaults of deferred completions (Python SDK parity).
-const DEFERRED_ROUTE: Route = Route {
-    get: &rpc::OPERATION_GET,
-    cancel: &rpc::OPERATION_CANCEL,
-    poll_interval: Duration::from_secs(10),
-    poll_timeout: Duration::from_secs(3600),
-};
+const SHORT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A text-generation model (the Python SDK's `AsyncGPTModel`). Cheap to clone; `configure`
 /// returns a new value and leaves this one unchanged.
@@ -88,8 +73,8 @@ impl GptModel {
     /// the result is validated as a whole and errors name the offending field.
     ///
     /// ```
-    /// # fn demo(model: yandex_cloud_ml_sdk::GptModel) -> yandex_cloud_ml_sdk::Result<()> {
-    /// use yandex_cloud_ml_sdk::ReasoningMode;
+    /// # fn demo(model: yandex_cloud_ml_sdk::completions::GptModel) -> yandex_cloud_ml_sdk::Result<()> {
+    /// use yandex_cloud_ml_sdk::completions::ReasoningMode;
     /// let tuned = model.configure(|c| c.temperature(0.2).max_tokens(500).reasoning_mode(ReasoningMode::EnabledHidden))?;
     /// assert!(model.configure(|c| c.temperature(3.0)).is_err());
     /// # Ok(()) }
@@ -100,50 +85,48 @@ impl GptModel {
         Ok(GptModel { sdk: self.sdk.clone(), uri: self.uri.clone(), config: Arc::new(config) })
     }
 
-    /// Generates an answer (`TextGenerationService/Completion` without streaming).
-    pub fn run(&self, messages: impl IntoMessages) -> ModelCall<Run> {
-        self.call(messages, RUN_TIMEOUT, Run)
+    /// Generates an answer (`TextGenerationService/Completion` without streaming). Default
+    /// timeout 180 s.
+    pub fn run(&self, messages: impl IntoMessages) -> Call<Run> {
+        Call::new(Run(self.input(messages)))
     }
 
     /// Generates an answer chunk by chunk. `.await` opens the stream (retrying until the first
-    /// chunk arrives) and yields a [`CompletionStream`].
-    pub fn run_stream(&self, messages: impl IntoMessages) -> ModelCall<RunStream> {
-        self.call(messages, RUN_TIMEOUT, RunStream)
+    /// chunk arrives) and yields a [`CompletionStream`]. Default timeout 180 s, covering the
+    /// whole stream.
+    pub fn run_stream(&self, messages: impl IntoMessages) -> Call<RunStream> {
+        Call::new(RunStream(self.input(messages)))
     }
 
     /// Starts an asynchronous generation (`TextGenerationAsyncService/Completion`) and returns
-    /// its operation; wait for it or re-attach later by id.
-    pub fn run_deferred(&self, messages: impl IntoMessages) -> ModelCall<RunDeferred> {
-        self.call(messages, SHORT_TIMEOUT, RunDeferred)
+    /// its operation; wait for it or re-attach later by id. Default timeout 60 s.
+    pub fn run_deferred(&self, messages: impl IntoMessages) -> Call<RunDeferred> {
+        Call::new(RunDeferred(self.input(messages)))
     }
 
     /// Re-attaches to a deferred generation by operation id. No RPC is made.
     pub fn attach_deferred(&self, operation_id: impl Into<String>) -> Operation<CompletionResult> {
-        Operation::new(self.sdk.clone(), operation_id.into(), DEFERRED_ROUTE)
+        Operation::new(self.sdk.clone(), operation_id.into())
     }
 
     /// Tokenizes the messages as the model sees them, chat template included
-    /// (`TokenizerService/TokenizeCompletion`).
-    pub fn tokenize(&self, messages: impl IntoMessages) -> ModelCall<Tokenize> {
-        self.call(messages, SHORT_TIMEOUT, Tokenize)
+    /// (`TokenizerService/TokenizeCompletion`). Default timeout 60 s.
+    pub fn tokenize(&self, messages: impl IntoMessages) -> Call<Tokenize> {
+        Call::new(Tokenize(self.input(messages)))
     }
 
-    /// Generates an answer constrained to the JSON schema of `T` and deserializes it.
+    /// Generates an answer constrained to the JSON schema of `T` and deserializes it. Default
+    /// timeout 180 s.
     #[cfg(feature = "schemars")]
-    pub fn run_structured<T>(&self, messages: impl IntoMessages) -> ModelCall<RunStructured<T>>
+    pub fn run_structured<T>(&self, messages: impl IntoMessages) -> Call<RunStructured<T>>
     where
         T: serde::de::DeserializeOwned + schemars::JsonSchema + Send + 'static,
     {
-        self.call(messages, RUN_TIMEOUT, RunStructured(PhantomData))
+        Call::new(RunStructured(self.input(messages), std::marker::PhantomData))
     }
 
-    fn call<A>(&self, messages: impl IntoMessages, timeout: Duration, _action: A) -> ModelCall<A> {
-        ModelCall {
-            model: self.clone(),
-            messages: messages.into_messages(),
-            options: CallOptions::with_timeout(timeout),
-            action: PhantomData,
-        }
+    fn input(&self, messages: impl IntoMessages) -> Input {
+        Input { model: self.clone(), messages: messages.into_messages() }
     }
 
     /// Builds the wire request with the model's configuration.
@@ -172,7 +155,7 @@ impl GptModel {
         let mut request = pb::CompletionRequest {
             model_uri: self.uri.to_string(),
             completion_options: Some(pb::CompletionOptions { stream, ..Default::default() }),
-            messages: messages.iter().map(Message::to_proto).collect(),
+            messages: messages.iter().map(Message::to_proto).collect::<Result<_>>()?,
             ..Default::default()
         };
         config.apply(&mut request)?;
@@ -180,167 +163,132 @@ impl GptModel {
     }
 }
 
-/// A configured call of a [`GptModel`] method: set per-call options, then `.await` it.
-#[must_use = "a model call does nothing until awaited"]
-pub struct ModelCall<A> {
+/// The model and the messages of one call.
+#[derive(Debug)]
+struct Input {
     model: GptModel,
     messages: Vec<Message>,
-    options: CallOptions,
-    action: PhantomData<fn() -> A>,
 }
 
-impl<A> fmt::Debug for ModelCall<A> {
+impl Input {
+    async fn run(&self, options: &CallOptions, config: &GptModelConfig) -> Result<CompletionResult> {
+        let request = self.model.request_with(&self.messages, false, config)?;
+        let response: pb::CompletionResponse =
+            self.model.sdk.transport().stream_last(&rpc::COMPLETION, &request, options).await?;
+        Ok(CompletionResult::from_proto(response))
+    }
+}
+
+/// [`GptModel::run`]: one answer.
+#[derive(Debug)]
+pub struct Run(Input);
+
+impl Action for Run {
+    type Output = CompletionResult;
+    const DEFAULT_TIMEOUT: Duration = RUN_TIMEOUT;
+    const NAME: &'static str = "run";
+
+    async fn execute(self, options: CallOptions) -> Result<CompletionResult> {
+        self.0.run(&options, &self.0.model.config).await
+    }
+}
+
+/// [`GptModel::run_stream`]: an answer chunk by chunk.
+#[derive(Debug)]
+pub struct RunStream(Input);
+
+impl Action for RunStream {
+    type Output = CompletionStream;
+    const DEFAULT_TIMEOUT: Duration = RUN_TIMEOUT;
+    const NAME: &'static str = "run_stream";
+
+    async fn execute(self, options: CallOptions) -> Result<CompletionStream> {
+        let request = self.0.model.request(&self.0.messages, true)?;
+        let stream = self.0.model.sdk.transport().stream(&rpc::COMPLETION, &request, &options).await?;
+        Ok(CompletionStream::new(stream))
+    }
+}
+
+/// [`GptModel::run_deferred`]: starts a generation and returns its operation.
+#[derive(Debug)]
+pub struct RunDeferred(Input);
+
+impl Action for RunDeferred {
+    type Output = Operation<CompletionResult>;
+    const DEFAULT_TIMEOUT: Duration = SHORT_TIMEOUT;
+    const NAME: &'static str = "run_deferred";
+
+    async fn execute(self, options: CallOptions) -> Result<Operation<CompletionResult>> {
+        let request = self.0.model.request(&self.0.messages, false)?;
+        let op: yandex_cloud_ml_proto::yandex::cloud::operation::Operation =
+            self.0.model.sdk.transport().unary(&rpc::COMPLETION_ASYNC, &request, &options).await?;
+        Ok(self.0.model.attach_deferred(op.id))
+    }
+}
+
+/// [`GptModel::tokenize`]: the tokens of the prompt.
+#[derive(Debug)]
+pub struct Tokenize(Input);
+
+impl Action for Tokenize {
+    type Output = Vec<Token>;
+    const DEFAULT_TIMEOUT: Duration = SHORT_TIMEOUT;
+    const NAME: &'static str = "tokenize";
+
+    async fn execute(self, options: CallOptions) -> Result<Vec<Token>> {
+        let request = self.0.model.request(&self.0.messages, false)?;
+        let response: pb::TokenizeResponse =
+            self.0.model.sdk.transport().unary(&rpc::TOKENIZE_COMPLETION, &request, &options).await?;
+        Ok(response.tokens.iter().map(Token::from_proto).collect())
+    }
+}
+
+/// [`GptModel::run_structured`]: an answer deserialized into `T`.
+#[cfg(feature = "schemars")]
+pub struct RunStructured<T>(Input, std::marker::PhantomData<fn() -> T>);
+
+#[cfg(feature = "schemars")]
+impl<T> fmt::Debug for RunStructured<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ModelCall")
-            .field("uri", &self.model.uri)
-            .field("messages", &self.messages.len())
-            .field("timeout", &self.options.timeout)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<A> ModelCall<A> {
-    /// Overall deadline: all attempts, backoff and (for streams) reading to the end.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.options.timeout = timeout;
-        self
-    }
-
-    /// Bound of a single attempt (for streams: until the first chunk); a timed-out attempt is
-    /// retried while the retry policy and the overall deadline allow.
-    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
-        self.options.attempt_timeout = Some(timeout);
-        self
-    }
-
-    /// Retry policy for this call only.
-    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.options.retry = Some(policy);
-        self
-    }
-}
-
-type BoxFuture<T> = Pin<Box<dyn Future<Output = Result<T>> + Send>>;
-
-/// Marker for [`GptModel::run`].
-#[derive(Debug)]
-pub struct Run;
-/// Marker for [`GptModel::run_stream`].
-#[derive(Debug)]
-pub struct RunStream;
-/// Marker for [`GptModel::run_deferred`].
-#[derive(Debug)]
-pub struct RunDeferred;
-/// Marker for [`GptModel::tokenize`].
-#[derive(Debug)]
-pub struct Tokenize;
-/// Marker for [`GptModel::run_structured`].
-#[derive(Debug)]
-pub struct RunStructured<T>(PhantomData<fn() -> T>);
-
-impl IntoFuture for ModelCall<Run> {
-    type Output = Result<CompletionResult>;
-    type IntoFuture = BoxFuture<CompletionResult>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move { run(&self.model, &self.messages, &self.options, &self.model.config).await })
-    }
-}
-
-async fn run(
-    model: &GptModel,
-    messages: &[Message],
-    options: &CallOptions,
-    config: &GptModelConfig,
-) -> Result<CompletionResult> {
-    let request = model.request_with(messages, false, config)?;
-    let response: pb::CompletionResponse =
-        model.sdk.transport().stream_last(&rpc::COMPLETION, &request, options).await?;
-    Ok(CompletionResult::from_proto(response))
-}
-
-impl IntoFuture for ModelCall<RunStream> {
-    type Output = Result<CompletionStream>;
-    type IntoFuture = BoxFuture<CompletionStream>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move {
-            let request = self.model.request(&self.messages, true)?;
-            let stream = self.model.sdk.transport().stream(&rpc::COMPLETION, &request, &self.options).await?;
-            Ok(CompletionStream::new(stream))
-        })
-    }
-}
-
-impl IntoFuture for ModelCall<RunDeferred> {
-    type Output = Result<Operation<CompletionResult>>;
-    type IntoFuture = BoxFuture<Operation<CompletionResult>>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move {
-            let request = self.model.request(&self.messages, false)?;
-            let op: yandex_cloud_ml_proto::yandex::cloud::operation::Operation =
-                self.model.sdk.transport().unary(&rpc::COMPLETION_ASYNC, &request, &self.options).await?;
-            Ok(self.model.attach_deferred(op.id))
-        })
-    }
-}
-
-impl IntoFuture for ModelCall<Tokenize> {
-    type Output = Result<Vec<Token>>;
-    type IntoFuture = BoxFuture<Vec<Token>>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move {
-            let request = self.model.request(&self.messages, false)?;
-            let response: pb::TokenizeResponse =
-                self.model.sdk.transport().unary(&rpc::TOKENIZE_COMPLETION, &request, &self.options).await?;
-            Ok(response.tokens.iter().map(Token::from_proto).collect())
-        })
+        f.debug_tuple("RunStructured").field(&self.0).field(&std::any::type_name::<T>()).finish()
     }
 }
 
 #[cfg(feature = "schemars")]
-impl<T> IntoFuture for ModelCall<RunStructured<T>>
+impl<T> Action for RunStructured<T>
 where
     T: serde::de::DeserializeOwned + schemars::JsonSchema + Send + 'static,
 {
-    type Output = Result<T>;
-    type IntoFuture = BoxFuture<T>;
+    type Output = T;
+    const DEFAULT_TIMEOUT: Duration = RUN_TIMEOUT;
+    const NAME: &'static str = "run_structured";
 
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move {
-            let config = (*self.model.config).clone().response_format(super::config::ResponseFormat::from_type::<T>());
-            config.validate()?;
-            let result = run(&self.model, &self.messages, &self.options, &config).await?;
-            if !result.tool_calls().is_empty() {
-                return Err(Error::decode(
-                    "the model asked for tool calls instead of answering with JSON; \
-                     handle the calls with run() or configure tool_choice none",
-                ));
-            }
-            serde_json::from_str(result.text()).map_err(|e| {
-                let shown: String = result.text().chars().take(2000).collect();
-                Error::decode(format!(
-                    "the answer is not valid JSON for {}: {e}; answer was: {shown}",
-                    std::any::type_name::<T>()
-                ))
-            })
+    async fn execute(self, options: CallOptions) -> Result<T> {
+        let config = (*self.0.model.config).clone().response_format(super::config::ResponseFormat::from_type::<T>());
+        config.validate()?;
+        let result = self.0.run(&options, &config).await?;
+        if !result.tool_calls().is_empty() {
+            return Err(Error::decode(
+                "the model asked for tool calls instead of answering with JSON; \
+                 handle the calls with run() or configure tool_choice none",
+            ));
+        }
+        serde_json::from_str(result.text()).map_err(|e| {
+            let shown: String = result.text().chars().take(2000).collect();
+            Error::decode(format!(
+                "the answer is not valid JSON for {}: {e}; answer was: {shown}",
+                std::any::type_name::<T>()
+            ))
         })
     }
 }
 
-impl sealed::Sealed for CompletionResult {}
+impl sealed::Output for CompletionResult {
+    const SERVICE: rpc::OperationRoute = rpc::OperationRoute::Operation;
+    const POLL_INTERVAL: Duration = Duration::from_secs(10);
+    const WAIT_TIMEOUT: Duration = Duration::from_secs(3600);
 
-impl OperationOutput for CompletionResult {
-    async fn from_response(_sdk: &Sdk, response: &prost_types::Any) -> Result<Self> {
-        match yandex_cloud_ml_proto::unpack_any::<pb::CompletionResponse>(response) {
-            Some(Ok(r)) => Ok(CompletionResult::from_proto(r)),
-            Some(Err(e)) => Err(Error::decode(format!("operation response is not a valid CompletionResponse: {e}"))),
-            None => Err(Error::decode(format!(
-                "operation response has type `{}`, expected CompletionResponse",
-                response.type_url
-            ))),
-        }
+    async fn from_response(_sdk: &Sdk, response: prost_types::Any) -> Result<Self> {
+        crate::operations::unpack::<pb::CompletionResponse>(&response).map(CompletionResult::from_proto)
     }
 }

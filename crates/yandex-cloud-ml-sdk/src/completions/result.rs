@@ -1,14 +1,15 @@
 //! Completion results: alternatives, statuses, usage, tokens.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use yandex_cloud_ml_proto::yandex::cloud::ai::foundation_models::v1 as pb;
 
 use super::message::Role;
 use crate::tools::ToolCall;
 
 /// Why an alternative ended (or that it has not yet).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[non_exhaustive]
 pub enum AlternativeStatus {
     /// Not set by the server.
     Unspecified,
@@ -47,7 +48,7 @@ impl AlternativeStatus {
 }
 
 /// Token counts of a call.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Usage {
     /// Tokens of the prompt (chat template included).
@@ -74,14 +75,13 @@ impl Usage {
 }
 
 /// One generated answer.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Alternative {
     role: Role,
     text: String,
     status: AlternativeStatus,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     tool_calls: Vec<ToolCall>,
-    #[serde(skip)]
-    raw_tool_calls: Option<pb::ToolCallList>,
 }
 
 impl Alternative {
@@ -92,18 +92,14 @@ impl Alternative {
             Some(m) => (Role::parse(&m.role), m.content),
             None => (Role::Assistant, None),
         };
-        let (text, raw_tool_calls) = match content {
-            Some(Content::Text(t)) => (t, None),
-            Some(Content::ToolCallList(list)) if !list.tool_calls.is_empty() => (String::new(), Some(list)),
-            _ => (String::new(), None),
+        let (text, tool_calls) = match content {
+            Some(Content::Text(t)) => (t, Vec::new()),
+            Some(Content::ToolCallList(list)) => {
+                (String::new(), list.tool_calls.iter().map(ToolCall::from_proto).collect())
+            }
+            _ => (String::new(), Vec::new()),
         };
-        Alternative {
-            role,
-            tool_calls: raw_tool_calls.iter().flat_map(|l| l.tool_calls.iter().map(ToolCall::from_proto)).collect(),
-            text,
-            status,
-            raw_tool_calls,
-        }
+        Alternative { role, tool_calls, text, status }
     }
 
     /// The author, normally `assistant`.
@@ -125,15 +121,12 @@ impl Alternative {
     pub fn tool_calls(&self) -> &[ToolCall] {
         &self.tool_calls
     }
-
-    pub(crate) fn raw_tool_calls(&self) -> Option<&pb::ToolCallList> {
-        self.raw_tool_calls.as_ref()
-    }
 }
 
 /// The result of a completion: alternatives (the API returns one), usage and model version.
-/// The shortcut accessors read alternative 0.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// The shortcut accessors read alternative 0. Serializable, e.g. to cache answers or keep a
+/// conversation; a deserialized result sent back as history echoes its tool calls as well.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CompletionResult {
     alternatives: Vec<Alternative>,
     usage: Usage,
@@ -190,8 +183,8 @@ impl CompletionResult {
     }
 }
 
-/// One token of [`GptModel::tokenize`](crate::GptModel::tokenize).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One token of [`GptModel::tokenize`](crate::completions::GptModel::tokenize).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Token {
     /// Vocabulary id.

@@ -7,14 +7,14 @@ use std::{
 };
 
 use futures_core::Stream;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use yandex_cloud_ml_proto::yandex::cloud::ai::foundation_models::v1 as pb;
 
 use super::result::{AlternativeStatus, CompletionResult, Usage};
 use crate::{error::Result, tools::ToolCall, transport::RpcStream};
 
 /// One chunk of a streamed completion.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CompletionChunk {
     result: CompletionResult,
     deltas: Vec<String>,

@@ -1,64 +1,119 @@
 //! Long-running operations (`yandex.cloud.operation.Operation`): status, result, waiting with
-//! polling, cancellation. An operation is identified by its id alone, so it can always be
-//! re-attached later (e.g. [`GptModel::attach_deferred`](crate::GptModel::attach_deferred)).
+//! progress, cancellation. An operation is identified by its id alone, so it can always be
+//! re-attached later, from any process:
+//!
+//! ```no_run
+//! # async fn demo(sdk: yandex_cloud_ml_sdk::Sdk) -> yandex_cloud_ml_sdk::Result<()> {
+//! use yandex_cloud_ml_sdk::completions::CompletionResult;
+//! let operation = sdk.operations().get::<CompletionResult>("d7qqr3frkl81js0udlr9");
+//! let result = operation.wait().on_progress(|p| eprintln!("{}", p.stage)).await?;
+//! # Ok(()) }
+//! ```
+
+mod poll;
 
 use std::{
     fmt,
-    future::{Future, IntoFuture},
+    future::Future,
     marker::PhantomData,
-    pin::Pin,
     time::{Duration, SystemTime},
 };
 
+pub(crate) use poll::{Check, PollTarget};
+pub use poll::{Progress, ProgressUnit, Wait};
 use yandex_cloud_ml_proto::yandex::cloud::operation as pb;
 
 use crate::{
+    call::{BoxFuture, CallOptions},
     error::{Code, Error, ErrorKind, Result},
     sdk::Sdk,
-    transport::{CallOptions, Rpc},
+    transport::rpc::{self, Rpc},
 };
 
 /// Default timeout of each `Get`/`Cancel` RPC.
 const RPC_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A result type that a finished operation's `response` decodes into.
-pub trait OperationOutput: Sized + Send + 'static + sealed::Sealed {
-    /// Decodes the `response` of a successful operation.
-    #[doc(hidden)]
-    fn from_response(sdk: &Sdk, response: &prost_types::Any) -> impl Future<Output = Result<Self>> + Send;
-}
+/// A result type that a finished operation's `response` decodes into: a
+/// [`CompletionResult`](crate::completions::CompletionResult), or the raw
+/// [`prost_types::Any`] for any operation.
+pub trait OperationOutput: sealed::Output {}
+
+impl<T: sealed::Output> OperationOutput for T {}
 
 pub(crate) mod sealed {
-    pub trait Sealed {}
+    use super::*;
+
+    /// How operations of one result type are served, polled and decoded.
+    pub trait Output: Sized + Send + 'static {
+        /// The `OperationService` endpoint that serves these operations.
+        const SERVICE: rpc::OperationRoute;
+        /// Defaults of [`Operation::wait`].
+        const POLL_INTERVAL: Duration;
+        /// Defaults of [`Operation::wait`].
+        const WAIT_TIMEOUT: Duration;
+
+        /// Decodes the `response` of a successful operation.
+        fn from_response(sdk: &Sdk, response: prost_types::Any) -> impl Future<Output = Result<Self>> + Send;
+
+        /// Progress from the operation's metadata, if the service reports any.
+        fn progress(_metadata: Option<&prost_types::Any>) -> Option<Progress> {
+            None
+        }
+    }
 }
 
-/// Which `OperationService` endpoint serves an operation.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Route {
-    pub get: &'static Rpc,
-    pub cancel: &'static Rpc,
-    pub poll_interval: Duration,
-    pub poll_timeout: Duration,
+impl sealed::Output for prost_types::Any {
+    const SERVICE: rpc::OperationRoute = rpc::OperationRoute::Operation;
+    const POLL_INTERVAL: Duration = Duration::from_secs(10);
+    const WAIT_TIMEOUT: Duration = Duration::from_secs(3600);
+
+    async fn from_response(_sdk: &Sdk, response: prost_types::Any) -> Result<Self> {
+        Ok(response)
+    }
 }
 
-/// A handle to a long-running operation producing `T`.
+/// Unpacks an operation's `Any` into `M`, with an error naming what was expected.
+pub(crate) fn unpack<M: prost::Message + prost::Name + Default>(any: &prost_types::Any) -> Result<M> {
+    match yandex_cloud_ml_proto::unpack_any::<M>(any) {
+        Some(Ok(m)) => Ok(m),
+        Some(Err(e)) => Err(Error::decode(format!("operation payload is not a valid {}: {e}", M::NAME))),
+        None => Err(Error::decode(format!("operation payload has type `{}`, expected {}", any.type_url, M::NAME))),
+    }
+}
+
+/// Operations by id (`sdk.operations()`).
+#[derive(Debug, Clone)]
+pub struct Operations {
+    sdk: Sdk,
+}
+
+impl Operations {
+    pub(crate) fn new(sdk: Sdk) -> Operations {
+        Operations { sdk }
+    }
+
+    /// Attaches to an operation by id, decoding its result as `T`. No RPC is made.
+    pub fn get<T: OperationOutput>(&self, id: impl Into<String>) -> Operation<T> {
+        Operation::new(self.sdk.clone(), id.into())
+    }
+
+    /// Attaches to any operation by id; its result is the raw `google.protobuf.Any`.
+    pub fn get_untyped(&self, id: impl Into<String>) -> Operation<prost_types::Any> {
+        self.get(id)
+    }
+}
+
+/// A handle to a long-running operation producing `T`. Cheap to clone.
 pub struct Operation<T> {
     sdk: Sdk,
     id: String,
-    route: Route,
     rpc_timeout: Duration,
     _output: PhantomData<fn() -> T>,
 }
 
 impl<T> Clone for Operation<T> {
     fn clone(&self) -> Self {
-        Operation {
-            sdk: self.sdk.clone(),
-            id: self.id.clone(),
-            route: self.route,
-            rpc_timeout: self.rpc_timeout,
-            _output: PhantomData,
-        }
+        Operation { sdk: self.sdk.clone(), id: self.id.clone(), rpc_timeout: self.rpc_timeout, _output: PhantomData }
     }
 }
 
@@ -92,8 +147,10 @@ pub struct OperationStatus {
     pub done: bool,
     /// Set when it failed.
     pub error: Option<OperationError>,
-    /// Service-specific progress information.
+    /// Service-specific information (e.g. progress), as sent.
     pub metadata: Option<prost_types::Any>,
+    /// Progress decoded from the metadata, when the service reports it.
+    pub progress: Option<Progress>,
     /// Creation time.
     pub created_at: Option<SystemTime>,
     /// Last change.
@@ -102,7 +159,7 @@ pub struct OperationStatus {
 }
 
 impl OperationStatus {
-    fn from_proto(op: pb::Operation) -> OperationStatus {
+    fn from_proto<T: sealed::Output>(op: pb::Operation) -> OperationStatus {
         let (error, response) = match op.result {
             Some(pb::operation::Result::Error(s)) => {
                 (Some(OperationError { code: Code::from_i32(s.code), message: s.message, details: s.details }), None)
@@ -111,6 +168,7 @@ impl OperationStatus {
             None => (None, None),
         };
         OperationStatus {
+            progress: T::progress(op.metadata.as_ref()),
             id: op.id,
             description: op.description,
             done: op.done,
@@ -144,8 +202,8 @@ impl OperationStatus {
 }
 
 impl<T: OperationOutput> Operation<T> {
-    pub(crate) fn new(sdk: Sdk, id: String, route: Route) -> Operation<T> {
-        Operation { sdk, id, route, rpc_timeout: RPC_TIMEOUT, _output: PhantomData }
+    pub(crate) fn new(sdk: Sdk, id: String) -> Operation<T> {
+        Operation { sdk, id, rpc_timeout: RPC_TIMEOUT, _output: PhantomData }
     }
 
     /// Timeout of each `status`, `result` and `cancel` RPC (and of each poll of `wait`);
@@ -176,23 +234,19 @@ impl<T: OperationOutput> Operation<T> {
     /// Asks the server to cancel the operation (`OperationService/Cancel`).
     pub async fn cancel(&self) -> Result<OperationStatus> {
         let request = pb::CancelOperationRequest { operation_id: self.id.clone() };
-        self.call(self.route.cancel, &request, self.rpc_timeout).await
+        self.call(T::SERVICE.cancel(), &request, self.rpc_timeout).await
     }
 
-    /// Polls until the operation finishes and returns its result. Defaults: poll every 10 s,
-    /// give up after 1 h (the operation keeps running on the server; re-attach by id).
+    /// Polls until the operation finishes and returns its result, reporting progress on the
+    /// way. Defaults depend on the operation (deferred completions: at most 10 s between polls,
+    /// give up after 1 h); giving up leaves the operation running on the server.
     pub fn wait(&self) -> Wait<T> {
-        Wait {
-            operation: self.clone(),
-            poll_interval: self.route.poll_interval,
-            timeout: self.route.poll_timeout,
-            rpc_timeout: self.rpc_timeout,
-        }
+        Wait::new(self.clone(), T::POLL_INTERVAL, T::WAIT_TIMEOUT, self.rpc_timeout)
     }
 
     async fn get(&self, timeout: Duration) -> Result<OperationStatus> {
         let request = pb::GetOperationRequest { operation_id: self.id.clone() };
-        self.call(self.route.get, &request, timeout).await
+        self.call(T::SERVICE.get(), &request, timeout).await
     }
 
     async fn call<Req: prost::Message + fmt::Debug>(
@@ -210,7 +264,7 @@ impl<T: OperationOutput> Operation<T> {
             .unary(rpc, request, &CallOptions::with_timeout(timeout))
             .await
             .map_err(|e| e.with_operation_id(&self.id))?;
-        Ok(OperationStatus::from_proto(op))
+        Ok(OperationStatus::from_proto::<T>(op))
     }
 
     async fn finish(&self, status: OperationStatus) -> Result<T> {
@@ -226,71 +280,28 @@ impl<T: OperationOutput> Operation<T> {
                 .with_code(e.code)
                 .with_operation_id(&self.id));
         }
-        match &status.response {
+        match status.response {
             Some(response) => T::from_response(&self.sdk, response).await.map_err(|e| e.with_operation_id(&self.id)),
             None => Err(Error::decode("finished without a response or an error").with_operation_id(&self.id)),
         }
     }
 }
 
-/// Waiting for an [`Operation`]; configure, then `.await`.
-#[must_use = "a Wait does nothing until awaited"]
-pub struct Wait<T> {
-    operation: Operation<T>,
-    poll_interval: Duration,
-    timeout: Duration,
-    rpc_timeout: Duration,
-}
+impl<T: OperationOutput> PollTarget for Operation<T> {
+    type Output = T;
 
-impl<T> Wait<T> {
-    /// Time between status polls.
-    pub fn poll_interval(mut self, interval: Duration) -> Self {
-        self.poll_interval = interval;
-        self
+    fn id(&self) -> &str {
+        &self.id
     }
 
-    /// How long to wait in total before giving up (the operation keeps running).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// Timeout of each status RPC.
-    pub fn rpc_timeout(mut self, timeout: Duration) -> Self {
-        self.rpc_timeout = timeout;
-        self
-    }
-}
-
-impl<T: OperationOutput> IntoFuture for Wait<T> {
-    type Output = Result<T>;
-    type IntoFuture = Pin<Box<dyn Future<Output = Result<T>> + Send>>;
-
-    fn into_future(self) -> Self::IntoFuture {
+    fn check(&self, rpc_timeout: Duration) -> BoxFuture<'_, Check<T>> {
         Box::pin(async move {
-            let op = &self.operation;
-            let deadline = tokio::time::Instant::now() + self.timeout;
-            let poll = async {
-                loop {
-                    let status = op.get(self.rpc_timeout).await?;
-                    if status.done {
-                        return op.finish(status).await;
-                    }
-                    tracing::debug!(operation = %op.id, sleep = ?self.poll_interval, "operation still running");
-                    tokio::time::sleep(self.poll_interval).await;
-                }
-            };
-            match tokio::time::timeout_at(deadline, poll).await {
-                Ok(result) => result,
-                Err(_) => Err(Error::new(
-                    ErrorKind::Timeout,
-                    format!(
-                        "did not finish within {:?}; it keeps running on the server, re-attach with its id",
-                        self.timeout
-                    ),
-                )
-                .with_code(Code::DeadlineExceeded)
-                .with_operation_id(&op.id)),
+            let status = self.get(rpc_timeout).await?;
+            if status.done {
+                Ok(Check::Done(self.finish(status).await))
+            } else {
+                tracing::debug!(operation = %self.id, "operation still running");
+                Ok(Check::Running(status.progress.or_else(|| Some(Progress::stage("running")))))
             }
         })
     }

@@ -3,11 +3,11 @@
 //!
 //! The API has no call ids: a result is matched to its call by function name, and the
 //! assistant message carrying the calls must be sent back unchanged (pass the previous
-//! [`CompletionResult`](crate::CompletionResult) as a message; the SDK echoes its calls exactly).
+//! [`CompletionResult`](crate::completions::CompletionResult) as a message; the SDK echoes its calls exactly).
 
 use std::{fmt, str::FromStr};
 
-use serde::{Serialize, de::DeserializeOwned};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::Value;
 use yandex_cloud_ml_proto::yandex::cloud::ai::foundation_models::v1 as pb;
 
@@ -17,7 +17,7 @@ use crate::{
 };
 
 /// A function the model may call, described by a JSON schema of its arguments.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FunctionTool {
     name: String,
     description: Option<String>,
@@ -33,10 +33,11 @@ impl FunctionTool {
 
     /// A tool whose arguments are the Rust type `T`: the schema comes from `schemars`, the name
     /// from the schema title (the type name) and the description from the type's doc comment.
-    /// The schema is sent as generated, title and description included (like the Python SDK).
+    /// The schema has the portable shape the official SDK sends for a pydantic model (titles,
+    /// no `$schema` or numeric `format`), title and description included.
     #[cfg(feature = "schemars")]
     pub fn from_type<T: schemars::JsonSchema>() -> FunctionTool {
-        let schema = schemars::schema_for!(T).to_value();
+        let schema = json::schema_of::<T>();
         let name = schema.get("title").and_then(Value::as_str).unwrap_or_default().to_owned();
         let description = schema.get("description").and_then(Value::as_str).map(str::to_owned);
         FunctionTool { name, description, parameters: schema, strict: None }
@@ -112,8 +113,9 @@ pub(crate) fn validate_function_name(name: &str, what: &str) -> Result<()> {
 }
 
 /// Which tools the model may or must call.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ToolChoice {
     /// Never call tools; answer in text.
     None,
@@ -161,7 +163,7 @@ impl From<&FunctionTool> for ToolChoice {
 }
 
 /// A function call requested by the model.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FunctionCall {
     /// The function to run.
     pub name: String,
@@ -181,19 +183,53 @@ impl FunctionCall {
     }
 }
 
-/// One tool call of an assistant message. Today every call is a function call.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One tool call of an assistant message. Today every call is a function call. A call
+/// received from the server keeps its wire form, so sending it back in the history echoes it
+/// byte for byte.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ToolCall {
     function: Option<FunctionCall>,
+    #[serde(skip)]
+    raw: Option<pb::ToolCall>,
+}
+
+impl PartialEq for ToolCall {
+    fn eq(&self, other: &Self) -> bool {
+        self.function == other.function
+    }
 }
 
 impl ToolCall {
+    /// A call of function `name` with JSON `arguments` (an object), e.g. to rebuild an assistant
+    /// message of a stored conversation with
+    /// [`Message::assistant_tool_calls`](crate::completions::Message::assistant_tool_calls).
+    pub fn new(name: impl Into<String>, arguments: Value) -> ToolCall {
+        ToolCall { function: Some(FunctionCall { name: name.into(), arguments }), raw: None }
+    }
+
     pub(crate) fn from_proto(call: &pb::ToolCall) -> ToolCall {
         let function = call.tool_call_type.as_ref().map(|pb::tool_call::ToolCallType::FunctionCall(f)| FunctionCall {
             name: f.name.clone(),
             arguments: f.arguments.as_ref().map(json::from_struct).unwrap_or(Value::Object(Default::default())),
         });
-        ToolCall { function }
+        ToolCall { function, raw: Some(call.clone()) }
+    }
+
+    /// The wire form: as received, or built from the function and its arguments.
+    pub(crate) fn to_proto(&self) -> Result<pb::ToolCall> {
+        if let Some(raw) = &self.raw {
+            return Ok(raw.clone());
+        }
+        let Some(f) = &self.function else {
+            return Err(Error::invalid_input("a tool call without a function cannot be sent"));
+        };
+        validate_function_name(&f.name, "tool call name")?;
+        Ok(pb::ToolCall {
+            tool_call_type: Some(pb::tool_call::ToolCallType::FunctionCall(pb::FunctionCall {
+                name: f.name.clone(),
+                arguments: Some(json::to_struct(&f.arguments, &format!("arguments of the call to `{}`", f.name))?),
+            })),
+        })
     }
 
     /// The function call, if this is one (a newer server could send other kinds).
@@ -208,7 +244,7 @@ impl ToolCall {
 }
 
 /// The outcome of a function call, sent back to the model.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ToolResult {
     /// The function that was called.
     pub name: String,

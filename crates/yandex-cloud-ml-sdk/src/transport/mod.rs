@@ -30,12 +30,10 @@ use tracing::Instrument;
 use yandex_cloud_ml_proto::yandex::cloud::endpoint as endpoint_pb;
 
 use self::{codec::PreEncoded, endpoints::Endpoints};
-pub(crate) use self::{
-    endpoints::EndpointConfig,
-    rpc::{CallOptions, Rpc},
-};
+pub(crate) use self::{endpoints::EndpointConfig, rpc::Rpc};
 use crate::{
     auth::Authenticator,
+    call::CallOptions,
     error::{Code, Error, ErrorKind, Result},
     retry::RetryPolicy,
 };
@@ -184,7 +182,7 @@ impl Transport {
             let mut stream = self.open_stream::<Resp>(ctx, body.clone(), attempt, deadline).await?;
             let mut last = None;
             while let Some(message) = stream.message().await.map_err(Error::from_status)? {
-                self.log_response(&message);
+                self.log_response(ctx.rpc, &message);
                 last = Some(message);
             }
             last.ok_or_else(|| Error::decode("the server closed the stream without sending a response"))
@@ -216,7 +214,7 @@ impl Transport {
                     let mut stream = self.open_stream::<Resp>(ctx, body.clone(), attempt, deadline).await?;
                     let first = stream.message().await.map_err(Error::from_status)?;
                     if let Some(m) = &first {
-                        self.log_response(m);
+                        self.log_response(ctx.rpc, m);
                     }
                     Ok((first, stream))
                 }
@@ -230,19 +228,25 @@ impl Transport {
             method: ctx.rpc.path,
             request_id: ctx.request_id().to_owned(),
             attempts: attempts.into_inner(),
-            log_payloads: self.inner.log_payloads,
+            log_payloads: self.inner.log_payloads && !rpc.secret_payload,
         })
     }
 
-    fn log_response<Resp: std::fmt::Debug>(&self, message: &Resp) {
-        if self.inner.log_payloads {
-            tracing::debug!(payload = ?message, "response payload");
+    /// Logs a response when payload logging is on, except for RPCs whose payloads carry
+    /// credentials (IAM exchanges), which are never logged.
+    fn log_response<Resp: std::fmt::Debug>(&self, rpc: &Rpc, message: &Resp) {
+        if self.inner.log_payloads && !rpc.secret_payload {
+            tracing::debug!(method = rpc.name(), payload = ?message, "response payload");
         }
     }
 
     fn encode<Req: prost::Message + std::fmt::Debug>(&self, rpc: &Rpc, request: &Req) -> Bytes {
         if self.inner.log_payloads {
-            tracing::debug!(method = rpc.name(), payload = ?request, "request payload");
+            if rpc.secret_payload {
+                tracing::debug!(method = rpc.name(), "request payload withheld: it carries credentials");
+            } else {
+                tracing::debug!(method = rpc.name(), payload = ?request, "request payload");
+            }
         }
         Bytes::from(request.encode_to_vec())
     }
@@ -339,7 +343,9 @@ impl Transport {
         self.inner.endpoints.channel(rpc.service, |root| self.discover(root, deadline)).await
     }
 
-    /// `ApiEndpointService/List` on the discovery root: one unauthenticated call.
+    /// `ApiEndpointService/List` on the discovery root: one unauthenticated attempt, made
+    /// inside the attempt of the call that needs an endpoint, so a failure is retried by that
+    /// call's retry loop and one logical call has one retry budget, discovery included.
     async fn discover(&self, root: Channel, deadline: Instant) -> Result<HashMap<String, String>> {
         let rpc = &rpc::LIST_ENDPOINTS;
         let body = Bytes::from(prost::Message::encode_to_vec(&endpoint_pb::ListApiEndpointsRequest::default()));
@@ -354,22 +360,17 @@ impl Transport {
             retry: &self.inner.retry,
             last_auth: Default::default(),
         };
-        let response: endpoint_pb::ListApiEndpointsResponse = self
-            .with_retries(&ctx, |attempt, deadline| {
-                let (root, body) = (root.clone(), body.clone());
-                let ctx = &ctx;
-                async move {
-                    let request = self.request(ctx, body, attempt, deadline, None);
-                    let response = ready(root)
-                        .await?
-                        .unary(request, PathAndQuery::from_static(rpc.path), PreEncoded::default())
-                        .await
-                        .map_err(Error::from_status)?;
-                    Ok(response.into_inner())
-                }
-            })
-            .await
-            .map_err(|e| e.context("endpoint discovery failed"))?;
+        let request = self.request(&ctx, body, 1, deadline, None);
+        let response: endpoint_pb::ListApiEndpointsResponse = async {
+            let response = ready(root)
+                .await?
+                .unary(request, PathAndQuery::from_static(rpc.path), PreEncoded::default())
+                .await
+                .map_err(Error::from_status)?;
+            Ok::<_, Error>(response.into_inner())
+        }
+        .await
+        .map_err(|e| e.context("endpoint discovery failed"))?;
         tracing::debug!(endpoints = response.endpoints.len(), "endpoint discovery done");
         Ok(response.endpoints.into_iter().map(|e| (e.id, e.address)).collect())
     }
@@ -428,7 +429,7 @@ impl Transport {
             .await
             .map_err(Error::from_status)?;
         let message = response.into_inner();
-        self.log_response(&message);
+        self.log_response(ctx.rpc, &message);
         Ok(message)
     }
 
@@ -454,9 +455,7 @@ impl Transport {
 /// A gRPC client on `channel` once the channel can take a request.
 async fn ready(channel: Channel) -> Result<tonic::client::Grpc<Channel>> {
     let mut grpc = tonic::client::Grpc::new(channel);
-    grpc.ready()
-        .await
-        .map_err(|e| Error::new(ErrorKind::Transport, format!("channel not ready: {e}")).with_source(e))?;
+    grpc.ready().await.map_err(|e| Error::transport("channel not ready", e))?;
     Ok(grpc)
 }
 

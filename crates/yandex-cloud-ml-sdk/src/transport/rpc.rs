@@ -1,8 +1,14 @@
-//! Descriptors of the RPCs the SDK calls and the per-call options.
+//! Descriptors of the RPCs the SDK calls: path, service id for routing, and how the SDK
+//! treats them.
+//!
+//! Routing follows the cloud's published service URLs and the official SDK: text generation,
+//! tokenization, datasets, tuning and batch inference all live at the `ai-foundation-models`
+//! endpoint (`llm.api.cloud.yandex.net:443`, the "Service URL" of the Dataset and Tuning API
+//! references). Discovery also lists `fomo-dataset` and `fomo-tuning`, but no published
+//! client uses them. Operations of deferred completions are polled at `operation`; those of
+//! datasets and tuning at `ai-foundation-models`, where they were started.
 
-use std::time::Duration;
-
-use crate::retry::RetryPolicy;
+use yandex_cloud_ml_proto::paths;
 
 /// Service ids of the cloud's endpoint discovery (`ApiEndpointService/List`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -11,9 +17,9 @@ pub(crate) enum Service {
     Endpoint = 0,
     /// IAM token exchange.
     Iam = 1,
-    /// Operation polling for text-generation operations.
+    /// Operation polling for deferred completions.
     Operation = 2,
-    /// Foundation models, tuning, datasets and batch inference (`llm.api.cloud.yandex.net:443`).
+    /// Foundation models, tokenizer, datasets, tuning and batch inference.
     FoundationModels = 3,
 }
 
@@ -41,6 +47,8 @@ pub(crate) struct Rpc {
     pub authenticated: bool,
     /// Whether the call creates something on the server (gets an `idempotency-key`).
     pub mutating: bool,
+    /// Whether request and response payloads carry credentials (never logged in clear).
+    pub secret_payload: bool,
 }
 
 impl Rpc {
@@ -51,54 +59,48 @@ impl Rpc {
     }
 }
 
-macro_rules! rpc {
-    ($name:ident, $path:literal, $service:ident, auth = $auth:literal, mutating = $mutating:literal) => {
-        pub(crate) static $name: Rpc =
-            Rpc { path: $path, service: Service::$service, authenticated: $auth, mutating: $mutating };
-    };
+const fn rpc(path: &'static str, service: Service, mutating: bool) -> Rpc {
+    Rpc { path, service, authenticated: true, mutating, secret_payload: false }
 }
 
-rpc!(LIST_ENDPOINTS, "/yandex.cloud.endpoint.ApiEndpointService/List", Endpoint, auth = false, mutating = false);
-rpc!(IAM_CREATE_TOKEN, "/yandex.cloud.iam.v1.IamTokenService/Create", Iam, auth = false, mutating = false);
-rpc!(OPERATION_GET, "/yandex.cloud.operation.OperationService/Get", Operation, auth = true, mutating = false);
-rpc!(OPERATION_CANCEL, "/yandex.cloud.operation.OperationService/Cancel", Operation, auth = true, mutating = true);
-rpc!(
-    COMPLETION,
-    "/yandex.cloud.ai.foundation_models.v1.TextGenerationService/Completion",
-    FoundationModels,
-    auth = true,
-    mutating = false
-);
-rpc!(
-    COMPLETION_ASYNC,
-    "/yandex.cloud.ai.foundation_models.v1.TextGenerationAsyncService/Completion",
-    FoundationModels,
-    auth = true,
-    mutating = true
-);
-rpc!(
-    TOKENIZE_COMPLETION,
-    "/yandex.cloud.ai.foundation_models.v1.TokenizerService/TokenizeCompletion",
-    FoundationModels,
-    auth = true,
-    mutating = false
-);
+pub(crate) static LIST_ENDPOINTS: Rpc =
+    Rpc { authenticated: false, ..rpc(paths::API_ENDPOINT_SERVICE_LIST, Service::Endpoint, false) };
+pub(crate) static IAM_CREATE_TOKEN: Rpc =
+    Rpc { authenticated: false, secret_payload: true, ..rpc(paths::IAM_TOKEN_SERVICE_CREATE, Service::Iam, false) };
 
-/// Timeouts and retry overrides of one logical call.
-#[derive(Debug, Clone)]
-pub(crate) struct CallOptions {
-    /// Budget for the whole call: every attempt, the backoff sleeps and, for streams, reading
-    /// the stream to its end.
-    pub timeout: Duration,
-    /// Bound of a single attempt (for streams: until the first message arrives).
-    pub attempt_timeout: Option<Duration>,
-    /// Replaces the SDK's retry policy for this call.
-    pub retry: Option<RetryPolicy>,
+pub(crate) static COMPLETION: Rpc = rpc(paths::TEXT_GENERATION_SERVICE_COMPLETION, Service::FoundationModels, false);
+pub(crate) static COMPLETION_ASYNC: Rpc =
+    rpc(paths::TEXT_GENERATION_ASYNC_SERVICE_COMPLETION, Service::FoundationModels, true);
+pub(crate) static TOKENIZE_COMPLETION: Rpc =
+    rpc(paths::TOKENIZER_SERVICE_TOKENIZE_COMPLETION, Service::FoundationModels, false);
+
+static OPERATION_GET: Rpc = rpc(paths::OPERATION_SERVICE_GET, Service::Operation, false);
+static OPERATION_CANCEL: Rpc = rpc(paths::OPERATION_SERVICE_CANCEL, Service::Operation, true);
+static FM_OPERATION_GET: Rpc = rpc(paths::OPERATION_SERVICE_GET, Service::FoundationModels, false);
+static FM_OPERATION_CANCEL: Rpc = rpc(paths::OPERATION_SERVICE_CANCEL, Service::FoundationModels, true);
+
+/// Which endpoint's `OperationService` serves an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OperationRoute {
+    /// `operation`: deferred completions and anything of unknown origin.
+    Operation,
+    /// `ai-foundation-models`: datasets, tuning and batch operations.
+    FoundationModels,
 }
 
-impl CallOptions {
-    pub(crate) fn with_timeout(timeout: Duration) -> CallOptions {
-        CallOptions { timeout, attempt_timeout: None, retry: None }
+impl OperationRoute {
+    pub(crate) fn get(self) -> &'static Rpc {
+        match self {
+            OperationRoute::Operation => &OPERATION_GET,
+            OperationRoute::FoundationModels => &FM_OPERATION_GET,
+        }
+    }
+
+    pub(crate) fn cancel(self) -> &'static Rpc {
+        match self {
+            OperationRoute::Operation => &OPERATION_CANCEL,
+            OperationRoute::FoundationModels => &FM_OPERATION_CANCEL,
+        }
     }
 }
 
@@ -109,7 +111,8 @@ mod tests {
     #[test]
     fn names_are_service_slash_method() {
         assert_eq!(COMPLETION.name(), "TextGenerationService/Completion");
-        assert_eq!(OPERATION_GET.name(), "OperationService/Get");
+        assert_eq!(OperationRoute::Operation.get().name(), "OperationService/Get");
         assert_eq!(LIST_ENDPOINTS.name(), "ApiEndpointService/List");
+        assert_eq!(COMPLETION.path, "/yandex.cloud.ai.foundation_models.v1.TextGenerationService/Completion");
     }
 }

@@ -4,7 +4,7 @@ use std::io::{IsTerminal, Write};
 
 use futures_util::StreamExt;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use yandex_cloud_ml_sdk::Message;
+use yandex_cloud_ml_sdk::completions::Message;
 
 use crate::{commands::complete::ModelArgs, connect::Connection};
 

@@ -4,7 +4,11 @@ use std::{io::Write, path::PathBuf};
 
 use futures_util::StreamExt;
 use serde_json::{Value, json};
-use yandex_cloud_ml_sdk::{CompletionResult, FunctionTool, GptModel, ReasoningMode, ResponseFormat, Sdk, ToolChoice};
+use yandex_cloud_ml_sdk::{
+    Sdk,
+    completions::{CompletionResult, GptModel, ReasoningMode, ResponseFormat},
+    tools::{FunctionTool, ToolChoice},
+};
 
 use crate::{Output, connect::Connection, messages};
 

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use serde_json::json;
-use yandex_cloud_ml_sdk::OperationStatus;
+use yandex_cloud_ml_sdk::operations::OperationStatus;
 
 use crate::{Output, commands::complete::print_result, connect::Connection};
 

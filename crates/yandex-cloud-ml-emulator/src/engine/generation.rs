@@ -1,0 +1,256 @@
+//! Runs an engine for one request. Validation, the prompt's tokenization and the engine's
+//! decision happen on a blocking thread; text tokens are then pulled in chunks, each chunk on a
+//! blocking thread, only when the consumer asks for the next response. So CPU-heavy work never
+//! runs on the async reactor, memory holds only the cumulative answer, and generation stops as
+//! soon as the consumer stops (client gone, deadline passed, operation cancelled).
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use tonic::Status;
+use yandex_cloud_ml_proto::yandex::cloud::ai::foundation_models::v1 as pb;
+
+use super::{Engine, Reply, TokenStream, tokenizer::message_text};
+use crate::{state::State, validate};
+
+use pb::alternative::AlternativeStatus as S;
+
+/// What the answer turned out to be, once known.
+enum Body {
+    /// Text still being generated (`None` once the stream is exhausted or dropped).
+    Text(Option<std::iter::Peekable<TokenStream>>),
+    ToolCalls(Vec<(String, Value)>),
+    ContentFilter(String),
+    /// The engine refused to answer; reported when the answer is asked for.
+    Failed(Status),
+}
+
+/// A generation under way.
+pub(crate) struct Generation {
+    model_version: String,
+    input_tokens: i64,
+    reasoning_tokens: i64,
+    /// Largest number of completion tokens (`max_tokens`, or the model's limit when unset).
+    limit: usize,
+    produced: usize,
+    /// Tokens already handed out in a response.
+    emitted: usize,
+    text: String,
+    body: Body,
+    status: S,
+    /// Whether the final response was handed out.
+    finished: bool,
+}
+
+impl Generation {
+    /// Validates `request`, tokenizes the prompt and lets the engine decide, then generates
+    /// the first `first_tokens` tokens, all off the reactor. Validation errors are returned
+    /// here; the engine's refusals too, unless `defer_refusal` keeps them for
+    /// [`finish`](Self::finish) (an operation fails with them instead of its call).
+    pub(crate) async fn start(
+        state: &Arc<State>,
+        request: pb::CompletionRequest,
+        first_tokens: usize,
+        defer_refusal: bool,
+    ) -> Result<Generation, Status> {
+        let state = state.clone();
+        blocking(move || {
+            let engine = state.engine.clone();
+            let checked = validate::completion(&state, &request, engine.tokenizer())?;
+            let options = request.completion_options.unwrap_or_default();
+            let reasoning_tokens = options
+                .reasoning_options
+                .filter(|r| r.mode == pb::reasoning_options::ReasoningMode::EnabledHidden as i32)
+                .map_or(0, |_| 16 + checked.input_tokens as i64 / 4);
+            let limit = options.max_tokens.filter(|m| *m > 0).unwrap_or(state.config.max_tokens_limit);
+            let reply = match engine.reply(&checked.model, &request) {
+                Ok(reply) => Ok(reply),
+                Err(status) if defer_refusal => Err(status),
+                Err(status) => return Err(status),
+            };
+            let (body, status, produced) = match reply {
+                Err(status) => (Body::Failed(status), S::Final, 0),
+                Ok(reply) => match reply {
+                    Reply::Text(tokens) => (Body::Text(Some(tokens.peekable())), S::Partial, 0),
+                    Reply::ToolCalls(calls) => {
+                        let list = tool_call_list(&calls)?;
+                        let message = pb::Message {
+                            role: String::new(),
+                            content: Some(pb::message::Content::ToolCallList(list)),
+                        };
+                        let spent = engine.tokenizer().tokenize(&message_text(&message)).len();
+                        (Body::ToolCalls(calls), S::ToolCalls, spent)
+                    }
+                    Reply::ContentFilter(text) => {
+                        let spent = engine.tokenizer().tokenize(&text).len();
+                        (Body::ContentFilter(text), S::ContentFilter, spent)
+                    }
+                },
+            };
+            let mut generation = Generation {
+                model_version: engine.model_version().to_owned(),
+                input_tokens: checked.input_tokens as i64,
+                reasoning_tokens,
+                limit: usize::try_from(limit).unwrap_or(usize::MAX),
+                produced,
+                emitted: 0,
+                text: String::new(),
+                body,
+                status,
+                finished: false,
+            };
+            generation.generate(first_tokens)?;
+            Ok(generation)
+        })
+        .await
+    }
+
+    /// True once the last response was handed out (or the generation failed).
+    pub(crate) fn is_done(&self) -> bool {
+        self.finished
+    }
+
+    /// Pulls up to `n` more tokens on this thread (a blocking one). Looks one token ahead, so
+    /// the chunk that ends the answer is known to be the last.
+    fn generate(&mut self, n: usize) -> Result<(), Status> {
+        let Body::Text(Some(tokens)) = &mut self.body else { return Ok(()) };
+        let mut taken = 0;
+        while taken < n && self.produced < self.limit {
+            match tokens.next() {
+                Some(piece) => {
+                    self.text.push_str(&piece?);
+                    self.produced += 1;
+                    taken += 1;
+                }
+                None => break,
+            }
+        }
+        let more = tokens.peek().is_some();
+        if !more || self.produced >= self.limit {
+            // At the limit the answer was cut if the model had more to say.
+            self.status = if more { S::TruncatedFinal } else { S::Final };
+            self.body = Body::Text(None);
+        }
+        Ok(())
+    }
+
+    /// Pulls up to `n` more tokens off the reactor.
+    async fn pull(mut self, n: usize) -> Result<Generation, Status> {
+        if !matches!(self.body, Body::Text(Some(_))) {
+            return Ok(self);
+        }
+        blocking(move || {
+            self.generate(n)?;
+            Ok(self)
+        })
+        .await
+    }
+
+    /// The next response of a stream: a cumulative `PARTIAL` chunk of `chunk_tokens` more
+    /// tokens, then the final response; `None` after that.
+    pub(crate) async fn next_chunk(
+        self,
+        chunk_tokens: usize,
+    ) -> Option<(Result<pb::CompletionResponse, Status>, Generation)> {
+        if self.finished {
+            return None;
+        }
+        let mut this = self;
+        if this.status == S::Partial && this.produced == this.emitted {
+            this = match this.pull(chunk_tokens.max(1)).await {
+                Ok(g) => g,
+                Err(status) => return Some((Err(status), Generation::failed())),
+            };
+            if this.status == S::Partial && this.produced == this.emitted {
+                // Generation made no progress without ending: end it rather than loop.
+                this.status = S::Final;
+            }
+        }
+        this.emitted = this.produced;
+        let response = this.response();
+        this.finished = this.status != S::Partial;
+        Some((Ok(response), this))
+    }
+
+    /// Generates to the end and returns the final response.
+    pub(crate) async fn finish(self) -> Result<pb::CompletionResponse, Status> {
+        let mut this = self.pull(usize::MAX).await?;
+        if let Body::Failed(status) = this.body {
+            return Err(status);
+        }
+        if this.status == S::Partial {
+            this.status = S::Final;
+        }
+        this.finished = true;
+        Ok(this.response())
+    }
+
+    fn failed() -> Generation {
+        Generation {
+            model_version: String::new(),
+            input_tokens: 0,
+            reasoning_tokens: 0,
+            limit: 0,
+            produced: 0,
+            emitted: 0,
+            text: String::new(),
+            body: Body::Text(None),
+            status: S::Final,
+            finished: true,
+        }
+    }
+
+    /// The response for the answer so far.
+    fn response(&self) -> pb::CompletionResponse {
+        let content = match &self.body {
+            // Validated when the generation started.
+            Body::ToolCalls(calls) => pb::message::Content::ToolCallList(tool_call_list(calls).unwrap_or_default()),
+            Body::ContentFilter(text) => pb::message::Content::Text(text.clone()),
+            Body::Text(_) | Body::Failed(_) => pb::message::Content::Text(self.text.clone()),
+        };
+        let completion = self.produced as i64 + self.reasoning_tokens;
+        pb::CompletionResponse {
+            alternatives: vec![pb::Alternative {
+                message: Some(pb::Message { role: "assistant".into(), content: Some(content) }),
+                status: self.status as i32,
+            }],
+            usage: Some(pb::ContentUsage {
+                input_text_tokens: self.input_tokens,
+                completion_tokens: completion,
+                total_tokens: self.input_tokens + completion,
+                completion_tokens_details: Some(pb::content_usage::CompletionTokensDetails {
+                    reasoning_tokens: self.reasoning_tokens,
+                }),
+            }),
+            model_version: self.model_version.clone(),
+        }
+    }
+}
+
+/// Runs `work` on a blocking thread.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T, Status> + Send + 'static) -> Result<T, Status> {
+    tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| Err(Status::internal(format!("generation failed: {e}"))))
+}
+
+/// Tool calls on the wire; arguments nested too deeply for the API are an error.
+fn tool_call_list(calls: &[(String, Value)]) -> Result<pb::ToolCallList, Status> {
+    let tool_calls = calls
+        .iter()
+        .map(|(name, arguments)| {
+            let arguments = match arguments {
+                Value::Object(o) => Some(
+                    yandex_cloud_ml_proto::json::object_to_struct(o)
+                        .map_err(|e| Status::internal(format!("the arguments of the call to `{name}` are {e}")))?,
+                ),
+                _ => None,
+            };
+            Ok(pb::ToolCall {
+                tool_call_type: Some(pb::tool_call::ToolCallType::FunctionCall(pb::FunctionCall {
+                    name: name.clone(),
+                    arguments,
+                })),
+            })
+        })
+        .collect::<Result<_, Status>>()?;
+    Ok(pb::ToolCallList { tool_calls })
+}

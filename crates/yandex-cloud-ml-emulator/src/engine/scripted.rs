@@ -1,0 +1,168 @@
+//! Scripted replies: rules that answer matching prompts before the model does. A wrapper
+//! around any [`Engine`], so scripts work the same with every engine.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tonic::Status;
+use yandex_cloud_ml_proto::yandex::cloud::ai::foundation_models::v1 as pb;
+
+use super::{Engine, ModelRef, Reply, Tokenizer, synthetic::last_user_text};
+
+/// A scripted answer, chosen before the engine when its rule matches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum ScriptedAnswer {
+    /// Answer with this text.
+    Text {
+        /// The answer.
+        text: String,
+    },
+    /// Ask for these function calls.
+    ToolCalls {
+        /// `(name, arguments)` pairs; arguments must be JSON objects.
+        calls: Vec<ScriptedCall>,
+    },
+    /// Answer with status CONTENT_FILTER and this text.
+    ContentFilter {
+        /// The replacement text.
+        text: String,
+    },
+    /// Fail the call with this gRPC status.
+    Error {
+        /// Numeric gRPC code (e.g. 8 for RESOURCE_EXHAUSTED).
+        code: i32,
+        /// Status message.
+        message: String,
+    },
+}
+
+/// One scripted function call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScriptedCall {
+    /// Function name.
+    pub name: String,
+    /// Arguments (a JSON object).
+    #[serde(default)]
+    pub arguments: Value,
+}
+
+/// A rule mapping a prompt pattern to a scripted answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScriptRule {
+    /// Case-insensitive substring of the last user message; empty matches every request.
+    #[serde(default)]
+    pub prompt_contains: String,
+    /// Only for this model name (the `<model>` part of the URI).
+    #[serde(default)]
+    pub model: Option<String>,
+    /// What to answer.
+    pub answer: ScriptedAnswer,
+    /// How many requests the rule answers before it expires (unlimited if unset).
+    #[serde(default)]
+    pub times: Option<u32>,
+}
+
+impl ScriptRule {
+    /// Rejects rules that could not be answered on the wire.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        if let ScriptedAnswer::ToolCalls { calls } = &self.answer {
+            if calls.is_empty() {
+                return Err("a tool_calls answer needs at least one call".into());
+            }
+            for call in calls {
+                if call.name.trim().is_empty() {
+                    return Err("a scripted call needs a function name".into());
+                }
+                match &call.arguments {
+                    Value::Null => {}
+                    Value::Object(o) => {
+                        yandex_cloud_ml_proto::json::object_to_struct(o)
+                            .map_err(|e| format!("arguments of `{}` are {e}", call.name))?;
+                    }
+                    other => return Err(format!("arguments of `{}` must be a JSON object, got {other}", call.name)),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An engine that answers from scripts first and asks the wrapped engine otherwise.
+pub(crate) struct Scripted {
+    inner: Arc<dyn Engine>,
+    rules: Mutex<Vec<ScriptRule>>,
+}
+
+impl Scripted {
+    pub(crate) fn new(inner: Arc<dyn Engine>, rules: Vec<ScriptRule>) -> Scripted {
+        Scripted { inner, rules: Mutex::new(rules) }
+    }
+
+    fn rules(&self) -> MutexGuard<'_, Vec<ScriptRule>> {
+        self.rules.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn add(&self, rule: ScriptRule) -> Result<(), String> {
+        rule.check()?;
+        self.rules().push(rule);
+        Ok(())
+    }
+
+    pub(crate) fn list(&self) -> Vec<ScriptRule> {
+        self.rules().clone()
+    }
+
+    pub(crate) fn clear(&self) {
+        self.rules().clear();
+    }
+
+    /// The scripted answer for a request, consuming one use of the matching rule.
+    fn take(&self, model: &str, prompt: &str) -> Option<ScriptedAnswer> {
+        let mut rules = self.rules();
+        let prompt = prompt.to_lowercase();
+        let index = rules.iter().position(|r| {
+            r.model.as_deref().is_none_or(|m| m == model) && prompt.contains(&r.prompt_contains.to_lowercase())
+        })?;
+        let rule = &mut rules[index];
+        let answer = rule.answer.clone();
+        if let Some(times) = rule.times.as_mut() {
+            *times = times.saturating_sub(1);
+            if *times == 0 {
+                rules.remove(index);
+            }
+        }
+        Some(answer)
+    }
+}
+
+impl Engine for Scripted {
+    fn model_version(&self) -> &str {
+        self.inner.model_version()
+    }
+
+    fn tokenizer(&self) -> &dyn Tokenizer {
+        self.inner.tokenizer()
+    }
+
+    fn reply(&self, model: &ModelRef, request: &pb::CompletionRequest) -> Result<Reply, Status> {
+        if self.rules().is_empty() {
+            return self.inner.reply(model, request);
+        }
+        match self.take(&model.name, &last_user_text(request)) {
+            None => self.inner.reply(model, request),
+            Some(ScriptedAnswer::Text { text }) => Ok(Reply::text(self.tokenizer(), &text)),
+            Some(ScriptedAnswer::ContentFilter { text }) => Ok(Reply::ContentFilter(text)),
+            Some(ScriptedAnswer::ToolCalls { calls }) => Ok(Reply::ToolCalls(
+                calls
+                    .into_iter()
+                    .map(|c| {
+                        (c.name, if c.arguments.is_null() { Value::Object(Default::default()) } else { c.arguments })
+                    })
+                    .collect(),
+            )),
+            Some(ScriptedAnswer::Error { code, message }) => Err(Status::new(tonic::Code::from_i32(code), message)),
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! State shared by every service, one store per concern: operations, issued tokens, the
+//! request journal, fault rules, scripts (inside the engine) and counters. Every store is
+//! bounded by limits from the configuration.
+
+pub(crate) mod journal;
+pub(crate) mod operations;
+pub(crate) mod tokens;
+
+use std::{
+    sync::{Arc, Mutex, MutexGuard},
+    time::Duration,
+};
+
+use serde::Serialize;
+
+use crate::{config::EmulatorConfig, engine::scripted::Scripted, faults::Faults};
+
+/// Counters of what the emulator observed (not part of the cloud API).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    /// Calls received (every RPC, including rejected ones).
+    pub requests: u64,
+    /// Streams whose client went away before the last chunk; their generation stopped.
+    pub streams_cancelled: u64,
+    /// Streams ended with DEADLINE_EXCEEDED because the client's deadline passed.
+    pub deadlines_exceeded: u64,
+}
+
+pub(crate) struct State {
+    pub config: EmulatorConfig,
+    /// The model, with scripted replies in front of it.
+    pub engine: Arc<Scripted>,
+    pub advertised: String,
+    pub operations: Arc<operations::Operations>,
+    pub tokens: tokens::Tokens,
+    pub journal: journal::Journal,
+    faults: Mutex<Faults>,
+    stats: Mutex<Stats>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Lowercase alphanumeric id like the cloud's (`d7qqr3frkl81js0udlr9`).
+pub(crate) fn new_id(prefix: &str) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut id = prefix.to_owned();
+    while id.len() < 20 {
+        id.push(ALPHABET[fastrand::usize(..ALPHABET.len())] as char);
+    }
+    id
+}
+
+impl State {
+    pub(crate) fn new(config: EmulatorConfig, engine: Scripted, advertised: String) -> State {
+        State {
+            engine: Arc::new(engine),
+            advertised,
+            operations: operations::Operations::new(
+                operations::Limits { max: config.max_operations, ttl: Duration::from_secs(config.operation_ttl_secs) },
+                config.operations,
+            ),
+            tokens: tokens::Tokens::new(Duration::from_secs(config.token_lifetime_secs), config.max_issued_tokens),
+            journal: journal::Journal::new(journal::Limits {
+                entries: config.journal_capacity,
+                bytes: config.journal_bytes,
+                body_bytes: config.journal_body_bytes,
+            }),
+            faults: Mutex::new(Faults::new(config.fault_seed, config.faults.clone())),
+            stats: Mutex::default(),
+            config,
+        }
+    }
+
+    pub(crate) fn faults(&self) -> MutexGuard<'_, Faults> {
+        lock(&self.faults)
+    }
+
+    pub(crate) fn reset_faults(&self, keep_configured: bool) {
+        let rules = if keep_configured { self.config.faults.clone() } else { Vec::new() };
+        *lock(&self.faults) = Faults::new(self.config.fault_seed, rules);
+    }
+
+    pub(crate) fn count(&self, update: impl FnOnce(&mut Stats)) {
+        update(&mut lock(&self.stats));
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        *lock(&self.stats)
+    }
+
+    /// Forgets operations, tokens, scripts, the journal, counters and runtime fault rules.
+    pub(crate) fn reset(&self) {
+        self.operations.reset();
+        self.tokens.clear();
+        self.engine.clear();
+        self.journal.clear();
+        *lock(&self.stats) = Stats::default();
+        self.reset_faults(true);
+    }
+}
