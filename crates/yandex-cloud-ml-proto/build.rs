@@ -25,6 +25,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_client(env::var_os("CARGO_FEATURE_CLIENT").is_some())
         .build_server(env::var_os("CARGO_FEATURE_SERVER").is_some())
         .build_transport(env::var_os("CARGO_FEATURE_CLIENT").is_some())
+        // Unimplemented methods answer UNIMPLEMENTED, so a service can grow method by method.
+        .generate_default_stubs(true)
         .include_file("_includes.rs")
         .emit_rerun_if_changed(false)
         .compile_fds_with_config(fds, {

@@ -113,7 +113,7 @@ pub async fn run(args: EmulatorArgs) -> std::io::Result<()> {
         };
         builder = builder.tls(TlsIdentity { certificate_pem: read(cert)?, private_key_pem: read(key)? });
     } else if args.tls_self_signed {
-        let identity = TlsIdentity::self_signed(&[]).map_err(std::io::Error::other)?;
+        let identity = TlsIdentity::localhost().map_err(std::io::Error::other)?;
         self_signed = Some(identity.certificate_pem.clone());
         builder = builder.tls(identity);
     }

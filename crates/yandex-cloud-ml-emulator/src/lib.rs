@@ -107,11 +107,15 @@ impl std::fmt::Debug for TlsIdentity {
 }
 
 impl TlsIdentity {
-    /// A new self-signed certificate for `localhost`, `127.0.0.1` and `::1` (and any further
-    /// `names`), to serve TLS locally; clients trust [`certificate_pem`](Self::certificate_pem).
+    /// A new self-signed certificate for `localhost`, `127.0.0.1` and `::1`, to serve TLS
+    /// locally; clients trust its [`certificate_pem`](Self::certificate_pem).
+    pub fn localhost() -> Result<TlsIdentity, String> {
+        TlsIdentity::self_signed(&["localhost", "127.0.0.1", "::1"])
+    }
+
+    /// A new self-signed certificate for exactly these host names and IP addresses.
     pub fn self_signed(names: &[&str]) -> Result<TlsIdentity, String> {
-        let mut subjects: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
-        subjects.extend(names.iter().map(|n| (*n).to_owned()));
+        let subjects: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
         let certified =
             rcgen::generate_simple_self_signed(subjects).map_err(|e| format!("cannot make a certificate: {e}"))?;
         Ok(TlsIdentity {
@@ -202,7 +206,7 @@ impl EmulatorBuilder {
         self
     }
 
-    /// Serves TLS with this certificate (see [`TlsIdentity::self_signed`]).
+    /// Serves TLS with this certificate (see [`TlsIdentity::localhost`]).
     pub fn tls(mut self, identity: TlsIdentity) -> Self {
         self.tls = Some(identity);
         self

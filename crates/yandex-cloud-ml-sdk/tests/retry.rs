@@ -140,3 +140,19 @@ async fn an_unreachable_endpoint_fails_as_a_transport_error_within_the_deadline(
     assert!(matches!(e.kind(), ErrorKind::Transport | ErrorKind::Timeout), "{e:?}");
     assert!(e.to_string().contains("endpoint discovery failed"), "{e}");
 }
+
+#[tokio::test]
+async fn discovery_failures_share_the_calls_retry_budget() {
+    // A closed port: discovery fails every time. One budget of 5 attempts for the whole call,
+    // discovery included (it used to run its own 5 attempts inside each of the call's 5).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let sdk = yandex_cloud_ml_sdk::Sdk::builder()
+        .emulator(closed.to_string())
+        .retry_policy(common::fast_retries())
+        .build()
+        .unwrap();
+    let e = sdk.models().completions("yandexgpt").run("x").timeout(Duration::from_secs(30)).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Transport, "{e}");
+    assert_eq!(e.attempts(), 5, "{e}");
+    assert!(e.to_string().contains("endpoint discovery failed"), "{e}");
+}

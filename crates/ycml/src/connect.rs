@@ -1,11 +1,13 @@
-//! Global flags: folder, credentials and where the API lives.
+//! Global flags: folder, credentials and where the API lives; and SDK errors said in the CLI's
+//! own terms (flags and environment variables instead of builder methods).
 
 use std::{net::IpAddr, path::PathBuf, time::Duration};
 
-use yandex_cloud_ml_sdk::{Credentials, Sdk, Tls};
+use yandex_cloud_ml_sdk::{Credentials, Error, ErrorKind, Sdk, Tls};
 
 /// Connection options shared by every command.
 #[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Connection and credentials")]
 pub struct Connection {
     /// Folder id (model URIs are gpt://FOLDER/MODEL/VERSION).
     #[arg(long, global = true, env = "YC_FOLDER_ID")]
@@ -22,12 +24,22 @@ pub struct Connection {
     /// Service-account authorized key file (JSON).
     #[arg(long, global = true, env = "YC_SERVICE_ACCOUNT_KEY_FILE")]
     pub service_account_key: Option<PathBuf>,
-    /// Send every call to HOST:PORT (plaintext for loopback addresses, TLS otherwise).
-    #[arg(long, global = true, env = "YCML_ENDPOINT")]
+    /// Endpoint discovery at HOST:PORT (default api.cloud.yandex.net:443).
+    #[arg(long, global = true, env = "YC_API_ENDPOINT")]
+    pub api_endpoint: Option<String>,
+    /// Send every call to HOST:PORT, without discovery (plaintext for loopback, TLS otherwise).
+    #[arg(long, global = true, env = "YCML_ENDPOINT", conflicts_with = "api_endpoint")]
     pub endpoint: Option<String>,
     /// Use the local emulator at HOST:PORT (discovery, plaintext, dev credentials).
-    #[arg(long, global = true, env = "YCML_EMULATOR_HOST", conflicts_with = "endpoint")]
+    #[arg(long, global = true, env = "YCML_EMULATOR_HOST", conflicts_with_all = ["endpoint", "api_endpoint"])]
     pub emulator: Option<String>,
+    /// Also trust the CA certificate(s) in this PEM file, e.g. of a TLS-inspecting proxy
+    /// (SSL_CERT_FILE is honoured too).
+    #[arg(long, global = true, value_name = "FILE", env = "SSL_CERT_FILE")]
+    pub ca_cert: Option<PathBuf>,
+    /// Use TLS even to a loopback address (e.g. `ycml emulator --tls-self-signed`).
+    #[arg(long, global = true, conflicts_with = "insecure")]
+    pub tls: bool,
     /// Allow plaintext to a non-loopback --endpoint (credentials travel unencrypted).
     #[arg(long, global = true)]
     pub insecure: bool,
@@ -42,23 +54,43 @@ fn is_loopback(address: &str) -> bool {
 }
 
 impl Connection {
+    fn tls_for(&self, address: &str) -> Tls {
+        if self.insecure {
+            Tls::PlaintextInsecure
+        } else if is_loopback(address) && !self.tls {
+            Tls::PlaintextLoopbackOnly
+        } else {
+            Tls::Enabled
+        }
+    }
+
     /// Builds the SDK from the flags (and the environment through clap's `env`).
-    pub fn sdk(&self) -> yandex_cloud_ml_sdk::Result<Sdk> {
+    pub fn sdk(&self) -> Result<Sdk, String> {
         let mut builder = Sdk::builder();
         if let Some(addr) = &self.emulator {
             builder = builder.emulator(addr);
+            if self.tls {
+                builder = builder.tls(Tls::Enabled);
+            }
+        }
+        if let Some(addr) = &self.api_endpoint {
+            builder = builder.discovery_endpoint(addr).tls(self.tls_for(addr));
         }
         if let Some(addr) = &self.endpoint {
-            builder = builder.endpoint(addr).tls(if self.insecure {
-                Tls::PlaintextInsecure
-            } else if is_loopback(addr) {
-                Tls::PlaintextLoopbackOnly
-            } else {
-                Tls::Enabled
-            });
+            builder = builder.endpoint(addr).tls(self.tls_for(addr));
         }
-        if let Some(folder) = &self.folder_id {
-            builder = builder.folder_id(folder);
+        if let Some(path) = &self.ca_cert {
+            let pem = std::fs::read(path).map_err(|e| format!("--ca-cert {}: {e}", path.display()))?;
+            builder = builder.ca_certificate_pem(pem);
+        }
+        match &self.folder_id {
+            Some(folder) => builder = builder.folder_id(folder),
+            None if self.emulator.is_none() => {
+                return Err("no folder: pass --folder-id FOLDER or set YC_FOLDER_ID \
+                            (to work offline, use --emulator HOST:PORT with a running `ycml emulator`)"
+                    .into());
+            }
+            None => {}
         }
         let credentials = if let Some(k) = &self.api_key {
             Some(Credentials::api_key(k.as_str()))
@@ -67,18 +99,37 @@ impl Connection {
         } else if let Some(t) = &self.oauth_token {
             Some(Credentials::oauth_token(t.as_str()))
         } else if let Some(path) = &self.service_account_key {
-            Some(Credentials::service_account_key_file(path)?)
+            Some(Credentials::service_account_key_file(path).map_err(explain)?)
         } else {
             None
         };
         if let Some(c) = credentials {
             builder = builder.credentials(c);
         }
-        builder.build()
+        builder.build().map_err(explain)
     }
 
     /// The per-call timeout, if given.
     pub fn timeout(&self) -> Option<Duration> {
         self.timeout.filter(|t| t.is_finite() && *t > 0.0).map(Duration::from_secs_f64)
+    }
+}
+
+/// An SDK error in the CLI's terms.
+pub fn explain(e: Error) -> String {
+    let text = e.to_string();
+    match e.kind() {
+        ErrorKind::Auth if text.contains("no credentials found") => "no credentials: pass --api-key, --iam-token, \
+             --oauth-token or --service-account-key (or set YC_API_KEY, YC_IAM_TOKEN, YC_OAUTH_TOKEN, \
+             YC_SERVICE_ACCOUNT_KEY_FILE); to work offline, use --emulator HOST:PORT with a running `ycml emulator`"
+            .into(),
+        ErrorKind::Tls => text.replace(
+            "SdkBuilder::ca_certificate_pem (ycml: --ca-cert FILE or SSL_CERT_FILE)",
+            "--ca-cert FILE (or SSL_CERT_FILE)",
+        ),
+        _ => text
+            .replace("SdkBuilder::service_endpoint", "--endpoint")
+            .replace("SdkBuilder::folder_id(...) or set YC_FOLDER_ID", "--folder-id or YC_FOLDER_ID")
+            .replace("raise it with `.timeout(...)`", "raise it with --timeout SECONDS"),
     }
 }

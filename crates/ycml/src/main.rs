@@ -3,6 +3,7 @@
 mod commands;
 mod connect;
 mod messages;
+mod status;
 
 use std::process::ExitCode;
 
@@ -48,9 +49,13 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("YCML_LOG").unwrap_or_else(|_| "warn".into()))
-        .with_writer(std::io::stderr)
+    use tracing_subscriber::{Layer, layer::SubscriberExt, util::SubscriberInitExt};
+    // Logs go to stderr as YCML_LOG asks; by default the SDK's retries show as a status line.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("YCML_LOG")
+        .unwrap_or_else(|_| "warn,yandex_cloud_ml_sdk=error".into());
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(filter))
+        .with(status::RetryStatus::new().with_filter(tracing_subscriber::filter::LevelFilter::WARN))
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
@@ -60,6 +65,7 @@ async fn main() -> ExitCode {
         Command::Operation { action } => commands::operation::run(&cli.connection, cli.output, action).await,
         Command::Chat(args) => commands::chat::chat(&cli.connection, args).await,
     };
+    status::finish();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

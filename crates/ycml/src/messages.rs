@@ -2,29 +2,8 @@
 
 use std::io::Read;
 
-use serde::Deserialize;
-use yandex_cloud_ml_sdk::{completions::Message, tools::ToolResult};
-
-/// One entry of a messages file: `{"role": "...", "text": "..."}` or
-/// `{"role": "user", "tool_results": [{"name": "...", "content": "..."}]}`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Entry {
-    #[serde(default = "user")]
-    role: String,
-    text: Option<String>,
-    tool_results: Option<Vec<ToolResultEntry>>,
-}
-
-#[derive(Debug, Deserialize)]
-struct ToolResultEntry {
-    name: String,
-    content: String,
-}
-
-fn user() -> String {
-    "user".into()
-}
+use serde_json::Value;
+use yandex_cloud_ml_sdk::completions::Message;
 
 /// Reads `path` (or stdin for `-`).
 pub fn read_source(path: &str) -> Result<String, String> {
@@ -37,19 +16,26 @@ pub fn read_source(path: &str) -> Result<String, String> {
     }
 }
 
-/// Parses a JSON list of messages.
+/// Parses a JSON list of messages, each `{"role", "text"}`, `{"role": "assistant",
+/// "tool_calls": [{"function": {"name", "arguments"}}]}` or `{"role", "tool_results": [{"name",
+/// "content"}]}` (the SDK's message format; `role` defaults to `user`). A result printed by
+/// `ycml complete --output json` is accepted too, as the assistant's message.
 pub fn parse_messages(json: &str) -> Result<Vec<Message>, String> {
-    let entries: Vec<Entry> = serde_json::from_str(json)
+    let entries: Vec<Value> = serde_json::from_str(json)
         .map_err(|e| format!("messages must be a JSON list of {{\"role\", \"text\"}} objects: {e}"))?;
     entries
         .into_iter()
         .enumerate()
-        .map(|(i, e)| match (e.text, e.tool_results) {
-            (Some(text), None) => Ok(Message::new(e.role.as_str(), text)),
-            (None, Some(results)) => {
-                Ok(Message::tool_results(results.into_iter().map(|r| ToolResult::function(r.name, r.content))))
+        .map(|(i, mut entry)| {
+            if entry.get("alternatives").is_some() {
+                let result: yandex_cloud_ml_sdk::completions::CompletionResult =
+                    serde_json::from_value(entry).map_err(|e| format!("message {i}: not a completion result: {e}"))?;
+                return Ok(Message::from(result));
             }
-            _ => Err(format!("message {i} needs exactly one of \"text\" or \"tool_results\"")),
+            if let Value::Object(map) = &mut entry {
+                map.entry("role").or_insert_with(|| Value::String("user".into()));
+            }
+            serde_json::from_value(entry).map_err(|e| format!("message {i}: {e}"))
         })
         .collect()
 }
@@ -92,7 +78,12 @@ mod tests {
         .unwrap();
         assert_eq!(m.len(), 3);
         assert_eq!(m[1].role().as_str(), "user");
+        assert_eq!(m[2].tool_results_list().len(), 1);
         assert!(parse_messages(r#"[{"role":"user"}]"#).unwrap_err().contains("exactly one"));
+        let calls =
+            parse_messages(r#"[{"role":"assistant","tool_calls":[{"function":{"name":"f","arguments":{"x":1}}}]}]"#)
+                .unwrap();
+        assert_eq!(calls[0].tool_calls()[0].name(), "f");
         assert!(parse_messages("{").unwrap_err().contains("JSON list"));
     }
 }

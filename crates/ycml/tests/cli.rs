@@ -197,3 +197,130 @@ async fn endpoint_flag_sends_everything_to_one_address_without_discovery() {
         .unwrap();
     assert!(!out.status.success(), "an unreachable endpoint fails");
 }
+
+/// A command line with no connection settings from the environment.
+fn bare(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ycml"));
+    cmd.args(args);
+    for var in [
+        "YC_API_KEY",
+        "YC_IAM_TOKEN",
+        "YC_OAUTH_TOKEN",
+        "YC_FOLDER_ID",
+        "YCML_ENDPOINT",
+        "YCML_EMULATOR_HOST",
+        "YC_API_ENDPOINT",
+        "YC_SERVICE_ACCOUNT_KEY_FILE",
+        "YC_TOKEN",
+        "SSL_CERT_FILE",
+        "YCML_LOG",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_recorded_function_call_round_trip_is_reproduced_from_the_cli() {
+    use yandex_cloud_ml_emulator::replay::{Cassette, ReplayServer};
+    let cassette = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/cassettes/models/test_function_call.gprc.json");
+    let server = ReplayServer::start(Cassette::load(cassette).unwrap(), "127.0.0.1:0").await.unwrap();
+    let tool = write_temp(
+        "something.json",
+        &json!({"name": "something",
+                "description": "Tool which have to collect all the numbers from user message and do a SOMETHING with it",
+                "parameters": {"title": "Numbers", "type": "object",
+                               "properties": {"numbers": {"title": "Numbers", "type": "array", "items": {"type": "integer"}}},
+                               "required": ["numbers"]}}),
+    );
+    let question = "do a SOMETHING with all the numbers from: 5, 4, a, 1";
+    let endpoint = server.endpoint();
+    let base =
+        ["--endpoint", &endpoint, "--folder-id", "b1ghsjum2v37c2un8h64", "--api-key", "replay", "--output", "json"];
+    let run = |extra: &[&str]| {
+        let mut args: Vec<&str> = base.to_vec();
+        args.extend(["complete", "-m", "yandexgpt", "--model-version", "rc", "--tool", &tool]);
+        args.extend(extra);
+        bare(&args).output().unwrap()
+    };
+    let first: Value = serde_json::from_str(&stdout(&run(&[question]))).unwrap();
+    assert_eq!(first["alternatives"][0]["status"], "TOOL_CALLS");
+    // The next turn from a file: the question, the answer as printed, and the tool's result.
+    let history = write_temp(
+        "history.json",
+        &json!([{"text": question}, first, {"tool_results": [{"name": "something", "content": "+20.0"}]}]),
+    );
+    let second: Value = serde_json::from_str(&stdout(&run(&["--messages", &history]))).unwrap();
+    assert_eq!(
+        second["alternatives"][0]["text"],
+        "The result of doing SOMETHING with the numbers 5, 4, and 1 is +20.0."
+    );
+    server.verify_requests().unwrap();
+    assert_eq!(server.unused(), 1, "everything but discovery was used");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn parallel_tool_calls_can_be_sent_both_ways() {
+    let e = emulator().await;
+    let tool = write_temp("sum.json", &json!({"name": "sum", "parameters": {"type": "object"}}));
+    for value in ["true", "false"] {
+        stdout(&ycml(&e, &["complete", "--tool", &tool, "--parallel-tool-calls", value, "use sum"], None));
+        let request = e.control().journal().pop().unwrap().request;
+        assert_eq!(request["parallelToolCalls"], value == "true", "{request}");
+    }
+}
+
+#[test]
+fn errors_speak_of_flags_and_point_offline_users_to_the_emulator() {
+    let out = bare(&["complete", "hi"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("--folder-id") && err.contains("YC_FOLDER_ID") && err.contains("--emulator"), "{err}");
+    assert!(!err.contains("SdkBuilder"), "{err}");
+}
+
+#[test]
+fn connection_options_have_their_own_help_section() {
+    let out = bare(&["complete", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    let section = help.find("Connection and credentials:").expect("a connection section");
+    for flag in ["--folder-id", "--api-key", "--emulator", "--ca-cert"] {
+        assert!(help.find(flag).is_some_and(|at| at > section), "{flag} under the connection heading:\n{help}");
+    }
+    assert!(help.find("--temperature").is_some_and(|at| at < section), "{help}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retries_show_as_one_status_line_and_tls_needs_the_ca() {
+    use yandex_cloud_ml_emulator::{FaultAction, FaultRule, TlsIdentity};
+    let identity = TlsIdentity::localhost().unwrap();
+    let e = Emulator::builder()
+        .tls(identity.clone())
+        .fault(
+            FaultRule::new("TextGenerationService", FaultAction::Fail { code: 14, message: "busy".into() })
+                .first_calls(1),
+        )
+        .start("127.0.0.1:0")
+        .await
+        .unwrap();
+    let ca = std::env::temp_dir().join(format!("ycml-cli-{}-ca.pem", std::process::id()));
+    std::fs::write(&ca, &identity.certificate_pem).unwrap();
+    let endpoint = format!("localhost:{}", e.address().port());
+    let args = ["--api-endpoint", &endpoint, "--tls", "--folder-id", "f", "--api-key", "k"];
+    // Without the CA: refused at once, the message names the flag.
+    let out = bare(&args).args(["complete", "hi"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("--ca-cert") && !err.contains("SdkBuilder"), "{err}");
+    // With it: the first attempt hits UNAVAILABLE, one status line, then the answer.
+    let out = bare(&args).args(["--ca-cert", ca.to_str().unwrap(), "complete", "hi"]).output().unwrap();
+    assert_eq!(stdout(&out), "Echo: hi\n");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("retrying TextGenerationService/Completion (attempt 2 of 5, next in"), "{err}");
+    assert!(!err.contains("WARN"), "{err}");
+    // SSL_CERT_FILE works as well.
+    let out = bare(&args).env("SSL_CERT_FILE", &ca).args(["complete", "again"]).output().unwrap();
+    assert_eq!(stdout(&out), "Echo: again\n");
+}

@@ -95,8 +95,6 @@ impl Drop for Streaming {
 
 #[tonic::async_trait]
 impl TextGenerationService for TextGeneration {
-    type CompletionStream = ResponseStream;
-
     async fn completion(&self, request: Request<pb::CompletionRequest>) -> Result<Response<ResponseStream>, Status> {
         let deadline = deadline(&request);
         let request = request.into_inner();

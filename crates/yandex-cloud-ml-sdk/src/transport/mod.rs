@@ -334,7 +334,15 @@ impl Transport {
             }
             let remaining = ctx.deadline.saturating_duration_since(Instant::now());
             let delay = ctx.retry.backoff(attempt).min(remaining);
-            tracing::warn!(method = ctx.rpc.name(), request_id = ctx.request_id(), attempt, error = %error, delay = ?delay, "retrying");
+            tracing::warn!(
+                method = ctx.rpc.name(),
+                request_id = ctx.request_id(),
+                attempt,
+                max_attempts = ctx.retry.attempts(),
+                error = %error,
+                delay = ?delay,
+                "retrying"
+            );
             tokio::time::sleep(delay).await;
         }
     }

@@ -18,7 +18,7 @@ pub struct ChatArgs {
 }
 
 pub async fn chat(connection: &Connection, args: ChatArgs) -> Result<(), String> {
-    let sdk = connection.sdk().map_err(|e| e.to_string())?;
+    let sdk = connection.sdk()?;
     let model = args.model.model(&sdk)?;
     let start: Vec<Message> = args.system.iter().map(Message::system).collect();
     let mut history = start.clone();

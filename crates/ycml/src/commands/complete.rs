@@ -43,9 +43,9 @@ pub struct ModelArgs {
     /// none, auto, required, or a function name.
     #[arg(long)]
     pub tool_choice: Option<String>,
-    /// Ask for at most one tool call per answer.
-    #[arg(long)]
-    pub no_parallel_tool_calls: bool,
+    /// Whether the model may ask for several tool calls at once (the cloud's default is true).
+    #[arg(long, value_name = "BOOL")]
+    pub parallel_tool_calls: Option<bool>,
 }
 
 fn read_json(path: &PathBuf) -> Result<Value, String> {
@@ -94,16 +94,15 @@ impl ModelArgs {
         sdk.models()
             .completions_with_version(&self.model, &self.model_version)
             .configure(|c| {
-                let c = c
-                    .temperature(self.temperature)
+                c.temperature(self.temperature)
                     .max_tokens(self.max_tokens)
                     .reasoning_mode(reasoning)
                     .response_format(format)
                     .tools(tools)
-                    .tool_choice(choice);
-                if self.no_parallel_tool_calls { c.parallel_tool_calls(false) } else { c }
+                    .tool_choice(choice)
+                    .parallel_tool_calls(self.parallel_tool_calls)
             })
-            .map_err(|e| e.to_string())
+            .map_err(crate::connect::explain)
     }
 }
 
@@ -147,7 +146,7 @@ pub fn print_result(output: Output, result: &CompletionResult) -> Result<(), Str
 }
 
 pub async fn complete(connection: &Connection, output: Output, args: CompleteArgs) -> Result<(), String> {
-    let sdk = connection.sdk().map_err(|e| e.to_string())?;
+    let sdk = connection.sdk()?;
     let model = args.model.model(&sdk)?;
     let messages = messages::conversation(args.prompt.as_deref(), args.messages.as_deref(), args.system.as_deref())?;
     let timeout = connection.timeout();
@@ -156,7 +155,7 @@ pub async fn complete(connection: &Connection, output: Output, args: CompleteArg
         if let Some(t) = timeout {
             call = call.timeout(t);
         }
-        let op = call.await.map_err(|e| e.to_string())?;
+        let op = call.await.map_err(crate::connect::explain)?;
         match output {
             Output::Text => println!("{}", op.id()),
             Output::Json => println!("{}", json!({"operation_id": op.id()})),
@@ -168,11 +167,11 @@ pub async fn complete(connection: &Connection, output: Output, args: CompleteArg
         if let Some(t) = timeout {
             call = call.timeout(t);
         }
-        let mut stream = call.await.map_err(|e| e.to_string())?;
+        let mut stream = call.await.map_err(crate::connect::explain)?;
         let mut stdout = std::io::stdout();
         let mut last = None;
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| e.to_string())?;
+            let chunk = chunk.map_err(crate::connect::explain)?;
             match output {
                 Output::Text => {
                     let _ = write!(stdout, "{}", chunk.delta());
@@ -194,7 +193,7 @@ pub async fn complete(connection: &Connection, output: Output, args: CompleteArg
     if let Some(t) = timeout {
         call = call.timeout(t);
     }
-    let result = call.await.map_err(|e| e.to_string())?;
+    let result = call.await.map_err(crate::connect::explain)?;
     print_result(output, &result)
 }
 
@@ -214,14 +213,14 @@ pub struct TokenizeArgs {
 }
 
 pub async fn tokenize(connection: &Connection, output: Output, args: TokenizeArgs) -> Result<(), String> {
-    let sdk = connection.sdk().map_err(|e| e.to_string())?;
+    let sdk = connection.sdk()?;
     let model = args.model.model(&sdk)?;
     let messages = messages::conversation(args.prompt.as_deref(), args.messages.as_deref(), args.system.as_deref())?;
     let mut call = model.tokenize(messages);
     if let Some(t) = connection.timeout() {
         call = call.timeout(t);
     }
-    let tokens = call.await.map_err(|e| e.to_string())?;
+    let tokens = call.await.map_err(crate::connect::explain)?;
     match output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&tokens).map_err(|e| e.to_string())?),
         Output::Text => {

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use serde_json::json;
-use yandex_cloud_ml_sdk::operations::OperationStatus;
+use yandex_cloud_ml_sdk::{completions::CompletionResult, operations::OperationStatus};
 
 use crate::{Output, commands::complete::print_result, connect::Connection};
 
@@ -63,26 +63,25 @@ fn seconds(v: f64, flag: &str) -> Result<Duration, String> {
 }
 
 pub async fn run(connection: &Connection, output: Output, action: OperationAction) -> Result<(), String> {
-    let sdk = connection.sdk().map_err(|e| e.to_string())?;
-    // Deferred completions are polled through the operation service by id alone.
-    let model = sdk.models().completions("yandexgpt");
+    let sdk = connection.sdk()?;
+    let operations = sdk.operations();
     match action {
         OperationAction::Get { id } => {
-            let status = model.attach_deferred(id).status().await.map_err(|e| e.to_string())?;
+            let status = operations.get_untyped(id).status().await.map_err(crate::connect::explain)?;
             print_status(output, &status);
         }
         OperationAction::Cancel { id } => {
-            let status = model.attach_deferred(id).cancel().await.map_err(|e| e.to_string())?;
+            let status = operations.get_untyped(id).cancel().await.map_err(crate::connect::explain)?;
             print_status(output, &status);
         }
         OperationAction::Wait { id, poll_interval, wait_timeout } => {
-            let result = model
-                .attach_deferred(id)
+            let result = operations
+                .get::<CompletionResult>(id)
                 .wait()
                 .poll_interval(seconds(poll_interval, "--poll-interval")?)
                 .timeout(seconds(wait_timeout, "--wait-timeout")?)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(crate::connect::explain)?;
             print_result(output, &result)?;
         }
     }
