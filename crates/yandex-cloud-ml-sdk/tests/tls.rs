@@ -10,9 +10,7 @@ use yandex_cloud_ml_emulator::{Emulator, EmulatorHandle, TlsIdentity};
 use yandex_cloud_ml_sdk::{ErrorKind, Sdk, SdkBuilder, Tls};
 
 async fn tls_emulator(identity: &TlsIdentity) -> EmulatorHandle {
-    let mut config = yandex_cloud_ml_emulator::EmulatorConfig::default();
-    config.advertised_address = None;
-    let emulator = Emulator::builder().config(config).tls(identity.clone()).start("127.0.0.1:0").await.unwrap();
+    let emulator = Emulator::builder().tls(identity.clone()).start("127.0.0.1:0").await.unwrap();
     assert!(emulator.is_tls());
     emulator
 }
