@@ -57,9 +57,10 @@ impl Control {
         self.state.operations.ids()
     }
 
-    /// Finishes a running operation with its result (as soon as its work is done).
-    pub fn complete_operation(&self, id: &str) -> Result<(), tonic::Status> {
-        self.state.operations.complete(id, None).map(|_| ())
+    /// Finishes a running operation with its result, waiting (up to 10 s) for its work to
+    /// produce it.
+    pub async fn complete_operation(&self, id: &str) -> Result<(), tonic::Status> {
+        self.state.operations.complete_when_ready(id, None, std::time::Duration::from_secs(10)).await.map(|_| ())
     }
 
     /// Finishes a running operation with an error.
@@ -251,7 +252,7 @@ async fn reset(Extract(c): Extract<Control>) -> Response {
 }
 
 async fn complete_operation(Extract(c): Extract<Control>, Path(id): Path<String>) -> Response {
-    match c.complete_operation(&id) {
+    match c.complete_operation(&id).await {
         Ok(()) => ok(),
         Err(s) => error(StatusCode::CONFLICT, s.message()),
     }

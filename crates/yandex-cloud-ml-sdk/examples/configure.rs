@@ -8,18 +8,23 @@ use yandex_cloud_ml_sdk::{
 
 #[tokio::main]
 pub async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    run(&mut std::io::stdout()).await
+}
+
+/// The example, writing what it shows to `out` (stdout when run; a buffer in the tests).
+pub async fn run(out: &mut dyn std::io::Write) -> Result<(), Box<dyn std::error::Error>> {
     let emulator = Emulator::builder().start("127.0.0.1:0").await?;
     let sdk = Sdk::builder().emulator(emulator.endpoint()).build()?;
     let base = sdk.models().completions_with_version("yandexgpt", "rc");
 
     let model = base.configure(|c| c.temperature(0.2).max_tokens(3).reasoning_mode(ReasoningMode::EnabledHidden))?;
-    println!("config: {:?}", model.config());
+    writeln!(out, "config: {:?}", model.config())?;
     let result = model.run("explain ownership in Rust in one long paragraph").await?;
     assert_eq!(result.status(), AlternativeStatus::TruncatedFinal);
-    println!("truncated answer: {:?} ({} reasoning tokens)", result.text(), result.usage().reasoning_tokens);
+    writeln!(out, "truncated answer: {:?} ({} reasoning tokens)", result.text(), result.usage().reasoning_tokens)?;
 
     // Invalid settings never reach the network.
     let error = base.configure(|c| c.temperature(1.7)).unwrap_err();
-    println!("rejected: {error}");
+    writeln!(out, "rejected: {error}")?;
     Ok(())
 }

@@ -8,17 +8,22 @@ use yandex_cloud_ml_sdk::Sdk;
 
 #[tokio::main]
 pub async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    run(&mut std::io::stdout()).await
+}
+
+/// The example, writing what it shows to `out` (stdout when run; a buffer in the tests).
+pub async fn run(out: &mut dyn std::io::Write) -> Result<(), Box<dyn std::error::Error>> {
     let emulator = Emulator::builder().start("127.0.0.1:0").await?;
     let sdk = Sdk::builder().emulator(emulator.endpoint()).build()?;
     let model = sdk.models().completions("yandexgpt");
 
     let operation = model.run_deferred("Write a haiku about gRPC").await?;
     let id = operation.id().to_owned();
-    println!("started operation {id}; running: {}", operation.status().await?.is_running());
+    writeln!(out, "started operation {id}; running: {}", operation.status().await?.is_running())?;
 
     // Later: re-attach by id alone (no RPC until you ask) and wait for the result.
     let attached = model.attach_deferred(id);
     let result = attached.wait().poll_interval(Duration::from_millis(100)).timeout(Duration::from_secs(60)).await?;
-    println!("result: {}", result.text());
+    writeln!(out, "result: {}", result.text())?;
     Ok(())
 }

@@ -6,6 +6,11 @@ use yandex_cloud_ml_sdk::{Sdk, completions::Message};
 
 #[tokio::main]
 pub async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    run(&mut std::io::stdout()).await
+}
+
+/// The example, writing what it shows to `out` (stdout when run; a buffer in the tests).
+pub async fn run(out: &mut dyn std::io::Write) -> Result<(), Box<dyn std::error::Error>> {
     let emulator = Emulator::builder().start("127.0.0.1:0").await?;
     let sdk = Sdk::builder().emulator(emulator.endpoint()).build()?;
     let model = sdk.models().completions("yandexgpt");
@@ -15,9 +20,9 @@ pub async fn main() -> Result<(), Box<dyn std::error::Error>> {
     while let Some(chunk) = stream.next().await {
         let chunk = chunk?;
         // `delta()` is the new text; `text()` would be everything so far.
-        print!("{}", chunk.delta());
+        write!(out, "{}", chunk.delta())?;
         if chunk.is_final() {
-            println!("\n[{:?}, {} tokens]", chunk.status(), chunk.usage().total_tokens);
+            writeln!(out, "\n[{:?}, {} tokens]", chunk.status(), chunk.usage().total_tokens)?;
         }
     }
     Ok(())

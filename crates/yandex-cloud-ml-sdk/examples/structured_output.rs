@@ -12,18 +12,23 @@ struct Numbers {
 
 #[tokio::main]
 pub async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    run(&mut std::io::stdout()).await
+}
+
+/// The example, writing what it shows to `out` (stdout when run; a buffer in the tests).
+pub async fn run(out: &mut dyn std::io::Write) -> Result<(), Box<dyn std::error::Error>> {
     let emulator = Emulator::builder().start("127.0.0.1:0").await?;
     let sdk = Sdk::builder().emulator(emulator.endpoint()).build()?;
     let model = sdk.models().completions("yandexgpt");
 
     let json_mode = model.configure(|c| c.response_format(ResponseFormat::Json))?;
-    println!("json mode: {}", json_mode.run("Reply with JSON: what is 2+2?").await?.text());
+    writeln!(out, "json mode: {}", json_mode.run("Reply with JSON: what is 2+2?").await?.text())?;
 
     let schema = json!({"type": "object", "properties": {"numbers": {"type": "array", "items": {"type": "integer"}}}});
     let schema_mode = model.configure(|c| c.response_format(ResponseFormat::json_schema(schema)))?;
-    println!("schema: {}", schema_mode.run("collect all numbers from: 5, 4, a, 1").await?.text());
+    writeln!(out, "schema: {}", schema_mode.run("collect all numbers from: 5, 4, a, 1").await?.text())?;
 
     let typed: Numbers = model.run_structured::<Numbers>("collect all numbers from: 5, 4, a, 1").await?;
-    println!("typed: {typed:?}, sum {}", typed.numbers.iter().sum::<i64>());
+    writeln!(out, "typed: {typed:?}, sum {}", typed.numbers.iter().sum::<i64>())?;
     Ok(())
 }

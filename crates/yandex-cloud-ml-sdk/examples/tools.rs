@@ -16,6 +16,11 @@ struct AddNumbers {
 
 #[tokio::main]
 pub async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    run(&mut std::io::stdout()).await
+}
+
+/// The example, writing what it shows to `out` (stdout when run; a buffer in the tests).
+pub async fn run(out: &mut dyn std::io::Write) -> Result<(), Box<dyn std::error::Error>> {
     let emulator = Emulator::builder().start("127.0.0.1:0").await?;
     let sdk = Sdk::builder().emulator(emulator.endpoint()).build()?;
 
@@ -29,7 +34,7 @@ pub async fn main() -> Result<(), Box<dyn std::error::Error>> {
     loop {
         let result = model.run(history.clone()).await?;
         if result.tool_calls().is_empty() {
-            println!("answer: {}", result.text());
+            writeln!(out, "answer: {}", result.text())?;
             break;
         }
         history.push(Message::from(&result)); // echoes the calls exactly
@@ -37,7 +42,7 @@ pub async fn main() -> Result<(), Box<dyn std::error::Error>> {
         for call in result.tool_calls() {
             let args: AddNumbers = call.function().ok_or("not a function call")?.arguments_as()?;
             let sum: i64 = args.numbers.iter().sum();
-            println!("calling {}({:?}) = {sum}", call.name(), args.numbers);
+            writeln!(out, "calling {}({:?}) = {sum}", call.name(), args.numbers)?;
             results.push(ToolResult::for_call(call, sum)?);
         }
         history.push(Message::tool_results(results));

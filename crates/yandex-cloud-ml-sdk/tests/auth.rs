@@ -11,7 +11,6 @@ use std::{
     time::Duration,
 };
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use yandex_cloud_ml_emulator::{AuthMode, Emulator, EmulatorHandle};
 use yandex_cloud_ml_sdk::{Credentials, Sdk};
 
@@ -141,42 +140,11 @@ async fn service_account_key_buys_tokens_with_a_ps256_jwt() {
     assert!(debug.contains("ajetestkeyid0000000") && !debug.contains("PRIVATE"), "{debug}");
 }
 
-/// A one-shot HTTP server playing the VM metadata service.
-async fn metadata_server(token: &'static str, hits: Arc<AtomicUsize>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut sock, _)) = listener.accept().await else { return };
-            let hits = hits.clone();
-            tokio::spawn(async move {
-                let mut buf = vec![0; 4096];
-                let n = sock.read(&mut buf).await.unwrap_or(0);
-                let request = String::from_utf8_lossy(&buf[..n]).to_lowercase();
-                let ok = request.starts_with("get /computemetadata/v1/instance/service-accounts/default/token")
-                    && request.contains("metadata-flavor: google");
-                hits.fetch_add(1, Ordering::SeqCst);
-                let body = format!(r#"{{"access_token":"{token}","expires_in":3600,"token_type":"Bearer"}}"#);
-                let response = if ok {
-                    format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-                        body.len()
-                    )
-                } else {
-                    "HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n".to_owned()
-                };
-                let _ = sock.write_all(response.as_bytes()).await;
-            });
-        }
-    });
-    addr.to_string()
-}
-
 #[tokio::test]
 async fn metadata_service_tokens() {
     let emulator = common::start(Emulator::builder().auth(require(&[], &["t1.from-metadata"], &[]))).await;
     let hits = Arc::new(AtomicUsize::new(0));
-    let host = metadata_server("t1.from-metadata", hits.clone()).await;
+    let host = common::metadata_server("t1.from-metadata", hits.clone()).await;
     let url = format!("http://{host}/computeMetadata/v1/instance/service-accounts/default/token");
     let sdk = sdk_with(&emulator, Credentials::metadata_service_at(url));
     assert_eq!(hello(&sdk).await.unwrap(), "Echo: hello");

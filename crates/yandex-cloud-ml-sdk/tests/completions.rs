@@ -388,7 +388,7 @@ async fn deferred_operations_can_be_cancelled_failed_and_time_out() {
     assert!(e.to_string().contains("model crashed") && e.to_string().contains(op.id()), "{e}");
 
     let op = model.run_deferred("manual").await.unwrap();
-    emulator.control().complete_operation(op.id()).unwrap();
+    emulator.control().complete_operation(op.id()).await.unwrap();
     assert_eq!(op.result().await.unwrap().text(), "Echo: manual");
 
     let slow_rpc = model.attach_deferred(op.id()).with_rpc_timeout(Duration::from_nanos(1));
@@ -407,4 +407,28 @@ async fn operations_finishing_after_a_delay_complete_in_the_background() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(op.status().await.unwrap().is_succeeded());
     assert_eq!(op.result().await.unwrap().text(), "Echo: later");
+}
+
+#[test]
+fn hostile_configuration_is_refused_before_anything_is_sent() {
+    let sdk = yandex_cloud_ml_sdk::Sdk::builder().emulator("127.0.0.1:1").build().unwrap();
+    let model = sdk.models().completions("yandexgpt");
+    // 1,000 levels of nesting (enough to overflow a tokio worker's stack in a recursive
+    // conversion): a clear error at configure time.
+    let deep = || {
+        let mut v = serde_json::json!({"type": "string"});
+        for _ in 0..1_000 {
+            let mut map = serde_json::Map::new();
+            map.insert("items".into(), v);
+            v = serde_json::Value::Object(map);
+        }
+        v
+    };
+    let e = model.configure(|c| c.response_format(ResponseFormat::json_schema(deep()))).unwrap_err();
+    assert!(e.is_invalid_input() && e.to_string().contains("nested deeper than 30 levels"), "{e}");
+    let e = model.configure(|c| c.tool(FunctionTool::new("f", deep()))).unwrap_err();
+    assert!(e.to_string().contains("nested deeper"), "{e}");
+    // A key that cannot be a header is refused when the SDK is built.
+    let e = yandex_cloud_ml_sdk::Sdk::builder().emulator("127.0.0.1:1").api_key("ключ").build().unwrap_err();
+    assert!(e.to_string().contains("non-ASCII"), "{e}");
 }

@@ -1,57 +1,105 @@
-//! Every example runs against the in-process emulator as part of the test suite.
+//! Every example runs against the in-process emulator as part of the test suite, and what it
+//! prints is checked (the emulator's model is deterministic).
 
+/// Runs an example's `run` and returns what it printed.
+macro_rules! output_of {
+    ($example:ident) => {{
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let mut out = Vec::new();
+        runtime.block_on($example::run(&mut out)).expect(concat!("example ", stringify!($example), " failed"));
+        String::from_utf8(out).unwrap()
+    }};
+}
+
+#[allow(dead_code)] // `main` runs the example as a program; the tests call `run`.
 #[path = "../examples/quickstart.rs"]
 mod quickstart;
 
 #[test]
 fn quickstart() {
-    quickstart::main().expect("example quickstart failed");
+    let out = output_of!(quickstart);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[..3],
+        [
+            "model: gpt://b1gemulatorfolder000/yandexgpt/latest",
+            "answer: Echo: hello",
+            "status: Final, model version: emulator-synthetic-1",
+        ]
+    );
+    assert!(lines[3].starts_with("tokens: ") && lines[3].contains(" in + 3 out = "), "{out}");
 }
 
+#[allow(dead_code)] // `main` runs the example as a program; the tests call `run`.
 #[path = "../examples/run_stream.rs"]
 mod run_stream;
 
 #[test]
 fn run_stream() {
-    run_stream::main().expect("example run_stream failed");
+    let out = output_of!(run_stream);
+    let (text, summary) = out.split_once('\n').unwrap();
+    assert_eq!(text, "Echo: Tell me about platypuses, briefly.");
+    assert!(summary.starts_with("[Final, ") && summary.trim_end().ends_with(" tokens]"), "{out}");
 }
 
+#[allow(dead_code)] // `main` runs the example as a program; the tests call `run`.
 #[path = "../examples/run_deferred.rs"]
 mod run_deferred;
 
 #[test]
 fn run_deferred() {
-    run_deferred::main().expect("example run_deferred failed");
+    let out = output_of!(run_deferred);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("started operation d7e") && lines[0].ends_with("; running: true"), "{out}");
+    assert_eq!(lines[1], "result: Echo: Write a haiku about gRPC");
 }
 
+#[allow(dead_code)] // `main` runs the example as a program; the tests call `run`.
 #[path = "../examples/tokenize.rs"]
 mod tokenize;
 
 #[test]
 fn tokenize() {
-    tokenize::main().expect("example tokenize failed");
+    let out = output_of!(tokenize);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].ends_with("\"<s>\" (special)"), "{out}");
+    assert!(lines.iter().any(|l| l.ends_with("\"ping\"")), "{out}");
+    assert_eq!(*lines.last().unwrap(), format!("{} tokens", lines.len() - 1));
 }
 
+#[allow(dead_code)] // `main` runs the example as a program; the tests call `run`.
 #[path = "../examples/configure.rs"]
 mod configure;
 
 #[test]
 fn configure() {
-    configure::main().expect("example configure failed");
+    let out = output_of!(configure);
+    assert!(out.contains("temperature: Some(0.2)") && out.contains("max_tokens: Some(3)"), "{out}");
+    assert!(out.contains("truncated answer: \"Echo: expla\" ("), "{out}");
+    assert!(out.contains("rejected: invalid input: temperature must be between 0 and 1 inclusive, got 1.7"), "{out}");
 }
 
+#[allow(dead_code)] // `main` runs the example as a program; the tests call `run`.
 #[path = "../examples/tools.rs"]
 mod tools;
 
 #[test]
 fn tools() {
-    tools::main().expect("example tools failed");
+    let out = output_of!(tools);
+    assert_eq!(out, "calling AddNumbers([19, 23]) = 42\nanswer: The result of AddNumbers is 42.\n");
 }
 
+#[allow(dead_code)] // `main` runs the example as a program; the tests call `run`.
 #[path = "../examples/structured_output.rs"]
 mod structured_output;
 
 #[test]
 fn structured_output() {
-    structured_output::main().expect("example structured_output failed");
+    let out = output_of!(structured_output);
+    assert_eq!(
+        out,
+        "json mode: {\"answer\":\"Reply with JSON: what is 2+2?\"}\n\
+         schema: {\"numbers\":[5,4,1]}\n\
+         typed: Numbers { numbers: [5, 4, 1] }, sum 10\n"
+    );
 }

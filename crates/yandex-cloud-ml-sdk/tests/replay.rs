@@ -157,3 +157,18 @@ async fn structured_output_with_a_json_schema() {
     assert_eq!(parsed, serde_json::json!({"numbers": [5, 4, 1]}));
     server.verify_requests().unwrap();
 }
+
+#[tokio::test]
+async fn schemas_of_rust_types_are_what_the_official_sdk_sends_for_pydantic_models() {
+    // The recorded request was made by the Python SDK for `class Numbers(BaseModel): numbers:
+    // list[int]`; the same Rust type must produce the same request.
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    struct Numbers {
+        numbers: Vec<i64>,
+    }
+    let (server, sdk) = replay("models/test_structured_output_json_schema.gprc.json").await;
+    let model = sdk.models().completions_with_version("yandexgpt", "rc");
+    let typed: Numbers = model.run_structured::<Numbers>("collect all numbers from: 5, 4, a, 1").await.unwrap();
+    assert_eq!(typed.numbers, [5, 4, 1]);
+    server.verify_requests().unwrap();
+}

@@ -92,6 +92,8 @@ pub(crate) struct NewOperation<'a> {
 /// The operation store.
 pub(crate) struct Operations {
     inner: Mutex<Inner>,
+    /// Woken whenever an operation's work produced its outcome.
+    outcomes: tokio::sync::Notify,
     limits: Limits,
     default_policy: OperationPolicy,
     policy: Mutex<OperationPolicy>,
@@ -103,7 +105,13 @@ fn not_found(id: &str) -> Status {
 
 impl Operations {
     pub(crate) fn new(limits: Limits, policy: OperationPolicy) -> Arc<Operations> {
-        Arc::new(Operations { inner: Mutex::default(), limits, default_policy: policy, policy: Mutex::new(policy) })
+        Arc::new(Operations {
+            inner: Mutex::default(),
+            outcomes: tokio::sync::Notify::new(),
+            limits,
+            default_policy: policy,
+            policy: Mutex::new(policy),
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -216,6 +224,8 @@ impl Operations {
         if record.try_finish() {
             inner.finished_now(id);
         }
+        drop(inner);
+        self.outcomes.notify_waiters();
     }
 
     fn release(&self, id: &str) {
@@ -245,8 +255,29 @@ impl Operations {
         Ok(op)
     }
 
+    /// Finishes an operation now (control API) and waits, at most `within`, for its work to
+    /// produce the result, so the caller sees it done.
+    pub(crate) async fn complete_when_ready(
+        &self,
+        id: &str,
+        error: Option<rpc::Status>,
+        within: Duration,
+    ) -> Result<Operation, Status> {
+        let op = self.complete(id, error)?;
+        let deadline = tokio::time::Instant::now() + within;
+        let mut op = op;
+        while !op.done {
+            // Created before the check, so an outcome arriving in between still wakes it.
+            let arrived = self.outcomes.notified();
+            op = self.get(id).ok_or_else(|| not_found(id))?;
+            if op.done || tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                break;
+            }
+        }
+        Ok(op)
+    }
+
     /// The operation as it is, without counting a poll.
-    #[cfg(test)]
     pub(crate) fn get(&self, id: &str) -> Option<Operation> {
         self.lock().records.get(id).map(|r| r.op.clone())
     }

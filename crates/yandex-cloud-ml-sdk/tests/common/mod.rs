@@ -1,7 +1,15 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::{
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use yandex_cloud_ml_emulator::{Emulator, EmulatorBuilder, EmulatorHandle, ScriptRule, ScriptedAnswer};
 use yandex_cloud_ml_sdk::{RetryPolicy, Sdk, SdkBuilder};
@@ -46,4 +54,35 @@ pub fn cassette(rel: &str) -> PathBuf {
 /// Methods received by the emulator, in order.
 pub fn methods(emulator: &EmulatorHandle) -> Vec<String> {
     emulator.control().journal().into_iter().map(|e| e.method).collect()
+}
+
+/// A one-shot HTTP server playing the VM metadata service.
+pub async fn metadata_server(token: &'static str, hits: Arc<AtomicUsize>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else { return };
+            let hits = hits.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0; 4096];
+                let n = sock.read(&mut buf).await.unwrap_or(0);
+                let request = String::from_utf8_lossy(&buf[..n]).to_lowercase();
+                let ok = request.starts_with("get /computemetadata/v1/instance/service-accounts/default/token")
+                    && request.contains("metadata-flavor: google");
+                hits.fetch_add(1, Ordering::SeqCst);
+                let body = format!(r#"{{"access_token":"{token}","expires_in":3600,"token_type":"Bearer"}}"#);
+                let response = if ok {
+                    format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    )
+                } else {
+                    "HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n".to_owned()
+                };
+                let _ = sock.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    addr.to_string()
 }

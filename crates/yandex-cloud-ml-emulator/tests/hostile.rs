@@ -1,0 +1,337 @@
+//! Small hostile requests must not crash, hang or balloon the emulator. Each case is a
+//! reproduction of a probe that once did; each asserts a clear status and that the emulator
+//! keeps answering health checks promptly. The memory-heavy cases run against the emulator
+//! binary as a child process whose peak memory is read afterwards.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use serde_json::json;
+use tonic::{Code, Request, transport::Channel};
+use yandex_cloud_ml_emulator::{Emulator, EmulatorConfig, EmulatorHandle};
+use yandex_cloud_ml_proto::yandex::cloud::ai::foundation_models::v1::{
+    self as pb, text_generation_service_client::TextGenerationServiceClient,
+    tokenizer_service_client::TokenizerServiceClient,
+};
+
+const MODEL: &str = "gpt://b1gfolder/yandexgpt/latest";
+
+async fn channel(endpoint: &str) -> Channel {
+    Channel::from_shared(format!("http://{endpoint}")).unwrap().connect().await.unwrap()
+}
+
+fn authorized<T>(message: T) -> Request<T> {
+    let mut r = Request::new(message);
+    r.metadata_mut().insert("authorization", "Api-Key test".parse().unwrap());
+    r
+}
+
+fn request(prompt: &str) -> pb::CompletionRequest {
+    pb::CompletionRequest {
+        model_uri: MODEL.into(),
+        completion_options: Some(pb::CompletionOptions::default()),
+        messages: vec![pb::Message { role: "user".into(), content: Some(pb::message::Content::Text(prompt.into())) }],
+        ..Default::default()
+    }
+}
+
+fn with_schema(schema: serde_json::Value) -> pb::CompletionRequest {
+    let s = yandex_cloud_ml_proto::json::object_to_struct(schema.as_object().unwrap()).unwrap();
+    pb::CompletionRequest {
+        response_format: Some(pb::completion_request::ResponseFormat::JsonSchema(pb::JsonSchema { schema: Some(s) })),
+        ..request("fill it")
+    }
+}
+
+fn with_tool(parameters: serde_json::Value) -> pb::CompletionRequest {
+    let p = yandex_cloud_ml_proto::json::object_to_struct(parameters.as_object().unwrap()).unwrap();
+    pb::CompletionRequest {
+        tools: vec![pb::Tool {
+            tool_type: Some(pb::tool::ToolType::Function(pb::FunctionTool {
+                name: "f".into(),
+                parameters: Some(p),
+                ..Default::default()
+            })),
+        }],
+        tool_choice: Some(pb::ToolChoice {
+            tool_choice: Some(pb::tool_choice::ToolChoice::Mode(pb::tool_choice::ToolChoiceMode::Required as i32)),
+        }),
+        ..request("call f")
+    }
+}
+
+/// Runs a completion and returns the final response or the status.
+async fn complete(channel: &Channel, r: pb::CompletionRequest) -> Result<Vec<pb::CompletionResponse>, tonic::Status> {
+    let mut stream = TextGenerationServiceClient::new(channel.clone()).completion(authorized(r)).await?.into_inner();
+    let mut out = Vec::new();
+    while let Some(m) = stream.message().await? {
+        out.push(m);
+    }
+    Ok(out)
+}
+
+/// A health check on a fresh connection, and how long it took.
+async fn health(endpoint: &str) -> Duration {
+    let started = Instant::now();
+    let mut client = tonic_health::pb::health_client::HealthClient::new(channel(endpoint).await);
+    let answer = client.check(tonic_health::pb::HealthCheckRequest { service: String::new() }).await.unwrap();
+    assert_eq!(answer.into_inner().status, 1);
+    started.elapsed()
+}
+
+/// The emulator binary, with its peak memory readable from /proc.
+struct EmulatorProcess {
+    child: Child,
+    endpoint: String,
+}
+
+impl EmulatorProcess {
+    fn start(extra: &[&str]) -> EmulatorProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ycml-emulator"))
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let endpoint = lines
+            .map_while(Result::ok)
+            .find_map(|l| l.strip_prefix("listening on ").map(str::to_owned))
+            .expect("the emulator prints its address");
+        EmulatorProcess { child, endpoint }
+    }
+
+    /// Peak resident memory in MiB (Linux).
+    fn peak_rss_mib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kb| kb / 1024)
+    }
+}
+
+impl Drop for EmulatorProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_bombs_are_refused_naming_the_keyword_while_health_stays_prompt() {
+    let emulator = EmulatorProcess::start(&[]);
+    let ch = channel(&emulator.endpoint).await;
+    let bombs = [
+        (with_schema(json!({"type": "array", "minItems": 1e12})), "minItems"),
+        (
+            with_tool(
+                json!({"type": "object", "required": ["a"], "properties": {"a": {"type": "array", "minItems": 1e12}}}),
+            ),
+            "minItems",
+        ),
+        (with_schema(json!({"type": "string", "minLength": 1_000_000})), "minLength"),
+        (with_schema(json!({"type": "string", "minLength": 10_000_000})), "minLength"),
+        (with_schema(json!({"type": "object", "minProperties": 1e9})), "minProperties"),
+        (with_schema(json!({"type": "object", "required": ["a"], "properties": {"a": {"$ref": "#"}}})), "nest deeper"),
+    ];
+    let (ch2, endpoint) = (ch.clone(), emulator.endpoint.clone());
+    let checker = tokio::spawn(async move {
+        let mut worst = Duration::ZERO;
+        for _ in 0..20 {
+            worst = worst.max(health(&endpoint).await);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        drop(ch2);
+        worst
+    });
+    for (bomb, keyword) in bombs {
+        let started = Instant::now();
+        let status = complete(&ch, bomb).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{status}");
+        assert!(status.message().contains(keyword), "{keyword}: {status}");
+        assert!(started.elapsed() < Duration::from_secs(1), "refused at once: {:?}", started.elapsed());
+    }
+    // A big prompt copied into many strings: the instance budget, not 48 MB of answer.
+    let many = pb::CompletionRequest {
+        messages: request(&"x".repeat(48_000)).messages,
+        ..with_schema(json!({"type": "array", "items": {"type": "string"}, "minItems": 1000}))
+    };
+    let answer = complete(&ch, many).await.unwrap();
+    let pb::message::Content::Text(text) = answer[0].alternatives[0].message.clone().unwrap().content.unwrap() else {
+        panic!()
+    };
+    assert!(text.len() < 512 * 1024, "{} bytes", text.len());
+    assert!(checker.await.unwrap() < Duration::from_secs(1), "health stayed prompt");
+    let peak = emulator.peak_rss_mib();
+    assert!(peak.is_none_or(|mib| mib < 300), "peak RSS {peak:?} MiB");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_answers_are_capped_and_streamed_without_building_them_in_memory() {
+    let emulator = EmulatorProcess::start(&[]);
+    let ch = channel(&emulator.endpoint).await;
+    let prompt = "word ".repeat(20_000); // 100 KB, about 20,000 tokens of echo
+    let answer = complete(&ch, request(&prompt)).await.unwrap();
+    let last = answer.last().unwrap();
+    assert_eq!(last.alternatives[0].status, pb::alternative::AlternativeStatus::TruncatedFinal as i32);
+    assert_eq!(last.usage.unwrap().completion_tokens, 8000, "the model's answer limit applies");
+    // Streamed: ~2,700 cumulative chunks, produced as they are read.
+    let mut streaming = request(&prompt);
+    streaming.completion_options = Some(pb::CompletionOptions { stream: true, ..Default::default() });
+    let mut stream =
+        TextGenerationServiceClient::new(ch.clone()).completion(authorized(streaming)).await.unwrap().into_inner();
+    let mut chunks = 0;
+    let mut last_len = 0;
+    while let Some(chunk) = stream.message().await.unwrap() {
+        chunks += 1;
+        last_len = chunk.usage.unwrap().completion_tokens;
+        if chunks == 10 {
+            // A slow reader: the server waits instead of racing ahead.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    assert_eq!(last_len, 8000);
+    assert!(chunks > 2000, "{chunks}");
+    let peak = emulator.peak_rss_mib();
+    assert!(peak.is_none_or(|mib| mib < 300), "peak RSS {peak:?} MiB");
+}
+
+#[tokio::test]
+async fn tokenize_has_the_context_limit_too() {
+    let emulator = Emulator::builder().start("127.0.0.1:0").await.unwrap();
+    let ch = channel(&emulator.endpoint()).await;
+    let mut client = TokenizerServiceClient::new(ch).max_decoding_message_size(64 << 20);
+    let started = Instant::now();
+    let status = client
+        .tokenize(authorized(pb::TokenizeRequest { model_uri: MODEL.into(), text: "word ".repeat(780_000) }))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("context window of 32768"), "{status}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+/// A raw HTTP/2 call: any path, headers and body; returns the HTTP status and gRPC status.
+async fn raw(endpoint: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> (u16, Option<(i32, String)>) {
+    let stream = tokio::net::TcpStream::connect(endpoint).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let mut request = http::Request::post(format!("http://{endpoint}{path}"));
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let response = sender.send_request(request.body(Full::new(Bytes::from(body))).unwrap()).await.unwrap();
+    let status = response.status().as_u16();
+    let from_headers = |h: &http::HeaderMap| {
+        let code = h.get("grpc-status")?.to_str().ok()?.parse().ok()?;
+        let message = h.get("grpc-message").and_then(|m| m.to_str().ok()).unwrap_or("").to_owned();
+        Some((code, message))
+    };
+    let early = from_headers(response.headers());
+    let collected = response.into_body().collect().await.unwrap();
+    (status, early.or_else(|| collected.trailers().and_then(from_headers)))
+}
+
+fn frame(message: &impl prost::Message) -> Vec<u8> {
+    let bytes = message.encode_to_vec();
+    let mut out = vec![0];
+    out.extend((bytes.len() as u32).to_be_bytes());
+    out.extend(bytes);
+    out
+}
+
+#[tokio::test]
+async fn malformed_calls_get_clear_statuses_and_never_panic() {
+    let emulator = Emulator::builder().start("127.0.0.1:0").await.unwrap();
+    let e = emulator.endpoint();
+    let path = "/yandex.cloud.ai.foundation_models.v1.TokenizerService/Tokenize";
+    let body = frame(&pb::TokenizeRequest { model_uri: MODEL.into(), text: "hi".into() });
+    let grpc = [("content-type", "application/grpc"), ("te", "trailers"), ("authorization", "Api-Key k")];
+
+    // Not gRPC at all.
+    let (status, _) = raw(&e, path, &[("content-type", "text/plain")], body.clone()).await;
+    assert_eq!(status, 415);
+    // Two messages on a unary call.
+    let two = [body.clone(), body.clone()].concat();
+    let (_, grpc_status) = raw(&e, path, &grpc, two).await;
+    assert_eq!(grpc_status.unwrap().0, Code::Internal as i32);
+    // Deadlines that overflow any clock.
+    for timeout in ["18446744073709551615S", "9999999999999999H", "99999999999999999999999n"] {
+        let headers = [grpc[0], grpc[1], grpc[2], ("grpc-timeout", timeout)];
+        let (status, grpc_status) = raw(&e, path, &headers, body.clone()).await;
+        assert_eq!((status, grpc_status.map(|s| s.0)), (200, Some(0)), "{timeout}");
+    }
+    // A huge invalid value is quoted short, so the error fits in a trailer.
+    let long_uri = format!("gpt://{}", "x".repeat(1_000_000));
+    let huge = frame(&pb::TokenizeRequest { model_uri: long_uri, text: "hi".into() });
+    let (_, grpc_status) = raw(&e, path, &grpc, huge).await;
+    let (code, message) = grpc_status.unwrap();
+    assert_eq!(code, Code::InvalidArgument as i32);
+    assert!(message.len() < 400 && message.contains("bytes)"), "{} bytes", message.len());
+    assert!(health(&e).await < Duration::from_secs(1));
+}
+
+#[tokio::test]
+async fn the_journal_stays_within_its_byte_budget() {
+    let config = EmulatorConfig { journal_bytes: 1 << 20, ..Default::default() };
+    let emulator: EmulatorHandle = Emulator::builder().config(config).start("127.0.0.1:0").await.unwrap();
+    let ch = channel(&emulator.endpoint()).await;
+    let mut client = TokenizerServiceClient::new(ch);
+    for _ in 0..200 {
+        let text = "y".repeat(20_000);
+        client.tokenize(authorized(pb::TokenizeRequest { model_uri: MODEL.into(), text })).await.unwrap();
+    }
+    let started = Instant::now();
+    let journal = emulator.control().journal();
+    let kept: usize = journal.iter().map(|j| j.request.to_string().len()).sum();
+    assert!(kept < 1 << 20, "{kept} bytes kept");
+    assert!(journal.len() < 200 && journal.last().unwrap().seq == 200, "oldest dropped");
+    assert!(started.elapsed() < Duration::from_secs(1));
+    // A body over the per-entry limit is a marker with its size.
+    client
+        .tokenize(authorized(pb::TokenizeRequest { model_uri: MODEL.into(), text: "z".repeat(100_000) }))
+        .await
+        .unwrap();
+    let last = emulator.control().journal().pop().unwrap();
+    assert!(last.request.is_null() && last.note.unwrap().contains("not kept"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_cannot_exhaust_the_server() {
+    use tokio::io::AsyncReadExt;
+    let config = EmulatorConfig { max_connections: 20, handshake_timeout_ms: 300, ..Default::default() };
+    let emulator = Emulator::builder().config(config).start("127.0.0.1:0").await.unwrap();
+    let e = emulator.endpoint();
+    // A slowloris client: 60 connections that never speak.
+    let mut idle = Vec::new();
+    for _ in 0..60 {
+        idle.push(tokio::net::TcpStream::connect(&e).await.unwrap());
+    }
+    // Over the limit they are closed at once; the rest after the handshake deadline.
+    let started = Instant::now();
+    for mut sock in idle {
+        let mut buf = [0u8; 64];
+        let closed = tokio::time::timeout(Duration::from_secs(3), async {
+            loop {
+                match sock.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        assert!(closed.is_ok(), "an idle connection stayed open");
+    }
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(health(&e).await < Duration::from_secs(1), "well-behaved clients are served again");
+}
