@@ -163,15 +163,16 @@ fn prompt_bytes(r: &pb::CompletionRequest) -> usize {
 /// than any window (over 64 bytes per token of it) are refused without tokenizing them.
 pub(crate) fn context(state: &State, what: &str, count: impl FnOnce() -> usize, bytes: usize) -> Result<usize, Status> {
     let window = state.config.context_window;
-    let too_long = |n: String| {
-        Status::invalid_argument(format!("{what} has {n} tokens, more than the model's context window of {window}"))
-    };
     if bytes > window.saturating_mul(64) {
-        return Err(too_long(format!("more than {window}")));
+        return Err(Status::invalid_argument(format!(
+            "{what} is far longer than the model's context window of {window} tokens ({bytes} bytes)"
+        )));
     }
     let tokens = count();
     if tokens > window {
-        return Err(too_long(tokens.to_string()));
+        return Err(Status::invalid_argument(format!(
+            "{what} has {tokens} tokens, more than the model's context window of {window}"
+        )));
     }
     Ok(tokens)
 }

@@ -3,6 +3,7 @@
 //! Run it through `scripts/bench.sh`, which builds in release mode and provides Python.
 
 mod clients;
+mod hostile;
 mod measure;
 
 use std::{
@@ -49,6 +50,13 @@ enum Phase {
         #[arg(long, default_value_t = 2_000)]
         n: usize,
     },
+    /// The hardening probes against the emulator while a good client calls (prints its own
+    /// report; the other tables are not run).
+    Hostile {
+        /// Seconds of the good client alone, and again under attack.
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+    },
     /// Internal: SDK calls all in flight at once, in a fresh process so its peak RSS is its own.
     Inflight {
         #[arg(long)]
@@ -58,11 +66,12 @@ enum Phase {
     },
 }
 
-/// The emulator child process and its addresses.
+/// The emulator child process, its addresses and its control token.
 struct EmulatorProcess {
     child: Child,
     endpoint: String,
     control: String,
+    token: String,
 }
 
 impl Drop for EmulatorProcess {
@@ -72,14 +81,13 @@ impl Drop for EmulatorProcess {
     }
 }
 
-fn start_emulator() -> EmulatorProcess {
+fn start_emulator(config: Value) -> EmulatorProcess {
     let exe = std::env::current_exe().expect("current exe").with_file_name("ycml-emulator");
-    let config = std::env::temp_dir().join(format!("ycml-bench-{}.json", std::process::id()));
-    // No journal: the emulator should spend its time answering, not recording.
-    std::fs::write(&config, json!({"journal_capacity": 0}).to_string()).expect("config");
+    let path = std::env::temp_dir().join(format!("ycml-bench-{}.json", std::process::id()));
+    std::fs::write(&path, config.to_string()).expect("config");
     let mut child = Command::new(&exe)
         .args(["--listen", "127.0.0.1:0", "--control-listen", "127.0.0.1:0", "--config"])
-        .arg(&config)
+        .arg(&path)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| {
@@ -89,25 +97,30 @@ fn start_emulator() -> EmulatorProcess {
             )
         });
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let (mut endpoint, mut control) = (String::new(), String::new());
+    let (mut endpoint, mut control, mut token) = (String::new(), String::new(), String::new());
     while endpoint.is_empty() || control.is_empty() {
         let line = lines.next().expect("emulator output").expect("line");
         if let Some(a) = line.strip_prefix("listening on ") {
             endpoint = a.to_owned();
-        } else if let Some(a) = line.strip_prefix("control on ") {
-            control = a.to_owned();
+        } else if let Some(rest) = line.strip_prefix("control on http://") {
+            // `control on http://ADDR (authorization: Bearer TOKEN)`
+            let (addr, auth) = rest.split_once(' ').expect("control line");
+            control = addr.to_owned();
+            token = auth.trim_end_matches(')').rsplit(' ').next().unwrap_or_default().to_owned();
         }
     }
-    EmulatorProcess { child, endpoint, control }
+    EmulatorProcess { child, endpoint, control, token }
 }
 
 /// A plain HTTP/1.1 request to the emulator's control API.
-fn control(addr: &str, method: &str, path: &str, body: &Value) {
-    let mut sock = std::net::TcpStream::connect(addr).expect("control connect");
+fn control(emulator: &EmulatorProcess, method: &str, path: &str, body: &Value) {
+    let mut sock = std::net::TcpStream::connect(&emulator.control).expect("control connect");
     let body = body.to_string();
     write!(
         sock,
-        "{method} {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\nauthorization: Bearer {}\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        emulator.token,
         body.len()
     )
     .expect("control write");
@@ -210,6 +223,15 @@ async fn main() {
     let args = Args::parse();
     match args.phase {
         Some(Phase::Inflight { endpoint, n }) => return inflight(endpoint, n).await,
+        Some(Phase::Hostile { seconds }) => {
+            let emulator = start_emulator(json!({}));
+            let report = hostile::run(&emulator.endpoint, emulator.child.id(), Duration::from_secs_f64(seconds)).await;
+            println!("Machine: {}\n\n{report}", machine());
+            if let Some(path) = args.write {
+                std::fs::write(&path, report).expect("write report");
+            }
+            return;
+        }
         Some(Phase::Loop { endpoint, client, n }) => {
             let (bare, model) = (clients::Bare::connect(&endpoint).await, clients::sdk_model(&endpoint));
             for _ in 0..n {
@@ -222,7 +244,8 @@ async fn main() {
     }
     let seconds = Duration::from_secs_f64(args.seconds);
     let warmup = Duration::from_millis(500);
-    let emulator = start_emulator();
+    // No journal: the emulator should spend its time answering, not recording.
+    let emulator = start_emulator(json!({"journal_capacity": 0}));
     let endpoint = emulator.endpoint.clone();
     let mut report = String::new();
     let mut line = |s: String| {
@@ -328,7 +351,7 @@ async fn main() {
 
     // 10,000 requests in flight, replies delayed by the emulator.
     control(
-        &emulator.control,
+        &emulator,
         "POST",
         "/faults",
         &json!({"method": "TextGenerationService/Completion", "action": {"kind": "delay", "ms": 3000}}),
@@ -337,7 +360,7 @@ async fn main() {
         .args(["inflight", "--endpoint", &endpoint, "--n", "10000"])
         .output()
         .expect("inflight phase");
-    control(&emulator.control, "DELETE", "/faults", &json!({}));
+    control(&emulator, "DELETE", "/faults", &json!({}));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     line("### 10,000 `run` calls in flight at once (emulator delays each reply by 3 s)".into());
     line(String::new());

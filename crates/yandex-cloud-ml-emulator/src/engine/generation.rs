@@ -40,7 +40,13 @@ pub(crate) struct Generation {
     status: S,
     /// Whether the final response was handed out.
     finished: bool,
+    /// Whether token pulls are cheap enough to run on the reactor.
+    inline: bool,
 }
+
+/// Requests whose text is at most this size, for an engine whose work is cheap, are answered
+/// on the reactor: their whole answer costs microseconds, less than a thread hop.
+const INLINE_REQUEST_BYTES: usize = 16 * 1024;
 
 impl Generation {
     /// Validates `request`, tokenizes the prompt and lets the engine decide, then generates
@@ -53,8 +59,9 @@ impl Generation {
         first_tokens: usize,
         defer_refusal: bool,
     ) -> Result<Generation, Status> {
+        let inline = state.engine.is_cheap() && request_bytes(&request) <= INLINE_REQUEST_BYTES;
         let state = state.clone();
-        blocking(move || {
+        run(inline, move || {
             let engine = state.engine.clone();
             let checked = validate::completion(&state, &request, engine.tokenizer())?;
             let options = request.completion_options.unwrap_or_default();
@@ -98,6 +105,7 @@ impl Generation {
                 body,
                 status,
                 finished: false,
+                inline,
             };
             generation.generate(first_tokens)?;
             Ok(generation)
@@ -139,7 +147,7 @@ impl Generation {
         if !matches!(self.body, Body::Text(Some(_))) {
             return Ok(self);
         }
-        blocking(move || {
+        run(self.inline, move || {
             self.generate(n)?;
             Ok(self)
         })
@@ -197,6 +205,7 @@ impl Generation {
             body: Body::Text(None),
             status: S::Final,
             finished: true,
+            inline: true,
         }
     }
 
@@ -227,9 +236,20 @@ impl Generation {
     }
 }
 
-/// Runs `work` on a blocking thread.
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T, Status> + Send + 'static) -> Result<T, Status> {
+/// Runs `work` here when it is cheap, otherwise on a blocking thread.
+async fn run<T: Send + 'static>(
+    inline: bool,
+    work: impl FnOnce() -> Result<T, Status> + Send + 'static,
+) -> Result<T, Status> {
+    if inline {
+        return work();
+    }
     tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| Err(Status::internal(format!("generation failed: {e}"))))
+}
+
+/// Bytes of the request as encoded: a cheap bound on the work it asks for.
+fn request_bytes(request: &pb::CompletionRequest) -> usize {
+    prost::Message::encoded_len(request)
 }
 
 /// Tool calls on the wire; arguments nested too deeply for the API are an error.

@@ -81,4 +81,11 @@ pub trait Engine: Send + Sync + 'static {
     fn tokenizer(&self) -> &dyn Tokenizer;
     /// Decides the answer to a validated completion request.
     fn reply(&self, model: &ModelRef, request: &pb::CompletionRequest) -> Result<Reply, Status>;
+
+    /// Whether a reply to a small request, and each of its tokens, costs only microseconds, so
+    /// small requests may be answered on the reactor without a hop to a blocking thread (which
+    /// costs more than the work). Large requests always go to the blocking pool. Default: false.
+    fn is_cheap(&self) -> bool {
+        false
+    }
 }

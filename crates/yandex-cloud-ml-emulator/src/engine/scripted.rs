@@ -146,6 +146,10 @@ impl Engine for Scripted {
         self.inner.tokenizer()
     }
 
+    fn is_cheap(&self) -> bool {
+        self.inner.is_cheap()
+    }
+
     fn reply(&self, model: &ModelRef, request: &pb::CompletionRequest) -> Result<Reply, Status> {
         if self.rules().is_empty() {
             return self.inner.reply(model, request);

@@ -34,6 +34,10 @@ impl Engine for SyntheticEngine {
         &SyntheticTokenizer
     }
 
+    fn is_cheap(&self) -> bool {
+        true
+    }
+
     fn reply(&self, _model: &ModelRef, request: &pb::CompletionRequest) -> Result<Reply, Status> {
         Ok(match self.answer(request)? {
             Answer::Text(text) => Reply::text(&SyntheticTokenizer, &text),

@@ -289,11 +289,14 @@ impl Transport {
                 request_id = ctx.request_id(),
                 attempt
             );
-            let outcome = tokio::time::timeout_at(
-                attempt_deadline,
-                attempt_fn(attempt, attempt_deadline).instrument(attempt_span),
-            )
-            .await;
+            // Entering and leaving a span on every poll costs even when nothing records it.
+            let attempt_future = attempt_fn(attempt, attempt_deadline);
+            let attempt_future = if attempt_span.is_disabled() {
+                futures_util::future::Either::Left(attempt_future)
+            } else {
+                futures_util::future::Either::Right(attempt_future.instrument(attempt_span))
+            };
+            let outcome = tokio::time::timeout_at(attempt_deadline, attempt_future).await;
             let error = match outcome {
                 Ok(Ok(value)) => {
                     tracing::debug!(attempt, elapsed = ?ctx.started.elapsed(), "call succeeded");
