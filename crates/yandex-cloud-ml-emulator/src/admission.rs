@@ -10,7 +10,10 @@ use std::{
     collections::HashMap,
     convert::Infallible,
     pin::Pin,
-    sync::{Arc, OnceLock},
+    sync::{
+        Arc, OnceLock,
+        atomic::{AtomicBool, Ordering},
+    },
     task::{Context, Poll},
     time::Duration,
 };
@@ -18,7 +21,10 @@ use std::{
 use bytes::Bytes;
 use http_body::Frame;
 use http_body_util::BodyExt;
-use tokio::time::{Instant, Sleep};
+use tokio::{
+    sync::{OwnedSemaphorePermit, Semaphore},
+    time::{Instant, Sleep},
+};
 use tonic::{Code, Status, body::Body};
 
 use crate::{
@@ -39,6 +45,17 @@ pub(crate) struct Caller(pub String);
 /// When the client stops waiting (from `grpc-timeout`).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Deadline(pub Instant);
+
+/// Set when a stream fault stops a response: the service's stream is then dropped by the
+/// fault, not because the client went away, and must not be counted as a cancellation.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CutByFault(pub Arc<AtomicBool>);
+
+impl CutByFault {
+    pub(crate) fn is_set(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
 
 /// Faults that make a new operation fail or finish late.
 #[derive(Debug, Clone, Default)]
@@ -110,14 +127,24 @@ fn deadline(headers: &http::HeaderMap) -> Option<Instant> {
 /// The tower layer.
 #[derive(Clone)]
 pub(crate) struct AdmissionLayer {
-    pub state: Arc<State>,
+    state: Arc<State>,
+    /// Request bytes that may be held in memory at once, over all connections: without it,
+    /// thousands of streams each sending 4 MiB would be buffered before any check.
+    buffered: Arc<Semaphore>,
+}
+
+impl AdmissionLayer {
+    pub(crate) fn new(state: Arc<State>) -> AdmissionLayer {
+        let budget = state.config.max_buffered_request_bytes.min(Semaphore::MAX_PERMITS);
+        AdmissionLayer { state, buffered: Arc::new(Semaphore::new(budget)) }
+    }
 }
 
 impl<S> tower_layer::Layer<S> for AdmissionLayer {
     type Service = Admission<S>;
 
     fn layer(&self, inner: S) -> Admission<S> {
-        Admission { inner, state: self.state.clone() }
+        Admission { inner, state: self.state.clone(), buffered: self.buffered.clone() }
     }
 }
 
@@ -126,6 +153,7 @@ impl<S> tower_layer::Layer<S> for AdmissionLayer {
 pub(crate) struct Admission<S> {
     inner: S,
     state: Arc<State>,
+    buffered: Arc<Semaphore>,
 }
 
 impl<S, B> tower_service::Service<http::Request<Body>> for Admission<S>
@@ -150,7 +178,7 @@ where
         // The clone that was polled ready serves this call.
         let fresh = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, fresh);
-        Box::pin(admit(self.state.clone(), inner, request))
+        Box::pin(admit(self.state.clone(), self.buffered.clone(), inner, request))
     }
 }
 
@@ -160,6 +188,7 @@ fn refuse(status: Status) -> http::Response<Body> {
 
 async fn admit<S, B>(
     state: Arc<State>,
+    buffered: Arc<Semaphore>,
     mut inner: S,
     request: http::Request<Body>,
 ) -> Result<http::Response<Body>, Infallible>
@@ -180,18 +209,30 @@ where
     }
     let (mut parts, body) = request.into_parts();
     let deadline = deadline(&parts.headers);
-    let bytes = match read_body(body, state.config.request_read_timeout()).await {
-        Ok(b) => b,
-        Err(status) => return Ok(refuse(status)),
-    };
-    let message = match (method.client_streaming, single_message(&bytes)) {
-        (false, Err(status)) => {
-            state.journal.record(&method.name, &parts.headers, journal::Body::Omitted(status.message().to_owned()));
-            return Ok(refuse(status));
-        }
-        (_, Ok(m)) => Some(m),
-        (true, Err(_)) => None,
-    };
+    // Credentials are checked from the headers before the body is read: an unauthenticated
+    // caller never gets memory spent on its body.
+    let authenticate =
+        || if method.authenticated { auth::authenticate(&state, &parts.headers) } else { Ok("anonymous".into()) };
+    let mut caller = authenticate();
+    let mut bytes = Bytes::new();
+    let mut message = None;
+    let mut _held = None;
+    if caller.is_ok() {
+        let (read, permit) = match read_body(body, state.config.request_read_timeout(), &buffered).await {
+            Ok(read) => read,
+            Err(status) => return Ok(refuse(status)),
+        };
+        bytes = read;
+        _held = permit;
+        message = match (method.client_streaming, single_message(&bytes)) {
+            (false, Err(status)) => {
+                state.journal.record(&method.name, &parts.headers, journal::Body::Omitted(status.message().to_owned()));
+                return Ok(refuse(status));
+            }
+            (_, Ok(m)) => Some(m),
+            (true, Err(_)) => None,
+        };
+    }
 
     // Faults act first, like a load balancer in front of the service.
     let actions = state.faults().decide(&method.name);
@@ -217,14 +258,19 @@ where
                 operation_faults.push(OperationFault::Fail { code, message })
             }
             FaultAction::SlowOperation { polls } => operation_faults.push(OperationFault::Slow { polls }),
-            FaultAction::ExpireTokens => state.tokens.expire_all(),
+            FaultAction::ExpireTokens => {
+                state.tokens.expire_all();
+                // The expiry applies to this very call.
+                if caller.is_ok() {
+                    caller = authenticate();
+                }
+            }
         }
     }
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
 
-    let caller = if method.authenticated { auth::authenticate(&state, &parts.headers) } else { Ok("anonymous".into()) };
     let body = match (&caller, &message) {
         (Err(status), _) => journal::Body::Omitted(format!("body not kept: {}", status.message())),
         (Ok(_), Some(m)) => journal::Body::Message { type_name: method.request_type.clone(), bytes: m.clone() },
@@ -244,6 +290,10 @@ where
     if let Some(d) = deadline {
         parts.extensions.insert(Deadline(d));
     }
+    let cut = CutByFault::default();
+    if stream_fault.is_some() {
+        parts.extensions.insert(cut.clone());
+    }
     let request = http::Request::from_parts(parts, Body::new(http_body_util::Full::new(bytes)));
     let response = inner.call(request).await?;
     if let Some(status) = lose {
@@ -257,7 +307,7 @@ where
         return Ok(refuse(status));
     }
     Ok(match stream_fault {
-        Some(fault) => response.map(|b| Body::new(FaultyBody::new(b, fault, deadline, state))),
+        Some(fault) => response.map(|b| Body::new(FaultyBody::new(b, fault, deadline, cut, state))),
         None => response.map(Body::new),
     })
 }
@@ -268,21 +318,45 @@ fn is_grpc(headers: &http::HeaderMap) -> bool {
     })
 }
 
-/// Reads the whole request body, bounded in size and time.
-async fn read_body(body: Body, within: Duration) -> Result<Bytes, Status> {
-    let limited = http_body_util::Limited::new(body, MAX_REQUEST_BYTES + 5);
-    match tokio::time::timeout(within, limited.collect()).await {
+/// Reads the whole request body, bounded in size and time and in the bytes all requests
+/// together may hold; the permit returned keeps those bytes counted until it is dropped.
+async fn read_body(
+    body: Body,
+    within: Duration,
+    buffered: &Arc<Semaphore>,
+) -> Result<(Bytes, Option<OwnedSemaphorePermit>), Status> {
+    let read = async {
+        let mut body = std::pin::pin!(body);
+        let mut data = bytes::BytesMut::new();
+        let mut permit: Option<OwnedSemaphorePermit> = None;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| Status::cancelled(format!("the request body broke off: {e}")))?;
+            let Ok(chunk) = frame.into_data() else { continue };
+            if data.len() + chunk.len() > MAX_REQUEST_BYTES + 5 {
+                return Err(Status::resource_exhausted(format!(
+                    "the request is larger than the limit of {MAX_REQUEST_BYTES} bytes"
+                )));
+            }
+            // Bounded above by the request limit, so it fits in u32.
+            let more = buffered.clone().try_acquire_many_owned(chunk.len() as u32).map_err(|_| {
+                Status::unavailable("the emulator holds too many request bytes in memory right now; retry shortly")
+            })?;
+            match permit.as_mut() {
+                Some(held) => held.merge(more),
+                None => permit = Some(more),
+            }
+            data.extend_from_slice(&chunk);
+        }
+        Ok((data.freeze(), permit))
+    };
+    match tokio::time::timeout(within, read).await {
         Err(_) => Err(Status::deadline_exceeded(format!("the request body did not arrive within {within:?}"))),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(Status::resource_exhausted(format!(
-            "the request is larger than the limit of {MAX_REQUEST_BYTES} bytes"
-        ))),
-        Ok(Err(e)) => Err(Status::cancelled(format!("the request body broke off: {e}"))),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(result) => result,
     }
 }
 
-/// The frame of the one request message of a call that is not client-streaming (the whole
-/// gRPC frame, header included, as the service decodes it).
+/// The payload of the one request message of a call that is not client-streaming (the
+/// 5-byte gRPC frame header stripped, as the journal keeps it).
 fn single_message(body: &Bytes) -> Result<Bytes, Status> {
     if body.len() < 5 {
         return Err(Status::internal("the request has no message (a unary call needs exactly one)"));
@@ -316,12 +390,19 @@ struct FaultyBody<B> {
     fired: bool,
     stall: Option<Pin<Box<Sleep>>>,
     deadline: Option<Instant>,
+    cut: CutByFault,
     state: Arc<State>,
     ended: bool,
 }
 
 impl<B> FaultyBody<B> {
-    fn new(inner: B, fault: StreamFault, deadline: Option<Instant>, state: Arc<State>) -> FaultyBody<B> {
+    fn new(
+        inner: B,
+        fault: StreamFault,
+        deadline: Option<Instant>,
+        cut: CutByFault,
+        state: Arc<State>,
+    ) -> FaultyBody<B> {
         FaultyBody {
             inner: Some(Box::pin(inner)),
             fault,
@@ -331,6 +412,7 @@ impl<B> FaultyBody<B> {
             fired: false,
             stall: None,
             deadline,
+            cut,
             state,
             ended: false,
         }
@@ -419,6 +501,7 @@ where
                         this.stall = this.deadline.map(|d| Box::pin(tokio::time::sleep_until(d)));
                         data.truncate(keep);
                         // The rest of the answer is never produced.
+                        this.cut.0.store(true, Ordering::Relaxed);
                         this.inner = None;
                         if data.is_empty() {
                             cx.waker().wake_by_ref();

@@ -7,7 +7,10 @@ use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde_json::Value;
 use tonic::Status;
 
-use crate::{config::AuthMode, state::State};
+use crate::{
+    config::AuthMode,
+    state::{State, tokens::TokenCheck},
+};
 
 /// The audience a service-account JWT must name.
 const JWT_AUDIENCE: &str = "https://iam.api.cloud.yandex.net/iam/v1/tokens";
@@ -37,13 +40,16 @@ pub(crate) fn authenticate(state: &State, headers: &http::HeaderMap) -> Result<S
             }
             _ => Ok("emulator-api-key".into()),
         },
-        "Bearer" => match (state.tokens.valid(credential), &state.config.auth) {
-            (Some(true), _) => Ok("emulator-iam-subject".into()),
-            (Some(false), _) => Err(Status::unauthenticated("The token has expired")),
-            (None, AuthMode::Require { iam_tokens, .. }) if !iam_tokens.iter().any(|t| t == credential) => {
+        "Bearer" => match (state.tokens.check(credential), &state.config.auth) {
+            (TokenCheck::Valid, _) => Ok("emulator-iam-subject".into()),
+            (TokenCheck::Expired, _) => Err(Status::unauthenticated("The token has expired")),
+            (TokenCheck::Invalid, _) => Err(Status::unauthenticated("The token is invalid")),
+            (TokenCheck::Foreign, AuthMode::Require { iam_tokens, .. })
+                if !iam_tokens.iter().any(|t| t == credential) =>
+            {
                 Err(Status::unauthenticated("The token is invalid"))
             }
-            (None, _) => Ok("emulator-iam-subject".into()),
+            (TokenCheck::Foreign, _) => Ok("emulator-iam-subject".into()),
         },
         _ => Err(Status::unauthenticated(format!(
             "Unsupported authorization scheme `{}`: use `Api-Key <key>` or `Bearer <IAM token>`",

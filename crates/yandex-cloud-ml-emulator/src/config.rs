@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 use crate::faults::FaultRule;
 
 /// How the emulator checks the `authorization` header of cloud API calls (discovery and IAM
-/// token calls are never checked, like in the cloud).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// token calls are never checked, like in the cloud). `Debug` shows how many credentials are
+/// listed, never the credentials.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "mode")]
 pub enum AuthMode {
     /// Any well-formed `Api-Key <key>` or `Bearer <token>` is accepted; a missing or malformed
@@ -29,6 +30,21 @@ pub enum AuthMode {
     },
     /// No header is needed at all.
     Open,
+}
+
+impl std::fmt::Debug for AuthMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AuthMode::AcceptAny => f.write_str("AcceptAny"),
+            AuthMode::Open => f.write_str("Open"),
+            AuthMode::Require { api_keys, iam_tokens, oauth_tokens } => f
+                .debug_struct("Require")
+                .field("api_keys", &format_args!("{} hidden", api_keys.len()))
+                .field("iam_tokens", &format_args!("{} hidden", iam_tokens.len()))
+                .field("oauth_tokens", &format_args!("{} hidden", oauth_tokens.len()))
+                .finish(),
+        }
+    }
 }
 
 /// When asynchronous operations finish.
@@ -109,6 +125,9 @@ pub struct EmulatorConfig {
     pub control_token: Option<ControlToken>,
     /// Lets the HTTP control API listen on and answer for non-loopback addresses.
     pub control_allow_remote: bool,
+    /// Request bytes held in memory at once over all calls being read; calls beyond it are
+    /// refused with UNAVAILABLE until memory frees up.
+    pub max_buffered_request_bytes: usize,
     /// Concurrent calls accepted per HTTP/2 connection (the HTTP/2 default of 200 would queue
     /// load tests with thousands of requests in flight).
     pub max_concurrent_streams: u32,
@@ -145,6 +164,7 @@ impl Default for EmulatorConfig {
             request_read_timeout_ms: 30_000,
             control_token: None,
             control_allow_remote: false,
+            max_buffered_request_bytes: 256 << 20,
             max_concurrent_streams: 16_384,
             connection_window_bytes: 64 << 20,
             faults: Vec::new(),

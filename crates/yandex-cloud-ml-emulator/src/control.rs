@@ -65,6 +65,7 @@ impl Control {
 
     /// Finishes a running operation with an error.
     pub fn fail_operation(&self, id: &str, code: tonic::Code, message: &str) -> Result<(), tonic::Status> {
+        crate::faults::check_error_code(code as i32).map_err(tonic::Status::invalid_argument)?;
         let error = yandex_cloud_ml_proto::google::rpc::Status {
             code: code as i32,
             message: message.to_owned(),
@@ -79,8 +80,13 @@ impl Control {
     }
 
     /// Adds a fault injection rule at run time.
-    pub fn add_fault(&self, rule: FaultRule) {
+    ///
+    /// Rules that could not act as written (a status code outside 1–16, a probability outside
+    /// [0, 1]) are refused with the reason.
+    pub fn add_fault(&self, rule: FaultRule) -> Result<(), String> {
+        rule.check()?;
         self.state.faults().add(rule);
+        Ok(())
     }
 
     /// The active fault rules.
@@ -228,10 +234,10 @@ async fn add_script(Extract(c): Extract<Control>, body: axum::body::Bytes) -> Re
 
 async fn add_fault(Extract(c): Extract<Control>, body: axum::body::Bytes) -> Response {
     match parse::<FaultRule>(&body) {
-        Ok(rule) => {
-            c.add_fault(rule);
-            ok()
-        }
+        Ok(rule) => match c.add_fault(rule) {
+            Ok(()) => ok(),
+            Err(e) => error(StatusCode::BAD_REQUEST, e),
+        },
         Err(r) => *r,
     }
 }
@@ -265,9 +271,12 @@ async fn fail_operation(Extract(c): Extract<Control>, Path(id): Path<String>, bo
         message: String,
     }
     match parse::<Failure>(&body) {
-        Ok(f) => match c.fail_operation(&id, tonic::Code::from_i32(f.code), &f.message) {
-            Ok(()) => ok(),
-            Err(s) => error(StatusCode::CONFLICT, s.message()),
+        Ok(f) => match crate::faults::check_error_code(f.code) {
+            Err(e) => error(StatusCode::BAD_REQUEST, e),
+            Ok(()) => match c.fail_operation(&id, tonic::Code::from_i32(f.code), &f.message) {
+                Ok(()) => ok(),
+                Err(s) => error(StatusCode::CONFLICT, s.message()),
+            },
         },
         Err(r) => *r,
     }

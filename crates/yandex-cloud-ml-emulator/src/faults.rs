@@ -109,6 +109,36 @@ impl FaultRule {
     }
 }
 
+/// Rejects a status code that is not a gRPC error (1 CANCELLED … 16 UNAUTHENTICATED): code 0
+/// would be an "OK" error, or a stream that ends cleanly but short.
+pub(crate) fn check_error_code(code: i32) -> Result<(), String> {
+    if (1..=16).contains(&code) {
+        Ok(())
+    } else {
+        Err(format!("status code {code} is not a gRPC error code: use 1 (CANCELLED) to 16 (UNAUTHENTICATED)"))
+    }
+}
+
+impl FaultRule {
+    /// Rejects rules that could not act as written.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        match &self.action {
+            FaultAction::Fail { code, .. }
+            | FaultAction::LoseResponse { code }
+            | FaultAction::CutStream { code, .. }
+            | FaultAction::FailOperation { code, .. } => check_error_code(*code)?,
+            FaultAction::Delay { .. }
+            | FaultAction::StallStream { .. }
+            | FaultAction::SlowOperation { .. }
+            | FaultAction::ExpireTokens => {}
+        }
+        if !(0.0..=1.0).contains(&self.probability) {
+            return Err(format!("probability {} is outside [0, 1]", self.probability));
+        }
+        Ok(())
+    }
+}
+
 /// The active rules and the seeded generator.
 pub(crate) struct Faults {
     rules: Vec<(FaultRule, u32)>,

@@ -219,6 +219,9 @@ impl EmulatorBuilder {
         for rule in &self.scripts {
             rule.check().map_err(|e| invalid(format!("scripted reply: {e}")))?;
         }
+        for rule in &self.config.faults {
+            rule.check().map_err(|e| invalid(format!("fault rule: {e}")))?;
+        }
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
         // A wildcard bind (0.0.0.0, ::) is reachable on loopback; advertise that in discovery.
@@ -255,7 +258,7 @@ impl EmulatorBuilder {
             builder = builder.tls_config(tls).map_err(|e| invalid(format!("TLS certificate or key: {e}")))?;
         }
         let router = builder
-            .layer(admission::AdmissionLayer { state: state.clone() })
+            .layer(admission::AdmissionLayer::new(state.clone()))
             .add_service(health)
             .add_service(reflection)
             .add_service(services::endpoint::Endpoints::server(state.clone()))

@@ -135,21 +135,22 @@ async fn fail_lose_response_and_delay_hit_every_method_of_every_service() {
         call(&channel, method).await.unwrap_or_else(|s| panic!("{method} works: {s}"));
 
         control
-            .add_fault(FaultRule::new(method, FaultAction::Fail { code: 8, message: "quota".into() }).first_calls(1));
+            .add_fault(FaultRule::new(method, FaultAction::Fail { code: 8, message: "quota".into() }).first_calls(1))
+            .unwrap();
         let status = call(&channel, method).await.unwrap_err();
         assert_eq!((status.code(), status.message()), (Code::ResourceExhausted, "quota"), "{method}");
         call(&channel, method).await.unwrap_or_else(|s| panic!("{method} recovers: {s}"));
         control.clear_faults();
 
         let before = control.journal().len();
-        control.add_fault(FaultRule::new(method, FaultAction::LoseResponse { code: 14 }).first_calls(1));
+        control.add_fault(FaultRule::new(method, FaultAction::LoseResponse { code: 14 }).first_calls(1)).unwrap();
         let status = call(&channel, method).await.unwrap_err();
         assert_eq!(status.code(), Code::Unavailable, "{method}: {status}");
         assert!(status.message().contains("response lost"), "{method}: {status}");
         assert!(control.journal().len() > before, "{method}: the call was received and done");
         control.clear_faults();
 
-        control.add_fault(FaultRule::new(method, FaultAction::Delay { ms: 120 }).first_calls(1));
+        control.add_fault(FaultRule::new(method, FaultAction::Delay { ms: 120 }).first_calls(1)).unwrap();
         let started = Instant::now();
         call(&channel, method).await.unwrap();
         assert!(started.elapsed() >= Duration::from_millis(120), "{method} delayed");
@@ -161,9 +162,12 @@ async fn fail_lose_response_and_delay_hit_every_method_of_every_service() {
 async fn a_lost_response_still_does_the_work() {
     let (emulator, channel) = start(Emulator::builder()).await;
     let control = emulator.control();
-    control.add_fault(
-        FaultRule::new("TextGenerationAsyncService/Completion", FaultAction::LoseResponse { code: 14 }).first_calls(1),
-    );
+    control
+        .add_fault(
+            FaultRule::new("TextGenerationAsyncService/Completion", FaultAction::LoseResponse { code: 14 })
+                .first_calls(1),
+        )
+        .unwrap();
     assert!(call(&channel, "TextGenerationAsyncService/Completion").await.is_err());
     assert_eq!(control.operations().len(), 1, "the operation was created although the answer was lost");
 }
@@ -185,13 +189,13 @@ async fn stream_faults_and_lost_streams_with_paced_chunks() {
         }
     };
 
-    control.add_fault(FaultRule::new(method, FaultAction::CutStream { after_chunks: 2, code: 14 }));
+    control.add_fault(FaultRule::new(method, FaultAction::CutStream { after_chunks: 2, code: 14 })).unwrap();
     let stream = client.completion(authorized(completion(true))).await.unwrap().into_inner();
     let (n, error) = chunks_then_error(stream).await;
     assert_eq!((n, error.map(|s| s.code())), (2, Some(Code::Unavailable)));
     control.clear_faults();
 
-    control.add_fault(FaultRule::new(method, FaultAction::StallStream { after_chunks: 1 }));
+    control.add_fault(FaultRule::new(method, FaultAction::StallStream { after_chunks: 1 })).unwrap();
     let mut request = authorized(completion(true));
     request.set_timeout(Duration::from_millis(300));
     let stream = client.completion(request).await.unwrap().into_inner();
@@ -201,7 +205,7 @@ async fn stream_faults_and_lost_streams_with_paced_chunks() {
     control.clear_faults();
 
     // A lost response on a paced stream: the whole answer is generated, the client gets the error.
-    control.add_fault(FaultRule::new(method, FaultAction::LoseResponse { code: 14 }));
+    control.add_fault(FaultRule::new(method, FaultAction::LoseResponse { code: 14 })).unwrap();
     let status = client.completion(authorized(completion(true))).await.unwrap_err();
     assert_eq!(status.code(), Code::Unavailable);
     control.clear_faults();
@@ -211,10 +215,12 @@ async fn stream_faults_and_lost_streams_with_paced_chunks() {
 async fn operation_faults_and_expired_tokens() {
     let (emulator, channel) = start(Emulator::builder().operations(OperationPolicy::Immediate)).await;
     let control = emulator.control();
-    control.add_fault(FaultRule::new(
-        "TextGenerationAsyncService/Completion",
-        FaultAction::FailOperation { code: 13, message: "model crashed".into() },
-    ));
+    control
+        .add_fault(FaultRule::new(
+            "TextGenerationAsyncService/Completion",
+            FaultAction::FailOperation { code: 13, message: "model crashed".into() },
+        ))
+        .unwrap();
     let op = TextGenerationAsyncServiceClient::new(channel.clone())
         .completion(authorized(completion(false)))
         .await
@@ -225,7 +231,9 @@ async fn operation_faults_and_expired_tokens() {
     assert!(matches!(polled.result, Some(op_pb::operation::Result::Error(e)) if e.message == "model crashed"));
     control.clear_faults();
 
-    control.add_fault(FaultRule::new("TextGenerationAsyncService/Completion", FaultAction::SlowOperation { polls: 3 }));
+    control
+        .add_fault(FaultRule::new("TextGenerationAsyncService/Completion", FaultAction::SlowOperation { polls: 3 }))
+        .unwrap();
     let op = TextGenerationAsyncServiceClient::new(channel.clone())
         .completion(authorized(completion(false)))
         .await
@@ -248,7 +256,7 @@ async fn operation_faults_and_expired_tokens() {
         .unwrap()
         .into_inner()
         .iam_token;
-    control.add_fault(FaultRule::new("TokenizerService/Tokenize", FaultAction::ExpireTokens));
+    control.add_fault(FaultRule::new("TokenizerService/Tokenize", FaultAction::ExpireTokens)).unwrap();
     let mut request =
         Request::new(pb::TokenizeRequest { model_uri: "gpt://f/yandexgpt/latest".into(), text: "x".into() });
     request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
@@ -278,6 +286,13 @@ async fn the_journal_never_shows_credentials() {
     let mut revoke = Request::new(iam::RevokeIamTokenRequest { iam_token: issued.clone() });
     revoke.metadata_mut().insert("authorization", format!("Bearer {issued}").parse().unwrap());
     client.revoke(revoke).await.unwrap();
+    // A revoked token is refused from then on, even though the default mode accepts any
+    // foreign bearer token.
+    let mut reuse =
+        Request::new(pb::TokenizeRequest { model_uri: "gpt://f/yandexgpt/latest".into(), text: "x".into() });
+    reuse.metadata_mut().insert("authorization", format!("Bearer {issued}").parse().unwrap());
+    let status = TokenizerServiceClient::new(channel.clone()).tokenize(reuse).await.unwrap_err();
+    assert_eq!((status.code(), status.message()), (Code::Unauthenticated, "The token is invalid"));
     let shown = serde_json::to_string(&emulator.control().journal()).unwrap();
     for secret in [
         "y0_journal-secret",

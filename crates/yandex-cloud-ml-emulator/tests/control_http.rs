@@ -108,6 +108,16 @@ async fn a_web_page_cannot_read_or_change_anything() {
     };
     assert_eq!(send(control, simple).await.0, 415);
     assert!(emulator.control().faults().is_empty());
+    // Status 0 is not an error code: a "fail with OK" rule is refused with the reason.
+    let ok_fault = json!({"action": {"kind": "cut_stream", "after_chunks": 1, "code": 0}});
+    let refused = send(
+        control,
+        Req { method: "POST", path: "/faults", body: Some(ok_fault), token: Some(&token), ..base.clone() },
+    )
+    .await;
+    assert_eq!(refused.0, 400);
+    assert!(refused.1.to_string().contains("not a gRPC error code"), "{}", refused.1);
+    assert!(emulator.control().faults().is_empty());
     // The token holder on loopback is served.
     assert_eq!(send(control, Req { token: Some(&token), host: "localhost:1234", ..base.clone() }).await.0, 200);
 

@@ -335,3 +335,91 @@ async fn idle_connections_cannot_exhaust_the_server() {
     assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
     assert!(health(&e).await < Duration::from_secs(1), "well-behaved clients are served again");
 }
+
+/// Starts a raw HTTP/2 call whose body sends `first` bytes of a `total`-byte message and then
+/// stays open; returns the response future's task and the sender that finishes the body.
+async fn open_call(
+    endpoint: &str,
+    path: &'static str,
+    authorization: Option<&'static str>,
+    first: usize,
+) -> (tokio::task::JoinHandle<Option<(i32, String)>>, tokio::sync::mpsc::Sender<Bytes>) {
+    let stream = tokio::net::TcpStream::connect(endpoint).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    use tokio_stream::StreamExt as _;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+    let body = http_body_util::StreamBody::new(
+        tokio_stream::wrappers::ReceiverStream::new(rx)
+            .map(|b| Ok::<_, std::convert::Infallible>(http_body::Frame::data(b))),
+    );
+    let mut request = http::Request::post(format!("http://{endpoint}{path}"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers");
+    if let Some(a) = authorization {
+        request = request.header("authorization", a);
+    }
+    let request = request.body(body).unwrap();
+    // A message header announcing a large message, then the first part of it.
+    let mut head = vec![0];
+    head.extend(((first * 2) as u32).to_be_bytes());
+    head.extend(vec![b'x'; first]);
+    tx.send(Bytes::from(head)).await.unwrap();
+    let call = tokio::spawn(async move {
+        let response = sender.send_request(request).await.ok()?;
+        let from = |h: &http::HeaderMap| {
+            let code = h.get("grpc-status")?.to_str().ok()?.parse().ok()?;
+            Some((code, h.get("grpc-message").and_then(|m| m.to_str().ok()).unwrap_or("").to_owned()))
+        };
+        let early = from(response.headers());
+        let collected = response.into_body().collect().await.ok();
+        early.or_else(|| collected.and_then(|c| c.trailers().and_then(from)))
+    });
+    (call, tx)
+}
+
+#[tokio::test]
+async fn request_bodies_share_one_memory_budget_and_unauthenticated_bodies_are_never_read() {
+    const TOKENIZE: &str = "/yandex.cloud.ai.foundation_models.v1.TokenizerService/Tokenize";
+    let config = EmulatorConfig {
+        max_buffered_request_bytes: 256 << 10,
+        auth: yandex_cloud_ml_emulator::AuthMode::Require {
+            api_keys: vec!["good".into()],
+            iam_tokens: vec![],
+            oauth_tokens: vec![],
+        },
+        ..Default::default()
+    };
+    let emulator = Emulator::builder().config(config).start("127.0.0.1:0").await.unwrap();
+    let e = emulator.endpoint();
+
+    // An unauthenticated caller is answered while its body is still open: nothing was read.
+    let (call, _open) = open_call(&e, TOKENIZE, Some("Api-Key wrong"), 200 << 10).await;
+    let answered = tokio::time::timeout(Duration::from_secs(5), call).await.expect("answered before the body ended");
+    assert_eq!(answered.unwrap().unwrap().0, Code::Unauthenticated as i32);
+
+    // An authenticated caller holding 200 KiB leaves no room for another 100 KiB body.
+    let (holding, finish) = open_call(&e, TOKENIZE, Some("Api-Key good"), 200 << 10).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (second, _open2) = open_call(&e, TOKENIZE, Some("Api-Key good"), 100 << 10).await;
+    let refused = tokio::time::timeout(Duration::from_secs(5), second).await.unwrap().unwrap().unwrap();
+    assert_eq!(refused.0, Code::Unavailable as i32, "{refused:?}");
+    assert!(refused.1.contains("too%20many%20request%20bytes"), "{refused:?}");
+    // Once the first call is gone, its bytes are free again.
+    drop(finish);
+    let _ = holding.await;
+    let body = frame(&pb::TokenizeRequest { model_uri: MODEL.into(), text: "y".repeat(150 << 10) });
+    let (_, status) = raw(
+        &e,
+        TOKENIZE,
+        &[("content-type", "application/grpc"), ("te", "trailers"), ("authorization", "Api-Key good")],
+        body,
+    )
+    .await;
+    assert_eq!(status.map(|s| s.0), Some(0));
+}

@@ -269,6 +269,10 @@ impl Error {
         self
     }
 
+    pub(crate) fn set_retryable(&mut self, retryable: bool) {
+        self.inner.retryable = retryable;
+    }
+
     pub(crate) fn with_operation_id(mut self, id: impl Into<String>) -> Error {
         self.inner.operation_id = Some(id.into());
         self

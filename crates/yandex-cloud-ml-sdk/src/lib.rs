@@ -24,6 +24,7 @@
 
 mod auth;
 pub mod call;
+mod clock;
 pub mod completions;
 mod error;
 mod json;

@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use yandex_cloud_ml_emulator::{AuthMode, Emulator, FaultAction, FaultRule};
+use yandex_cloud_ml_emulator::{AuthMode, Emulator, FaultAction, FaultRule, ScriptedAnswer};
 use yandex_cloud_ml_sdk::{Credentials, ErrorKind};
 
 const COMPLETION: &str = "TextGenerationService/Completion";
@@ -81,14 +81,17 @@ async fn a_stall_after_output_ends_at_the_overall_deadline_and_frees_the_server(
     assert!(elapsed >= Duration::from_millis(300) && elapsed < Duration::from_millis(1300), "{elapsed:?}");
     drop(stream);
     let deadline = Instant::now() + Duration::from_secs(2);
-    loop {
+    let ended = || {
         let stats = emulator.control().stats();
-        if stats.streams_cancelled + stats.deadlines_exceeded == 1 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the server kept the stalled request: {stats:?}");
+        stats.streams_cancelled + stats.deadlines_exceeded
+    };
+    while ended() == 0 {
+        assert!(Instant::now() < deadline, "the server kept the stalled request: {:?}", emulator.control().stats());
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    // Counted once: the stall ended the call, the fault did not count as a client leaving.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(ended(), 1, "{:?}", emulator.control().stats());
 }
 
 #[tokio::test]
@@ -112,8 +115,13 @@ async fn retried_deferred_calls_reuse_one_idempotency_key_and_one_operation() {
     // after the server created the operation): the retry carries the same key and gets the
     // same operation back.
     let lost_answer = FaultAction::LoseResponse { code: tonic::Code::Unavailable as i32 };
+    // Two one-time scripted answers: the retry must not use up the second one.
+    let text = |t: &str| ScriptedAnswer::Text { text: t.into() };
     let emulator = common::start(
-        Emulator::builder().fault(FaultRule::new("TextGenerationAsyncService/Completion", lost_answer).first_calls(1)),
+        Emulator::builder()
+            .fault(FaultRule::new("TextGenerationAsyncService/Completion", lost_answer).first_calls(1))
+            .script(common::script("once", text("first answer"), Some(1)))
+            .script(common::script("once", text("second answer"), Some(1))),
     )
     .await;
     let model = common::sdk(&emulator).models().completions("yandexgpt");
@@ -128,7 +136,8 @@ async fn retried_deferred_calls_reuse_one_idempotency_key_and_one_operation() {
     assert_eq!(entries[0].metadata["idempotency-key"], entries[1].metadata["idempotency-key"]);
     assert_eq!(entries[0].metadata["x-client-request-id"], entries[1].metadata["x-client-request-id"]);
     assert_eq!(emulator.control().operations(), vec![op.id().to_owned()]);
-    assert_eq!(op.wait().poll_interval(Duration::from_millis(5)).await.unwrap().text(), "Echo: once");
+    assert_eq!(op.wait().poll_interval(Duration::from_millis(5)).await.unwrap().text(), "first answer");
+    assert_eq!(model.run("once").await.unwrap().text(), "second answer");
 }
 
 #[tokio::test]

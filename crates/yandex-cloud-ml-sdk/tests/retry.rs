@@ -156,3 +156,17 @@ async fn discovery_failures_share_the_calls_retry_budget() {
     assert_eq!(e.attempts(), 5, "{e}");
     assert!(e.to_string().contains("endpoint discovery failed"), "{e}");
 }
+
+#[tokio::test]
+async fn a_request_over_the_message_limit_is_refused_once_not_retried() {
+    let emulator = common::start(Emulator::builder()).await;
+    let model = common::sdk(&emulator).models().completions("yandexgpt");
+    let huge = "x".repeat(5 << 20);
+    let started = Instant::now();
+    let e = model.run(huge.as_str()).await.unwrap_err();
+    assert_eq!(e.code(), Some(Code::ResourceExhausted), "{e:?}");
+    assert_eq!(e.attempts(), 1, "{e:?}");
+    assert!(!e.is_retryable());
+    assert!(e.message().contains("bytes encoded") && e.message().contains("send less"), "{e}");
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+}

@@ -5,8 +5,9 @@ use std::{net::IpAddr, path::PathBuf, time::Duration};
 
 use yandex_cloud_ml_sdk::{Credentials, Error, ErrorKind, Sdk, Tls};
 
-/// Connection options shared by every command.
-#[derive(Debug, Clone, clap::Args)]
+/// Connection options shared by every command. `Debug` shows which credentials were given,
+/// never their values.
+#[derive(Clone, clap::Args)]
 #[command(next_help_heading = "Connection and credentials")]
 pub struct Connection {
     /// Folder id (model URIs are gpt://FOLDER/MODEL/VERSION).
@@ -44,8 +45,28 @@ pub struct Connection {
     #[arg(long, global = true)]
     pub insecure: bool,
     /// Overall timeout of each call, in seconds.
-    #[arg(long, global = true)]
-    pub timeout: Option<f64>,
+    #[arg(long, global = true, value_name = "SECONDS", value_parser = crate::seconds::parse)]
+    pub timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let given = |s: &Option<String>| if s.is_some() { "***" } else { "-" };
+        f.debug_struct("Connection")
+            .field("folder_id", &self.folder_id)
+            .field("api_key", &given(&self.api_key))
+            .field("iam_token", &given(&self.iam_token))
+            .field("oauth_token", &given(&self.oauth_token))
+            .field("service_account_key", &self.service_account_key)
+            .field("api_endpoint", &self.api_endpoint)
+            .field("endpoint", &self.endpoint)
+            .field("emulator", &self.emulator)
+            .field("ca_cert", &self.ca_cert)
+            .field("tls", &self.tls)
+            .field("insecure", &self.insecure)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 fn is_loopback(address: &str) -> bool {
@@ -111,7 +132,7 @@ impl Connection {
 
     /// The per-call timeout, if given.
     pub fn timeout(&self) -> Option<Duration> {
-        self.timeout.filter(|t| t.is_finite() && *t > 0.0).map(Duration::from_secs_f64)
+        self.timeout.filter(|t| !t.is_zero())
     }
 }
 

@@ -3,6 +3,7 @@
 mod commands;
 mod connect;
 mod messages;
+mod seconds;
 mod status;
 
 use std::process::ExitCode;
@@ -80,5 +81,27 @@ mod tests {
     #[test]
     fn flags_are_consistent() {
         <super::Cli as clap::CommandFactory>::command().debug_assert();
+    }
+
+    #[test]
+    fn credentials_never_show_in_debug_output() {
+        use clap::Parser;
+        let cli = super::Cli::try_parse_from([
+            "ycml",
+            "--api-key",
+            "AQVN-key-secret",
+            "--iam-token",
+            "t1.iam-secret",
+            "--oauth-token",
+            "y0_oauth-secret",
+            "tokenize",
+            "hi",
+        ])
+        .unwrap();
+        let shown = format!("{:?}", cli.connection);
+        for secret in ["key-secret", "iam-secret", "oauth-secret"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("api_key: \"***\""), "{shown}");
     }
 }

@@ -1,7 +1,10 @@
 //! Scripted replies: rules that answer matching prompts before the model does. A wrapper
 //! around any [`Engine`], so scripts work the same with every engine.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{
+    Arc, Mutex, MutexGuard,
+    atomic::{AtomicBool, Ordering},
+};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -67,6 +70,12 @@ pub struct ScriptRule {
 impl ScriptRule {
     /// Rejects rules that could not be answered on the wire.
     pub(crate) fn check(&self) -> Result<(), String> {
+        if self.times == Some(0) {
+            return Err("times must be at least 1 (leave it unset to answer every request)".into());
+        }
+        if let ScriptedAnswer::Error { code, .. } = &self.answer {
+            crate::faults::check_error_code(*code)?;
+        }
         if let ScriptedAnswer::ToolCalls { calls } = &self.answer {
             if calls.is_empty() {
                 return Err("a tool_calls answer needs at least one call".into());
@@ -93,11 +102,25 @@ impl ScriptRule {
 pub(crate) struct Scripted {
     inner: Arc<dyn Engine>,
     rules: Mutex<Vec<ScriptRule>>,
+    /// Set once a scripted text long enough to matter was added: tokenizing it must not happen
+    /// on the reactor, so the engine stops claiming to be cheap.
+    long_text: AtomicBool,
+}
+
+/// Scripted texts longer than this make the engine expensive.
+const LONG_TEXT_BYTES: usize = 16 << 10;
+
+fn is_long(rule: &ScriptRule) -> bool {
+    match &rule.answer {
+        ScriptedAnswer::Text { text } => text.len() > LONG_TEXT_BYTES,
+        _ => false,
+    }
 }
 
 impl Scripted {
     pub(crate) fn new(inner: Arc<dyn Engine>, rules: Vec<ScriptRule>) -> Scripted {
-        Scripted { inner, rules: Mutex::new(rules) }
+        let long_text = AtomicBool::new(rules.iter().any(is_long));
+        Scripted { inner, rules: Mutex::new(rules), long_text }
     }
 
     fn rules(&self) -> MutexGuard<'_, Vec<ScriptRule>> {
@@ -106,6 +129,9 @@ impl Scripted {
 
     pub(crate) fn add(&self, rule: ScriptRule) -> Result<(), String> {
         rule.check()?;
+        if is_long(&rule) {
+            self.long_text.store(true, Ordering::Relaxed);
+        }
         self.rules().push(rule);
         Ok(())
     }
@@ -147,7 +173,7 @@ impl Engine for Scripted {
     }
 
     fn is_cheap(&self) -> bool {
-        self.inner.is_cheap()
+        self.inner.is_cheap() && !self.long_text.load(Ordering::Relaxed)
     }
 
     fn reply(&self, model: &ModelRef, request: &pb::CompletionRequest) -> Result<Reply, Status> {

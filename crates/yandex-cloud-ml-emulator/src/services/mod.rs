@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use tonic::Request;
 
 use crate::{
-    admission::{Caller, Deadline, OperationFaults},
+    admission::{Caller, CutByFault, Deadline, OperationFaults},
     faults::OperationFault,
 };
 
@@ -24,6 +24,11 @@ pub(crate) fn caller<T>(request: &Request<T>) -> String {
 /// When the client stops waiting.
 pub(crate) fn deadline<T>(request: &Request<T>) -> Option<Instant> {
     request.extensions().get::<Deadline>().map(|d| d.0)
+}
+
+/// Whether a stream fault stopped this call's response (see [`CutByFault`]).
+pub(crate) fn cut_by_fault<T>(request: &Request<T>) -> CutByFault {
+    request.extensions().get::<CutByFault>().cloned().unwrap_or_default()
 }
 
 /// Faults for a new operation.

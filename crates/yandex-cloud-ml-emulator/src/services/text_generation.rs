@@ -20,7 +20,8 @@ use yandex_cloud_ml_proto::{
     },
 };
 
-use super::{caller, deadline, idempotency_key, operation_faults};
+use super::{caller, cut_by_fault, deadline, idempotency_key, operation_faults};
+use crate::admission::CutByFault;
 use crate::{
     engine::{Engine, generation::Generation, tokenizer::BOS},
     state::{State, operations::NewOperation},
@@ -58,6 +59,7 @@ struct Streaming {
     chunk_tokens: usize,
     delay: Duration,
     deadline: Option<Instant>,
+    cut: CutByFault,
     sent: usize,
 }
 
@@ -85,8 +87,9 @@ impl Streaming {
 
 impl Drop for Streaming {
     fn drop(&mut self) {
-        // Dropped with chunks still to come: the client went away and generation stopped.
-        if self.generation.as_ref().is_some_and(|g| !g.is_done()) {
+        // Dropped with chunks still to come: the client went away and generation stopped
+        // (unless a fault cut the stream; the fault counts its own outcome).
+        if self.generation.as_ref().is_some_and(|g| !g.is_done()) && !self.cut.is_set() {
             tracing::debug!("client went away; generation stopped");
             self.state.count(|s| s.streams_cancelled += 1);
         }
@@ -97,6 +100,7 @@ impl Drop for Streaming {
 impl TextGenerationService for TextGeneration {
     async fn completion(&self, request: Request<pb::CompletionRequest>) -> Result<Response<ResponseStream>, Status> {
         let deadline = deadline(&request);
+        let cut = cut_by_fault(&request);
         let request = request.into_inner();
         let stream = request.completion_options.as_ref().is_some_and(|o| o.stream);
         let chunk_tokens = self.0.config.stream_chunk_tokens.max(1);
@@ -112,6 +116,7 @@ impl TextGenerationService for TextGeneration {
             chunk_tokens,
             delay: self.0.config.chunk_delay(),
             deadline,
+            cut,
             sent: 0,
         };
         Ok(Response::new(Box::pin(futures_util::stream::unfold(streaming, Streaming::next))))
@@ -127,6 +132,11 @@ impl TextGenerationAsyncService for TextGeneration {
         let mut request = request.into_inner();
         if let Some(o) = request.completion_options.as_mut() {
             o.stream = false;
+        }
+        // A retry of a call whose answer was lost gets the same operation, before any work (a
+        // second generation would use up scripted replies meant for later calls).
+        if let Some(existing) = key.as_deref().and_then(|k| self.0.operations.by_idempotency_key(k)) {
+            return Ok(Response::new(existing));
         }
         // Validation errors belong to this call, not to the operation.
         let generation = Generation::start(&self.0, request, 0, true).await?;

@@ -270,11 +270,22 @@ impl Operations {
             // Created before the check, so an outcome arriving in between still wakes it.
             let arrived = self.outcomes.notified();
             op = self.get(id).ok_or_else(|| not_found(id))?;
-            if op.done || tokio::time::timeout_at(deadline, arrived).await.is_err() {
+            if op.done {
                 break;
+            }
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                return Err(Status::deadline_exceeded(format!(
+                    "operation {id} is released but its work has not finished within {within:?}; it is done when the work is"
+                )));
             }
         }
         Ok(op)
+    }
+
+    /// The operation an earlier call with this idempotency key created, if it is still kept.
+    pub(crate) fn by_idempotency_key(&self, key: &str) -> Option<Operation> {
+        let inner = self.lock();
+        inner.idempotency.get(key).and_then(|id| inner.records.get(id)).map(|r| r.op.clone())
     }
 
     /// The operation as it is, without counting a poll.
@@ -292,6 +303,9 @@ impl Operations {
             record.try_finish();
             let op = record.op.clone();
             inner.finished_now(id);
+            drop(inner);
+            // A control-API completion waiting for this operation sees it done.
+            self.outcomes.notify_waiters();
             return Ok(op);
         }
         Ok(record.op.clone())

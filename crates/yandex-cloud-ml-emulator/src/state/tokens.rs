@@ -1,14 +1,37 @@
-//! IAM tokens the emulator issued. Bounded: expired tokens are dropped when new ones are
-//! issued, and beyond the limit the token that expires first makes room.
+//! IAM tokens the emulator issued. Bounded: every token lives equally long, so issue order is
+//! expiry order and the oldest token makes room in O(1). A token the emulator no longer knows
+//! (revoked, evicted or from an earlier run) but that has its format is rejected, never taken
+//! for a foreign credential.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     sync::{Mutex, MutexGuard},
     time::{Duration, SystemTime},
 };
 
+/// Prefix of every token the emulator issues.
+const PREFIX: &str = "t1.emulator.";
+
+/// What the emulator knows of a bearer token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TokenCheck {
+    Valid,
+    Expired,
+    /// Issued by an emulator but revoked or forgotten.
+    Invalid,
+    /// Not an emulator token: the auth mode decides.
+    Foreign,
+}
+
+#[derive(Default)]
+struct Issued {
+    expiry: HashMap<String, SystemTime>,
+    /// Tokens in issue order; may still hold revoked ones, never more than `max`.
+    order: VecDeque<String>,
+}
+
 pub(crate) struct Tokens {
-    issued: Mutex<HashMap<String, SystemTime>>,
+    issued: Mutex<Issued>,
     lifetime: Duration,
     max: usize,
 }
@@ -18,50 +41,54 @@ impl Tokens {
         Tokens { issued: Mutex::default(), lifetime, max: max.max(1) }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, SystemTime>> {
+    fn lock(&self) -> MutexGuard<'_, Issued> {
         self.issued.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn issue(&self) -> (String, SystemTime) {
-        let token = format!("t1.emulator.{}", super::new_id("").repeat(2));
+        let token = format!("{PREFIX}{}", super::new_id("").repeat(2));
         let now = SystemTime::now();
         let expires = now + self.lifetime;
         let mut issued = self.lock();
-        if issued.len() >= self.max {
-            issued.retain(|_, exp| *exp > now);
-        }
-        if issued.len() >= self.max
-            && let Some(first) = issued.iter().min_by_key(|(_, exp)| **exp).map(|(t, _)| t.clone())
+        while issued.order.len() >= self.max
+            || issued.order.front().is_some_and(|t| issued.expiry.get(t).is_none_or(|exp| *exp <= now))
         {
-            issued.remove(&first);
+            let Some(oldest) = issued.order.pop_front() else { break };
+            issued.expiry.remove(&oldest);
         }
-        issued.insert(token.clone(), expires);
+        issued.order.push_back(token.clone());
+        issued.expiry.insert(token.clone(), expires);
         (token, expires)
     }
 
-    /// `Some(true)` for an unexpired issued token, `Some(false)` for an expired one, `None` if
-    /// the emulator does not know it.
-    pub(crate) fn valid(&self, token: &str) -> Option<bool> {
-        self.lock().get(token).map(|exp| SystemTime::now() < *exp)
+    pub(crate) fn check(&self, token: &str) -> TokenCheck {
+        match self.lock().expiry.get(token) {
+            Some(exp) if SystemTime::now() < *exp => TokenCheck::Valid,
+            Some(_) => TokenCheck::Expired,
+            None if token.starts_with(PREFIX) => TokenCheck::Invalid,
+            None => TokenCheck::Foreign,
+        }
     }
 
     /// Makes every issued token expired.
     pub(crate) fn expire_all(&self) {
         let past = SystemTime::now() - Duration::from_secs(1);
-        self.lock().values_mut().for_each(|exp| *exp = past);
+        self.lock().expiry.values_mut().for_each(|exp| *exp = past);
     }
 
     pub(crate) fn revoke(&self, token: &str) -> bool {
-        self.lock().remove(token).is_some()
+        self.lock().expiry.remove(token).is_some()
     }
 
     pub(crate) fn clear(&self) {
-        self.lock().clear();
+        let mut issued = self.lock();
+        issued.expiry.clear();
+        issued.order.clear();
     }
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().expiry.len()
     }
 }
 
@@ -74,7 +101,34 @@ mod tests {
         let tokens = Tokens::new(Duration::from_secs(60), 100);
         let issued: Vec<String> = (0..1000).map(|_| tokens.issue().0).collect();
         assert_eq!(tokens.len(), 100);
-        assert_eq!(tokens.valid(issued.last().unwrap()), Some(true));
-        assert_eq!(tokens.valid(&issued[0]), None);
+        assert_eq!(tokens.check(issued.last().unwrap()), TokenCheck::Valid);
+        assert_eq!(tokens.check(&issued[0]), TokenCheck::Invalid);
+        assert_eq!(tokens.check("someone-elses-token"), TokenCheck::Foreign);
+    }
+
+    #[test]
+    fn revoked_and_expired_tokens_stay_refused() {
+        let tokens = Tokens::new(Duration::from_secs(60), 10);
+        let (revoked, _) = tokens.issue();
+        assert!(tokens.revoke(&revoked));
+        assert_eq!(tokens.check(&revoked), TokenCheck::Invalid);
+        let (old, _) = tokens.issue();
+        tokens.expire_all();
+        assert_eq!(tokens.check(&old), TokenCheck::Expired);
+        // Issuing drops expired tokens; they are then refused as unknown emulator tokens.
+        for _ in 0..20 {
+            tokens.issue();
+        }
+        assert_eq!(tokens.check(&old), TokenCheck::Invalid);
+    }
+
+    #[test]
+    fn revocations_do_not_let_the_order_grow() {
+        let tokens = Tokens::new(Duration::from_secs(60), 10);
+        for _ in 0..1000 {
+            let (t, _) = tokens.issue();
+            tokens.revoke(&t);
+        }
+        assert!(tokens.lock().order.len() <= 10);
     }
 }

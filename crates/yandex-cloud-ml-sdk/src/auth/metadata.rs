@@ -29,24 +29,27 @@ struct TokenResponse {
 }
 
 /// Fetches a token from `url` (plain `http://`), giving up after `timeout`.
+/// A `user:password@` in the URL never reaches an error message (or, through it, a log).
 pub(crate) async fn fetch_token(url: &str, timeout: Duration) -> Result<IssuedToken> {
-    tokio::time::timeout(timeout, fetch(url))
+    let shown = super::without_userinfo(url);
+    tokio::time::timeout(timeout, fetch(url, &shown))
         .await
-        .map_err(|_| Error::auth(format!("metadata service at {url} did not answer within {timeout:?}")))?
+        .map_err(|_| Error::auth(format!("metadata service at {shown} did not answer within {timeout:?}")))?
 }
 
-async fn fetch(url: &str) -> Result<IssuedToken> {
+async fn fetch(url: &str, shown: &str) -> Result<IssuedToken> {
     let uri: hyper::Uri =
-        url.parse().map_err(|_| Error::configuration(format!("metadata service URL `{url}` is not a valid URL")))?;
+        url.parse().map_err(|_| Error::configuration(format!("metadata service URL `{shown}` is not a valid URL")))?;
     if uri.scheme_str() != Some("http") {
-        return Err(Error::configuration(format!("metadata service URL `{url}` must start with http://")));
+        return Err(Error::configuration(format!("metadata service URL `{shown}` must start with http://")));
     }
     let authority = uri
         .authority()
-        .ok_or_else(|| Error::configuration(format!("metadata service URL `{url}` has no host")))?
+        .ok_or_else(|| Error::configuration(format!("metadata service URL `{shown}` has no host")))?
         .clone();
-    let addr = format!("{}:{}", authority.host(), authority.port_u16().unwrap_or(80));
-    let fail = |what: &str, e: &dyn std::fmt::Display| Error::auth(format!("metadata service at {url}: {what}: {e}"));
+    let port = authority.port_u16().unwrap_or(80);
+    let addr = format!("{}:{port}", authority.host());
+    let fail = |what: &str, e: &dyn std::fmt::Display| Error::auth(format!("metadata service at {shown}: {what}: {e}"));
 
     let stream = tokio::net::TcpStream::connect(&addr).await.map_err(|e| fail("connect", &e))?;
     let (mut sender, conn) =
@@ -55,7 +58,8 @@ async fn fetch(url: &str) -> Result<IssuedToken> {
         let _ = conn.await;
     });
     let request = Request::get(uri.path_and_query().map(|p| p.as_str()).unwrap_or(TOKEN_PATH))
-        .header(hyper::header::HOST, authority.as_str())
+        // Host never carries the userinfo part.
+        .header(hyper::header::HOST, format!("{}:{port}", authority.host()))
         .header("Metadata-Flavor", "Google")
         .body(Empty::<bytes::Bytes>::new())
         .map_err(|e| fail("request", &e))?;
@@ -67,9 +71,23 @@ async fn fetch(url: &str) -> Result<IssuedToken> {
         .map_err(|e| fail("reading body", &e))?
         .to_bytes();
     if !status.is_success() {
-        return Err(Error::auth(format!("metadata service at {url} answered HTTP {status}")));
+        return Err(Error::auth(format!("metadata service at {shown} answered HTTP {status}")));
     }
     let parsed: TokenResponse = serde_json::from_slice(&body)
-        .map_err(|_| Error::auth(format!("metadata service at {url} returned a body without `access_token`")))?;
+        .map_err(|_| Error::auth(format!("metadata service at {shown} returned a body without `access_token`")))?;
     Ok(IssuedToken { token: Secret::new(parsed.access_token), expires_in: parsed.expires_in.map(Duration::from_secs) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn credentials_in_the_url_stay_out_of_errors() {
+        for url in ["http://user:hunter2@127.0.0.1:1/token", "ftp://user:hunter2@127.0.0.1/token"] {
+            let Err(e) = fetch_token(url, Duration::from_secs(5)).await else { panic!("{url} gave a token") };
+            assert!(!format!("{e} {e:?}").contains("hunter2"), "{e:?}");
+            assert!(e.to_string().contains("***@127.0.0.1"), "{e}");
+        }
+    }
 }

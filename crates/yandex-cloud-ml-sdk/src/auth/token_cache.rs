@@ -88,7 +88,7 @@ impl TokenCache {
 
     fn store(&self, issued: IssuedToken) -> Result<AsciiMetadataValue> {
         let header = bearer(&issued.token)?;
-        let lifetime = issued.expires_in.unwrap_or(DEFAULT_TOKEN_LIFETIME);
+        let lifetime = crate::clock::capped(issued.expires_in.unwrap_or(DEFAULT_TOKEN_LIFETIME));
         let margin = (lifetime / 2).min(MAX_REFRESH_MARGIN);
         let now = Instant::now();
         let cached =

@@ -22,6 +22,11 @@ use crate::{
 /// First sleep between polls (then doubled up to the poll interval), so short operations are
 /// picked up quickly without polling long ones more often than asked.
 const FIRST_POLL_DELAY: Duration = Duration::from_millis(250);
+/// Polls are never closer than this, whatever the interval asked for.
+const MIN_POLL_DELAY: Duration = Duration::from_millis(50);
+/// Status polls that may fail in a row (each already retried by the transport) before the
+/// wait reports the failure instead of polling on.
+const MAX_FAILED_POLLS: u32 = 10;
 
 /// What a progress count counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -149,16 +154,19 @@ impl<T: Send + 'static> Wait<T> {
 
     async fn run(mut self) -> Result<T> {
         let started = Instant::now();
-        let deadline = tokio::time::Instant::now() + self.timeout;
-        let mut delay = FIRST_POLL_DELAY.min(self.poll_interval);
+        let deadline = tokio::time::Instant::now() + crate::clock::capped(self.timeout);
+        let poll_interval = self.poll_interval.max(MIN_POLL_DELAY);
+        let mut delay = FIRST_POLL_DELAY.min(poll_interval);
         let mut failed_polls = 0u32;
+        let mut last_failure = None;
         loop {
             let check = tokio::time::timeout_at(deadline, self.target.check(self.rpc_timeout)).await;
             match check {
-                Err(_) => return Err(self.gave_up()),
+                Err(_) => return Err(self.gave_up(last_failure)),
                 Ok(Ok(Check::Done(result))) => return result,
                 Ok(Ok(Check::Running(progress))) => {
                     failed_polls = 0;
+                    last_failure = None;
                     if let (Some(mut p), Some(callback)) = (progress, self.on_progress.as_mut()) {
                         p.elapsed = started.elapsed();
                         callback(&p);
@@ -167,26 +175,44 @@ impl<T: Send + 'static> Wait<T> {
                 // A poll that failed for a transient reason says nothing about the work itself.
                 Ok(Err(e)) if e.is_retryable() || e.is_timeout() => {
                     failed_polls += 1;
+                    if failed_polls >= MAX_FAILED_POLLS {
+                        let id = self.target.id();
+                        return Err(e
+                            .context(&format!(
+                                "{failed_polls} status polls of {id} failed in a row; the work may still be running, \
+                             re-attach with its id once the service is reachable"
+                            ))
+                            .with_operation_id(id));
+                    }
                     tracing::warn!(id = self.target.id(), failed_polls, error = %e, "status poll failed; polling on");
+                    last_failure = Some(e);
                 }
                 Ok(Err(e)) => return Err(e),
             }
             let now = tokio::time::Instant::now();
             if now >= deadline {
-                return Err(self.gave_up());
+                return Err(self.gave_up(last_failure));
             }
             tokio::time::sleep(delay.min(deadline - now)).await;
-            delay = (delay * 2).min(self.poll_interval);
+            delay = (delay * 2).min(poll_interval);
         }
     }
 
-    fn gave_up(&self) -> Error {
-        Error::new(
-            ErrorKind::Timeout,
-            format!("did not finish within {:?}; it keeps running on the server, re-attach with its id", self.timeout),
-        )
-        .with_code(Code::DeadlineExceeded)
-        .with_operation_id(self.target.id())
+    /// The timeout error; a poll failure just before it is its source, so the real cause of a
+    /// wait that never saw the work is not hidden.
+    fn gave_up(&self, last_failure: Option<Error>) -> Error {
+        let mut message =
+            format!("did not finish within {:?}; it keeps running on the server, re-attach with its id", self.timeout);
+        if let Some(e) = &last_failure {
+            message.push_str(&format!(" (the last status poll failed: {e})"));
+        }
+        let error = Error::new(ErrorKind::Timeout, message)
+            .with_code(Code::DeadlineExceeded)
+            .with_operation_id(self.target.id());
+        match last_failure {
+            Some(e) => error.with_source(e),
+            None => error,
+        }
     }
 }
 
@@ -277,5 +303,34 @@ mod tests {
         let _ = w.await;
         // At 0, .25, .75, 1.75, 3.75, 5.75, 7.75, 9.75 and (the last, at the deadline) 10 s.
         assert_eq!(checks.load(Ordering::SeqCst), 9);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_zero_interval_still_leaves_time_between_polls() {
+        let checks = Arc::new(AtomicU32::new(0));
+        let target = Script { checks: checks.clone(), done_at: u32::MAX, failing: vec![], fatal_at: None };
+        let w = Wait::new(target, Duration::ZERO, Duration::from_secs(1), Duration::from_secs(1));
+        let _ = w.await;
+        // Every 50 ms over one second, plus the poll at the start.
+        assert_eq!(checks.load(Ordering::SeqCst), 21);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn polls_failing_in_a_row_end_the_wait_with_their_cause() {
+        let (w, checks) = wait(u32::MAX, (1..=100).collect(), None);
+        let e = w.timeout(Duration::MAX).await.unwrap_err();
+        assert_eq!(checks.load(Ordering::SeqCst), MAX_FAILED_POLLS);
+        assert_eq!(e.code(), Some(Code::Unavailable));
+        assert_eq!(e.operation_id(), Some("op1"));
+        assert!(e.message().contains("failed in a row") && e.message().contains("blip"), "{e}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_timeout_after_failed_polls_says_why() {
+        let (w, _) = wait(u32::MAX, (2..=100).collect(), None);
+        let e = w.timeout(Duration::from_millis(400)).await.unwrap_err();
+        assert!(e.is_timeout());
+        assert!(e.message().contains("the last status poll failed") && e.message().contains("blip"), "{e}");
+        assert!(std::error::Error::source(&e).is_some());
     }
 }

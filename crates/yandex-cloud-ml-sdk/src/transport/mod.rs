@@ -61,6 +61,10 @@ struct Inner {
     log_payloads: bool,
 }
 
+/// The message size gRPC servers accept unless configured otherwise (4 MiB); the API sets no
+/// other limit.
+const GRPC_DEFAULT_MESSAGE_LIMIT: usize = 4 << 20;
+
 /// Per-logical-call state shared by its attempts.
 struct CallCtx<'a> {
     rpc: &'static Rpc,
@@ -71,6 +75,8 @@ struct CallCtx<'a> {
     timeout: Duration,
     attempt_timeout: Option<Duration>,
     retry: &'a RetryPolicy,
+    /// Encoded size of the request message.
+    request_bytes: usize,
     /// The `authorization` header of the latest attempt, to invalidate exactly that token.
     last_auth: std::sync::Mutex<Option<AsciiMetadataValue>>,
 }
@@ -158,7 +164,7 @@ impl Transport {
         Resp: prost::Message + std::fmt::Debug + Default + Send + Sync + 'static,
     {
         let body = self.encode(rpc, request);
-        let ctx = self.context(rpc, options);
+        let ctx = self.context(rpc, options, body.len());
         self.with_retries(&ctx, |attempt, deadline| self.unary_attempt::<Resp>(&ctx, body.clone(), attempt, deadline))
             .await
     }
@@ -176,7 +182,7 @@ impl Transport {
         Resp: prost::Message + std::fmt::Debug + Default + Send + Sync + 'static,
     {
         let body = self.encode(rpc, request);
-        let ctx = self.context(rpc, options);
+        let ctx = self.context(rpc, options, body.len());
         let (ctx, body) = (&ctx, &body);
         self.with_retries(ctx, |attempt, deadline| async move {
             let mut stream = self.open_stream::<Resp>(ctx, body.clone(), attempt, deadline).await?;
@@ -204,7 +210,7 @@ impl Transport {
         Resp: prost::Message + std::fmt::Debug + Default + Send + Sync + 'static,
     {
         let body = self.encode(rpc, request);
-        let ctx = self.context(rpc, options);
+        let ctx = self.context(rpc, options, body.len());
         let attempts = std::sync::atomic::AtomicU32::new(0);
         let (ctx, body) = (&ctx, &body);
         let (first, inner) = self
@@ -251,7 +257,7 @@ impl Transport {
         Bytes::from(request.encode_to_vec())
     }
 
-    fn context<'a>(&'a self, rpc: &'static Rpc, options: &'a CallOptions) -> CallCtx<'a> {
+    fn context<'a>(&'a self, rpc: &'static Rpc, options: &'a CallOptions, request_bytes: usize) -> CallCtx<'a> {
         let retry = options.retry.as_ref().unwrap_or(&self.inner.retry);
         let started = Instant::now();
         CallCtx {
@@ -259,10 +265,11 @@ impl Transport {
             request_id: uuid_header(),
             idempotency_key: (rpc.mutating && retry.retries_enabled()).then(uuid_header),
             started,
-            deadline: started + options.timeout,
+            deadline: started + crate::clock::capped(options.timeout),
             timeout: options.timeout,
             attempt_timeout: options.attempt_timeout,
             retry,
+            request_bytes,
             last_auth: Default::default(),
         }
     }
@@ -281,7 +288,8 @@ impl Transport {
             if now >= ctx.deadline {
                 return Err(Error::timeout(ctx.timeout).with_call(ctx.rpc.path, ctx.request_id(), attempt - 1));
             }
-            let attempt_deadline = ctx.attempt_timeout.map_or(ctx.deadline, |t| (now + t).min(ctx.deadline));
+            let attempt_deadline =
+                ctx.attempt_timeout.map_or(ctx.deadline, |t| (now + crate::clock::capped(t)).min(ctx.deadline));
             // One span per attempt, so every log line of the call carries these fields.
             let attempt_span = tracing::debug_span!(
                 "yandex_cloud_ml_sdk::call",
@@ -329,8 +337,22 @@ impl Transport {
                 );
                 continue;
             }
-            let retry =
-                attempt < ctx.retry.attempts() && (attempt_timed_out || ctx.retry.should_retry(&error, attempt));
+            // A request over the gRPC servers' default size limit is refused as RESOURCE_EXHAUSTED
+            // every time: retrying it only wastes the budget.
+            let too_large =
+                error.code() == Some(Code::ResourceExhausted) && ctx.request_bytes > GRPC_DEFAULT_MESSAGE_LIMIT;
+            let mut error = error;
+            if too_large {
+                error.set_retryable(false);
+                let sent = ctx.request_bytes;
+                error = error.context(&format!(
+                    "the request is {sent} bytes encoded, over the {GRPC_DEFAULT_MESSAGE_LIMIT} bytes a gRPC server \
+                     accepts by default; send less (shorter messages, fewer or smaller tools)"
+                ));
+            }
+            let retry = !too_large
+                && attempt < ctx.retry.attempts()
+                && (attempt_timed_out || ctx.retry.should_retry(&error, attempt));
             if !retry {
                 tracing::debug!(method = ctx.rpc.name(), request_id = ctx.request_id(), attempt, error = %error, "call failed");
                 return Err(error.with_call(ctx.rpc.path, ctx.request_id(), attempt));
@@ -369,6 +391,7 @@ impl Transport {
             timeout: deadline.saturating_duration_since(Instant::now()),
             attempt_timeout: None,
             retry: &self.inner.retry,
+            request_bytes: body.len(),
             last_auth: Default::default(),
         };
         let request = self.request(&ctx, body, 1, deadline, None);

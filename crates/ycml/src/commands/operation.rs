@@ -18,12 +18,12 @@ pub enum OperationAction {
     Wait {
         /// Operation id.
         id: String,
-        /// Seconds between polls.
-        #[arg(long, default_value_t = 2.0)]
-        poll_interval: f64,
+        /// Longest time between polls, in seconds.
+        #[arg(long, value_name = "SECONDS", default_value = "2", value_parser = crate::seconds::parse)]
+        poll_interval: Duration,
         /// Give up after this many seconds (the operation keeps running).
-        #[arg(long, default_value_t = 3600.0)]
-        wait_timeout: f64,
+        #[arg(long, value_name = "SECONDS", default_value = "3600", value_parser = crate::seconds::parse)]
+        wait_timeout: Duration,
     },
     /// Cancel a running operation.
     Cancel {
@@ -58,10 +58,6 @@ fn print_status(output: Output, s: &OperationStatus) {
     }
 }
 
-fn seconds(v: f64, flag: &str) -> Result<Duration, String> {
-    Duration::try_from_secs_f64(v).map_err(|_| format!("{flag} must be a non-negative number of seconds"))
-}
-
 pub async fn run(connection: &Connection, output: Output, action: OperationAction) -> Result<(), String> {
     let sdk = connection.sdk()?;
     let operations = sdk.operations();
@@ -78,8 +74,8 @@ pub async fn run(connection: &Connection, output: Output, action: OperationActio
             let result = operations
                 .get::<CompletionResult>(id)
                 .wait()
-                .poll_interval(seconds(poll_interval, "--poll-interval")?)
-                .timeout(seconds(wait_timeout, "--wait-timeout")?)
+                .poll_interval(poll_interval)
+                .timeout(wait_timeout)
                 .await
                 .map_err(crate::connect::explain)?;
             print_result(output, &result)?;
