@@ -135,6 +135,17 @@ pub struct EmulatorConfig {
     /// not yet read request bodies before it closes the connection as a flood, so bursts of
     /// thousands of calls need a large window.
     pub connection_window_bytes: u32,
+    /// Keeps datasets, their files and tuned models here across restarts (default: memory).
+    pub data_dir: Option<std::path::PathBuf>,
+    /// Datasets kept at most (new ones get RESOURCE_EXHAUSTED).
+    pub max_datasets: usize,
+    /// Tuning tasks kept at most.
+    pub max_tuning_tasks: usize,
+    /// Training steps of a tuning job (its progress goes from 0 to this).
+    pub tuning_steps: u32,
+    /// Time each tuning stage and step takes, in milliseconds (0: as fast as possible, for
+    /// tests; a few hundred shows the progression in a demo).
+    pub tuning_step_ms: u64,
     /// Fault injection rules.
     pub faults: Vec<FaultRule>,
     /// Seed of the fault generator: the same seed and call sequence meet the same faults.
@@ -167,6 +178,11 @@ impl Default for EmulatorConfig {
             max_buffered_request_bytes: 256 << 20,
             max_concurrent_streams: 16_384,
             connection_window_bytes: 64 << 20,
+            data_dir: None,
+            max_datasets: 10_000,
+            max_tuning_tasks: 10_000,
+            tuning_steps: 10,
+            tuning_step_ms: 0,
             faults: Vec::new(),
             fault_seed: 1,
         }

@@ -55,9 +55,11 @@ mod property_tests;
 mod redact;
 mod reflect;
 pub mod replay;
+mod rows;
 mod server;
 mod services;
 mod state;
+mod storage;
 mod validate;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
@@ -237,8 +239,10 @@ impl EmulatorBuilder {
             handshake_timeout: Duration::from_millis(self.config.handshake_timeout_ms),
         };
         let control_token = self.config.control_token.clone().map_or_else(control::new_token, |t| t.0);
-        let state =
-            Arc::new(State::new(self.config, engine::scripted::Scripted::new(engine, self.scripts), advertised));
+        let tuning = state::tuning::Tuning::open(self.config.data_dir.as_deref(), self.config.max_tuning_tasks)?;
+        let engine = Arc::new(engine::tuned::Tuned::new(engine, tuning.models.clone()));
+        let scripted = engine::scripted::Scripted::new(engine, self.scripts);
+        let state = Arc::new(State::new(self.config, scripted, advertised, self.tls.is_some(), tuning)?);
 
         let (reporter, health) = tonic_health::server::health_reporter();
         reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
@@ -257,8 +261,8 @@ impl EmulatorBuilder {
                 .timeout(limits.handshake_timeout);
             builder = builder.tls_config(tls).map_err(|e| invalid(format!("TLS certificate or key: {e}")))?;
         }
-        let router = builder
-            .layer(admission::AdmissionLayer::new(state.clone()))
+        let mut routes = tonic::service::Routes::builder();
+        routes
             .add_service(health)
             .add_service(reflection)
             .add_service(services::endpoint::Endpoints::server(state.clone()))
@@ -266,7 +270,15 @@ impl EmulatorBuilder {
             .add_service(services::operation::Operations::server(state.clone()))
             .add_service(services::text_generation::TextGeneration::sync_server(state.clone()))
             .add_service(services::text_generation::TextGeneration::async_server(state.clone()))
-            .add_service(services::text_generation::TextGeneration::tokenizer_server(state.clone()));
+            .add_service(services::text_generation::TextGeneration::tokenizer_server(state.clone()))
+            .add_service(services::dataset::Datasets::server(state.clone()))
+            .add_service(services::tuning::Tuning::server(state.clone()));
+        let mut routes = routes.routes();
+        // Dataset files go over HTTP/1.1 to presigned URLs on the same port, like S3 next to
+        // the API in the cloud.
+        let storage = storage::routes(state.clone());
+        *routes.axum_router_mut() = std::mem::take(routes.axum_router_mut()).merge(storage);
+        let router = builder.accept_http1(true).layer(admission::AdmissionLayer::new(state.clone())).add_routes(routes);
         let (shutdown, signal) = oneshot::channel::<()>();
         let incoming = server::incoming(listener, limits);
         let task = tokio::spawn(async move {

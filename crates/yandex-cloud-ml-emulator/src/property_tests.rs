@@ -19,7 +19,9 @@ use crate::{
 
 fn state() -> Arc<State> {
     let config = EmulatorConfig { folders: vec!["b1gfolder".into()], ..Default::default() };
-    Arc::new(State::new(config, Scripted::new(Arc::new(SyntheticEngine), vec![]), "127.0.0.1:1".into()))
+    let tuning = crate::state::tuning::Tuning::open(None, 10).unwrap();
+    let engine = Scripted::new(Arc::new(SyntheticEngine), vec![]);
+    Arc::new(State::new(config, engine, "127.0.0.1:1".into(), false, tuning).unwrap())
 }
 
 fn to_struct(v: &Value) -> Option<prost_types::Struct> {

@@ -52,12 +52,15 @@ pub(crate) fn model_uri(state: &State, uri: &str) -> Result<ModelRef, Status> {
         return Err(invalid());
     }
     self::folder(state, folder)?;
-    Ok(ModelRef {
+    let model = ModelRef {
         folder: folder.to_owned(),
         name: name.to_owned(),
         version: version.to_owned(),
         tuned: tuned.map(str::to_owned),
-    })
+    };
+    // A tuned URI must name a model a tuning produced.
+    state.tuning.models.find(&model)?;
+    Ok(model)
 }
 
 /// A validated completion request.

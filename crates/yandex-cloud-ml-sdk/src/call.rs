@@ -101,6 +101,10 @@ impl<A: Action> Call<A> {
         &self.action
     }
 
+    pub(crate) fn action_mut(&mut self) -> &mut A {
+        &mut self.action
+    }
+
     /// The options set so far.
     pub fn options(&self) -> &CallOptions {
         &self.options

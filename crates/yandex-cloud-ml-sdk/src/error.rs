@@ -39,6 +39,23 @@ pub enum ErrorKind {
     OperationFailed,
     /// A long-running operation has not finished yet, so it has no result.
     OperationRunning,
+    /// An object-storage request (dataset upload or download) got an error status.
+    Http,
+    /// A dataset failed validation; [`Error::details`] carries every row error.
+    InvalidDataset,
+}
+
+/// Structured evidence some errors carry besides their message.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ErrorDetails {
+    /// A dataset failed validation.
+    DatasetValidation {
+        /// The dataset (still there, with status `Invalid`).
+        dataset_id: String,
+        /// What validation found, with row numbers.
+        errors: Vec<crate::datasets::ValidationError>,
+    },
 }
 
 /// gRPC status code, independent of the `tonic` version the SDK uses.
@@ -142,6 +159,7 @@ struct Inner {
     operation_id: Option<String>,
     attempts: u32,
     retryable: bool,
+    details: Option<ErrorDetails>,
     source: Option<BoxError>,
 }
 
@@ -158,6 +176,7 @@ impl Error {
                 operation_id: None,
                 attempts: 0,
                 retryable: false,
+                details: None,
                 source: None,
             }),
         }
@@ -269,8 +288,18 @@ impl Error {
         self
     }
 
+    pub(crate) fn with_details(mut self, details: ErrorDetails) -> Error {
+        self.inner.details = Some(details);
+        self
+    }
+
     pub(crate) fn set_retryable(&mut self, retryable: bool) {
         self.inner.retryable = retryable;
+    }
+
+    pub(crate) fn with_attempts(mut self, attempts: u32) -> Error {
+        self.inner.attempts = attempts;
+        self
     }
 
     pub(crate) fn with_operation_id(mut self, id: impl Into<String>) -> Error {
@@ -312,6 +341,11 @@ impl Error {
     /// The long-running operation this error belongs to, if any.
     pub fn operation_id(&self) -> Option<&str> {
         self.inner.operation_id.as_deref()
+    }
+
+    /// Structured evidence, e.g. every row error of a dataset that failed validation.
+    pub fn details(&self) -> Option<&ErrorDetails> {
+        self.inner.details.as_ref()
     }
 
     /// How many attempts were made before giving up (0 when nothing was sent).
@@ -396,6 +430,7 @@ impl fmt::Display for Error {
             (ErrorKind::Timeout, _) => f.write_str("timeout: ")?,
             (ErrorKind::Transport, _) => f.write_str("transport error: ")?,
             (ErrorKind::Tls, _) => f.write_str("TLS error: ")?,
+            (ErrorKind::Http, _) => f.write_str("storage error: ")?,
             (ErrorKind::Auth, _) => f.write_str("authentication failed: ")?,
             (ErrorKind::InvalidInput, _) => f.write_str("invalid input: ")?,
             (ErrorKind::Configuration, _) => f.write_str("configuration error: ")?,

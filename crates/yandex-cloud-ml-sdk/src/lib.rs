@@ -26,19 +26,23 @@ mod auth;
 pub mod call;
 mod clock;
 pub mod completions;
+pub mod datasets;
 mod error;
 mod json;
 pub mod operations;
+mod pager;
+mod presigned;
 #[cfg(test)]
 mod property_tests;
 mod retry;
 mod sdk;
 pub mod tools;
 mod transport;
+pub mod tuning;
 
 pub use auth::{Credentials, Secret, ServiceAccountKey};
 pub use call::Call;
-pub use error::{Code, Error, ErrorKind, Result};
+pub use error::{Code, Error, ErrorDetails, ErrorKind, Result};
 pub use retry::RetryPolicy;
 pub use sdk::{
     EMULATOR_API_KEY, EMULATOR_FOLDER_ID, ENV_API_ENDPOINT, ENV_EMULATOR_HOST, ENV_FOLDER_ID, Models, Sdk, SdkBuilder,

@@ -72,6 +72,16 @@ impl Sdk {
         Models { sdk: self.clone() }
     }
 
+    /// Datasets for tuning and batch inference (`sdk.datasets().completions()...`).
+    pub fn datasets(&self) -> crate::datasets::Datasets {
+        crate::datasets::Datasets::new(self.clone())
+    }
+
+    /// Tuning tasks of the folder (`sdk.tuning().get(id)`, `.list()`).
+    pub fn tuning(&self) -> crate::tuning::Tuning {
+        crate::tuning::Tuning::new(self.clone())
+    }
+
     /// Long-running operations by id (`sdk.operations().get::<T>(id)`).
     pub fn operations(&self) -> Operations {
         Operations::new(self.clone())

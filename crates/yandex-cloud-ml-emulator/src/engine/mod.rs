@@ -9,6 +9,7 @@ pub(crate) mod schema;
 pub(crate) mod scripted;
 pub(crate) mod synthetic;
 pub(crate) mod tokenizer;
+pub(crate) mod tuned;
 
 use serde_json::Value;
 use tonic::Status;

@@ -3,18 +3,84 @@
 //! any of them runs, in [`admission`](crate::admission); services read what it found from the
 //! request extensions through the helpers here.
 
+pub(crate) mod dataset;
 pub(crate) mod endpoint;
 pub(crate) mod iam;
 pub(crate) mod operation;
 pub(crate) mod text_generation;
+pub(crate) mod tuning;
+
+use std::sync::Arc;
 
 use tokio::time::Instant;
-use tonic::Request;
+use tonic::{Request, Status};
+use yandex_cloud_ml_proto::{google::rpc, yandex::cloud::operation::Operation};
 
 use crate::{
     admission::{Caller, CutByFault, Deadline, OperationFaults},
     faults::OperationFault,
+    state::{
+        State,
+        operations::{NewOperation, Outcome},
+    },
 };
+
+/// A gRPC status as an operation's error.
+pub(crate) fn rpc_status(status: &Status) -> rpc::Status {
+    rpc::Status { code: status.code() as i32, message: status.message().to_owned(), details: vec![] }
+}
+
+/// Creates an operation and does its work in the background; the work's outcome ends the
+/// operation, and cancelling the operation drops the work (run cleanup in a [`Disarm`] guard).
+/// A retried call (same idempotency key) gets the first operation and starts nothing.
+pub(crate) fn start_operation<F>(
+    state: &Arc<State>,
+    new: NewOperation<'_>,
+    work: impl FnOnce(String) -> F,
+) -> Result<Operation, Status>
+where
+    F: Future<Output = Outcome> + Send + 'static,
+{
+    let (op, created) = state.operations.create(new)?;
+    if created {
+        let operations = state.operations.clone();
+        let id = op.id.clone();
+        let work = work(id.clone());
+        let task = tokio::spawn(async move {
+            let outcome = work.await;
+            operations.set_outcome(&id, outcome);
+        });
+        state.operations.attach_work(&op.id, task.abort_handle());
+    }
+    Ok(op)
+}
+
+/// Runs a cleanup when dropped unless disarmed: the work of a cancelled operation is dropped
+/// mid-way, and this is how it still leaves its records consistent.
+pub(crate) struct Disarm<F: FnOnce()>(Option<F>);
+
+impl<F: FnOnce()> Disarm<F> {
+    pub(crate) fn new(cleanup: F) -> Disarm<F> {
+        Disarm(Some(cleanup))
+    }
+
+    pub(crate) fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl<F: FnOnce()> Drop for Disarm<F> {
+    fn drop(&mut self) {
+        if let Some(cleanup) = self.0.take() {
+            cleanup();
+        }
+    }
+}
+
+/// A required string field.
+pub(crate) fn required<'a>(field: &str, value: &'a str) -> Result<&'a str, Status> {
+    if value.trim().is_empty() { Err(Status::invalid_argument(format!("{field}: required"))) } else { Ok(value) }
+}
 
 /// Who made the call (`created_by` of what it creates).
 pub(crate) fn caller<T>(request: &Request<T>) -> String {

@@ -25,10 +25,28 @@ fn required(id: &str) -> Result<&str, Status> {
 #[tonic::async_trait]
 impl OperationService for Operations {
     async fn get(&self, request: Request<pb::GetOperationRequest>) -> Result<Response<pb::Operation>, Status> {
-        Ok(Response::new(self.0.operations.poll(required(&request.get_ref().operation_id)?)?))
+        let id = required(&request.get_ref().operation_id)?;
+        match self.0.operations.poll(id) {
+            // A tuning task outlives its operation (evicted, or from before a restart).
+            Err(e) if e.code() == tonic::Code::NotFound => {
+                super::tuning::operation_of(&self.0, id).map(Response::new).ok_or(e)
+            }
+            other => other.map(Response::new),
+        }
     }
 
     async fn cancel(&self, request: Request<pb::CancelOperationRequest>) -> Result<Response<pb::Operation>, Status> {
-        Ok(Response::new(self.0.operations.cancel(required(&request.get_ref().operation_id)?)?))
+        let id = required(&request.get_ref().operation_id)?;
+        let op = match self.0.operations.cancel(id) {
+            Err(e) if e.code() == tonic::Code::NotFound => {
+                return super::tuning::operation_of(&self.0, id).map(Response::new).ok_or(e);
+            }
+            other => other?,
+        };
+        // Cancelling a tuning task's operation cancels the task, visible at once.
+        if op.done && op.result.as_ref().is_some_and(|r| matches!(r, pb::operation::Result::Error(e) if e.code == 1)) {
+            super::tuning::cancelled(&self.0, id);
+        }
+        Ok(Response::new(op))
     }
 }

@@ -7,7 +7,6 @@ use futures_util::Stream;
 use tokio::time::Instant;
 use tonic::{Request, Response, Status};
 use yandex_cloud_ml_proto::{
-    google::rpc,
     pack_any,
     yandex::cloud::{
         ai::foundation_models::v1::{
@@ -20,7 +19,7 @@ use yandex_cloud_ml_proto::{
     },
 };
 
-use super::{caller, cut_by_fault, deadline, idempotency_key, operation_faults};
+use super::{caller, cut_by_fault, deadline, idempotency_key, operation_faults, rpc_status, start_operation};
 use crate::admission::CutByFault;
 use crate::{
     engine::{Engine, generation::Generation, tokenizer::BOS},
@@ -141,27 +140,16 @@ impl TextGenerationAsyncService for TextGeneration {
         // Validation errors belong to this call, not to the operation.
         let generation = Generation::start(&self.0, request, 0, true).await?;
         let new = NewOperation {
+            prefix: "d7e",
             description: "Async GPT Completion",
             created_by: &caller,
             idempotency_key: key.as_deref(),
             metadata: None,
             faults: &faults,
         };
-        let (op, created) = self.0.operations.create(new)?;
-        if created {
-            let operations = self.0.operations.clone();
-            let id = op.id.clone();
-            let work = tokio::spawn(async move {
-                let outcome = match generation.finish().await {
-                    Ok(response) => Ok(pack_any(&response)),
-                    Err(s) => {
-                        Err(rpc::Status { code: s.code() as i32, message: s.message().to_owned(), details: vec![] })
-                    }
-                };
-                operations.set_outcome(&id, outcome);
-            });
-            self.0.operations.attach_work(&op.id, work.abort_handle());
-        }
+        let op = start_operation(&self.0, new, |_| async move {
+            generation.finish().await.map(|response| pack_any(&response)).map_err(|s| rpc_status(&s))
+        })?;
         Ok(Response::new(op))
     }
 }

@@ -2,9 +2,11 @@
 //! request journal, fault rules, scripts (inside the engine) and counters. Every store is
 //! bounded by limits from the configuration.
 
+pub(crate) mod datasets;
 pub(crate) mod journal;
 pub(crate) mod operations;
 pub(crate) mod tokens;
+pub(crate) mod tuning;
 
 use std::{
     sync::{Arc, Mutex, MutexGuard},
@@ -31,7 +33,11 @@ pub(crate) struct State {
     /// The model, with scripted replies in front of it.
     pub engine: Arc<Scripted>,
     pub advertised: String,
+    /// Whether the API port speaks TLS (storage URLs then start with `https://`).
+    pub tls: bool,
     pub operations: Arc<operations::Operations>,
+    pub datasets: datasets::Datasets,
+    pub tuning: tuning::Tuning,
     pub tokens: tokens::Tokens,
     pub journal: journal::Journal,
     faults: Mutex<Faults>,
@@ -53,10 +59,19 @@ pub(crate) fn new_id(prefix: &str) -> String {
 }
 
 impl State {
-    pub(crate) fn new(config: EmulatorConfig, engine: Scripted, advertised: String) -> State {
-        State {
+    pub(crate) fn new(
+        config: EmulatorConfig,
+        engine: Scripted,
+        advertised: String,
+        tls: bool,
+        tuning: tuning::Tuning,
+    ) -> std::io::Result<State> {
+        Ok(State {
             engine: Arc::new(engine),
             advertised,
+            tls,
+            datasets: datasets::Datasets::open(config.data_dir.as_deref(), config.max_datasets)?,
+            tuning,
             operations: operations::Operations::new(
                 operations::Limits { max: config.max_operations, ttl: Duration::from_secs(config.operation_ttl_secs) },
                 config.operations,
@@ -70,7 +85,7 @@ impl State {
             faults: Mutex::new(Faults::new(config.fault_seed, config.faults.clone())),
             stats: Mutex::default(),
             config,
-        }
+        })
     }
 
     pub(crate) fn faults(&self) -> MutexGuard<'_, Faults> {
@@ -90,9 +105,12 @@ impl State {
         *lock(&self.stats)
     }
 
-    /// Forgets operations, tokens, scripts, the journal, counters and runtime fault rules.
+    /// Forgets operations, tokens, scripts, the journal, counters, runtime fault rules,
+    /// datasets and tuning (in the data directory too).
     pub(crate) fn reset(&self) {
         self.operations.reset();
+        self.datasets.clear();
+        self.tuning.clear();
         self.tokens.clear();
         self.engine.clear();
         self.journal.clear();

@@ -82,6 +82,9 @@ impl Inner {
 
 /// What a new operation is.
 pub(crate) struct NewOperation<'a> {
+    /// Start of the id: the cloud's ids show the service (`d7e` completions, `fds` datasets,
+    /// `ftn` tuning, `fbi` batch).
+    pub prefix: &'a str,
     pub description: &'a str,
     pub created_by: &'a str,
     pub idempotency_key: Option<&'a str>,
@@ -150,7 +153,7 @@ impl Operations {
             }
         }
         let now = SystemTime::now();
-        let id = super::new_id("d7e");
+        let id = super::new_id(new.prefix);
         let op = Operation {
             id: id.clone(),
             description: new.description.to_owned(),
@@ -282,6 +285,17 @@ impl Operations {
         Ok(op)
     }
 
+    /// Replaces the metadata of a running operation (progress).
+    pub(crate) fn set_metadata(&self, id: &str, metadata: prost_types::Any) {
+        let mut inner = self.lock();
+        if let Some(record) = inner.records.get_mut(id)
+            && !record.op.done
+        {
+            record.op.metadata = Some(metadata);
+            record.op.modified_at = Some(SystemTime::now().into());
+        }
+    }
+
     /// The operation an earlier call with this idempotency key created, if it is still kept.
     pub(crate) fn by_idempotency_key(&self, key: &str) -> Option<Operation> {
         let inner = self.lock();
@@ -359,8 +373,14 @@ mod tests {
     }
 
     fn create(s: &Arc<Operations>) -> String {
-        let new =
-            NewOperation { description: "d", created_by: "u", idempotency_key: None, metadata: None, faults: &[] };
+        let new = NewOperation {
+            prefix: "d7e",
+            description: "d",
+            created_by: "u",
+            idempotency_key: None,
+            metadata: None,
+            faults: &[],
+        };
         s.create(new).unwrap().0.id
     }
 
@@ -369,8 +389,14 @@ mod tests {
         let s = store(3, Duration::from_secs(3600));
         let ids: Vec<String> = (0..3).map(|_| create(&s)).collect();
         // Full of running operations: new ones are refused, nothing is dropped.
-        let new =
-            NewOperation { description: "d", created_by: "u", idempotency_key: None, metadata: None, faults: &[] };
+        let new = NewOperation {
+            prefix: "d7e",
+            description: "d",
+            created_by: "u",
+            idempotency_key: None,
+            metadata: None,
+            faults: &[],
+        };
         assert_eq!(s.create(new).unwrap_err().code(), tonic::Code::ResourceExhausted);
         s.set_outcome(&ids[0], Ok(prost_types::Any::default()));
         let fourth = create(&s);

@@ -125,6 +125,29 @@ impl GptModel {
         Call::new(RunStructured(self.input(messages), std::marker::PhantomData))
     }
 
+    /// Starts fine-tuning this model on `train` (an id, a [`Dataset`](crate::datasets::Dataset),
+    /// `(id, weight)`, a map or a list of these); set validation datasets, parameters and a
+    /// name on the returned call. Resolves to the [`TuningTask`](crate::tuning::TuningTask).
+    pub fn tune_deferred(&self, train: impl crate::tuning::TuningDatasets) -> Call<crate::tuning::TuneDeferred> {
+        Call::new(crate::tuning::TuneDeferred::new(self.clone(), train.into_weighted()))
+    }
+
+    /// Fine-tunes and waits (at most 60 s between polls, 72 h in all) for the tuned model,
+    /// which is usable at once; its configuration starts from the defaults.
+    pub fn tune(&self, train: impl crate::tuning::TuningDatasets) -> Call<crate::tuning::Tune> {
+        Call::new(crate::tuning::Tune::new(crate::tuning::TuneDeferred::new(self.clone(), train.into_weighted())))
+    }
+
+    /// Re-attaches to a tuning by its operation id (for tuning it equals the task id). No RPC
+    /// is made.
+    pub fn attach_tune_deferred(&self, id: impl Into<String>) -> crate::tuning::TuningTask {
+        crate::tuning::TuningTask::from_operation(self.sdk.clone(), id.into(), None)
+    }
+
+    pub(crate) fn sdk(&self) -> &Sdk {
+        &self.sdk
+    }
+
     fn input(&self, messages: impl IntoMessages) -> Input {
         Input { model: self.clone(), messages: messages.into_messages() }
     }

@@ -21,6 +21,9 @@ use std::{
 
 pub(crate) use poll::{Check, PollTarget};
 pub use poll::{Progress, ProgressUnit, Wait};
+
+/// A progress callback shared by parallel work (upload parts, waits).
+pub(crate) type ProgressFn = std::sync::Arc<dyn Fn(&Progress) + Send + Sync>;
 use yandex_cloud_ml_proto::yandex::cloud::operation as pb;
 
 use crate::{
@@ -298,7 +301,8 @@ impl<T: OperationOutput> PollTarget for Operation<T> {
         Box::pin(async move {
             let status = self.get(rpc_timeout).await?;
             if status.done {
-                Ok(Check::Done(self.finish(status).await))
+                let progress = status.progress.clone();
+                Ok(Check::Done(self.finish(status).await, progress))
             } else {
                 tracing::debug!(operation = %self.id, "operation still running");
                 Ok(Check::Running(status.progress.or_else(|| Some(Progress::stage("running")))))

@@ -39,6 +39,8 @@ pub enum ProgressUnit {
     Rows,
     /// Batches of rows (batch inference).
     Batches,
+    /// Training steps (tuning).
+    Steps,
     /// No count is known; only the stage.
     None,
 }
@@ -81,8 +83,9 @@ impl Progress {
 pub(crate) enum Check<T> {
     /// Still running, with progress when the server reports some.
     Running(Option<Progress>),
-    /// Finished: the result, or the failure of the work itself (never retried).
-    Done(Result<T>),
+    /// Finished: the result, or the failure of the work itself (never retried), and the
+    /// final progress when the server reports one (so a progress bar ends where the work did).
+    Done(Result<T>, Option<Progress>),
 }
 
 /// Something a [`Wait`] can poll.
@@ -163,7 +166,13 @@ impl<T: Send + 'static> Wait<T> {
             let check = tokio::time::timeout_at(deadline, self.target.check(self.rpc_timeout)).await;
             match check {
                 Err(_) => return Err(self.gave_up(last_failure)),
-                Ok(Ok(Check::Done(result))) => return result,
+                Ok(Ok(Check::Done(result, progress))) => {
+                    if let (Some(mut p), Some(callback), true) = (progress, self.on_progress.as_mut(), result.is_ok()) {
+                        p.elapsed = started.elapsed();
+                        callback(&p);
+                    }
+                    return result;
+                }
                 Ok(Ok(Check::Running(progress))) => {
                     failed_polls = 0;
                     last_failure = None;
@@ -257,7 +266,7 @@ mod tests {
                     return Err(Error::from_status(tonic::Status::unavailable("blip")));
                 }
                 if n >= self.done_at {
-                    return Ok(Check::Done(Ok(n)));
+                    return Ok(Check::Done(Ok(n), None));
                 }
                 Ok(Check::Running(Some(Progress::new("running", u64::from(n), Some(10), ProgressUnit::Rows))))
             })

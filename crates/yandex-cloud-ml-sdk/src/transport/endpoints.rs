@@ -183,7 +183,7 @@ pub(crate) fn parse_address(address: &str) -> Result<(&str, u16)> {
     Ok((host, port))
 }
 
-fn is_loopback(host: &str) -> bool {
+pub(crate) fn is_loopback(host: &str) -> bool {
     let host = host.trim_matches(['[', ']']);
     host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }

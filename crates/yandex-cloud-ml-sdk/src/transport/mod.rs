@@ -55,6 +55,7 @@ pub(crate) struct Transport {
 
 struct Inner {
     endpoints: Arc<Endpoints>,
+    http: crate::presigned::Http,
     auth: Arc<Authenticator>,
     retry: RetryPolicy,
     data_logging: Option<AsciiMetadataValue>,
@@ -146,6 +147,11 @@ impl Transport {
         Endpoints::validate(&config.endpoints)?;
         Ok(Transport {
             inner: Arc::new(Inner {
+                http: crate::presigned::Http::new(
+                    config.endpoints.tls,
+                    config.endpoints.ca_pem.clone(),
+                    config.endpoints.connect_timeout,
+                ),
                 endpoints: Endpoints::new(config.endpoints),
                 auth,
                 retry: config.retry,
@@ -155,6 +161,16 @@ impl Transport {
                 log_payloads: config.log_payloads,
             }),
         })
+    }
+
+    /// The client for presigned object-storage URLs.
+    pub(crate) fn http(&self) -> &crate::presigned::Http {
+        &self.inner.http
+    }
+
+    /// The SDK's retry policy.
+    pub(crate) fn retry_policy(&self) -> &RetryPolicy {
+        &self.inner.retry
     }
 
     /// A unary call with retries.

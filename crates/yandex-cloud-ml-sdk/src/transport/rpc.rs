@@ -74,6 +74,29 @@ pub(crate) static COMPLETION_ASYNC: Rpc =
 pub(crate) static TOKENIZE_COMPLETION: Rpc =
     rpc(paths::TOKENIZER_SERVICE_TOKENIZE_COMPLETION, Service::FoundationModels, false);
 
+pub(crate) static DATASET_DESCRIBE: Rpc = rpc(paths::DATASET_SERVICE_DESCRIBE, Service::FoundationModels, false);
+pub(crate) static DATASET_CREATE: Rpc = rpc(paths::DATASET_SERVICE_CREATE, Service::FoundationModels, true);
+pub(crate) static DATASET_VALIDATE: Rpc = rpc(paths::DATASET_SERVICE_VALIDATE, Service::FoundationModels, true);
+pub(crate) static DATASET_UPDATE: Rpc = rpc(paths::DATASET_SERVICE_UPDATE, Service::FoundationModels, true);
+pub(crate) static DATASET_DELETE: Rpc = rpc(paths::DATASET_SERVICE_DELETE, Service::FoundationModels, true);
+pub(crate) static DATASET_LIST: Rpc = rpc(paths::DATASET_SERVICE_LIST, Service::FoundationModels, false);
+pub(crate) static DATASET_LIST_UPLOAD_SCHEMAS: Rpc =
+    rpc(paths::DATASET_SERVICE_LIST_UPLOAD_SCHEMAS, Service::FoundationModels, false);
+pub(crate) static DATASET_GET_UPLOAD_DRAFT_URL: Rpc =
+    rpc(paths::DATASET_SERVICE_GET_UPLOAD_DRAFT_URL, Service::FoundationModels, false);
+pub(crate) static DATASET_START_MULTIPART_UPLOAD_DRAFT: Rpc =
+    rpc(paths::DATASET_SERVICE_START_MULTIPART_UPLOAD_DRAFT, Service::FoundationModels, true);
+pub(crate) static DATASET_FINISH_MULTIPART_UPLOAD_DRAFT: Rpc =
+    rpc(paths::DATASET_SERVICE_FINISH_MULTIPART_UPLOAD_DRAFT, Service::FoundationModels, true);
+pub(crate) static DATASET_GET_DOWNLOAD_URLS: Rpc =
+    rpc(paths::DATASET_SERVICE_GET_DOWNLOAD_URLS, Service::FoundationModels, false);
+
+pub(crate) static TUNING_TUNE: Rpc = rpc(paths::TUNING_SERVICE_TUNE, Service::FoundationModels, true);
+pub(crate) static TUNING_DESCRIBE: Rpc = rpc(paths::TUNING_SERVICE_DESCRIBE, Service::FoundationModels, false);
+pub(crate) static TUNING_LIST: Rpc = rpc(paths::TUNING_SERVICE_LIST, Service::FoundationModels, false);
+pub(crate) static TUNING_GET_METRICS_URL: Rpc =
+    rpc(paths::TUNING_SERVICE_GET_METRICS_URL, Service::FoundationModels, false);
+
 static OPERATION_GET: Rpc = rpc(paths::OPERATION_SERVICE_GET, Service::Operation, false);
 static OPERATION_CANCEL: Rpc = rpc(paths::OPERATION_SERVICE_CANCEL, Service::Operation, true);
 static FM_OPERATION_GET: Rpc = rpc(paths::OPERATION_SERVICE_GET, Service::FoundationModels, false);

@@ -1,0 +1,212 @@
+//! Fine-tuned models. Tuning in the emulator memorizes the training rows: a tuned model
+//! answers a prompt that matches a training request (the same words, or at least
+//! [`MATCH_THRESHOLD`] of them in common) with that row's response, and anything else like its
+//! base model. Matching is deterministic: an exact match first, then the highest word overlap,
+//! the earlier row on a tie.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, RwLock},
+};
+
+use serde::{Deserialize, Serialize};
+use tonic::Status;
+use yandex_cloud_ml_proto::yandex::cloud::ai::foundation_models::v1 as pb;
+
+use super::{Engine, ModelRef, Reply, Tokenizer, synthetic::last_user_text};
+
+/// Share of words (Jaccard index) a prompt must have in common with a training request.
+pub(crate) const MATCH_THRESHOLD: f64 = 0.6;
+
+fn words(text: &str) -> Vec<String> {
+    let mut seen = HashSet::new();
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .filter(|w| seen.insert(w.clone()))
+        .collect()
+}
+
+fn normalized(text: &str) -> String {
+    words(text).join(" ")
+}
+
+/// What a tuned model learned, as saved in the data directory.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Learned {
+    pub folder: String,
+    pub base: String,
+    pub version: String,
+    /// Training requests (their last user message) and responses, in training order.
+    pub examples: Vec<(String, String)>,
+}
+
+/// A tuned model, indexed for matching.
+#[derive(Debug)]
+pub(crate) struct TunedModel {
+    pub learned: Learned,
+    exact: HashMap<String, usize>,
+    /// Word → rows that contain it.
+    index: HashMap<String, Vec<usize>>,
+    word_counts: Vec<usize>,
+}
+
+impl TunedModel {
+    pub(crate) fn new(learned: Learned) -> TunedModel {
+        let mut exact = HashMap::new();
+        let mut index: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut word_counts = Vec::with_capacity(learned.examples.len());
+        for (i, (prompt, _)) in learned.examples.iter().enumerate() {
+            exact.entry(normalized(prompt)).or_insert(i);
+            let w = words(prompt);
+            word_counts.push(w.len());
+            for word in w {
+                index.entry(word).or_default().push(i);
+            }
+        }
+        TunedModel { learned, exact, index, word_counts }
+    }
+
+    /// The trained response for a prompt that matches a training request.
+    pub(crate) fn answer(&self, prompt: &str) -> Option<&str> {
+        let response = |i: usize| self.learned.examples[i].1.as_str();
+        if let Some(&i) = self.exact.get(&normalized(prompt)) {
+            return Some(response(i));
+        }
+        let asked = words(prompt);
+        if asked.is_empty() {
+            return None;
+        }
+        let mut common: HashMap<usize, usize> = HashMap::new();
+        for word in &asked {
+            for &row in self.index.get(word).into_iter().flatten() {
+                *common.entry(row).or_default() += 1;
+            }
+        }
+        let jaccard = |(row, shared): (usize, usize)| {
+            (shared as f64 / (asked.len() + self.word_counts[row] - shared) as f64, row)
+        };
+        common
+            .into_iter()
+            .map(jaccard)
+            .filter(|(score, _)| *score >= MATCH_THRESHOLD)
+            .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)))
+            .map(|(_, row)| response(row))
+    }
+
+    /// Whether `model` names this tuned model (same folder and base model).
+    fn serves(&self, model: &ModelRef) -> bool {
+        self.learned.folder == model.folder && self.learned.base == model.name && self.learned.version == model.version
+    }
+}
+
+/// Every tuned model, by URI suffix.
+#[derive(Debug, Default)]
+pub(crate) struct TunedModels(RwLock<HashMap<String, Arc<TunedModel>>>);
+
+impl TunedModels {
+    pub(crate) fn insert(&self, suffix: String, model: TunedModel) {
+        self.0.write().unwrap_or_else(|e| e.into_inner()).insert(suffix, Arc::new(model));
+    }
+
+    pub(crate) fn clear(&self) {
+        self.0.write().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// The tuned model a URI names, or NOT_FOUND as the cloud answers for an unknown one.
+    pub(crate) fn find(&self, model: &ModelRef) -> Result<Option<Arc<TunedModel>>, Status> {
+        let Some(suffix) = &model.tuned else { return Ok(None) };
+        let found = self.0.read().unwrap_or_else(|e| e.into_inner()).get(suffix).cloned();
+        match found {
+            Some(m) if m.serves(model) => Ok(Some(m)),
+            _ => Err(Status::not_found(format!(
+                "model gpt://{}/{}/{}@{} not found",
+                model.folder,
+                model.name,
+                model.version,
+                crate::validate::shown(suffix)
+            ))),
+        }
+    }
+}
+
+/// An engine that answers tuned URIs from what their tuning learned and everything else (and
+/// prompts a tuned model did not learn) with the wrapped engine.
+pub(crate) struct Tuned {
+    inner: Arc<dyn Engine>,
+    models: Arc<TunedModels>,
+}
+
+impl Tuned {
+    pub(crate) fn new(inner: Arc<dyn Engine>, models: Arc<TunedModels>) -> Tuned {
+        Tuned { inner, models }
+    }
+}
+
+impl Engine for Tuned {
+    fn model_version(&self) -> &str {
+        self.inner.model_version()
+    }
+
+    fn tokenizer(&self) -> &dyn Tokenizer {
+        self.inner.tokenizer()
+    }
+
+    fn is_cheap(&self) -> bool {
+        // Matching looks up the prompt's words in an index: microseconds.
+        self.inner.is_cheap()
+    }
+
+    fn reply(&self, model: &ModelRef, request: &pb::CompletionRequest) -> Result<Reply, Status> {
+        let Some(tuned) = self.models.find(model)? else { return self.inner.reply(model, request) };
+        match tuned.answer(&last_user_text(request)) {
+            Some(text) => Ok(Reply::text(self.tokenizer(), text)),
+            None => self.inner.reply(&ModelRef { tuned: None, ..model.clone() }, request),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model() -> TunedModel {
+        TunedModel::new(Learned {
+            folder: "f".into(),
+            base: "yandexgpt".into(),
+            version: "latest".into(),
+            examples: vec![
+                ("What is the capital of France?".into(), "Paris, of course.".into()),
+                ("Name the largest planet".into(), "Jupiter.".into()),
+                ("what is the capital of france".into(), "a later duplicate".into()),
+            ],
+        })
+    }
+
+    #[test]
+    fn matching_prompts_get_the_trained_response_and_others_none() {
+        let m = model();
+        assert_eq!(m.answer("what is the capital of FRANCE"), Some("Paris, of course."));
+        assert_eq!(m.answer("Please, what is the capital of France?"), Some("Paris, of course."));
+        assert_eq!(m.answer("name the largest planet!"), Some("Jupiter."));
+        assert_eq!(m.answer("tell me a joke"), None);
+        assert_eq!(m.answer("France"), None, "one shared word is not a match");
+        assert_eq!(m.answer(""), None);
+    }
+
+    #[test]
+    fn unknown_or_foreign_tuned_uris_are_not_found() {
+        let models = TunedModels::default();
+        models.insert("tam1".into(), model());
+        let uri = |folder: &str, suffix: &str| ModelRef {
+            folder: folder.into(),
+            name: "yandexgpt".into(),
+            version: "latest".into(),
+            tuned: Some(suffix.into()),
+        };
+        assert!(models.find(&uri("f", "tam1")).unwrap().is_some());
+        assert_eq!(models.find(&uri("f", "tam2")).unwrap_err().code(), tonic::Code::NotFound);
+        assert_eq!(models.find(&uri("other", "tam1")).unwrap_err().code(), tonic::Code::NotFound);
+        assert!(models.find(&ModelRef { tuned: None, ..uri("f", "x") }).unwrap().is_none());
+    }
+}

@@ -1,0 +1,413 @@
+//! `TuningService`: tuning jobs that move CREATED → PENDING → IN_PROGRESS → COMPLETED (or
+//! FAILED with a reason, or CANCELED), at a pace set by the configuration, and leave a tuned
+//! model that answers what it learned (see [`engine::tuned`](crate::engine::tuned)).
+
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
+
+use parquet::file::reader::{FileReader, SerializedFileReader};
+use tonic::{Request, Response, Status};
+use yandex_cloud_ml_proto::{
+    google::rpc,
+    pack_any,
+    yandex::cloud::{
+        ai::{
+            dataset::v1::dataset_info::Status as DatasetStatus,
+            tuning::v1::{
+                self as pb,
+                tuning_request::{TuningParams, WeightedDataset},
+                tuning_service_server::{TuningService, TuningServiceServer},
+                tuning_task::Status as TaskStatus,
+            },
+        },
+        operation::{Operation, operation::Result as OpResult},
+    },
+};
+
+use super::{Disarm, caller, idempotency_key, operation_faults, required, rpc_status, start_operation};
+use crate::{
+    engine::tuned::Learned,
+    state::{
+        State,
+        operations::NewOperation,
+        tuning::{Saved, is_finished, status_name},
+    },
+    storage::Grant,
+    validate,
+};
+
+/// The name of a completed task's metrics file in storage.
+pub(crate) const METRICS_FILE: &str = "metrics.csv";
+
+pub(crate) struct Tuning(pub Arc<State>);
+
+impl Tuning {
+    pub(crate) fn server(state: Arc<State>) -> TuningServiceServer<Tuning> {
+        TuningServiceServer::new(Tuning(state))
+    }
+}
+
+fn metadata(task: &pb::TuningTask, total_steps: i64, current_step: i64) -> prost_types::Any {
+    pack_any(&pb::TuningMetadata {
+        tuning_task_id: task.task_id.clone(),
+        status: task.status,
+        total_steps,
+        current_step,
+    })
+}
+
+/// The operation of a task the operation store no longer has (evicted, or from before a
+/// restart), rebuilt from the task, so a task can always be re-attached by its id.
+pub(crate) fn operation_of(state: &State, id: &str) -> Option<Operation> {
+    let saved = state.tuning.get(id).ok()?;
+    let task = saved.task?;
+    let done = is_finished(task.status);
+    let result = done.then(|| match TaskStatus::try_from(task.status) {
+        Ok(TaskStatus::Completed) => OpResult::Response(pack_any(&pb::TuningResponse {
+            tuning_task_id: task.task_id.clone(),
+            status: task.status,
+            target_model_uri: task.target_model_uri.clone(),
+        })),
+        _ => OpResult::Error(rpc::Status {
+            code: if task.status == TaskStatus::Canceled as i32 { 1 } else { 9 },
+            message: saved.errors.last().map_or_else(|| "the tuning failed".to_owned(), |e| e.message.clone()),
+            details: vec![],
+        }),
+    });
+    Some(Operation {
+        id: task.task_id.clone(),
+        description: "Tuning".into(),
+        created_at: task.created_at,
+        created_by: task.created_by.clone(),
+        modified_at: task.finished_at.or(task.started_at).or(task.created_at),
+        done,
+        metadata: Some(metadata(&task, 0, 0)),
+        result,
+    })
+}
+
+/// Marks a running task CANCELED now (its job stops when the operation's work is dropped).
+pub(crate) fn cancelled(state: &State, id: &str) {
+    let _ = state.tuning.fail(id, TaskStatus::Canceled, "the tuning was cancelled");
+}
+
+fn check_datasets(field: &str, datasets: &[WeightedDataset]) -> Result<(), Status> {
+    for (i, d) in datasets.iter().enumerate() {
+        required(&format!("{field}[{i}].dataset_id"), &d.dataset_id)?;
+        if !d.weight.is_finite() || d.weight < 0.0 {
+            return Err(Status::invalid_argument(format!(
+                "{field}[{i}].weight: must be a number ≥ 0, got {}",
+                d.weight
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn check_name(name: &str) -> Result<(), Status> {
+    let ok = (3..=100).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b' ' | b'_' | b'-'));
+    if name.is_empty() || ok {
+        Ok(())
+    } else {
+        Err(Status::invalid_argument(
+            "name: 3 to 100 characters of letters, digits, spaces, `_` and `-` (or leave it empty)",
+        ))
+    }
+}
+
+#[tonic::async_trait]
+impl TuningService for Tuning {
+    async fn tune(&self, request: Request<pb::TuningRequest>) -> Result<Response<Operation>, Status> {
+        let caller = caller(&request);
+        let key = idempotency_key(&request);
+        let faults = operation_faults(&request);
+        if let Some(existing) = key.as_deref().and_then(|k| self.0.operations.by_idempotency_key(k)) {
+            return Ok(Response::new(existing));
+        }
+        let r = request.into_inner();
+        let base = validate::model_uri(&self.0, required("base_model_uri", &r.base_model_uri)?)?;
+        if base.tuned.is_some() {
+            return Err(Status::invalid_argument(
+                "base_model_uri: a tuned model cannot be tuned again; tune its base model",
+            ));
+        }
+        match &r.tuning_params {
+            Some(TuningParams::TextToTextCompletion(_)) => {}
+            None => return Err(Status::invalid_argument("tuning_params: required (text_to_text_completion)")),
+            Some(_) => {
+                return Err(Status::unimplemented(
+                    "the emulator tunes text-to-text completion models only (text_to_text_completion)",
+                ));
+            }
+        }
+        if r.train_datasets.is_empty() {
+            return Err(Status::invalid_argument("train_datasets: at least one dataset is required"));
+        }
+        check_datasets("train_datasets", &r.train_datasets)?;
+        check_datasets("validation_datasets", &r.validation_datasets)?;
+        check_name(&r.name)?;
+
+        let now = SystemTime::now();
+        let state = self.0.clone();
+        let new = NewOperation {
+            prefix: "ftn",
+            description: "Tuning",
+            created_by: &caller,
+            idempotency_key: key.as_deref(),
+            metadata: None,
+            faults: &faults,
+        };
+        let mut registered = Ok(());
+        let op = start_operation(&self.0, new, |id| {
+            let task = pb::TuningTask {
+                task_id: id.clone(),
+                operation_id: id.clone(),
+                status: TaskStatus::Created as i32,
+                folder_id: base.folder.clone(),
+                created_by: caller.clone(),
+                created_at: Some(now.into()),
+                // The cloud shows the source without its folder, the target with it.
+                source_model_uri: format!("gpt://{}/{}", base.name, base.version),
+                name: r.name.clone(),
+                description: r.description.clone(),
+                labels: r.labels.clone(),
+                ..Default::default()
+            };
+            let options = pb::GetOptionsResponse {
+                task_id: id.clone(),
+                base_model_uri: r.base_model_uri.clone(),
+                train_datasets: r.train_datasets.clone(),
+                validation_datasets: r.validation_datasets.clone(),
+                tuning_params: r.tuning_params.clone().map(|p| match p {
+                    TuningParams::TextToTextCompletion(p) => {
+                        pb::get_options_response::TuningParams::TextToTextCompletion(p)
+                    }
+                    TuningParams::TextClassificationMultilabel(p) => {
+                        pb::get_options_response::TuningParams::TextClassificationMultilabel(p)
+                    }
+                    TuningParams::TextClassificationMulticlass(p) => {
+                        pb::get_options_response::TuningParams::TextClassificationMulticlass(p)
+                    }
+                    TuningParams::TextEmbeddingPairParams(p) => {
+                        pb::get_options_response::TuningParams::TextEmbeddingPairParams(p)
+                    }
+                    TuningParams::TextEmbeddingTripletParams(p) => {
+                        pb::get_options_response::TuningParams::TextEmbeddingTripletParams(p)
+                    }
+                }),
+            };
+            state.operations.set_metadata(&id, metadata(&task, 0, 0));
+            registered = state.tuning.insert(task, options);
+            run(state.clone(), id, base, r.train_datasets.clone(), r.validation_datasets.clone())
+        })?;
+        if let Err(status) = registered {
+            self.0.operations.cancel(&op.id).ok();
+            return Err(status);
+        }
+        Ok(Response::new(self.0.operations.get(&op.id).unwrap_or(op)))
+    }
+
+    async fn describe(
+        &self,
+        request: Request<pb::DescribeTuningRequest>,
+    ) -> Result<Response<pb::DescribeTuningResponse>, Status> {
+        let saved = self.0.tuning.get(required("tuning_task_id", &request.get_ref().tuning_task_id)?)?;
+        Ok(Response::new(pb::DescribeTuningResponse { tuning_task: saved.task }))
+    }
+
+    async fn list(
+        &self,
+        request: Request<pb::ListTuningsRequest>,
+    ) -> Result<Response<pb::ListTuningsResponse>, Status> {
+        let (tuning_tasks, next_page_token) = self.0.tuning.list(request.get_ref())?;
+        Ok(Response::new(pb::ListTuningsResponse { tuning_tasks, next_page_token }))
+    }
+
+    async fn cancel(
+        &self,
+        request: Request<pb::CancelTuningRequest>,
+    ) -> Result<Response<pb::CancelTuningResponse>, Status> {
+        let id = required("tuning_task_id", &request.get_ref().tuning_task_id)?;
+        let status = self.0.tuning.get(id)?.task.map_or(0, |t| t.status);
+        if is_finished(status) {
+            return Err(Status::failed_precondition(format!(
+                "tuning task {id} is {}; only a running task can be cancelled",
+                status_name(status)
+            )));
+        }
+        cancelled(&self.0, id);
+        let _ = self.0.operations.cancel(id);
+        Ok(Response::new(pb::CancelTuningResponse { tuning_task_id: id.to_owned() }))
+    }
+
+    async fn get_metrics_url(
+        &self,
+        request: Request<pb::GetMetricsUrlRequest>,
+    ) -> Result<Response<pb::GetMetricsUrlResponse>, Status> {
+        let id = required("task_id", &request.get_ref().task_id)?;
+        let status = self.0.tuning.get(id)?.task.map_or(0, |t| t.status);
+        if status != TaskStatus::Completed as i32 {
+            return Err(Status::not_found(format!(
+                "tuning task {id} has no metrics yet (status {})",
+                status_name(status)
+            )));
+        }
+        let scheme = if self.0.tls { "https" } else { "http" };
+        let grant = Grant::Download { dataset: id.to_owned(), key: METRICS_FILE.to_owned() };
+        let load_url = self.0.datasets.signer.url(&format!("{scheme}://{}", self.0.advertised), &grant);
+        Ok(Response::new(pb::GetMetricsUrlResponse { load_url }))
+    }
+
+    async fn get_options(
+        &self,
+        request: Request<pb::GetOptionsRequest>,
+    ) -> Result<Response<pb::GetOptionsResponse>, Status> {
+        let id = required("task_id", &request.get_ref().task_id)?;
+        Ok(Response::new(self.0.tuning.get(id)?.options.unwrap_or_default()))
+    }
+
+    async fn list_errors(
+        &self,
+        request: Request<pb::ListErrorsRequest>,
+    ) -> Result<Response<pb::ListErrorsResponse>, Status> {
+        let id = required("tuning_task_id", &request.get_ref().tuning_task_id)?;
+        Ok(Response::new(pb::ListErrorsResponse { tuning_error: self.0.tuning.get(id)?.errors }))
+    }
+}
+
+/// The tuning job. Dropped mid-way when its operation is cancelled; the task is then CANCELED.
+async fn run(
+    state: Arc<State>,
+    id: String,
+    base: crate::engine::ModelRef,
+    train: Vec<WeightedDataset>,
+    validation: Vec<WeightedDataset>,
+) -> Result<prost_types::Any, rpc::Status> {
+    let on_cancel = {
+        let (state, id) = (state.clone(), id.clone());
+        Disarm::new(move || cancelled(&state, &id))
+    };
+    let outcome = tune(&state, &id, base, train, validation).await;
+    on_cancel.disarm();
+    outcome.map_err(|status| {
+        let _ = state.tuning.fail(&id, TaskStatus::Failed, status.message());
+        rpc_status(&status)
+    })
+}
+
+async fn tune(
+    state: &Arc<State>,
+    id: &str,
+    base: crate::engine::ModelRef,
+    train: Vec<WeightedDataset>,
+    validation: Vec<WeightedDataset>,
+) -> Result<prost_types::Any, Status> {
+    let step = Duration::from_millis(state.config.tuning_step_ms);
+    let steps = i64::from(state.config.tuning_steps.max(1));
+    let advance = |status: TaskStatus, current: i64, change: &dyn Fn(&mut Saved)| -> Result<(), Status> {
+        let task = state.tuning.update(id, |saved| {
+            if let Some(task) = saved.task.as_mut() {
+                task.status = status as i32;
+            }
+            change(saved);
+        })?;
+        state.operations.set_metadata(id, metadata(&task, steps, current));
+        Ok(())
+    };
+    tokio::time::sleep(step).await;
+    advance(TaskStatus::Pending, 0, &|_| {})?;
+
+    let examples = {
+        let state = state.clone();
+        tokio::task::spawn_blocking(move || {
+            check_ready(&state, "validation_datasets", &validation)?;
+            learn(&state, &train)
+        })
+        .await
+        .map_err(|e| Status::internal(format!("reading the datasets stopped: {e}")))??
+    };
+
+    tokio::time::sleep(step).await;
+    advance(TaskStatus::InProgress, 0, &|saved| {
+        if let Some(task) = saved.task.as_mut() {
+            task.started_at = Some(SystemTime::now().into());
+        }
+    })?;
+    for current in 1..=steps {
+        tokio::time::sleep(step).await;
+        // The model takes in its rows step by step; the loss is the share not learned yet.
+        let loss = 1.0 - current as f64 / steps as f64;
+        advance(TaskStatus::InProgress, current, &|saved| saved.losses.push(loss))?;
+    }
+
+    let suffix = crate::state::new_id("tam");
+    let target = format!("gpt://{}/{}/{}@{suffix}", base.folder, base.name, base.version);
+    state.tuning.add_model(
+        &suffix,
+        Learned { folder: base.folder.clone(), base: base.name.clone(), version: base.version.clone(), examples },
+    );
+    advance(TaskStatus::Completed, steps, &|saved| {
+        if let Some(task) = saved.task.as_mut() {
+            task.target_model_uri = target.clone();
+            task.finished_at = Some(SystemTime::now().into());
+        }
+    })?;
+    Ok(pack_any(&pb::TuningResponse {
+        tuning_task_id: id.to_owned(),
+        status: TaskStatus::Completed as i32,
+        target_model_uri: target,
+    }))
+}
+
+/// Every dataset must exist, be READY and hold completion rows.
+fn check_ready(state: &State, field: &str, datasets: &[WeightedDataset]) -> Result<(), Status> {
+    for (i, d) in datasets.iter().enumerate() {
+        let info = state.datasets.describe(&d.dataset_id).map_err(|_| {
+            Status::not_found(format!("{field}[{i}]: dataset {} not found", validate::shown(&d.dataset_id)))
+        })?;
+        if info.status != DatasetStatus::Ready as i32 {
+            let status = DatasetStatus::try_from(info.status).map_or("UNKNOWN", |s| s.as_str_name());
+            return Err(Status::failed_precondition(format!(
+                "{field}[{i}]: dataset {} is {status}; tuning needs READY datasets (upload and validate it first)",
+                d.dataset_id
+            )));
+        }
+        if info.task_type != "TextToTextGeneration" {
+            return Err(Status::failed_precondition(format!(
+                "{field}[{i}]: dataset {} holds {} rows; tuning a completion model needs TextToTextGeneration",
+                d.dataset_id, info.task_type
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The training rows: the last user message of each request and its response, from every
+/// train dataset with a positive weight, in order (blocking: reads parquet).
+fn learn(state: &State, train: &[WeightedDataset]) -> Result<Vec<(String, String)>, Status> {
+    check_ready(state, "train_datasets", train)?;
+    let mut examples = Vec::new();
+    for d in train.iter().filter(|d| d.weight > 0.0) {
+        let unreadable = |e: &dyn std::fmt::Display| Status::internal(format!("reading dataset {}: {e}", d.dataset_id));
+        let bytes = state.datasets.data(&d.dataset_id).map_err(|e| unreadable(&e))?;
+        let reader = SerializedFileReader::new(bytes).map_err(|e| unreadable(&e))?;
+        for row in reader.get_row_iter(None).map_err(|e| unreadable(&e))? {
+            let row = row.map_err(|e| unreadable(&e))?.to_json_value();
+            let prompt = row["request"]
+                .as_array()
+                .and_then(|messages| messages.iter().rev().find(|m| m["role"] == "user").or(messages.last()))
+                .and_then(|m| m["text"].as_str())
+                .unwrap_or_default();
+            if let (false, Some(response)) = (prompt.is_empty(), row["response"].as_str()) {
+                examples.push((prompt.to_owned(), response.to_owned()));
+            }
+        }
+    }
+    if examples.is_empty() {
+        return Err(Status::failed_precondition("train_datasets: no rows to learn from"));
+    }
+    Ok(examples)
+}

@@ -1,0 +1,567 @@
+//! Datasets: their records, the state of their uploads, and their files. A dataset moves
+//! DRAFT → (file uploaded) → VALIDATING → READY or INVALID, as in the cloud. Records are kept
+//! in memory and, with a data directory, as `datasets/<id>.pb` next to the blobs.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    path::{Path, PathBuf},
+    sync::{Mutex, MutexGuard},
+    time::SystemTime,
+};
+
+use axum::http::StatusCode;
+use prost::Message;
+use tonic::Status;
+use yandex_cloud_ml_proto::yandex::cloud::ai::dataset::v1 as pb;
+
+use crate::storage::{Grant, S3Error, Signer, blobs::Blobs, s3_error};
+
+/// Task types the cloud lists (`ListTypes`).
+pub(crate) const TASK_TYPES: &[&str] = &[
+    "TextToTextGeneration",
+    "TextToTextGenerationRequest",
+    "TextClassificationMultilabel",
+    "TextClassificationMulticlass",
+    "TextEmbeddingsPair",
+    "TextEmbeddingsTriplet",
+];
+
+/// The one upload format the emulator reads.
+pub(crate) const UPLOAD_FORMAT: &str = "jsonlines";
+
+/// Largest file accepted, like S3's limit for one object upload.
+const MAX_FILE_BYTES: u64 = 5 << 30;
+/// Most parts of a multipart upload (S3's limit).
+const MAX_PARTS: i64 = 10_000;
+/// Datasets listed per page when the request does not say.
+const DEFAULT_PAGE: usize = 100;
+const MAX_PAGE: usize = 1000;
+
+/// The file of a validated dataset, under the key the cloud serves it as.
+pub(crate) const DATA_FILE: &str = "main";
+
+/// Where a dataset's upload stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Upload {
+    /// No URL asked for yet.
+    None,
+    /// One URL for the whole file.
+    Whole { size: u64 },
+    /// Part URLs; the parts received so far with their ETags and sizes.
+    Parts { size: u64, parts: u32, received: BTreeMap<u32, (String, u64)> },
+    /// The file is complete and waits for validation.
+    Uploaded,
+    /// Validation took the file; no more uploads.
+    Closed,
+}
+
+struct Record {
+    info: pb::DatasetInfo,
+    upload: Upload,
+}
+
+/// The dataset store.
+pub(crate) struct Datasets {
+    records: Mutex<HashMap<String, Record>>,
+    /// Datasets by the idempotency key of the `Create` that made them, so a retried call
+    /// gets the same dataset (bounded: cleared when it grows past the dataset limit).
+    created: Mutex<HashMap<String, String>>,
+    pub blobs: Blobs,
+    pub signer: Signer,
+    /// `datasets/` under the data directory.
+    dir: Option<PathBuf>,
+    max: usize,
+}
+
+pub(crate) fn not_found(id: &str) -> Status {
+    Status::not_found(format!("Dataset {id} not found"))
+}
+
+fn upload_key(id: &str) -> String {
+    format!("upload/{id}")
+}
+
+fn part_key(id: &str, part: u32) -> String {
+    format!("upload/{id}/{part}")
+}
+
+fn data_key(id: &str) -> String {
+    format!("data/{id}/{DATA_FILE}")
+}
+
+fn status_name(status: i32) -> &'static str {
+    pb::dataset_info::Status::try_from(status).map_or("UNKNOWN", |s| s.as_str_name())
+}
+
+/// Ids come from clients: only the emulator's own shape may reach a file name.
+fn plausible_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 50 && id.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+impl Datasets {
+    /// The store, with whatever an earlier run left in `data_dir`.
+    pub(crate) fn open(data_dir: Option<&Path>, max: usize) -> std::io::Result<Datasets> {
+        let dir = data_dir.map(|d| d.join("datasets"));
+        if let Some(dir) = &dir {
+            std::fs::create_dir_all(dir)?;
+        }
+        let datasets = Datasets {
+            records: Mutex::default(),
+            created: Mutex::default(),
+            blobs: Blobs::new(data_dir)?,
+            signer: Signer::new(data_dir)?,
+            dir,
+            max: max.max(1),
+        };
+        datasets.load()?;
+        Ok(datasets)
+    }
+
+    /// Reads the records of an earlier run. A dataset caught mid-validation goes back to
+    /// DRAFT with its file, so `Validate` can run again.
+    fn load(&self) -> std::io::Result<()> {
+        let Some(dir) = &self.dir else { return Ok(()) };
+        let mut records = self.lock();
+        for entry in std::fs::read_dir(dir)?.flatten() {
+            let Ok(bytes) = std::fs::read(entry.path()) else { continue };
+            let Ok(mut info) = pb::DatasetInfo::decode(bytes.as_slice()) else {
+                tracing::warn!(file = %entry.path().display(), "skipping an unreadable dataset record");
+                continue;
+            };
+            let has_file = self.blobs.len(&upload_key(&info.dataset_id)).is_some();
+            let upload = match pb::dataset_info::Status::try_from(info.status) {
+                Ok(pb::dataset_info::Status::Validating) => {
+                    info.status = pb::dataset_info::Status::Draft as i32;
+                    if has_file { Upload::Uploaded } else { Upload::None }
+                }
+                Ok(pb::dataset_info::Status::Draft) if has_file => Upload::Uploaded,
+                Ok(pb::dataset_info::Status::Draft) => Upload::None,
+                _ => Upload::Closed,
+            };
+            records.insert(info.dataset_id.clone(), Record { info, upload });
+        }
+        Ok(())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Record>> {
+        self.records.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn persist(&self, info: &pb::DatasetInfo) {
+        if let Some(dir) = &self.dir {
+            let path = dir.join(format!("{}.pb", info.dataset_id));
+            let tmp = path.with_extension("partial");
+            if let Err(e) = std::fs::write(&tmp, info.encode_to_vec()).and_then(|()| std::fs::rename(&tmp, &path)) {
+                tracing::error!(error = %e, dataset = %info.dataset_id, "could not save the dataset record");
+            }
+        }
+    }
+
+    /// Applies `change` to a dataset's record (stamping `updated_at`) and saves it.
+    fn change<T>(&self, id: &str, change: impl FnOnce(&mut Record) -> Result<T, Status>) -> Result<T, Status> {
+        let mut records = self.lock();
+        let record = records.get_mut(id).ok_or_else(|| not_found(id))?;
+        let out = change(record)?;
+        record.info.updated_at = Some(SystemTime::now().into());
+        let info = record.info.clone();
+        drop(records);
+        self.persist(&info);
+        Ok(out)
+    }
+
+    /// `Create`; a retry with the same idempotency key gets the dataset the first call made.
+    pub(crate) fn create(
+        &self,
+        r: pb::CreateDatasetRequest,
+        caller: &str,
+        idempotency_key: Option<&str>,
+    ) -> Result<pb::DatasetInfo, Status> {
+        let earlier =
+            idempotency_key.and_then(|k| self.created.lock().unwrap_or_else(|e| e.into_inner()).get(k).cloned());
+        if let Some(info) = earlier.and_then(|id| self.describe(&id).ok()) {
+            return Ok(info);
+        }
+        if r.folder_id.trim().is_empty() {
+            return Err(Status::invalid_argument("folder_id: required"));
+        }
+        if !TASK_TYPES.contains(&r.task_type.as_str()) {
+            return Err(Status::invalid_argument(format!(
+                "task_type: unknown task type `{}`; use one of {}",
+                crate::validate::shown(&r.task_type),
+                TASK_TYPES.join(", ")
+            )));
+        }
+        if r.upload_format != UPLOAD_FORMAT {
+            return Err(Status::invalid_argument(format!(
+                "upload_format: `{}` is not supported; use {UPLOAD_FORMAT}",
+                crate::validate::shown(&r.upload_format)
+            )));
+        }
+        for (field, value, limit) in
+            [("name", &r.name, 1024), ("description", &r.description, 4096), ("metadata", &r.metadata, 65_536)]
+        {
+            if value.len() > limit {
+                return Err(Status::invalid_argument(format!("{field}: longer than {limit} bytes")));
+            }
+        }
+        let now = SystemTime::now();
+        let info = pb::DatasetInfo {
+            dataset_id: super::new_id("fds"),
+            folder_id: r.folder_id,
+            name: r.name,
+            description: r.description,
+            metadata: r.metadata,
+            status: pb::dataset_info::Status::Draft as i32,
+            task_type: r.task_type,
+            created_at: Some(now.into()),
+            updated_at: Some(now.into()),
+            created_by_id: caller.to_owned(),
+            created_by: caller.to_owned(),
+            labels: r.labels,
+            allow_data_log: r.allow_data_log,
+            ..Default::default()
+        };
+        let mut records = self.lock();
+        if records.len() >= self.max {
+            return Err(Status::resource_exhausted(format!(
+                "too many datasets (limit {}); delete some first",
+                self.max
+            )));
+        }
+        records.insert(info.dataset_id.clone(), Record { info: info.clone(), upload: Upload::None });
+        drop(records);
+        if let Some(key) = idempotency_key {
+            let mut created = self.created.lock().unwrap_or_else(|e| e.into_inner());
+            if created.len() >= self.max {
+                created.clear();
+            }
+            created.insert(key.to_owned(), info.dataset_id.clone());
+        }
+        self.persist(&info);
+        Ok(info)
+    }
+
+    /// `Describe`.
+    pub(crate) fn describe(&self, id: &str) -> Result<pb::DatasetInfo, Status> {
+        self.lock().get(id).map(|r| r.info.clone()).ok_or_else(|| not_found(id))
+    }
+
+    /// `Update` with exactly the fields its mask names.
+    pub(crate) fn update(&self, r: pb::UpdateDatasetRequest, caller: &str) -> Result<pb::DatasetInfo, Status> {
+        let paths = r.update_mask.map(|m| m.paths).unwrap_or_default();
+        if paths.is_empty() {
+            return Err(Status::invalid_argument("update_mask: name at least one of name, description, labels"));
+        }
+        for p in &paths {
+            if !matches!(p.as_str(), "name" | "description" | "labels") {
+                return Err(Status::invalid_argument(format!(
+                    "update_mask: `{}` cannot be updated; use name, description or labels",
+                    crate::validate::shown(p)
+                )));
+            }
+        }
+        self.change(&r.dataset_id, |record| {
+            for p in &paths {
+                match p.as_str() {
+                    "name" => record.info.name = r.name.clone(),
+                    "description" => record.info.description = r.description.clone(),
+                    _ => record.info.labels = r.labels.clone(),
+                }
+            }
+            record.info.updated_by = caller.to_owned();
+            Ok(record.info.clone())
+        })
+    }
+
+    /// `Delete`: the record and every file.
+    pub(crate) fn delete(&self, id: &str) -> Result<(), Status> {
+        self.lock().remove(id).ok_or_else(|| not_found(id))?;
+        self.blobs.delete_prefix(&format!("upload/{id}"));
+        self.blobs.delete_prefix(&format!("data/{id}/"));
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_file(dir.join(format!("{id}.pb")));
+        }
+        Ok(())
+    }
+
+    /// `List`: filtered, oldest first, in pages. The page token is the id the page ended at.
+    pub(crate) fn list(&self, r: &pb::ListDatasetsRequest) -> Result<(Vec<pb::DatasetInfo>, String), Status> {
+        if r.folder_id.trim().is_empty() {
+            return Err(Status::invalid_argument("folder_id: required"));
+        }
+        let page = match usize::try_from(r.page_size) {
+            Ok(0) => DEFAULT_PAGE,
+            Ok(n) if n <= MAX_PAGE => n,
+            _ => return Err(Status::invalid_argument(format!("page_size: must be between 0 and {MAX_PAGE}"))),
+        };
+        let pattern = r.dataset_name_pattern.to_lowercase();
+        let mut all: Vec<pb::DatasetInfo> = self
+            .lock()
+            .values()
+            .map(|rec| &rec.info)
+            .filter(|i| i.folder_id == r.folder_id)
+            .filter(|i| r.status.is_empty() || r.status.contains(&i.status))
+            .filter(|i| r.task_type_filter.is_empty() || r.task_type_filter.contains(&i.task_type))
+            .filter(|i| r.dataset_ids.is_empty() || r.dataset_ids.contains(&i.dataset_id))
+            .filter(|i| pattern.is_empty() || i.name.to_lowercase().contains(&pattern))
+            .cloned()
+            .collect();
+        let key = |i: &pb::DatasetInfo| (i.created_at.map(|t| (t.seconds, t.nanos)), i.dataset_id.clone());
+        all.sort_by_key(key);
+        let start = if r.page_token.is_empty() {
+            0
+        } else {
+            all.iter().position(|i| i.dataset_id == r.page_token).map(|p| p + 1).ok_or_else(|| {
+                Status::invalid_argument("page_token: not a token from an earlier page of this listing")
+            })?
+        };
+        let rest = all.len().saturating_sub(start);
+        let items: Vec<pb::DatasetInfo> = all.into_iter().skip(start).take(page).collect();
+        let next =
+            if rest > page { items.last().map(|i| i.dataset_id.clone()).unwrap_or_default() } else { String::new() };
+        Ok((items, next))
+    }
+
+    fn draft<'a>(records: &'a mut HashMap<String, Record>, id: &str) -> Result<&'a mut Record, Status> {
+        let record = records.get_mut(id).ok_or_else(|| not_found(id))?;
+        if record.info.status != pb::dataset_info::Status::Draft as i32 || record.upload == Upload::Closed {
+            return Err(Status::failed_precondition(format!(
+                "dataset {id} is {}; files can only be uploaded to a DRAFT dataset",
+                status_name(record.info.status)
+            )));
+        }
+        Ok(record)
+    }
+
+    fn check_size(size: i64) -> Result<u64, Status> {
+        match u64::try_from(size) {
+            Ok(s) if s > 0 && s <= MAX_FILE_BYTES => Ok(s),
+            _ => {
+                Err(Status::invalid_argument(format!("size_bytes: must be between 1 and {MAX_FILE_BYTES}, got {size}")))
+            }
+        }
+    }
+
+    /// `GetUploadDraftUrl`: one URL for the whole file, signed for its size.
+    pub(crate) fn upload_url(&self, id: &str, size: i64, base: &str) -> Result<String, Status> {
+        let size = Self::check_size(size)?;
+        let mut records = self.lock();
+        let record = Self::draft(&mut records, id)?;
+        record.upload = Upload::Whole { size };
+        Ok(self.signer.url(base, &Grant::Upload { dataset: id.to_owned(), part: 0, size }))
+    }
+
+    /// `StartMultipartUploadDraft`: one URL per part, each allowing at most the whole size.
+    pub(crate) fn start_multipart(&self, id: &str, size: i64, parts: i64, base: &str) -> Result<Vec<String>, Status> {
+        let size = Self::check_size(size)?;
+        if !(1..=MAX_PARTS).contains(&parts) || parts as u64 > size {
+            return Err(Status::invalid_argument(format!(
+                "parts: must be between 1 and {MAX_PARTS} and at most size_bytes, got {parts}"
+            )));
+        }
+        let parts = parts as u32;
+        let mut records = self.lock();
+        let record = Self::draft(&mut records, id)?;
+        for part in 1..=parts {
+            self.blobs.delete(&part_key(id, part));
+        }
+        record.upload = Upload::Parts { size, parts, received: BTreeMap::new() };
+        Ok((1..=parts)
+            .map(|part| self.signer.url(base, &Grant::Upload { dataset: id.to_owned(), part, size }))
+            .collect())
+    }
+
+    /// Storage asks whether a PUT may proceed; the answer is the blob key to write. A URL of a
+    /// finished (or replaced) upload is refused like S3 refuses a request it no longer allows.
+    pub(crate) fn accepts_upload(&self, id: &str, part: u32) -> Result<String, S3Error> {
+        let denied = |why: &str| s3_error(StatusCode::FORBIDDEN, "AccessDenied", why);
+        let records = self.lock();
+        let Some(record) = records.get(id) else {
+            return Err(s3_error(StatusCode::NOT_FOUND, "NoSuchUpload", "The specified upload does not exist."));
+        };
+        match (&record.upload, part) {
+            (Upload::Whole { .. }, 0) => Ok(upload_key(id)),
+            (Upload::Parts { parts, .. }, p) if p >= 1 && p <= *parts => Ok(part_key(id, p)),
+            (Upload::Parts { .. } | Upload::Whole { .. }, _) => {
+                Err(denied("This URL belongs to an upload that was replaced"))
+            }
+            (Upload::None, _) => Err(denied("No upload was started for this dataset")),
+            (Upload::Uploaded | Upload::Closed, _) => Err(denied("The upload this URL belongs to is complete")),
+        }
+    }
+
+    /// Storage received a file or a part.
+    pub(crate) fn uploaded(&self, id: &str, part: u32, size: u64, etag: &str) -> Result<(), S3Error> {
+        let mut records = self.lock();
+        let Some(record) = records.get_mut(id) else {
+            return Err(s3_error(StatusCode::NOT_FOUND, "NoSuchUpload", "The specified upload does not exist."));
+        };
+        match &mut record.upload {
+            Upload::Whole { size: expected } if part == 0 && *expected == size => {
+                record.upload = Upload::Uploaded;
+                Ok(())
+            }
+            Upload::Parts { received, .. } if part >= 1 => {
+                received.insert(part, (etag.to_owned(), size));
+                Ok(())
+            }
+            _ => Err(s3_error(StatusCode::FORBIDDEN, "AccessDenied", "The upload this URL belongs to is complete")),
+        }
+    }
+
+    /// `FinishMultipartUploadDraft`: every part once, in order, with the ETag it got, adding up
+    /// to the declared size; then the parts become one file.
+    pub(crate) async fn finish_multipart(&self, id: &str, parts: &[pb::UploadedPartInfo]) -> Result<(), Status> {
+        let pieces = {
+            let mut records = self.lock();
+            let record = Self::draft(&mut records, id)?;
+            let Upload::Parts { size, parts: expected, received } = &record.upload else {
+                return Err(Status::failed_precondition(format!(
+                    "dataset {id} has no multipart upload in progress; call StartMultipartUploadDraft first"
+                )));
+            };
+            if parts.len() != *expected as usize {
+                return Err(Status::invalid_argument(format!(
+                    "uploaded_parts: the upload has {expected} parts, {} were listed",
+                    parts.len()
+                )));
+            }
+            let mut total = 0;
+            for (i, p) in parts.iter().enumerate() {
+                let number = i as i64 + 1;
+                if p.part_num != number {
+                    return Err(Status::invalid_argument(format!(
+                        "uploaded_parts[{i}].part_num: expected {number}, got {} (parts are listed in order from 1)",
+                        p.part_num
+                    )));
+                }
+                match received.get(&(number as u32)) {
+                    None => {
+                        return Err(Status::failed_precondition(format!("part {number} was never uploaded")));
+                    }
+                    Some((etag, _)) if *etag != p.etag => {
+                        return Err(Status::invalid_argument(format!(
+                            "uploaded_parts[{i}].etag: does not match the ETag part {number} got"
+                        )));
+                    }
+                    Some((_, len)) => total += len,
+                }
+            }
+            if total != *size {
+                return Err(Status::failed_precondition(format!(
+                    "the parts add up to {total} bytes, the upload was started for {size}"
+                )));
+            }
+            let pieces = (1..=*expected).map(|p| part_key(id, p)).collect::<Vec<_>>();
+            // Closed while the parts are joined, so no PUT can change them meanwhile.
+            record.upload = Upload::Closed;
+            pieces
+        };
+        let joined = self.blobs.concat(&upload_key(id), &pieces).await;
+        let mut records = self.lock();
+        if let Some(record) = records.get_mut(id) {
+            record.upload = if joined.is_ok() { Upload::Uploaded } else { Upload::None };
+        }
+        joined.map(drop).map_err(|e| Status::internal(format!("joining the parts failed: {e}")))
+    }
+
+    /// `Validate` starts: the dataset goes to VALIDATING; returns its task type and the key of
+    /// the uploaded file.
+    pub(crate) fn start_validation(&self, id: &str) -> Result<(String, String), Status> {
+        self.change(id, |record| {
+            if record.upload != Upload::Uploaded || record.info.status != pb::dataset_info::Status::Draft as i32 {
+                return Err(Status::failed_precondition(format!(
+                    "dataset {id} has no uploaded file to validate (status {}); upload the file first",
+                    status_name(record.info.status)
+                )));
+            }
+            record.upload = Upload::Closed;
+            record.info.status = pb::dataset_info::Status::Validating as i32;
+            Ok((record.info.task_type.clone(), upload_key(id)))
+        })
+    }
+
+    /// Where validation writes the parquet file of a dataset.
+    pub(crate) fn data_writer(&self, id: &str) -> std::io::Result<crate::storage::blobs::SyncBlobWriter> {
+        self.blobs.sync_writer(&data_key(id))
+    }
+
+    /// Validation finished: READY with the rows and the stored parquet file, or INVALID with
+    /// the errors. Refused if the validation was abandoned meanwhile (a cancelled operation).
+    pub(crate) fn finish_validation(
+        &self,
+        id: &str,
+        valid_rows: u64,
+        errors: Vec<pb::ValidationError>,
+        parquet: Option<crate::storage::blobs::SyncBlobWriter>,
+    ) -> Result<(), Status> {
+        let validating = |records: &HashMap<String, Record>| {
+            records.get(id).is_some_and(|r| r.info.status == pb::dataset_info::Status::Validating as i32)
+        };
+        if !validating(&self.lock()) {
+            return Err(Status::cancelled(format!("validation of dataset {id} was abandoned")));
+        }
+        let stored = match parquet {
+            Some(writer) if errors.is_empty() => self
+                .blobs
+                .commit_sync(writer, &data_key(id))
+                .map_err(|e| Status::internal(format!("storing the dataset: {e}")))?,
+            _ => 0,
+        };
+        self.blobs.delete(&upload_key(id));
+        self.change(id, |record| {
+            let ready = errors.is_empty();
+            record.info.status =
+                if ready { pb::dataset_info::Status::Ready } else { pb::dataset_info::Status::Invalid } as i32;
+            record.info.rows = if ready { valid_rows as i64 } else { 0 };
+            record.info.size_bytes = stored as i64;
+            record.info.validation_error = errors;
+            Ok(())
+        })
+    }
+
+    /// Validation could not run to its end (cancelled, or the emulator failed): back to DRAFT
+    /// without a file.
+    pub(crate) fn abandon_validation(&self, id: &str) {
+        self.blobs.delete(&upload_key(id));
+        let _ = self.change(id, |record| {
+            if record.info.status == pb::dataset_info::Status::Validating as i32 {
+                record.info.status = pb::dataset_info::Status::Draft as i32;
+                record.upload = Upload::None;
+            }
+            Ok(())
+        });
+    }
+
+    /// `GetDownloadUrls`: the parquet file of a READY dataset.
+    pub(crate) fn download_urls(&self, id: &str, base: &str) -> Result<Vec<pb::DatasetFileDownloadUrl>, Status> {
+        let info = self.describe(id)?;
+        if info.status != pb::dataset_info::Status::Ready as i32 {
+            return Err(Status::failed_precondition(format!(
+                "dataset {id} is {}; only READY datasets can be downloaded",
+                status_name(info.status)
+            )));
+        }
+        let grant = Grant::Download { dataset: id.to_owned(), key: DATA_FILE.to_owned() };
+        Ok(vec![pb::DatasetFileDownloadUrl { key: DATA_FILE.to_owned(), url: self.signer.url(base, &grant) }])
+    }
+
+    /// The blob behind a download URL, if the dataset still has that file.
+    pub(crate) fn file_key(&self, id: &str, key: &str) -> Option<String> {
+        let ready = self.lock().get(id).is_some_and(|r| r.info.status == pb::dataset_info::Status::Ready as i32);
+        (ready && key == DATA_FILE && plausible_id(id)).then(|| data_key(id))
+    }
+
+    /// The stored parquet file of a READY dataset (for tuning; call on a blocking thread).
+    pub(crate) fn data(&self, id: &str) -> std::io::Result<bytes::Bytes> {
+        self.blobs.read_all(&data_key(id))
+    }
+
+    /// Forgets every dataset and file (control-API reset).
+    pub(crate) fn clear(&self) {
+        let ids: Vec<String> = self.lock().keys().cloned().collect();
+        for id in ids {
+            let _ = self.delete(&id);
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! Tuning tasks and the models they produce. A task's id is also its operation's id, as in the
+//! cloud. Tasks (with their options and errors) and tuned models are kept in memory and, with a
+//! data directory, under `tuning/` so they survive a restart; a task that was running when the
+//! emulator stopped is marked FAILED, never silently resumed or lost.
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex, MutexGuard},
+    time::SystemTime,
+};
+
+use prost::Message;
+use tonic::Status;
+use yandex_cloud_ml_proto::yandex::cloud::ai::tuning::v1 as pb;
+
+use crate::engine::tuned::{Learned, TunedModel, TunedModels};
+
+/// Tasks listed per page when the request does not say.
+const DEFAULT_PAGE: usize = 100;
+const MAX_PAGE: usize = 1000;
+
+/// A task as saved: its public record, the options it was started with, its errors.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct Saved {
+    #[prost(message, optional, tag = "1")]
+    pub task: Option<pb::TuningTask>,
+    #[prost(message, optional, tag = "2")]
+    pub options: Option<pb::GetOptionsResponse>,
+    #[prost(message, repeated, tag = "3")]
+    pub errors: Vec<pb::TuningError>,
+    /// The loss after each step, for the metrics file.
+    #[prost(double, repeated, tag = "4")]
+    pub losses: Vec<f64>,
+}
+
+pub(crate) fn not_found(id: &str) -> Status {
+    Status::not_found(format!("Tuning task {id} not found"))
+}
+
+pub(crate) fn is_finished(status: i32) -> bool {
+    use pb::tuning_task::Status as S;
+    matches!(S::try_from(status), Ok(S::Completed | S::Failed | S::Canceled | S::Archived))
+}
+
+pub(crate) fn status_name(status: i32) -> &'static str {
+    pb::tuning_task::Status::try_from(status).map_or("UNKNOWN", |s| s.as_str_name())
+}
+
+/// The task store and the tuned models.
+pub(crate) struct Tuning {
+    tasks: Mutex<HashMap<String, Saved>>,
+    pub models: Arc<TunedModels>,
+    dir: Option<PathBuf>,
+    max: usize,
+}
+
+impl Tuning {
+    /// The store, with the tasks and models an earlier run left in `data_dir`.
+    pub(crate) fn open(data_dir: Option<&Path>, max: usize) -> std::io::Result<Tuning> {
+        let dir = data_dir.map(|d| d.join("tuning"));
+        if let Some(dir) = &dir {
+            std::fs::create_dir_all(dir.join("models"))?;
+        }
+        let tuning = Tuning { tasks: Mutex::default(), models: Arc::default(), dir, max: max.max(1) };
+        tuning.load()?;
+        Ok(tuning)
+    }
+
+    fn load(&self) -> std::io::Result<()> {
+        let Some(dir) = &self.dir else { return Ok(()) };
+        for entry in std::fs::read_dir(dir.join("models"))?.flatten() {
+            let path = entry.path();
+            let learned = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<Learned>(&b).ok());
+            match (learned, path.file_stem().and_then(|s| s.to_str())) {
+                (Some(learned), Some(suffix)) => self.models.insert(suffix.to_owned(), TunedModel::new(learned)),
+                _ => tracing::warn!(file = %path.display(), "skipping an unreadable tuned model"),
+            }
+        }
+        let mut interrupted = Vec::new();
+        {
+            let mut tasks = self.lock();
+            for entry in std::fs::read_dir(dir)?.flatten() {
+                if entry.path().extension().is_none_or(|e| e != "pb") {
+                    continue;
+                }
+                let Ok(mut saved) =
+                    std::fs::read(entry.path()).map_err(drop).and_then(|b| Saved::decode(b.as_slice()).map_err(drop))
+                else {
+                    tracing::warn!(file = %entry.path().display(), "skipping an unreadable tuning task");
+                    continue;
+                };
+                let Some(task) = saved.task.as_mut() else { continue };
+                if !is_finished(task.status) {
+                    task.status = pb::tuning_task::Status::Failed as i32;
+                    task.finished_at = Some(SystemTime::now().into());
+                    saved.errors.push(pb::TuningError {
+                        tuning_task_id: task.task_id.clone(),
+                        message: "the emulator stopped while this task ran; start the tuning again".into(),
+                        r#type: pb::tuning_error::Type::Public as i32,
+                    });
+                    interrupted.push(task.task_id.clone());
+                }
+                tasks.insert(task.task_id.clone(), saved);
+            }
+        }
+        for id in interrupted {
+            self.persist(&id);
+        }
+        Ok(())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Saved>> {
+        self.tasks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn persist(&self, id: &str) {
+        let Some(dir) = &self.dir else { return };
+        let Some(saved) = self.lock().get(id).cloned() else { return };
+        let path = dir.join(format!("{id}.pb"));
+        let tmp = path.with_extension("partial");
+        if let Err(e) = std::fs::write(&tmp, saved.encode_to_vec()).and_then(|()| std::fs::rename(&tmp, &path)) {
+            tracing::error!(error = %e, task = id, "could not save the tuning task");
+        }
+    }
+
+    /// Stores a new task.
+    pub(crate) fn insert(&self, task: pb::TuningTask, options: pb::GetOptionsResponse) -> Result<(), Status> {
+        let id = task.task_id.clone();
+        {
+            let mut tasks = self.lock();
+            if tasks.len() >= self.max {
+                return Err(Status::resource_exhausted(format!("too many tuning tasks (limit {})", self.max)));
+            }
+            tasks.insert(id.clone(), Saved { task: Some(task), options: Some(options), ..Default::default() });
+        }
+        self.persist(&id);
+        Ok(())
+    }
+
+    /// The saved state of a task.
+    pub(crate) fn get(&self, id: &str) -> Result<Saved, Status> {
+        self.lock().get(id).cloned().ok_or_else(|| not_found(id))
+    }
+
+    /// Changes a running task; a finished one stays as it is (a cancelled job cannot revive it).
+    /// Returns the task as it is afterwards.
+    pub(crate) fn update(&self, id: &str, change: impl FnOnce(&mut Saved)) -> Result<pb::TuningTask, Status> {
+        let task = {
+            let mut tasks = self.lock();
+            let saved = tasks.get_mut(id).ok_or_else(|| not_found(id))?;
+            if saved.task.as_ref().is_some_and(|t| !is_finished(t.status)) {
+                change(saved);
+            }
+            saved.task.clone().unwrap_or_default()
+        };
+        self.persist(id);
+        Ok(task)
+    }
+
+    /// Ends a running task as FAILED (or CANCELED) with a public error.
+    pub(crate) fn fail(
+        &self,
+        id: &str,
+        status: pb::tuning_task::Status,
+        message: &str,
+    ) -> Result<pb::TuningTask, Status> {
+        self.update(id, |saved| {
+            if let Some(task) = saved.task.as_mut() {
+                task.status = status as i32;
+                task.finished_at = Some(SystemTime::now().into());
+            }
+            saved.errors.push(pb::TuningError {
+                tuning_task_id: id.to_owned(),
+                message: message.to_owned(),
+                r#type: pb::tuning_error::Type::Public as i32,
+            });
+        })
+    }
+
+    /// Saves a tuned model under its suffix and makes it answer at once.
+    pub(crate) fn add_model(&self, suffix: &str, learned: Learned) {
+        if let Some(dir) = &self.dir {
+            let path = dir.join("models").join(format!("{suffix}.json"));
+            let written =
+                serde_json::to_vec(&learned).map_err(std::io::Error::other).and_then(|b| std::fs::write(&path, b));
+            if let Err(e) = written {
+                tracing::error!(error = %e, model = suffix, "could not save the tuned model");
+            }
+        }
+        self.models.insert(suffix.to_owned(), TunedModel::new(learned));
+    }
+
+    /// `List`: a folder's tasks, newest first, in pages; the token is the id a page ended at.
+    pub(crate) fn list(&self, r: &pb::ListTuningsRequest) -> Result<(Vec<pb::TuningTask>, String), Status> {
+        if r.folder_id.trim().is_empty() {
+            return Err(Status::invalid_argument("folder_id: required"));
+        }
+        let page = match usize::try_from(r.page_size) {
+            Ok(0) => DEFAULT_PAGE,
+            Ok(n) if n <= MAX_PAGE => n,
+            _ => return Err(Status::invalid_argument(format!("page_size: must be between 0 and {MAX_PAGE}"))),
+        };
+        let mut all: Vec<pb::TuningTask> = self
+            .lock()
+            .values()
+            .filter_map(|s| s.task.clone())
+            .filter(|t| t.folder_id == r.folder_id && (r.status == 0 || t.status == r.status))
+            .collect();
+        all.sort_by_key(|t| (std::cmp::Reverse(t.created_at.map(|c| (c.seconds, c.nanos))), t.task_id.clone()));
+        let start = if r.page_token.is_empty() {
+            0
+        } else {
+            all.iter().position(|t| t.task_id == r.page_token).map(|p| p + 1).ok_or_else(|| {
+                Status::invalid_argument("page_token: not a token from an earlier page of this listing")
+            })?
+        };
+        let rest = all.len().saturating_sub(start);
+        let items: Vec<pb::TuningTask> = all.into_iter().skip(start).take(page).collect();
+        let next =
+            if rest > page { items.last().map(|t| t.task_id.clone()).unwrap_or_default() } else { String::new() };
+        Ok((items, next))
+    }
+
+    /// The metrics file of a completed task: one line per training step.
+    pub(crate) fn metrics_csv(&self, id: &str) -> Option<String> {
+        let saved = self.get(id).ok()?;
+        let completed = saved.task.as_ref()?.status == pb::tuning_task::Status::Completed as i32;
+        completed.then(|| {
+            let mut csv = String::from("step,train_loss\n");
+            for (step, loss) in saved.losses.iter().enumerate() {
+                csv.push_str(&format!("{},{loss:.4}\n", step + 1));
+            }
+            csv
+        })
+    }
+
+    /// Forgets every task and tuned model (control-API reset).
+    pub(crate) fn clear(&self) {
+        let ids: Vec<String> = self.lock().drain().map(|(id, _)| id).collect();
+        self.models.clear();
+        if let Some(dir) = &self.dir {
+            for id in ids {
+                let _ = std::fs::remove_file(dir.join(format!("{id}.pb")));
+            }
+            if let Ok(entries) = std::fs::read_dir(dir.join("models")) {
+                for entry in entries.flatten() {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,447 @@
+//! Object storage for dataset files, served by the emulator itself on its API port (HTTP/1.1
+//! next to gRPC): presigned upload and download URLs, signed with a key of this emulator (kept
+//! in the data directory, so URLs outlive a restart), bound to one dataset, one file and a
+//! size, expiring after a day like the cloud's, and refused the way S3 refuses them.
+
+pub(crate) mod blobs;
+
+use std::{
+    path::Path,
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use axum::{
+    Router,
+    body::Body,
+    extract::{Path as UrlPath, Query, State as Extract},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::{get, put},
+};
+use futures_util::StreamExt;
+use serde::Deserialize;
+
+use crate::{
+    faults::FaultAction,
+    state::{State, journal},
+};
+
+/// Names of storage requests in the journal and in fault rules (S3's operation names).
+pub(crate) const PUT_OBJECT: &str = "storage/PutObject";
+pub(crate) const UPLOAD_PART: &str = "storage/UploadPart";
+pub(crate) const GET_OBJECT: &str = "storage/GetObject";
+
+/// What to do with the answer once the request was served.
+enum Answer {
+    Send,
+    /// Served, but the client gets this error instead (a lost response).
+    Lose(StatusCode),
+}
+
+/// The HTTP status S3 would use for a gRPC code of a fault rule.
+fn http_status(code: i32) -> (StatusCode, &'static str) {
+    match tonic::Code::from_i32(code) {
+        tonic::Code::Unavailable | tonic::Code::ResourceExhausted => (StatusCode::SERVICE_UNAVAILABLE, "SlowDown"),
+        tonic::Code::PermissionDenied | tonic::Code::Unauthenticated => (StatusCode::FORBIDDEN, "AccessDenied"),
+        tonic::Code::NotFound => (StatusCode::NOT_FOUND, "NoSuchKey"),
+        tonic::Code::InvalidArgument => (StatusCode::BAD_REQUEST, "InvalidRequest"),
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
+    }
+}
+
+/// Journal and faults for a storage request, as admission does for gRPC calls.
+async fn admit(state: &State, method: &str, headers: &HeaderMap, note: String) -> Result<Answer, S3Error> {
+    state.count(|s| s.requests += 1);
+    state.journal.record(method, headers, journal::Body::Omitted(note));
+    let actions = state.faults().decide(method);
+    let mut answer = Answer::Send;
+    for action in actions {
+        match action {
+            FaultAction::Fail { code, message } => {
+                let (status, name) = http_status(code);
+                return Err(s3_error(status, name, &message));
+            }
+            FaultAction::Delay { ms } => tokio::time::sleep(Duration::from_millis(ms)).await,
+            FaultAction::LoseResponse { code } => answer = Answer::Lose(http_status(code).0),
+            _ => {}
+        }
+    }
+    Ok(answer)
+}
+
+fn deliver(answer: Answer, response: Response) -> Response {
+    match answer {
+        Answer::Send => response,
+        Answer::Lose(status) => s3_error(status, http_status(14).1, "response lost by fault injection").into_response(),
+    }
+}
+
+/// How long presigned URLs stay valid (the cloud's are a day).
+pub(crate) const URL_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// What a signed URL allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Grant {
+    /// PUT the whole file (`part` 0, exactly `size` bytes) or one part of a multipart upload
+    /// (1-based, at most `size` bytes: the parts' sizes are the client's choice, their sum is
+    /// checked when the upload is finished).
+    Upload { dataset: String, part: u32, size: u64 },
+    /// GET one file of a dataset.
+    Download { dataset: String, key: String },
+}
+
+/// Signs URLs with HMAC-SHA256.
+pub(crate) struct Signer {
+    key: ring::hmac::Key,
+}
+
+/// The signed part of a URL's query.
+#[derive(Deserialize)]
+struct Signed {
+    expires: u64,
+    #[serde(default)]
+    size: u64,
+    sig: String,
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Signer {
+    /// A signer with a key kept in `dir/signing.key` (created on first use), or a fresh key
+    /// for an emulator that keeps nothing.
+    pub(crate) fn new(dir: Option<&Path>) -> std::io::Result<Signer> {
+        let fresh = || {
+            let mut secret = [0u8; 32];
+            ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut secret)
+                .map_err(|_| std::io::Error::other("no system randomness for the URL signing key"))?;
+            Ok::<_, std::io::Error>(secret.to_vec())
+        };
+        let secret = match dir.map(|d| d.join("signing.key")) {
+            None => fresh()?,
+            Some(path) => match std::fs::read(&path) {
+                Ok(secret) if secret.len() == 32 => secret,
+                _ => {
+                    let secret = fresh()?;
+                    std::fs::write(&path, &secret)?;
+                    secret
+                }
+            },
+        };
+        Ok(Signer { key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &secret) })
+    }
+
+    fn path(grant: &Grant) -> String {
+        match grant {
+            Grant::Upload { dataset, part: 0, .. } => format!("/storage/upload/{dataset}"),
+            Grant::Upload { dataset, part, .. } => format!("/storage/upload/{dataset}/{part}"),
+            Grant::Download { dataset, key } => format!("/storage/download/{dataset}/{key}"),
+        }
+    }
+
+    fn signature(&self, method: &str, path: &str, expires: u64, size: u64) -> String {
+        hex(ring::hmac::sign(&self.key, format!("{method}\n{path}\n{expires}\n{size}").as_bytes()).as_ref())
+    }
+
+    /// A presigned URL for `grant` under `base` (`http://host:port`).
+    pub(crate) fn url(&self, base: &str, grant: &Grant) -> String {
+        let (method, size) = match grant {
+            Grant::Upload { size, .. } => ("PUT", *size),
+            Grant::Download { .. } => ("GET", 0),
+        };
+        let path = Self::path(grant);
+        let expires = now() + URL_LIFETIME.as_secs();
+        let sig = self.signature(method, &path, expires, size);
+        format!("{base}{path}?expires={expires}&size={size}&sig={sig}")
+    }
+
+    /// Checks a request's signature (constant time) and expiry.
+    fn verify(&self, method: &str, path: &str, q: &Signed) -> Result<(), S3Error> {
+        let expected = self.signature(method, path, q.expires, q.size);
+        let same = expected.len() == q.sig.len()
+            && expected.bytes().zip(q.sig.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+        if !same {
+            return Err(s3_error(
+                StatusCode::FORBIDDEN,
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you provided.",
+            ));
+        }
+        if now() > q.expires {
+            return Err(s3_error(StatusCode::FORBIDDEN, "AccessDenied", "Request has expired"));
+        }
+        Ok(())
+    }
+}
+
+/// An S3-style XML error.
+#[derive(Debug)]
+pub(crate) struct S3Error {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+pub(crate) fn s3_error(status: StatusCode, code: &'static str, message: &str) -> S3Error {
+    S3Error { status, code, message: message.to_owned() }
+}
+
+impl IntoResponse for S3Error {
+    fn into_response(self) -> Response {
+        let (code, message) = (self.code, self.message);
+        let body = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message></Error>"
+        );
+        (self.status, [(header::CONTENT_TYPE, "application/xml")], body).into_response()
+    }
+}
+
+/// The HTTP routes of storage, merged into the API port's router.
+pub(crate) fn routes(state: Arc<State>) -> Router {
+    Router::new()
+        .route("/storage/upload/{dataset}", put(upload_whole))
+        .route("/storage/upload/{dataset}/{part}", put(upload_part))
+        .route("/storage/download/{dataset}/{key}", get(download))
+        .with_state(state)
+}
+
+/// A signed query that does not parse is a URL someone edited.
+fn signed(q: Result<Query<Signed>, axum::extract::rejection::QueryRejection>) -> Result<Signed, S3Error> {
+    q.map(|Query(q)| q).map_err(|_| {
+        s3_error(
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            "Query-string authentication requires the signature, expiry and size",
+        )
+    })
+}
+
+async fn upload_whole(
+    Extract(state): Extract<Arc<State>>,
+    UrlPath(dataset): UrlPath<String>,
+    q: Result<Query<Signed>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match signed(q) {
+        Ok(q) => receive(&state, Grant::Upload { dataset, part: 0, size: q.size }, &q, &headers, body).await,
+        Err(r) => r.into_response(),
+    }
+}
+
+async fn upload_part(
+    Extract(state): Extract<Arc<State>>,
+    UrlPath((dataset, part)): UrlPath<(String, u32)>,
+    q: Result<Query<Signed>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if part == 0 {
+        return s3_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidArgument",
+            "Part number must be an integer between 1 and 10000",
+        )
+        .into_response();
+    }
+    match signed(q) {
+        Ok(q) => receive(&state, Grant::Upload { dataset, part, size: q.size }, &q, &headers, body).await,
+        Err(r) => r.into_response(),
+    }
+}
+
+/// Receives an upload: checks the URL, the dataset's state and the size, streams the bytes to
+/// the blob store and answers with an ETag.
+async fn receive(state: &State, grant: Grant, q: &Signed, headers: &HeaderMap, body: Body) -> Response {
+    let (method, target) = match &grant {
+        Grant::Upload { dataset, part: 0, .. } => (PUT_OBJECT, dataset.clone()),
+        Grant::Upload { dataset, part, .. } => (UPLOAD_PART, format!("{dataset} part {part}")),
+        Grant::Download { dataset, .. } => (GET_OBJECT, dataset.clone()),
+    };
+    let length = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).unwrap_or("?");
+    let answer = match admit(state, method, headers, format!("{target}: {length} bytes")).await {
+        Ok(answer) => answer,
+        Err(r) => return r.into_response(),
+    };
+    deliver(answer, store(state, grant, q, headers, body).await)
+}
+
+async fn store(state: &State, grant: Grant, q: &Signed, headers: &HeaderMap, body: Body) -> Response {
+    if let Err(r) = state.datasets.signer.verify("PUT", &Signer::path(&grant), q) {
+        return r.into_response();
+    }
+    let Grant::Upload { dataset, part, size } = grant else {
+        return s3_error(StatusCode::FORBIDDEN, "AccessDenied", "Not an upload URL").into_response();
+    };
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        None => {
+            return s3_error(
+                StatusCode::LENGTH_REQUIRED,
+                "MissingContentLength",
+                "You must provide the Content-Length HTTP header.",
+            )
+            .into_response();
+        }
+        Some(d) if part == 0 && d != size => {
+            return s3_error(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                "Content-Length differs from the size the URL was signed for",
+            )
+            .into_response();
+        }
+        Some(d) if d > size => {
+            return s3_error(
+                StatusCode::BAD_REQUEST,
+                "EntityTooLarge",
+                "Your proposed upload exceeds the maximum allowed size",
+            )
+            .into_response();
+        }
+        Some(_) => {}
+    }
+    let key = match state.datasets.accepts_upload(&dataset, part) {
+        Ok(key) => key,
+        Err(r) => return r.into_response(),
+    };
+    let mut writer = match state.datasets.blobs.writer(&key).await {
+        Ok(w) => w,
+        Err(e) => return s3_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", &e.to_string()).into_response(),
+    };
+    let mut stream = body.into_data_stream();
+    let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else {
+            writer.discard().await;
+            return s3_error(StatusCode::BAD_REQUEST, "IncompleteBody", "The request body broke off").into_response();
+        };
+        if writer.len() + chunk.len() as u64 > size {
+            writer.discard().await;
+            return s3_error(
+                StatusCode::BAD_REQUEST,
+                "EntityTooLarge",
+                "Your proposed upload exceeds the maximum allowed size",
+            )
+            .into_response();
+        }
+        digest.update(&chunk);
+        if let Err(e) = writer.write(chunk).await {
+            writer.discard().await;
+            return s3_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", &e.to_string()).into_response();
+        }
+    }
+    let received = writer.len();
+    if declared != Some(received) {
+        writer.discard().await;
+        return s3_error(
+            StatusCode::BAD_REQUEST,
+            "IncompleteBody",
+            "You did not provide the number of bytes specified by the Content-Length HTTP header",
+        )
+        .into_response();
+    }
+    let etag = format!("\"{}\"", hex(&digest.finish().as_ref()[..16]));
+    if let Err(e) = state.datasets.blobs.commit(writer, &key).await {
+        return s3_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", &e.to_string()).into_response();
+    }
+    match state.datasets.uploaded(&dataset, part, received, &etag) {
+        Ok(()) => with_etag(StatusCode::OK.into_response(), &etag),
+        Err(r) => r.into_response(),
+    }
+}
+
+fn with_etag(mut response: Response, etag: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(etag) {
+        response.headers_mut().insert(header::ETAG, v);
+    }
+    response
+}
+
+async fn download(
+    Extract(state): Extract<Arc<State>>,
+    UrlPath((dataset, key)): UrlPath<(String, String)>,
+    q: Result<Query<Signed>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+) -> Response {
+    match admit(&state, GET_OBJECT, &headers, format!("{dataset}/{key}")).await {
+        Ok(answer) => deliver(answer, serve(&state, dataset, key, q).await),
+        Err(r) => r.into_response(),
+    }
+}
+
+async fn serve(
+    state: &State,
+    dataset: String,
+    key: String,
+    q: Result<Query<Signed>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let q = match signed(q) {
+        Ok(q) => q,
+        Err(r) => return r.into_response(),
+    };
+    let grant = Grant::Download { dataset: dataset.clone(), key: key.clone() };
+    if let Err(r) = state.datasets.signer.verify("GET", &Signer::path(&grant), &q) {
+        return r.into_response();
+    }
+    if key == crate::services::tuning::METRICS_FILE {
+        return match state.tuning.metrics_csv(&dataset) {
+            Some(csv) => (StatusCode::OK, [(header::CONTENT_TYPE, "text/csv")], csv).into_response(),
+            None => s3_error(StatusCode::NOT_FOUND, "NoSuchKey", "The specified key does not exist.").into_response(),
+        };
+    }
+    let Some(blob) = state.datasets.file_key(&dataset, &key) else {
+        return s3_error(StatusCode::NOT_FOUND, "NoSuchKey", "The specified key does not exist.").into_response();
+    };
+    match state.datasets.blobs.body(&blob).await {
+        Ok(Some((len, body))) => {
+            let mut r = (StatusCode::OK, [(header::CONTENT_TYPE, "application/octet-stream")], body).into_response();
+            r.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+            r
+        }
+        Ok(None) => s3_error(StatusCode::NOT_FOUND, "NoSuchKey", "The specified key does not exist.").into_response(),
+        Err(e) => s3_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", &e.to_string()).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(url: &str) -> Signed {
+        let query = url.split_once('?').unwrap().1;
+        let get = |k: &str| query.split('&').find_map(|kv| kv.strip_prefix(&format!("{k}="))).unwrap().to_owned();
+        Signed { expires: get("expires").parse().unwrap(), size: get("size").parse().unwrap(), sig: get("sig") }
+    }
+
+    #[test]
+    fn signatures_bind_method_path_size_and_expiry() {
+        let s = Signer::new(None).unwrap();
+        let url = s.url("http://h", &Grant::Upload { dataset: "fds1".into(), part: 0, size: 10 });
+        assert!(s.verify("PUT", "/storage/upload/fds1", &query(&url)).is_ok());
+        assert!(s.verify("PUT", "/storage/upload/fds2", &query(&url)).is_err(), "another dataset");
+        assert!(s.verify("GET", "/storage/upload/fds1", &query(&url)).is_err(), "another method");
+        assert!(s.verify("PUT", "/storage/upload/fds1", &Signed { size: 11, ..query(&url) }).is_err(), "another size");
+        let expired = Signed { expires: 1, sig: s.signature("PUT", "/storage/upload/fds1", 1, 10), size: 10 };
+        assert!(s.verify("PUT", "/storage/upload/fds1", &expired).is_err(), "expired");
+        assert!(Signer::new(None).unwrap().verify("PUT", "/storage/upload/fds1", &query(&url)).is_err(), "another key");
+    }
+
+    #[test]
+    fn the_key_outlives_a_restart_with_a_data_dir() {
+        let dir = std::env::temp_dir().join(format!("ycml-signer-{}", fastrand::u64(..)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = Signer::new(Some(&dir))
+            .unwrap()
+            .url("http://h", &Grant::Download { dataset: "d".into(), key: "main".into() });
+        assert!(Signer::new(Some(&dir)).unwrap().verify("GET", "/storage/download/d/main", &query(&url)).is_ok());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

@@ -1,0 +1,379 @@
+//! A dataset to be: a local file and what the cloud should know about it; uploading it.
+
+use std::{collections::BTreeMap, fmt, path::PathBuf, sync::Arc, time::Duration};
+
+use yandex_cloud_ml_proto::yandex::cloud::ai::dataset::v1 as pb;
+
+use super::{
+    Dataset, RPC_TIMEOUT, TaskType, ValidationError,
+    upload::{self, Piece, Sent},
+};
+use crate::{
+    call::{Action, CallOptions},
+    error::{Error, ErrorDetails, ErrorKind, Result},
+    operations::{Operation, Progress, ProgressFn, ProgressUnit, sealed, unpack},
+    sdk::Sdk,
+    transport::rpc,
+};
+
+const MIB: u64 = 1 << 20;
+/// Files larger than this go up in parts (the official SDK's default).
+const DEFAULT_CHUNK: u64 = 100 * MIB;
+/// Object storage's bounds for a part.
+const MIN_CHUNK: u64 = 5 * MIB;
+const MAX_CHUNK: u64 = 5 * 1024 * MIB;
+
+/// A local file to upload as a dataset, with its name, labels and upload settings. Nothing is
+/// sent until [`upload`](Self::upload) or [`upload_deferred`](Self::upload_deferred).
+#[derive(Clone)]
+pub struct DatasetDraft {
+    sdk: Sdk,
+    path: PathBuf,
+    task_type: Option<TaskType>,
+    upload_format: String,
+    name: Option<String>,
+    description: Option<String>,
+    metadata: Option<String>,
+    labels: BTreeMap<String, String>,
+    allow_data_logging: bool,
+    chunk_size: u64,
+    parallelism: usize,
+    upload_timeout: Duration,
+    accept_invalid: bool,
+    poll_interval: Duration,
+    wait_timeout: Duration,
+    progress: Option<ProgressFn>,
+}
+
+impl fmt::Debug for DatasetDraft {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatasetDraft")
+            .field("path", &self.path)
+            .field("task_type", &self.task_type)
+            .field("upload_format", &self.upload_format)
+            .field("name", &self.name)
+            .field("chunk_size", &self.chunk_size)
+            .field("parallelism", &self.parallelism)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DatasetDraft {
+    pub(crate) fn new(sdk: Sdk, path: PathBuf, task_type: Option<TaskType>) -> DatasetDraft {
+        DatasetDraft {
+            sdk,
+            path,
+            task_type,
+            upload_format: "jsonlines".into(),
+            name: None,
+            description: None,
+            metadata: None,
+            labels: BTreeMap::new(),
+            allow_data_logging: false,
+            chunk_size: DEFAULT_CHUNK,
+            parallelism: 4,
+            upload_timeout: Duration::from_secs(360),
+            accept_invalid: false,
+            poll_interval: Duration::from_secs(60),
+            wait_timeout: Duration::from_secs(6 * 3600),
+            progress: None,
+        }
+    }
+
+    /// What the rows are for (set already by the task-type shortcuts of
+    /// [`Datasets`](super::Datasets)).
+    pub fn task_type(mut self, task_type: impl Into<TaskType>) -> Self {
+        self.task_type = Some(task_type.into());
+        self
+    }
+
+    /// File format (default `jsonlines`).
+    pub fn upload_format(mut self, format: impl Into<String>) -> Self {
+        self.upload_format = format.into();
+        self
+    }
+
+    /// Dataset name.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Description.
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        self.description = Some(description.into());
+        self
+    }
+
+    /// Free-form metadata.
+    pub fn metadata(mut self, metadata: impl Into<String>) -> Self {
+        self.metadata = Some(metadata.into());
+        self
+    }
+
+    /// Adds a label.
+    pub fn label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.labels.insert(key.into(), value.into());
+        self
+    }
+
+    /// Whether the cloud may log the data (default false).
+    pub fn allow_data_logging(mut self, allow: bool) -> Self {
+        self.allow_data_logging = allow;
+        self
+    }
+
+    /// Files larger than this go up in parts of at least this size (5 MiB – 5 GiB, default
+    /// 100 MiB).
+    pub fn chunk_size(mut self, bytes: u64) -> Self {
+        self.chunk_size = bytes;
+        self
+    }
+
+    /// Parts sent at once (default 4).
+    pub fn parallelism(mut self, parts: usize) -> Self {
+        self.parallelism = parts.max(1);
+        self
+    }
+
+    /// Timeout of each PUT (default 6 minutes).
+    pub fn upload_timeout(mut self, timeout: Duration) -> Self {
+        self.upload_timeout = timeout;
+        self
+    }
+
+    /// With [`upload`](Self::upload): return a dataset that failed validation (status
+    /// `Invalid`, errors in [`DatasetInfo::validation_errors`](super::DatasetInfo)) instead of
+    /// failing with [`ErrorKind::InvalidDataset`].
+    pub fn accept_invalid(mut self, accept: bool) -> Self {
+        self.accept_invalid = accept;
+        self
+    }
+
+    /// With [`upload`](Self::upload): longest time between validation polls (default 60 s).
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
+        self
+    }
+
+    /// With [`upload`](Self::upload): how long to wait for validation (default 6 h).
+    pub fn wait_timeout(mut self, timeout: Duration) -> Self {
+        self.wait_timeout = timeout;
+        self
+    }
+
+    /// Called with progress: bytes sent while uploading, then rows validated.
+    pub fn on_progress(mut self, report: impl Fn(&Progress) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Arc::new(report));
+        self
+    }
+
+    /// Creates the dataset, uploads the file and starts validation; returns the validation's
+    /// operation, which ends in the [`Dataset`]. If the upload fails, the new dataset is
+    /// deleted and the error names the step. The call's timeout applies to each RPC.
+    pub fn upload_deferred(&self) -> crate::call::Call<UploadDeferred> {
+        crate::call::Call::new(UploadDeferred(self.clone()))
+    }
+
+    /// Uploads and waits for validation; returns the ready dataset.
+    pub fn upload(&self) -> crate::call::Call<Upload> {
+        crate::call::Call::new(Upload(self.clone()))
+    }
+
+    /// Checks what can be checked before anything is sent; returns the file size.
+    async fn check(&self) -> Result<(u64, TaskType)> {
+        let task_type = self.task_type.clone().ok_or_else(|| {
+            Error::invalid_input(
+                "the draft has no task type: use a shortcut such as sdk.datasets().completions() or DatasetDraft::task_type",
+            )
+        })?;
+        if self.upload_format.trim().is_empty() {
+            return Err(Error::invalid_input("the upload format is empty: use e.g. \"jsonlines\""));
+        }
+        if !(MIN_CHUNK..=MAX_CHUNK).contains(&self.chunk_size) {
+            return Err(Error::invalid_input(format!(
+                "chunk size {} bytes is outside 5 MiB – 5 GiB, the bounds of an object-storage part",
+                self.chunk_size
+            )));
+        }
+        let meta = tokio::fs::metadata(&self.path)
+            .await
+            .map_err(|e| Error::invalid_input(format!("cannot read dataset file {}: {e}", self.path.display())))?;
+        if !meta.is_file() {
+            return Err(Error::invalid_input(format!("{} is not a regular file", self.path.display())));
+        }
+        if meta.len() == 0 {
+            return Err(Error::invalid_input(format!("{} is empty: a dataset needs rows", self.path.display())));
+        }
+        Ok((meta.len(), task_type))
+    }
+
+    async fn start(self, options: CallOptions) -> Result<Operation<Dataset>> {
+        let (size, task_type) = self.check().await?;
+        let transport = self.sdk.transport();
+        let create = pb::CreateDatasetRequest {
+            name: self.name.clone().unwrap_or_default(),
+            folder_id: self.sdk.folder_id().to_owned(),
+            description: self.description.clone().unwrap_or_default(),
+            metadata: self.metadata.clone().unwrap_or_default(),
+            task_type: task_type.as_str().to_owned(),
+            labels: self.labels.clone().into_iter().collect(),
+            upload_format: self.upload_format.clone(),
+            allow_data_log: self.allow_data_logging,
+        };
+        let created: pb::CreateDatasetResponse = transport.unary(&rpc::DATASET_CREATE, &create, &options).await?;
+        let id = created.dataset_id;
+        match self.send(&id, size, &options).await {
+            Ok(()) => {}
+            Err((step, e)) => {
+                // Leave nothing behind: the draft dataset goes.
+                let cleanup = super::dataset::delete(&self.sdk, &id, &CallOptions::with_timeout(RPC_TIMEOUT)).await;
+                let what = match cleanup {
+                    Ok(()) => "the draft dataset was deleted".to_owned(),
+                    Err(c) => format!("deleting the draft dataset failed too: {c}"),
+                };
+                return Err(
+                    e.context(&format!("uploading {} to dataset {id} failed at {step} ({what})", self.path.display()))
+                );
+            }
+        }
+        let validate = pb::ValidateDatasetRequest { dataset_id: id.clone() };
+        let op: yandex_cloud_ml_proto::yandex::cloud::operation::Operation =
+            transport.unary(&rpc::DATASET_VALIDATE, &validate, &options).await?;
+        Ok(Operation::new(self.sdk.clone(), op.id))
+    }
+
+    /// Sends the file: one PUT, or a multipart upload. On failure, names the step.
+    async fn send(&self, id: &str, size: u64, options: &CallOptions) -> std::result::Result<(), (&'static str, Error)> {
+        let transport = self.sdk.transport();
+        let sent = Sent::new(size, self.progress.clone());
+        if size <= self.chunk_size {
+            let request = pb::GetUploadDraftUrlRequest { dataset_id: id.to_owned(), size_bytes: size as i64 };
+            let response: pb::GetUploadDraftUrlResponse = transport
+                .unary(&rpc::DATASET_GET_UPLOAD_DRAFT_URL, &request, options)
+                .await
+                .map_err(|e| ("GetUploadDraftUrl", e))?;
+            let piece = Piece { url: response.upload_url, offset: 0, len: size };
+            upload::put_all(&self.sdk, self.path.clone(), vec![piece], 1, self.upload_timeout, sent)
+                .await
+                .map_err(|e| ("the upload PUT", e))?;
+            return Ok(());
+        }
+        let bounds = upload::parts(size, self.chunk_size);
+        let request = pb::StartMultipartUploadDraftRequest {
+            dataset_id: id.to_owned(),
+            size_bytes: size as i64,
+            parts: bounds.len() as i64,
+        };
+        let response: pb::StartMultipartUploadDraftResponse = transport
+            .unary(&rpc::DATASET_START_MULTIPART_UPLOAD_DRAFT, &request, options)
+            .await
+            .map_err(|e| ("StartMultipartUploadDraft", e))?;
+        if response.multipart_upload_urls.len() != bounds.len() {
+            let e = Error::decode(format!(
+                "asked for {} part URLs, got {}",
+                bounds.len(),
+                response.multipart_upload_urls.len()
+            ));
+            return Err(("StartMultipartUploadDraft", e));
+        }
+        let pieces = response
+            .multipart_upload_urls
+            .into_iter()
+            .zip(bounds)
+            .map(|(url, (offset, len))| Piece { url, offset, len })
+            .collect();
+        let etags = upload::put_all(&self.sdk, self.path.clone(), pieces, self.parallelism, self.upload_timeout, sent)
+            .await
+            .map_err(|e| ("a part PUT", e))?;
+        let uploaded_parts = etags
+            .into_iter()
+            .enumerate()
+            .map(|(i, etag)| {
+                let etag = etag.ok_or_else(|| {
+                    Error::new(ErrorKind::Http, format!("the storage answer to part {} has no ETag header", i + 1))
+                })?;
+                Ok(pb::UploadedPartInfo { part_num: i as i64 + 1, etag })
+            })
+            .collect::<Result<Vec<_>>>()
+            .map_err(|e| ("a part PUT", e))?;
+        let request = pb::FinishMultipartUploadDraftRequest { dataset_id: id.to_owned(), uploaded_parts };
+        let _: pb::FinishMultipartUploadDraftResponse = transport
+            .unary(&rpc::DATASET_FINISH_MULTIPART_UPLOAD_DRAFT, &request, options)
+            .await
+            .map_err(|e| ("FinishMultipartUploadDraft", e))?;
+        Ok(())
+    }
+}
+
+/// [`DatasetDraft::upload_deferred`].
+#[derive(Debug)]
+pub struct UploadDeferred(DatasetDraft);
+
+impl Action for UploadDeferred {
+    type Output = Operation<Dataset>;
+    const DEFAULT_TIMEOUT: Duration = RPC_TIMEOUT;
+    const NAME: &'static str = "upload dataset";
+
+    async fn execute(self, options: CallOptions) -> Result<Operation<Dataset>> {
+        self.0.start(options).await
+    }
+}
+
+/// [`DatasetDraft::upload`].
+#[derive(Debug)]
+pub struct Upload(DatasetDraft);
+
+impl Action for Upload {
+    type Output = Dataset;
+    const DEFAULT_TIMEOUT: Duration = RPC_TIMEOUT;
+    const NAME: &'static str = "upload dataset and wait";
+
+    async fn execute(self, options: CallOptions) -> Result<Dataset> {
+        let draft = self.0;
+        let (sdk, accept_invalid) = (draft.sdk.clone(), draft.accept_invalid);
+        let (poll, timeout, progress) = (draft.poll_interval, draft.wait_timeout, draft.progress.clone());
+        let operation = draft.start(options.clone()).await?;
+        let mut wait = operation.wait().poll_interval(poll).timeout(timeout).rpc_timeout(options.timeout);
+        if let Some(report) = progress {
+            wait = wait.on_progress(move |p| report(p));
+        }
+        match wait.await {
+            Err(e) if accept_invalid && e.kind() == ErrorKind::InvalidDataset => {
+                let Some(ErrorDetails::DatasetValidation { dataset_id, .. }) = e.details() else { return Err(e) };
+                super::describe(&sdk, dataset_id, &options).await
+            }
+            other => other,
+        }
+    }
+}
+
+impl sealed::Output for Dataset {
+    const SERVICE: rpc::OperationRoute = rpc::OperationRoute::FoundationModels;
+    const POLL_INTERVAL: Duration = Duration::from_secs(10);
+    const WAIT_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
+
+    async fn from_response(sdk: &Sdk, response: prost_types::Any) -> Result<Self> {
+        let result: pb::ValidateDatasetResponse = unpack(&response)?;
+        if !result.is_valid {
+            let errors: Vec<ValidationError> = result.errors.into_iter().map(ValidationError::from_proto).collect();
+            let shown: Vec<String> = errors.iter().take(3).map(ToString::to_string).collect();
+            let more = errors.len().saturating_sub(3);
+            let message = format!(
+                "dataset {} failed validation: {}{}",
+                result.dataset_id,
+                shown.join("; "),
+                if more > 0 { format!("; and {more} more") } else { String::new() }
+            );
+            return Err(Error::new(ErrorKind::InvalidDataset, message)
+                .with_details(ErrorDetails::DatasetValidation { dataset_id: result.dataset_id, errors }));
+        }
+        super::describe(sdk, &result.dataset_id, &CallOptions::with_timeout(RPC_TIMEOUT)).await
+    }
+
+    fn progress(metadata: Option<&prost_types::Any>) -> Option<Progress> {
+        let m: pb::ValidateDatasetMetadata = unpack(metadata?).ok()?;
+        let total = u64::try_from(m.total_rows).ok().filter(|t| *t > 0);
+        Some(Progress::new("validating", u64::try_from(m.processed_rows).unwrap_or(0), total, ProgressUnit::Rows))
+    }
+}

@@ -1,0 +1,481 @@
+//! Datasets (`sdk.datasets()`): files of examples uploaded for tuning and batch inference.
+//!
+//! A [`DatasetDraft`] describes a local file; uploading it creates the dataset, streams the
+//! file to the presigned URL the cloud gives (in parallel parts when it is large, each part
+//! retried on its own), validates every row and returns the [`Dataset`]:
+//!
+//! ```no_run
+//! # async fn demo(sdk: yandex_cloud_ml_sdk::Sdk) -> yandex_cloud_ml_sdk::Result<()> {
+//! let dataset = sdk
+//!     .datasets()
+//!     .completions()
+//!     .draft_from_path("train.jsonl")
+//!     .name("support answers")
+//!     .on_progress(|p| eprintln!("{} {}/{:?}", p.stage, p.done, p.total))
+//!     .upload()
+//!     .await?;
+//! println!("{} is {:?} with {} rows", dataset.id(), dataset.status(), dataset.info().rows);
+//! # Ok(()) }
+//! ```
+
+mod dataset;
+mod draft;
+#[cfg(feature = "parquet")]
+mod read;
+mod upload;
+
+use std::{fmt, str::FromStr, time::Duration};
+
+use futures_core::Stream;
+use serde::{Deserialize, Serialize};
+use yandex_cloud_ml_proto::yandex::cloud::ai::dataset::v1 as pb;
+
+pub use self::{
+    dataset::{Dataset, DatasetInfo, DatasetUpdate, Download},
+    draft::{DatasetDraft, Upload, UploadDeferred},
+};
+use crate::{
+    call::{Action, Call, CallOptions},
+    error::{Error, Result},
+    pager::{Page, paged},
+    sdk::Sdk,
+    transport::rpc,
+};
+#[cfg(feature = "parquet")]
+pub use read::{CompletionRecord, RecordMessage};
+
+/// Default timeout of each dataset RPC.
+const RPC_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What a dataset's rows are for. The known types are variants; any other string the cloud
+/// uses is kept in [`TaskType::Other`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "String", from = "String")]
+#[non_exhaustive]
+pub enum TaskType {
+    /// Prompts with answers, for tuning completion models (`{"request": [...], "response": "..."}`).
+    TextToTextGeneration,
+    /// Prompts alone, the input of batch inference (`{"request": [...]}`).
+    TextToTextGenerationRequest,
+    /// Texts with any number of labels.
+    TextClassificationMultilabel,
+    /// Texts with one label of many.
+    TextClassificationMulticlass,
+    /// Speech with transcripts.
+    SpeechToTextGeneration,
+    /// Texts with speech.
+    TextToSpeechGeneration,
+    /// Texts with images.
+    TextToImageGeneration,
+    /// Anchor and positive texts, for tuning embeddings.
+    TextEmbeddingsPair,
+    /// Anchor, positive and negative texts, for tuning embeddings.
+    TextEmbeddingsTriplet,
+    /// Images with prompts, for batch inference of vision models.
+    ImageTextToTextGenerationRequest,
+    /// A task type this SDK version does not name.
+    Other(String),
+}
+
+impl TaskType {
+    const KNOWN: [(TaskType, &'static str); 10] = [
+        (TaskType::TextToTextGeneration, "TextToTextGeneration"),
+        (TaskType::TextToTextGenerationRequest, "TextToTextGenerationRequest"),
+        (TaskType::TextClassificationMultilabel, "TextClassificationMultilabel"),
+        (TaskType::TextClassificationMulticlass, "TextClassificationMulticlass"),
+        (TaskType::SpeechToTextGeneration, "SpeechToTextGeneration"),
+        (TaskType::TextToSpeechGeneration, "TextToSpeechGeneration"),
+        (TaskType::TextToImageGeneration, "TextToImageGeneration"),
+        (TaskType::TextEmbeddingsPair, "TextEmbeddingsPair"),
+        (TaskType::TextEmbeddingsTriplet, "TextEmbeddingsTriplet"),
+        (TaskType::ImageTextToTextGenerationRequest, "ImageTextToTextGenerationRequest"),
+    ];
+
+    /// The wire name, e.g. `TextToTextGeneration`.
+    pub fn as_str(&self) -> &str {
+        match self {
+            TaskType::Other(s) => s,
+            known => Self::KNOWN.iter().find(|(t, _)| t == known).map_or("", |(_, name)| name),
+        }
+    }
+}
+
+impl From<String> for TaskType {
+    fn from(s: String) -> TaskType {
+        Self::KNOWN.iter().find(|(_, name)| *name == s).map_or(TaskType::Other(s), |(t, _)| t.clone())
+    }
+}
+
+impl From<&str> for TaskType {
+    fn from(s: &str) -> TaskType {
+        TaskType::from(s.to_owned())
+    }
+}
+
+impl From<TaskType> for String {
+    fn from(t: TaskType) -> String {
+        t.as_str().to_owned()
+    }
+}
+
+impl fmt::Display for TaskType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a dataset is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[non_exhaustive]
+pub enum DatasetStatus {
+    /// Created; its file is being uploaded.
+    Draft,
+    /// Its rows are being checked.
+    Validating,
+    /// Valid and usable.
+    Ready,
+    /// Validation found errors (see [`DatasetInfo::validation_errors`]).
+    Invalid,
+    /// Being deleted.
+    Deleting,
+    /// Not set, or a status this SDK version does not know (its wire number).
+    Unknown(i32),
+}
+
+impl DatasetStatus {
+    pub(crate) fn from_proto(v: i32) -> DatasetStatus {
+        use pb::dataset_info::Status as S;
+        match S::try_from(v) {
+            Ok(S::Draft) => DatasetStatus::Draft,
+            Ok(S::Validating) => DatasetStatus::Validating,
+            Ok(S::Ready) => DatasetStatus::Ready,
+            Ok(S::Invalid) => DatasetStatus::Invalid,
+            Ok(S::Deleting) => DatasetStatus::Deleting,
+            _ => DatasetStatus::Unknown(v),
+        }
+    }
+
+    pub(crate) fn to_proto(self) -> i32 {
+        use pb::dataset_info::Status as S;
+        match self {
+            DatasetStatus::Draft => S::Draft as i32,
+            DatasetStatus::Validating => S::Validating as i32,
+            DatasetStatus::Ready => S::Ready as i32,
+            DatasetStatus::Invalid => S::Invalid as i32,
+            DatasetStatus::Deleting => S::Deleting as i32,
+            DatasetStatus::Unknown(v) => v,
+        }
+    }
+}
+
+impl FromStr for DatasetStatus {
+    type Err = Error;
+
+    /// `draft`, `validating`, `ready`, `invalid` or `deleting`, in any letter case.
+    fn from_str(s: &str) -> Result<DatasetStatus> {
+        match s.to_ascii_lowercase().as_str() {
+            "draft" => Ok(DatasetStatus::Draft),
+            "validating" => Ok(DatasetStatus::Validating),
+            "ready" => Ok(DatasetStatus::Ready),
+            "invalid" => Ok(DatasetStatus::Invalid),
+            "deleting" => Ok(DatasetStatus::Deleting),
+            _ => Err(Error::invalid_input(format!(
+                "unknown dataset status `{s}`: use draft, validating, ready, invalid or deleting"
+            ))),
+        }
+    }
+}
+
+/// A problem validation found, and the rows it was found in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ValidationError {
+    /// What is wrong.
+    pub error: String,
+    /// More detail.
+    pub description: String,
+    /// The rows (1-based line numbers) where it was found.
+    pub rows: Vec<u64>,
+}
+
+impl ValidationError {
+    pub(crate) fn from_proto(e: pb::ValidationError) -> ValidationError {
+        ValidationError {
+            error: e.error,
+            description: e.error_description,
+            rows: e.row_numbers.into_iter().filter_map(|r| u64::try_from(r).ok()).collect(),
+        }
+    }
+}
+
+impl fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.error)?;
+        if !self.description.is_empty() {
+            write!(f, " ({})", self.description)?;
+        }
+        if !self.rows.is_empty() {
+            let shown: Vec<String> = self.rows.iter().take(10).map(u64::to_string).collect();
+            write!(f, " in row{} {}", if self.rows.len() == 1 { "" } else { "s" }, shown.join(", "))?;
+            if self.rows.len() > 10 {
+                write!(f, " and {} more", self.rows.len() - 10)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How a task type's files may be written (`ListUploadSchemas`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct UploadSchema {
+    /// The task type.
+    pub task_type: TaskType,
+    /// The file format, e.g. `jsonlines`.
+    pub upload_format: String,
+    /// The JSON schema of one row, as the cloud sends it.
+    pub schema: String,
+}
+
+/// Datasets of a folder (`sdk.datasets()`).
+#[derive(Debug, Clone)]
+pub struct Datasets {
+    sdk: Sdk,
+    task_type: Option<TaskType>,
+}
+
+impl Datasets {
+    pub(crate) fn new(sdk: Sdk) -> Datasets {
+        Datasets { sdk, task_type: None }
+    }
+
+    fn of(&self, task_type: TaskType) -> Datasets {
+        Datasets { sdk: self.sdk.clone(), task_type: Some(task_type) }
+    }
+
+    /// Datasets for tuning completion models ([`TaskType::TextToTextGeneration`]).
+    pub fn completions(&self) -> Datasets {
+        self.of(TaskType::TextToTextGeneration)
+    }
+
+    /// Inputs of batch inference ([`TaskType::TextToTextGenerationRequest`]).
+    pub fn batch_requests(&self) -> Datasets {
+        self.of(TaskType::TextToTextGenerationRequest)
+    }
+
+    /// Datasets for multilabel classifiers (binary ones too, as the official SDK has it).
+    pub fn text_classifiers_multilabel(&self) -> Datasets {
+        self.of(TaskType::TextClassificationMultilabel)
+    }
+
+    /// Datasets for multiclass classifiers.
+    pub fn text_classifiers_multiclass(&self) -> Datasets {
+        self.of(TaskType::TextClassificationMulticlass)
+    }
+
+    /// Datasets for binary classifiers (the cloud stores them as multilabel).
+    pub fn text_classifiers_binary(&self) -> Datasets {
+        self.of(TaskType::TextClassificationMultilabel)
+    }
+
+    /// Pairs for tuning embeddings.
+    pub fn text_embeddings_pair(&self) -> Datasets {
+        self.of(TaskType::TextEmbeddingsPair)
+    }
+
+    /// Triplets for tuning embeddings.
+    pub fn text_embeddings_triplet(&self) -> Datasets {
+        self.of(TaskType::TextEmbeddingsTriplet)
+    }
+
+    /// A draft of a dataset from a local file (`jsonlines` by default). Nothing is sent until
+    /// it is uploaded. Without a task-type shortcut, set one with
+    /// [`DatasetDraft::task_type`].
+    pub fn draft_from_path(&self, path: impl Into<std::path::PathBuf>) -> DatasetDraft {
+        DatasetDraft::new(self.sdk.clone(), path.into(), self.task_type.clone())
+    }
+
+    /// A dataset by id (`DatasetService/Describe`).
+    pub fn get(&self, dataset_id: impl Into<String>) -> Call<GetDataset> {
+        Call::new(GetDataset { sdk: self.sdk.clone(), id: dataset_id.into() })
+    }
+
+    /// Datasets of the folder, over every page; filter, then `.stream()` or `.await` them all.
+    pub fn list(&self) -> ListDatasets {
+        ListDatasets {
+            sdk: self.sdk.clone(),
+            statuses: Vec::new(),
+            name_pattern: String::new(),
+            task_types: self.task_type.iter().cloned().collect(),
+            page_size: 0,
+            timeout: RPC_TIMEOUT,
+        }
+    }
+
+    /// The file formats and row schemas accepted for a task type (`ListUploadSchemas`).
+    pub fn list_upload_schemas(&self, task_type: impl Into<TaskType>) -> Call<ListUploadSchemas> {
+        Call::new(ListUploadSchemas { sdk: self.sdk.clone(), task_type: task_type.into() })
+    }
+}
+
+/// [`Datasets::get`].
+#[derive(Debug)]
+pub struct GetDataset {
+    sdk: Sdk,
+    id: String,
+}
+
+impl Action for GetDataset {
+    type Output = Dataset;
+    const DEFAULT_TIMEOUT: Duration = RPC_TIMEOUT;
+    const NAME: &'static str = "get dataset";
+
+    async fn execute(self, options: CallOptions) -> Result<Dataset> {
+        describe(&self.sdk, &self.id, &options).await
+    }
+}
+
+/// `DatasetService/Describe` as a [`Dataset`].
+pub(crate) async fn describe(sdk: &Sdk, id: &str, options: &CallOptions) -> Result<Dataset> {
+    if id.trim().is_empty() {
+        return Err(Error::invalid_input("dataset id is empty: pass the id of an uploaded dataset"));
+    }
+    let request = pb::DescribeDatasetRequest { dataset_id: id.to_owned() };
+    let response: pb::DescribeDatasetResponse =
+        sdk.transport().unary(&rpc::DATASET_DESCRIBE, &request, options).await?;
+    let info =
+        response.dataset.ok_or_else(|| Error::decode(format!("dataset {id} was described without its fields")))?;
+    Ok(Dataset::from_proto(sdk.clone(), info))
+}
+
+/// [`Datasets::list_upload_schemas`].
+#[derive(Debug)]
+pub struct ListUploadSchemas {
+    sdk: Sdk,
+    task_type: TaskType,
+}
+
+impl Action for ListUploadSchemas {
+    type Output = Vec<UploadSchema>;
+    const DEFAULT_TIMEOUT: Duration = RPC_TIMEOUT;
+    const NAME: &'static str = "list upload schemas";
+
+    async fn execute(self, options: CallOptions) -> Result<Vec<UploadSchema>> {
+        let request = pb::ListUploadSchemasRequest {
+            task_type: self.task_type.as_str().to_owned(),
+            folder_id: self.sdk.folder_id().to_owned(),
+        };
+        let response: pb::ListUploadSchemasResponse =
+            self.sdk.transport().unary(&rpc::DATASET_LIST_UPLOAD_SCHEMAS, &request, &options).await?;
+        Ok(response
+            .schemas
+            .into_iter()
+            .map(|s| UploadSchema { task_type: s.task_type.into(), upload_format: s.upload_format, schema: s.schema })
+            .collect())
+    }
+}
+
+/// Listing datasets: set filters, then `.stream()` or `.await` the whole list.
+#[derive(Debug, Clone)]
+#[must_use = "a listing does nothing until streamed or awaited"]
+pub struct ListDatasets {
+    sdk: Sdk,
+    statuses: Vec<DatasetStatus>,
+    name_pattern: String,
+    task_types: Vec<TaskType>,
+    page_size: i64,
+    timeout: Duration,
+}
+
+impl ListDatasets {
+    /// Only datasets in this status (may be called several times).
+    pub fn status(mut self, status: DatasetStatus) -> Self {
+        self.statuses.push(status);
+        self
+    }
+
+    /// Only datasets whose name matches this pattern.
+    pub fn name_pattern(mut self, pattern: impl Into<String>) -> Self {
+        self.name_pattern = pattern.into();
+        self
+    }
+
+    /// Only datasets of this task type (may be called several times).
+    pub fn task_type(mut self, task_type: impl Into<TaskType>) -> Self {
+        self.task_types.push(task_type.into());
+        self
+    }
+
+    /// Datasets per page (the server's default when unset).
+    pub fn page_size(mut self, size: u32) -> Self {
+        self.page_size = i64::from(size);
+        self
+    }
+
+    /// Timeout of each page's RPC (default 60 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Every matching dataset, fetched page by page as the stream is read.
+    pub fn stream(self) -> impl Stream<Item = Result<Dataset>> + Send {
+        let sdk = self.sdk.clone();
+        paged(move |page_token| {
+            let (sdk, this) = (sdk.clone(), self.clone());
+            async move {
+                let request = pb::ListDatasetsRequest {
+                    folder_id: sdk.folder_id().to_owned(),
+                    status: this.statuses.iter().map(|s| s.to_proto()).collect(),
+                    dataset_name_pattern: this.name_pattern.clone(),
+                    task_type_filter: this.task_types.iter().map(|t| t.as_str().to_owned()).collect(),
+                    page_size: this.page_size,
+                    page_token,
+                    dataset_ids: Vec::new(),
+                };
+                let response: pb::ListDatasetsResponse = sdk
+                    .transport()
+                    .unary(&rpc::DATASET_LIST, &request, &CallOptions::with_timeout(this.timeout))
+                    .await?;
+                let items = response.datasets.into_iter().map(|d| Dataset::from_proto(sdk.clone(), d)).collect();
+                Ok(Page { items, next: response.next_page_token })
+            }
+        })
+    }
+}
+
+impl std::future::IntoFuture for ListDatasets {
+    type Output = Result<Vec<Dataset>>;
+    type IntoFuture = crate::call::BoxFuture<'static, Vec<Dataset>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        use futures_util::TryStreamExt;
+        Box::pin(self.stream().try_collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_types_round_trip_and_keep_unknown_names() {
+        assert_eq!(TaskType::from("TextToTextGeneration"), TaskType::TextToTextGeneration);
+        assert_eq!(TaskType::TextEmbeddingsPair.as_str(), "TextEmbeddingsPair");
+        assert_eq!(TaskType::from("Future"), TaskType::Other("Future".into()));
+        assert_eq!(
+            serde_json::to_string(&TaskType::TextToTextGenerationRequest).unwrap(),
+            "\"TextToTextGenerationRequest\""
+        );
+        assert_eq!("READY".parse::<DatasetStatus>().unwrap(), DatasetStatus::Ready);
+        assert!("done".parse::<DatasetStatus>().unwrap_err().to_string().contains("draft, validating"));
+    }
+
+    #[test]
+    fn validation_errors_show_rows() {
+        let e =
+            ValidationError { error: "bad json".into(), description: "expected `{`".into(), rows: (1..=12).collect() };
+        assert_eq!(e.to_string(), "bad json (expected `{`) in rows 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 and 2 more");
+    }
+}
