@@ -57,6 +57,16 @@ pub struct EmulatorArgs {
     /// file whose path is printed (give it to clients: `ycml --ca-cert FILE`).
     #[arg(long)]
     pub tls_self_signed: bool,
+    /// Keep datasets, their files and tuned models in DIR across restarts (default: memory).
+    #[arg(long, value_name = "DIR", env = "YCML_EMULATOR_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Time each tuning stage and step takes, in milliseconds (0 finishes at once; a few
+    /// hundred shows the progression).
+    #[arg(long, value_name = "MS")]
+    pub tuning_step_ms: Option<u64>,
+    /// Training steps of each tuning job.
+    #[arg(long, value_name = "N")]
+    pub tuning_steps: Option<u32>,
 }
 
 fn parse_policy(s: &str) -> Result<OperationPolicy, String> {
@@ -105,6 +115,17 @@ pub async fn run(args: EmulatorArgs) -> std::io::Result<()> {
         config.control_token = Some(ControlToken(token.clone()));
     }
     config.control_allow_remote |= args.control_allow_remote;
+    if let Some(dir) = &args.data_dir {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("--data-dir {}: {e}", dir.display())))?;
+        config.data_dir = Some(dir.clone());
+    }
+    if let Some(ms) = args.tuning_step_ms {
+        config.tuning_step_ms = ms;
+    }
+    if let Some(n) = args.tuning_steps {
+        config.tuning_steps = n;
+    }
     let mut builder = Emulator::builder().config(config);
     let mut self_signed = None;
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {

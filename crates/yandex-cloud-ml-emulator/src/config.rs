@@ -139,6 +139,9 @@ pub struct EmulatorConfig {
     pub data_dir: Option<std::path::PathBuf>,
     /// Datasets kept at most (new ones get RESOURCE_EXHAUSTED).
     pub max_datasets: usize,
+    /// Bytes of dataset files kept at most, uploads in progress included (uploads beyond it
+    /// are refused with HTTP 503).
+    pub max_stored_bytes: u64,
     /// Tuning tasks kept at most.
     pub max_tuning_tasks: usize,
     /// Training steps of a tuning job (its progress goes from 0 to this).
@@ -180,6 +183,7 @@ impl Default for EmulatorConfig {
             connection_window_bytes: 64 << 20,
             data_dir: None,
             max_datasets: 10_000,
+            max_stored_bytes: 16 << 30,
             max_tuning_tasks: 10_000,
             tuning_steps: 10,
             tuning_step_ms: 0,

@@ -4,8 +4,12 @@
 //! sends exactly the recorded requests and reads the real responses.
 //!
 //! Any method of the API is served generically: an incoming call consumes the next unused
-//! interaction whose request and response types match the method. Discovery answers can be
+//! interaction whose request and response types match the method. Discovery answers are
 //! rewritten to point every service at the replay server itself.
+//!
+//! Recorded object-storage traffic (presigned PUTs and GETs of dataset files) is served over
+//! HTTP/1.1 on the same port: storage URLs in responses are rewritten to this server, and
+//! each request consumes the recorded exchange with the same method, path and query.
 
 use std::{
     collections::BTreeMap,
@@ -38,10 +42,60 @@ struct Interaction {
     responses: Vec<Value>,
 }
 
-/// A recorded conversation, loaded from a `.gprc.json` cassette.
+/// A recorded conversation, loaded from a `.gprc.json` cassette, plus any recorded
+/// object-storage exchanges ([`Cassette::with_storage`]).
 #[derive(Debug, Clone)]
 pub struct Cassette {
     interactions: Vec<Interaction>,
+    storage: Vec<StorageInteraction>,
+}
+
+/// The host of presigned storage URLs in the cloud's answers.
+pub const STORAGE_ORIGIN: &str = "https://storage.yandexcloud.net";
+
+/// One recorded HTTP exchange with object storage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageInteraction {
+    /// `PUT` or `GET`.
+    pub method: String,
+    /// Path and query of the recorded URL (`/bucket/key?X-Amz-…`), exactly as recorded.
+    pub path_and_query: String,
+    /// The body the client sent.
+    pub request_body: Vec<u8>,
+    /// The answer's status code.
+    pub status: u16,
+    /// The answer's headers (hop-by-hop ones are dropped when replayed).
+    pub headers: Vec<(String, String)>,
+    /// The answer's body.
+    pub body: Vec<u8>,
+}
+
+impl StorageInteraction {
+    /// An exchange recorded for `url` (`https://storage.yandexcloud.net/…`).
+    pub fn new(method: &str, url: &str, request_body: Vec<u8>, status: u16) -> StorageInteraction {
+        let path_and_query = url.strip_prefix(STORAGE_ORIGIN).unwrap_or(url).to_owned();
+        StorageInteraction {
+            method: method.to_owned(),
+            path_and_query,
+            request_body,
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+}
+
+/// What a client sent to storage in one replayed exchange.
+#[derive(Debug, Clone)]
+pub struct StorageExchange {
+    /// `PUT` or `GET`.
+    pub method: String,
+    /// Path and query.
+    pub path_and_query: String,
+    /// Whether the body equals the recorded one.
+    pub body_matches: bool,
+    /// Bytes sent.
+    pub body_len: usize,
 }
 
 /// A message in a cassette: its Python class, module and protobuf JSON.
@@ -84,11 +138,23 @@ impl Cassette {
         Cassette::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
+    /// Reads only the first `n` interactions of a cassette (a recording that goes on to
+    /// services outside this project's scope).
+    pub fn load_first(path: impl AsRef<Path>, n: usize) -> Result<Cassette, String> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Cassette::parse_first(&text, n).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
     /// Parses cassette JSON.
     pub fn parse(json: &str) -> Result<Cassette, String> {
+        Cassette::parse_first(json, usize::MAX)
+    }
+
+    fn parse_first(json: &str, n: usize) -> Result<Cassette, String> {
         let raw: RawCassette = serde_json::from_str(json).map_err(|e| e.to_string())?;
         let mut interactions = Vec::new();
-        for (i, it) in raw.interactions.into_iter().enumerate() {
+        for (i, it) in raw.interactions.into_iter().take(n).enumerate() {
             let responses: Vec<Recorded> = match (it.response, it.response_stream) {
                 (Some(r), _) => vec![r],
                 (None, Some(stream)) => stream,
@@ -105,7 +171,13 @@ impl Cassette {
                 responses: responses.into_iter().map(|r| r.message).collect(),
             });
         }
-        Ok(Cassette { interactions })
+        Ok(Cassette { interactions, storage: Vec::new() })
+    }
+
+    /// Adds recorded object-storage exchanges (the HTTP half of a recording).
+    pub fn with_storage(mut self, storage: Vec<StorageInteraction>) -> Cassette {
+        self.storage = storage;
+        self
     }
 
     /// Number of recorded interactions.
@@ -136,7 +208,10 @@ struct ReplayState {
     cassette: Cassette,
     used: Vec<bool>,
     exchanges: Vec<Exchange>,
-    rewrite_discovery: Option<String>,
+    storage_used: Vec<bool>,
+    storage_exchanges: Vec<StorageExchange>,
+    /// This server's `host:port`: discovery and storage URLs are rewritten to it.
+    address: String,
 }
 
 /// A running replay server.
@@ -167,15 +242,19 @@ impl ReplayServer {
         let listener = TcpListener::bind(addr).await?;
         let address = listener.local_addr()?;
         let used = vec![false; cassette.len()];
+        let storage_used = vec![false; cassette.storage.len()];
         let state = Arc::new(Mutex::new(ReplayState {
             cassette,
             used,
             exchanges: Vec::new(),
-            rewrite_discovery: Some(address.to_string()),
+            storage_used,
+            storage_exchanges: Vec::new(),
+            address: address.to_string(),
         }));
         let router = axum::Router::new().fallback_service(ReplayService { state: state.clone() });
         let (tx, rx) = oneshot::channel::<()>();
-        let server = tonic::transport::Server::builder().add_routes(tonic::service::Routes::from(router));
+        let server =
+            tonic::transport::Server::builder().accept_http1(true).add_routes(tonic::service::Routes::from(router));
         tokio::spawn(async move {
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
             let _ = server.serve_with_incoming_shutdown(incoming, async { rx.await.unwrap_or(()) }).await;
@@ -193,20 +272,30 @@ impl ReplayServer {
         self.state.lock().unwrap_or_else(|e| e.into_inner()).exchanges.clone()
     }
 
-    /// How many recorded interactions no call has consumed yet.
+    /// How many recorded interactions (gRPC and storage) no call has consumed yet.
     pub fn unused(&self) -> usize {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).used.iter().filter(|u| !**u).count()
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.used.iter().chain(&state.storage_used).filter(|u| !**u).count()
+    }
+
+    /// The storage exchanges replayed so far, in order.
+    pub fn storage_exchanges(&self) -> Vec<StorageExchange> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).storage_exchanges.clone()
     }
 
     /// Checks that every replayed call sent exactly the recorded request (field order and
-    /// JSON formatting aside); the error lists each difference.
+    /// JSON formatting aside) and every storage upload the recorded bytes; the error lists
+    /// each difference.
     pub fn verify_requests(&self) -> Result<(), String> {
-        let problems: Vec<String> = self
+        let mut problems: Vec<String> = self
             .exchanges()
             .iter()
             .filter(|e| e.sent != e.recorded)
             .map(|e| format!("{}:\n  sent     {}\n  recorded {}", e.method, e.sent, e.recorded))
             .collect();
+        problems.extend(self.storage_exchanges().iter().filter(|e| !e.body_matches).map(|e| {
+            format!("{} {}: the body ({} bytes) differs from the recorded one", e.method, e.path_and_query, e.body_len)
+        }));
         if problems.is_empty() { Ok(()) } else { Err(problems.join("\n")) }
     }
 }
@@ -228,6 +317,14 @@ impl Service<http::Request<axum::body::Body>> for ReplayService {
     }
 
     fn call(&mut self, request: http::Request<axum::body::Body>) -> Self::Future {
+        let grpc = request
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("application/grpc"));
+        if !grpc {
+            return Box::pin(replay_storage(self.state.clone(), request));
+        }
         let method = request.uri().path().to_owned();
         let handler = CallHandler { state: self.state.clone(), method };
         Box::pin(async move {
@@ -305,15 +402,71 @@ impl CallHandler {
         let mut responses = Vec::new();
         for json in &interaction.responses {
             let mut json = json.clone();
-            if let (Some(addr), Some(list)) = (&state.rewrite_discovery, json.get_mut("endpoints")) {
+            if let Some(list) = json.get_mut("endpoints") {
                 for e in list.as_array_mut().into_iter().flatten() {
-                    e["address"] = Value::String(addr.clone());
+                    e["address"] = Value::String(state.address.clone());
                 }
             }
+            point_storage_here(&mut json, &format!("http://{}", state.address));
             responses.push(Bytes::from(reflect::from_json(output.full_name(), &json).map_err(Status::internal)?));
         }
         Ok(tonic::Response::new(Box::pin(futures_util::stream::iter(responses.into_iter().map(Ok)))))
     }
+}
+
+/// Rewrites every presigned storage URL in a response to this server.
+fn point_storage_here(json: &mut Value, origin: &str) {
+    match json {
+        Value::String(s) if s.starts_with(STORAGE_ORIGIN) => *s = format!("{origin}{}", &s[STORAGE_ORIGIN.len()..]),
+        Value::Array(items) => items.iter_mut().for_each(|v| point_storage_here(v, origin)),
+        Value::Object(fields) => fields.values_mut().for_each(|v| point_storage_here(v, origin)),
+        _ => {}
+    }
+}
+
+/// Serves one storage request from the recorded exchange with the same method, path and query.
+async fn replay_storage(
+    state: Arc<Mutex<ReplayState>>,
+    request: http::Request<axum::body::Body>,
+) -> Result<http::Response<tonic::body::Body>, Infallible> {
+    use http_body_util::BodyExt;
+    let method = request.method().as_str().to_owned();
+    let path_and_query = request.uri().path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
+    let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
+    let index = (0..state.cassette.storage.len()).find(|&i| {
+        let s = &state.cassette.storage[i];
+        !state.storage_used[i] && s.method == method && s.path_and_query == path_and_query
+    });
+    let Some(index) = index else {
+        let mut response = http::Response::new(tonic::body::Body::new(http_body_util::Full::new(Bytes::from(
+            format!("replay: no recorded storage exchange left for {method} {path_and_query}"),
+        ))));
+        *response.status_mut() = http::StatusCode::NOT_FOUND;
+        return Ok(response);
+    };
+    state.storage_used[index] = true;
+    let recorded = state.cassette.storage[index].clone();
+    state.storage_exchanges.push(StorageExchange {
+        method,
+        path_and_query,
+        body_matches: body.as_ref() == recorded.request_body.as_slice(),
+        body_len: body.len(),
+    });
+    let mut response =
+        http::Response::new(tonic::body::Body::new(http_body_util::Full::new(Bytes::from(recorded.body.clone()))));
+    *response.status_mut() = http::StatusCode::from_u16(recorded.status).unwrap_or(http::StatusCode::OK);
+    for (name, value) in &recorded.headers {
+        let hop_by_hop = ["transfer-encoding", "connection", "keep-alive", "content-length"];
+        if hop_by_hop.contains(&name.to_ascii_lowercase().as_str()) {
+            continue;
+        }
+        if let (Ok(n), Ok(v)) = (http::HeaderName::try_from(name.as_str()), http::HeaderValue::try_from(value.as_str()))
+        {
+            response.headers_mut().append(n, v);
+        }
+    }
+    Ok(response)
 }
 
 /// Passes message bytes through unchanged.

@@ -4,8 +4,11 @@
 
 use std::{
     collections::BTreeMap,
-    io::{BufRead, Write},
-    sync::Arc,
+    io::{self, BufRead, Write},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
 };
 
 use parquet::{
@@ -16,8 +19,13 @@ use parquet::{
 use serde_json::Value;
 use yandex_cloud_ml_proto::yandex::cloud::ai::dataset::v1 as pb;
 
-/// Rows per parquet row group.
+/// A parquet row group ends after this many rows or this many bytes of input, whichever
+/// comes first, so memory stays bounded whatever the rows are like.
 const GROUP_ROWS: usize = 4096;
+const GROUP_BYTES: usize = 32 << 20;
+
+/// Longest row read; a longer line is a row error, skipped without being held in memory.
+pub(crate) const MAX_ROW_BYTES: usize = 4 << 20;
 
 /// The columns of a task type's rows besides `request`.
 fn string_columns(task_type: &str) -> &'static [&'static str] {
@@ -105,19 +113,54 @@ pub(crate) fn upload_schema(task_type: &str) -> Value {
     serde_json::json!({"type": "object", "properties": properties, "required": required})
 }
 
+/// Reads the next line into `line` (without its end), keeping at most [`MAX_ROW_BYTES`];
+/// `None` at the end of the input, otherwise whether the line was cut.
+fn read_line(input: &mut impl BufRead, line: &mut Vec<u8>) -> io::Result<Option<bool>> {
+    line.clear();
+    let (mut cut, mut any) = (false, false);
+    loop {
+        let available = input.fill_buf()?;
+        if available.is_empty() {
+            return Ok(any.then_some(cut));
+        }
+        any = true;
+        let end = available.iter().position(|b| *b == b'\n');
+        let piece = &available[..end.unwrap_or(available.len())];
+        let room = MAX_ROW_BYTES - line.len();
+        cut |= piece.len() > room;
+        line.extend_from_slice(&piece[..piece.len().min(room)]);
+        let used = end.map_or(available.len(), |e| e + 1);
+        input.consume(used);
+        if end.is_some() {
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            return Ok(Some(cut));
+        }
+    }
+}
+
+fn is_blank(line: &[u8]) -> bool {
+    line.iter().all(u8::is_ascii_whitespace)
+}
+
+fn cancelled() -> io::Error {
+    io::Error::new(io::ErrorKind::Interrupted, "validation was cancelled")
+}
+
 /// Lines with something on them (a first, cheap pass, so progress can show a total).
-pub(crate) fn count_rows(mut input: impl BufRead) -> std::io::Result<u64> {
+pub(crate) fn count_rows(mut input: impl BufRead, stop: &AtomicBool) -> io::Result<u64> {
     let mut rows = 0;
     let mut line = Vec::new();
-    loop {
-        line.clear();
-        if input.read_until(b'\n', &mut line)? == 0 {
-            return Ok(rows);
+    while let Some(cut) = read_line(&mut input, &mut line)? {
+        if stop.load(Ordering::Relaxed) {
+            return Err(cancelled());
         }
-        if line.iter().any(|b| !b.is_ascii_whitespace()) {
+        if cut || !is_blank(&line) {
             rows += 1;
         }
     }
+    Ok(rows)
 }
 
 /// Errors grouped by what is wrong, with their rows (at most 1,000 per error) and the details
@@ -157,32 +200,44 @@ pub(crate) struct Checked {
     pub findings: Findings,
 }
 
-/// Reads `input` line by line: each valid row goes to `sink`, every problem is recorded with its
-/// (1-based) line number, and `progress(processed, valid)` is called now and then.
+/// Reads `input` line by line: each valid row goes to `sink` with its size, every problem is
+/// recorded with its (1-based) line number, and `progress(processed, valid)` is called now and
+/// then. Stops with `Interrupted` when `stop` is set.
 pub(crate) fn check_lines(
     task_type: &str,
-    input: impl BufRead,
-    mut sink: impl FnMut(Value) -> std::io::Result<()>,
+    mut input: impl BufRead,
+    mut sink: impl FnMut(Value, usize) -> io::Result<()>,
     mut progress: impl FnMut(u64, u64),
-) -> std::io::Result<Checked> {
+    stop: &AtomicBool,
+) -> io::Result<Checked> {
     let mut findings = Findings::default();
-    let (mut total, mut valid) = (0u64, 0u64);
-    for (i, line) in input.lines().enumerate() {
-        let line = line?;
-        let number = i as i64 + 1;
-        if line.trim().is_empty() {
+    let (mut total, mut valid, mut number) = (0u64, 0u64, 0i64);
+    let mut line = Vec::new();
+    while let Some(cut) = read_line(&mut input, &mut line)? {
+        number += 1;
+        if stop.load(Ordering::Relaxed) {
+            return Err(cancelled());
+        }
+        if !cut && is_blank(&line) {
             continue;
         }
         total += 1;
-        match serde_json::from_str::<Value>(&line) {
-            Err(e) => findings.add(number, ("row is not valid JSON".into(), e.to_string())),
-            Ok(row) => match check_row(task_type, &row) {
-                Err(problem) => findings.add(number, problem),
-                Ok(()) => {
-                    valid += 1;
-                    sink(row)?;
-                }
-            },
+        if cut {
+            findings.add(number, ("row is too long".into(), format!("rows are at most {MAX_ROW_BYTES} bytes")));
+        } else {
+            match std::str::from_utf8(&line) {
+                Err(e) => findings.add(number, ("row is not valid UTF-8".into(), e.to_string())),
+                Ok(text) => match serde_json::from_str::<Value>(text) {
+                    Err(e) => findings.add(number, ("row is not valid JSON".into(), e.to_string())),
+                    Ok(row) => match check_row(task_type, &row) {
+                        Err(problem) => findings.add(number, problem),
+                        Ok(()) => {
+                            valid += 1;
+                            sink(row, line.len())?;
+                        }
+                    },
+                },
+            }
         }
         if total % 1000 == 0 {
             progress(total, valid);
@@ -200,6 +255,8 @@ pub(crate) struct ParquetWriter<W: Write + Send> {
     writer: SerializedFileWriter<W>,
     task_type: String,
     pending: Vec<Value>,
+    /// Input bytes of the pending rows.
+    pending_bytes: usize,
 }
 
 impl<W: Write + Send> ParquetWriter<W> {
@@ -221,12 +278,14 @@ impl<W: Write + Send> ParquetWriter<W> {
         let schema = Arc::new(parse_message_type(&schema).map_err(|e| e.to_string())?);
         let props = Arc::new(WriterProperties::builder().set_compression(parquet::basic::Compression::SNAPPY).build());
         let writer = SerializedFileWriter::new(out, schema, props).map_err(|e| e.to_string())?;
-        Ok(ParquetWriter { writer, task_type: task_type.to_owned(), pending: Vec::new() })
+        Ok(ParquetWriter { writer, task_type: task_type.to_owned(), pending: Vec::new(), pending_bytes: 0 })
     }
 
-    pub(crate) fn push(&mut self, row: Value) -> Result<(), String> {
+    /// Adds a row that took `bytes` bytes of input.
+    pub(crate) fn push(&mut self, row: Value, bytes: usize) -> Result<(), String> {
         self.pending.push(row);
-        if self.pending.len() >= GROUP_ROWS {
+        self.pending_bytes += bytes;
+        if self.pending.len() >= GROUP_ROWS || self.pending_bytes >= GROUP_BYTES {
             self.flush()?;
         }
         Ok(())
@@ -237,6 +296,7 @@ impl<W: Write + Send> ParquetWriter<W> {
             return Ok(());
         }
         let rows = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
         let err = |e: parquet::errors::ParquetError| e.to_string();
         let mut group = self.writer.next_row_group().map_err(err)?;
         let text = |v: Option<&Value>| -> Option<ByteArray> {
@@ -326,22 +386,40 @@ mod tests {
                      {\"request\": [{\"role\": \"user\", \"text\": \"q\"}]}\n\
                      {\"request\": [{\"role\": \"robot\", \"text\": \"q\"}], \"response\": \"x\"}\n";
         let mut kept = Vec::new();
+        let go = AtomicBool::new(false);
         let checked = check_lines(
             "TextToTextGeneration",
             input.as_bytes(),
-            |r| {
+            |r, _| {
                 kept.push(r);
                 Ok(())
             },
             |_, _| {},
+            &go,
         )
         .unwrap();
-        assert_eq!((count_rows(input.as_bytes()).unwrap(), checked.valid, kept.len()), (5, 1, 1));
+        assert_eq!((count_rows(input.as_bytes(), &go).unwrap(), checked.valid, kept.len()), (5, 1, 1));
         let errors = checked.findings.into_proto();
         let rows: Vec<(String, Vec<i64>)> = errors.into_iter().map(|e| (e.error, e.row_numbers)).collect();
         assert!(rows.contains(&("row is not valid JSON".into(), vec![2])));
         assert!(rows.iter().any(|(e, r)| e.contains("`request`") && *r == vec![4, 6]));
         assert!(rows.contains(&("field `response` is missing".into(), vec![5])));
+    }
+
+    #[test]
+    fn long_lines_bad_bytes_and_cancellation_are_handled_without_holding_the_line() {
+        let long = format!("{{\"request\": \"{}\"}}", "x".repeat(MAX_ROW_BYTES * 2));
+        let input = [long.as_bytes(), b"\n", &[0xff, 0xfe, b'{', b'}'], b"\r\n", b"{}"].concat();
+        let go = AtomicBool::new(false);
+        let checked = check_lines("TextToTextGeneration", input.as_slice(), |_, _| Ok(()), |_, _| {}, &go).unwrap();
+        let errors = checked.findings.into_proto();
+        let rows = |needle: &str| errors.iter().find(|e| e.error.contains(needle)).map(|e| e.row_numbers.clone());
+        assert_eq!(rows("too long"), Some(vec![1]));
+        assert_eq!(rows("UTF-8"), Some(vec![2]));
+        assert_eq!(count_rows(input.as_slice(), &go).unwrap(), 3);
+        let stop = AtomicBool::new(true);
+        let e = check_lines("TextToTextGeneration", input.as_slice(), |_, _| Ok(()), |_, _| {}, &stop).err().unwrap();
+        assert_eq!(e.kind(), io::ErrorKind::Interrupted);
     }
 
     #[test]
@@ -352,7 +430,7 @@ mod tests {
         ];
         let mut w = ParquetWriter::new("TextToTextGeneration", Vec::new()).unwrap();
         for r in rows.clone() {
-            w.push(r).unwrap();
+            w.push(r, 100).unwrap();
         }
         let bytes = bytes::Bytes::from(w.finish().unwrap());
         let reader = SerializedFileReader::new(bytes).unwrap();

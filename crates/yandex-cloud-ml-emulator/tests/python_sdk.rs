@@ -1,6 +1,7 @@
 //! The official Python SDK (PyPI `yandex-cloud-ml-sdk`, pinned in `python/requirements.txt`)
 //! pointed at the emulator: run, run_stream, run_deferred + wait, attach_deferred, tokenize,
-//! a tool-call round trip and JSON-schema output, all as if it were the cloud.
+//! a tool-call round trip, JSON-schema output, a dataset upload and read, and a tuning whose
+//! model answers what it learned, all as if it were the cloud.
 //!
 //! The interpreter is `$YCML_PYTHON` (`.ci/run` installs it); without it the test creates a
 //! virtual environment with the pinned packages under Cargo's test temp directory.
@@ -17,7 +18,7 @@ fn python_dir() -> PathBuf {
 }
 
 fn has_sdk(python: &Path) -> bool {
-    Command::new(python).args(["-c", "import yandex_cloud_ml_sdk"]).output().is_ok_and(|o| o.status.success())
+    Command::new(python).args(["-c", "import yandex_cloud_ml_sdk, pyarrow"]).output().is_ok_and(|o| o.status.success())
 }
 
 /// A Python interpreter with the pinned official SDK.
@@ -70,6 +71,11 @@ async fn official_python_sdk_works_against_the_emulator() {
         "tokenize",
         "tool round trip",
         "json schema output",
+        "dataset upload",
+        "dataset read",
+        "tune",
+        "tuned model run",
+        "base model unchanged",
     ] {
         assert!(stdout.lines().any(|l| l == format!("ok {check}")), "missing check {check}:\n{stdout}");
     }

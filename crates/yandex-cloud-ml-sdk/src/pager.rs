@@ -24,8 +24,9 @@ where
         fetch: F,
         token: Option<String>,
         buffered: std::vec::IntoIter<T>,
+        seen: std::collections::HashSet<String>,
     }
-    let state = State { fetch, token: Some(String::new()), buffered: Vec::new().into_iter() };
+    let state = State { fetch, token: Some(String::new()), buffered: Vec::new().into_iter(), seen: Default::default() };
     futures_util::stream::unfold(state, |mut state| async move {
         loop {
             if let Some(item) = state.buffered.next() {
@@ -34,8 +35,9 @@ where
             let token = state.token.take()?;
             match (state.fetch)(token).await {
                 Ok(page) => {
-                    // An empty page or token ends the listing.
-                    if !page.items.is_empty() && !page.next.is_empty() {
+                    // An empty page or token ends the listing, and so does a token seen before
+                    // (a server that would make the listing go round forever).
+                    if !page.items.is_empty() && !page.next.is_empty() && state.seen.insert(page.next.clone()) {
                         state.token = Some(page.next);
                     }
                     state.buffered = page.items.into_iter();
@@ -67,5 +69,8 @@ mod tests {
         // A server that repeats a token with an empty page stops too.
         let stuck = |_token: String| async move { Ok(Page::<i32> { items: vec![], next: "again".into() }) };
         assert_eq!(paged(stuck).count().await, 0);
+        // One that keeps handing out the same token with items stops after the repeat.
+        let looping = |_token: String| async move { Ok(Page { items: vec![7], next: "same".into() }) };
+        assert_eq!(paged(looping).count().await, 2);
     }
 }

@@ -121,17 +121,35 @@ impl Http {
 }
 
 impl Response {
-    /// Fails with the status and the start of the body (S3 errors are short XML documents).
+    /// Fails with the status and S3's error code and message. Nothing else of the body is
+    /// kept: S3 error documents can echo the request's signature and credential.
     pub(crate) async fn error_for_status(self, what: &str) -> Result<Response> {
         if self.status.is_success() {
             return Ok(self);
         }
         let status = self.status;
-        let body =
-            http_body_util::Limited::new(self.body, 4096).collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        const KEEP: usize = 16 << 10;
+        let mut body = Vec::new();
+        let mut stream = self.body;
+        while body.len() < KEEP {
+            let Some(Ok(frame)) = stream.frame().await else { break };
+            if let Ok(data) = frame.into_data() {
+                body.extend_from_slice(&data[..data.len().min(KEEP - body.len())]);
+            }
+        }
         let text = String::from_utf8_lossy(&body);
+        let element = |name: &str| {
+            let start = text.find(&format!("<{name}>"))? + name.len() + 2;
+            let end = text[start..].find(&format!("</{name}>"))? + start;
+            Some(text[start..end].chars().take(300).collect::<String>())
+        };
+        let detail = match (element("Code"), element("Message")) {
+            (Some(code), Some(message)) => format!(": {code}: {message}"),
+            (Some(code), None) => format!(": {code}"),
+            _ => String::new(),
+        };
         let retryable = status.is_server_error() || status == http::StatusCode::TOO_MANY_REQUESTS;
-        let mut e = Error::new(ErrorKind::Http, format!("{what}: HTTP {status}: {}", text.trim()));
+        let mut e = Error::new(ErrorKind::Http, format!("{what}: HTTP {status}{detail}"));
         e.set_retryable(retryable);
         Err(e)
     }
@@ -145,4 +163,44 @@ pub(crate) fn redact(url: &http::Uri) -> String {
 /// A whole in-memory body.
 pub(crate) fn bytes_body(bytes: Bytes) -> Body {
     http_body_util::Full::new(bytes).map_err(|never| match never {}).boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn error_of(status: u16, body: &'static str) -> Error {
+        use http_body_util::BodyExt as _;
+        // An `Incoming` body needs a real connection; serve one answer on a loopback socket.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = tokio::io::AsyncReadExt::read(&mut socket, &mut buf).await;
+            let answer = format!("HTTP/1.1 {status} X\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+            tokio::io::AsyncWriteExt::write_all(&mut socket, answer.as_bytes()).await.unwrap();
+        });
+        let http = Http::new(Tls::PlaintextLoopbackOnly, None, Duration::from_secs(5));
+        let empty = http_body_util::Empty::new().map_err(|never| match never {}).boxed();
+        let response = http
+            .send(http::Method::GET, &format!("http://{addr}/b/k"), None, empty, Duration::from_secs(5))
+            .await
+            .unwrap();
+        match response.error_for_status("download").await {
+            Err(e) => e,
+            Ok(_) => panic!("status {status} is an error"),
+        }
+    }
+
+    #[tokio::test]
+    async fn storage_errors_keep_the_code_and_message_but_never_the_signature() {
+        let xml = "<Error><Code>SignatureDoesNotMatch</Code><Message>The signature does not match.</Message>\
+                   <SignatureProvided>deadbeef-secret</SignatureProvided><StringToSign>AWS4 x</StringToSign></Error>";
+        let e = error_of(403, xml).await;
+        assert_eq!(e.message(), "download: HTTP 403 Forbidden: SignatureDoesNotMatch: The signature does not match.");
+        assert!(!e.is_retryable());
+        let e = error_of(503, "<Error><Code>SlowDown</Code><Message>Reduce your rate</Message></Error>").await;
+        assert!(e.is_retryable(), "{e}");
+    }
 }

@@ -214,6 +214,11 @@ async fn bad_input_fails_before_anything_is_created() {
         let e = draft.upload().await.unwrap_err();
         assert!(e.is_invalid_input() && e.message().contains(needle), "{needle}: {e}");
     }
+    // A (sparse) 60 GiB file in 5 MiB chunks would need more parts than object storage takes.
+    let huge = dir.join("huge.jsonl");
+    std::fs::File::create(&huge).unwrap().set_len(60 << 30).unwrap();
+    let e = completions.draft_from_path(&huge).chunk_size(5 << 20).upload().await.unwrap_err();
+    assert!(e.is_invalid_input() && e.message().contains("at most 10000 parts"), "{e}");
     let e = sdk.datasets().get("fdsnosuchdataset0000").await.unwrap_err();
     assert_eq!(e.code(), Some(Code::NotFound), "{e}");
     assert!(emulator.control().journal().iter().all(|j| !j.method.ends_with("DatasetService/Create")));
@@ -248,5 +253,14 @@ async fn listing_walks_every_page() {
     assert_eq!(all.len(), 5);
     let pages = emulator.control().journal().iter().filter(|j| j.method.ends_with("DatasetService/List")).count();
     assert_eq!(pages, 3);
+    // Deleting what was listed while the listing goes on does not break it.
+    let mut stream = std::pin::pin!(sdk.datasets().list().page_size(2).stream());
+    let mut deleted = 0;
+    while let Some(dataset) = stream.next().await {
+        dataset.unwrap().delete().await.unwrap();
+        deleted += 1;
+    }
+    assert_eq!(deleted, 5);
+    assert!(sdk.datasets().list().await.unwrap().is_empty());
     let _ = std::fs::remove_dir_all(dir);
 }

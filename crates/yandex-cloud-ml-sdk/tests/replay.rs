@@ -9,10 +9,13 @@ use yandex_cloud_ml_sdk::{Sdk, Tls, completions::AlternativeStatus};
 const FOLDER: &str = "b1ghsjum2v37c2un8h64";
 
 async fn replay(cassette: &str) -> (ReplayServer, Sdk) {
-    let cassette = Cassette::load(common::cassette(cassette)).unwrap();
+    replay_in(Cassette::load(common::cassette(cassette)).unwrap(), FOLDER).await
+}
+
+async fn replay_in(cassette: Cassette, folder: &str) -> (ReplayServer, Sdk) {
     let server = ReplayServer::start(cassette, "127.0.0.1:0").await.unwrap();
     let sdk = Sdk::builder()
-        .folder_id(FOLDER)
+        .folder_id(folder)
         .api_key("replay")
         .discovery_endpoint(server.endpoint())
         .tls(Tls::PlaintextLoopbackOnly)
@@ -171,4 +174,78 @@ async fn schemas_of_rust_types_are_what_the_official_sdk_sends_for_pydantic_mode
     let typed: Numbers = model.run_structured::<Numbers>("collect all numbers from: 5, 4, a, 1").await.unwrap();
     assert_eq!(typed.numbers, [5, 4, 1]);
     server.verify_requests().unwrap();
+}
+
+/// The recorded dataset file (the body of the recorded upload), written where a draft can read it.
+fn recorded_upload(storage: &[yandex_cloud_ml_emulator::replay::StorageInteraction], name: &str) -> std::path::PathBuf {
+    let put = storage.iter().find(|s| s.method == "PUT").expect("the recording uploads a file");
+    let path = std::env::temp_dir().join(format!("ycml-replay-{}-{name}", std::process::id()));
+    std::fs::write(&path, &put.request_body).unwrap();
+    path
+}
+
+#[cfg(feature = "parquet")]
+#[tokio::test]
+async fn dataset_upload_validation_and_read_replay_the_recording() {
+    use futures_util::StreamExt;
+    use yandex_cloud_ml_sdk::datasets::{CompletionRecord, DatasetStatus};
+    let storage = common::storage_cassette("datasets/test_simple_read.yaml");
+    let file = recorded_upload(&storage, "simple_read.jsonl");
+    let cassette =
+        Cassette::load(common::cassette("datasets/test_simple_read.gprc.json")).unwrap().with_storage(storage);
+    let (server, sdk) = replay_in(cassette, FOLDER).await;
+    let dataset = sdk
+        .datasets()
+        .completions()
+        .draft_from_path(&file)
+        .name("852bd7a5-a245-4ea9-8458-2d45f0f09efb")
+        .poll_interval(std::time::Duration::from_millis(10))
+        .upload()
+        .await
+        .unwrap();
+    assert_eq!(dataset.id(), "fdsq0jr7e60uuq8adbhb");
+    assert_eq!((dataset.status(), dataset.info().rows, dataset.info().size_bytes), (DatasetStatus::Ready, 3, 3514));
+
+    // The cloud's own parquet file, read.
+    let records: Vec<CompletionRecord> = dataset.read_as::<CompletionRecord>().map(Result::unwrap).collect().await;
+    assert_eq!(records.len(), 3);
+    assert_eq!(records[2].response.as_deref(), Some("В Перми."));
+    let roles: Vec<&str> = records[0].request.iter().map(|m| m.role.as_str()).collect();
+    assert_eq!(roles, ["system", "user"]);
+    assert_eq!(records[0].request[1].text, "Как тебя зовут?");
+
+    dataset.delete().await.unwrap();
+    server.verify_requests().unwrap();
+    assert_eq!(server.storage_exchanges().len(), 2, "one PUT, one GET");
+    assert_eq!(server.unused(), 0);
+    let _ = std::fs::remove_file(file);
+}
+
+#[tokio::test]
+async fn the_dataset_part_of_the_tuning_recording_replays() {
+    use yandex_cloud_ml_sdk::datasets::{DatasetStatus, TaskType};
+    let storage = common::storage_cassette("tuning/test_tuning_embeddings_pair.yaml");
+    let file = recorded_upload(&storage, "pair.jsonl");
+    // Discovery, Create, GetUploadDraftUrl, Validate, three polls (as the Python SDK made),
+    // Describe. The rest of the recording tunes an embeddings model, which this SDK (text
+    // generation only) does not cover.
+    let cassette = Cassette::load_first(common::cassette("tuning/test_tuning_embeddings_pair.gprc.json"), 8)
+        .unwrap()
+        .with_storage(storage);
+    let (server, sdk) = replay_in(cassette, "b1ge6b3ojkeeciv997a8").await;
+    let dataset = sdk
+        .datasets()
+        .text_embeddings_pair()
+        .draft_from_path(&file)
+        .name("pair")
+        .poll_interval(std::time::Duration::from_millis(10))
+        .upload()
+        .await
+        .unwrap();
+    assert_eq!((dataset.status(), dataset.info().rows), (DatasetStatus::Ready, 1));
+    assert_eq!(dataset.info().task_type, TaskType::TextEmbeddingsPair);
+    server.verify_requests().unwrap();
+    assert_eq!(server.exchanges().len(), 8);
+    assert_eq!(server.unused(), 0);
+    let _ = std::fs::remove_file(file);
 }

@@ -3,6 +3,7 @@
 mod commands;
 mod connect;
 mod messages;
+mod progress;
 mod seconds;
 mod status;
 
@@ -44,6 +45,18 @@ enum Command {
     Tokenize(commands::complete::TokenizeArgs),
     /// Interactive chat with streaming answers and history (/reset, /exit).
     Chat(commands::chat::ChatArgs),
+    /// Upload, list, inspect, download and read datasets.
+    Datasets {
+        #[command(subcommand)]
+        action: commands::datasets::DatasetsAction,
+    },
+    /// Fine-tune a model on datasets (or files uploaded on the way).
+    Tune(commands::tuning::TuneArgs),
+    /// List, inspect and cancel tuning tasks.
+    Tuning {
+        #[command(subcommand)]
+        action: commands::tuning::TuningAction,
+    },
     /// Run the local emulator of the API.
     Emulator(yandex_cloud_ml_emulator::cli::EmulatorArgs),
 }
@@ -65,6 +78,9 @@ async fn main() -> ExitCode {
         Command::Tokenize(args) => commands::complete::tokenize(&cli.connection, cli.output, args).await,
         Command::Operation { action } => commands::operation::run(&cli.connection, cli.output, action).await,
         Command::Chat(args) => commands::chat::chat(&cli.connection, args).await,
+        Command::Datasets { action } => commands::datasets::run(&cli.connection, cli.output, action).await,
+        Command::Tune(args) => commands::tuning::tune(&cli.connection, cli.output, args).await,
+        Command::Tuning { action } => commands::tuning::run(&cli.connection, cli.output, action).await,
     };
     status::finish();
     match result {

@@ -324,3 +324,112 @@ async fn retries_show_as_one_status_line_and_tls_needs_the_ca() {
     let out = bare(&args).env("SSL_CERT_FILE", &ca).args(["complete", "again"]).output().unwrap();
     assert_eq!(stdout(&out), "Echo: again\n");
 }
+
+fn json_lines(o: &Output) -> Vec<Value> {
+    stdout(o).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn datasets_from_upload_to_read_and_delete() {
+    let e = emulator().await;
+    let rows = [
+        json!({"request": [{"role": "user", "text": "capital of France?"}], "response": "Paris."}),
+        json!({"request": [{"role": "user", "text": "largest planet?"}], "response": "Jupiter."}),
+    ];
+    let file = std::env::temp_dir().join(format!("ycml-cli-{}-train.jsonl", std::process::id()));
+    std::fs::write(&file, rows.iter().map(Value::to_string).collect::<Vec<_>>().join("\n")).unwrap();
+    let file = file.display().to_string();
+    let up = ycml(
+        &e,
+        &[
+            "--output",
+            "json",
+            "datasets",
+            "upload",
+            &file,
+            "--task-type",
+            "completions",
+            "--name",
+            "cli",
+            "--label",
+            "a=b",
+            "--wait",
+            "--poll-interval",
+            "0.01",
+        ],
+        None,
+    );
+    let dataset = &json_lines(&up)[0];
+    assert_eq!((dataset["status"].as_str(), dataset["rows"].as_u64()), (Some("READY"), Some(2)), "{dataset}");
+    let id = dataset["id"].as_str().unwrap();
+    assert_eq!(dataset["labels"]["a"], "b");
+
+    let listed = stdout(&ycml(&e, &["datasets", "list", "--status", "ready"], None));
+    assert!(listed.starts_with(&format!("{id}\tREADY\tTextToTextGeneration\t2 rows")), "{listed}");
+    assert!(stdout(&ycml(&e, &["datasets", "get", id], None)).contains("\tcli\n"));
+    let read = json_lines(&ycml(&e, &["datasets", "read", id, "--limit", "1"], None));
+    assert_eq!(read, vec![rows[0].clone()]);
+    let dir = std::env::temp_dir().join(format!("ycml-cli-{}-download", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let files = stdout(&ycml(&e, &["datasets", "download", id, &dir.display().to_string(), "--exist-ok"], None));
+    assert_eq!(files.trim(), dir.join("main").display().to_string());
+    assert!(stdout(&ycml(&e, &["datasets", "delete", id], None)).contains("deleted"));
+    let gone = ycml(&e, &["datasets", "get", id], None);
+    assert!(!gone.status.success() && String::from_utf8_lossy(&gone.stderr).contains("NOT_FOUND"));
+
+    // Bad input is refused with the reason.
+    let bad = ycml(&e, &["datasets", "upload", "/no/such/file.jsonl", "--task-type", "completions"], None);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("cannot read dataset file"), "{bad:?}");
+    let bad = ycml(&e, &["datasets", "upload", &file, "--task-type", "completions", "--chunk-size", "1"], None);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("outside 5 MiB"), "{bad:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tune_from_a_file_then_complete_with_the_tuned_model() {
+    let e = emulator().await;
+    let row = json!({"request": [{"role": "user", "text": "what is the secret word"}], "response": "Swordfish."});
+    let file = std::env::temp_dir().join(format!("ycml-cli-{}-tune.jsonl", std::process::id()));
+    std::fs::write(&file, row.to_string()).unwrap();
+    let file = file.display().to_string();
+    let tuned = ycml(
+        &e,
+        &[
+            "--output",
+            "json",
+            "tune",
+            "--train",
+            &file,
+            "--lora-rank",
+            "8",
+            "--scheduler",
+            "cosine",
+            "--warmup-ratio",
+            "0.1",
+            "--name",
+            "cli-tune",
+            "--wait",
+            "--poll-interval",
+            "0.01",
+        ],
+        None,
+    );
+    let out = &json_lines(&tuned)[0];
+    let uri = out["model_uri"].as_str().unwrap();
+    let task = out["task_id"].as_str().unwrap();
+    assert_eq!(stdout(&ycml(&e, &["complete", "--model", uri, "What is the secret word?"], None)), "Swordfish.\n");
+    let request = e.control().journal().into_iter().find(|j| j.method.ends_with("TuningService/Tune")).unwrap().request;
+    let params = &request["textToTextCompletion"];
+    assert_eq!((params["lora"]["rank"].as_str(), params["scheduler"]["warmupRatio"].as_f64()), (Some("8"), Some(0.1)));
+    assert!(params["scheduler"]["cosine"].is_object(), "{params}");
+
+    let listed = stdout(&ycml(&e, &["tuning", "list", "--status", "completed"], None));
+    assert!(listed.starts_with(&format!("{task}\tCOMPLETED\t{uri}\tcli-tune")), "{listed}");
+    let got = json_lines(&ycml(&e, &["--output", "json", "tuning", "get", task], None));
+    assert_eq!(got[0]["status"], "COMPLETED");
+    let cancel = ycml(&e, &["tuning", "cancel", task], None);
+    assert!(
+        !cancel.status.success() && String::from_utf8_lossy(&cancel.stderr).contains("already completed"),
+        "{cancel:?}"
+    );
+}

@@ -15,6 +15,9 @@ use yandex_cloud_ml_proto::yandex::cloud::ai::foundation_models::v1 as pb;
 
 use super::{Engine, ModelRef, Reply, Tokenizer, synthetic::last_user_text};
 
+/// Up to this many training rows in all, matching a prompt takes microseconds.
+const CHEAP_EXAMPLES: usize = 10_000;
+
 /// Share of words (Jaccard index) a prompt must have in common with a training request.
 pub(crate) const MATCH_THRESHOLD: f64 = 0.6;
 
@@ -109,8 +112,17 @@ impl TunedModels {
         self.0.write().unwrap_or_else(|e| e.into_inner()).insert(suffix, Arc::new(model));
     }
 
+    pub(crate) fn remove(&self, suffix: &str) {
+        self.0.write().unwrap_or_else(|e| e.into_inner()).remove(suffix);
+    }
+
     pub(crate) fn clear(&self) {
         self.0.write().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// Training rows over every model (matching cost grows with them).
+    pub(crate) fn total_examples(&self) -> usize {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).values().map(|m| m.learned.examples.len()).sum()
     }
 
     /// The tuned model a URI names, or NOT_FOUND as the cloud answers for an unknown one.
@@ -153,8 +165,9 @@ impl Engine for Tuned {
     }
 
     fn is_cheap(&self) -> bool {
-        // Matching looks up the prompt's words in an index: microseconds.
-        self.inner.is_cheap()
+        // Matching looks the prompt's words up in an index; with many rows a common word
+        // touches many of them, so then it is not cheap.
+        self.inner.is_cheap() && self.models.total_examples() <= CHEAP_EXAMPLES
     }
 
     fn reply(&self, model: &ModelRef, request: &pb::CompletionRequest) -> Result<Reply, Status> {

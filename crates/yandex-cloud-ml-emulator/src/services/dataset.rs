@@ -78,7 +78,12 @@ impl DatasetService for Datasets {
         &self,
         request: Request<pb::DeleteDatasetRequest>,
     ) -> Result<Response<pb::DeleteDatasetResponse>, Status> {
-        self.0.datasets.delete(required("dataset_id", &request.get_ref().dataset_id)?)?;
+        let id = required("dataset_id", &request.get_ref().dataset_id)?.to_owned();
+        // Removing files is blocking work.
+        let state = self.0.clone();
+        tokio::task::spawn_blocking(move || state.datasets.delete(&id))
+            .await
+            .map_err(|e| Status::internal(format!("deleting stopped: {e}")))??;
         Ok(Response::new(pb::DeleteDatasetResponse {}))
     }
 
@@ -128,7 +133,7 @@ impl DatasetService for Datasets {
         if let Some(existing) = key.as_deref().and_then(|k| self.0.operations.by_idempotency_key(k)) {
             return Ok(Response::new(existing));
         }
-        let (task_type, upload) = self.0.datasets.start_validation(&dataset_id)?;
+        let (task_type, upload, validation) = self.0.datasets.start_validation(&dataset_id)?;
         let new = NewOperation {
             prefix: "fds",
             description: "",
@@ -138,18 +143,23 @@ impl DatasetService for Datasets {
             faults: &faults,
         };
         let state = self.0.clone();
+        let id = dataset_id.clone();
         let started = start_operation(&self.0, new, |op_id| async move {
             let stop = Arc::new(AtomicBool::new(false));
+            // Dropped mid-way (the operation was cancelled): the reading stops and the dataset
+            // goes back to DRAFT.
             let abandon = {
-                let (state, id, stop) = (state.clone(), dataset_id.clone(), stop.clone());
+                let (state, id, stop) = (state.clone(), id.clone(), stop.clone());
                 Disarm::new(move || {
                     stop.store(true, Ordering::Relaxed);
-                    state.datasets.abandon_validation(&id);
+                    state.datasets.abandon_validation(&id, validation, false);
                 })
             };
             let job = {
-                let (state, id) = (state.clone(), dataset_id.clone());
-                tokio::task::spawn_blocking(move || validate(&state, &op_id, &id, &task_type, &upload, &stop))
+                let (state, id, stop) = (state.clone(), id.clone(), stop.clone());
+                tokio::task::spawn_blocking(move || {
+                    validate(&state, &op_id, &id, validation, &task_type, &upload, &stop)
+                })
             };
             let outcome = match job.await {
                 Ok(Ok(response)) => Ok(pack_any(&response)),
@@ -164,7 +174,8 @@ impl DatasetService for Datasets {
         match started {
             Ok(op) => Ok(Response::new(op)),
             Err(status) => {
-                self.0.datasets.abandon_validation(&request.get_ref().dataset_id);
+                // No operation, so no validation: the uploaded file stays for a retry.
+                self.0.datasets.abandon_validation(&dataset_id, validation, true);
                 Err(status)
             }
         }
@@ -226,12 +237,16 @@ fn validate(
     state: &State,
     op_id: &str,
     id: &str,
+    validation: u64,
     task_type: &str,
     upload: &str,
     stop: &AtomicBool,
 ) -> Result<pb::ValidateDatasetResponse, Status> {
-    let io = |e: std::io::Error| Status::internal(format!("reading the uploaded file: {e}"));
-    let total = rows::count_rows(state.datasets.blobs.reader(upload).map_err(io)?).map_err(io)?;
+    let io = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::Interrupted => Status::cancelled("validation was cancelled"),
+        _ => Status::internal(format!("reading the uploaded file: {e}")),
+    };
+    let total = rows::count_rows(state.datasets.blobs.reader(upload).map_err(io)?, stop).map_err(io)?;
     let report = |processed: u64, valid: u64| {
         let metadata = pb::ValidateDatasetMetadata {
             dataset_id: id.to_owned(),
@@ -248,21 +263,18 @@ fn validate(
     let checked = rows::check_lines(
         task_type,
         state.datasets.blobs.reader(upload).map_err(io)?,
-        |row| {
-            if stop.load(Ordering::Relaxed) {
-                return Err(std::io::Error::other("validation was cancelled"));
-            }
-            parquet.push(row).map_err(|e| {
+        |row, bytes| {
+            parquet.push(row, bytes).map_err(|e| {
                 failed_write = Some(e.clone());
                 std::io::Error::other(e)
             })
         },
         report,
+        stop,
     )
     .map_err(|e| match failed_write.take() {
         Some(w) => Status::internal(format!("writing the dataset: {w}")),
-        None if stop.load(Ordering::Relaxed) => Status::cancelled("validation was cancelled"),
-        None => Status::invalid_argument(format!("the uploaded file cannot be read as text lines: {e}")),
+        None => io(e),
     })?;
     let is_valid = checked.findings.is_empty();
     let errors = checked.findings.into_proto();
@@ -271,6 +283,6 @@ fn validate(
     } else {
         None
     };
-    state.datasets.finish_validation(id, checked.valid, errors.clone(), written)?;
+    state.datasets.finish_validation(id, validation, checked.valid, errors.clone(), written)?;
     Ok(pb::ValidateDatasetResponse { dataset_id: id.to_owned(), is_valid, errors })
 }

@@ -37,16 +37,12 @@ impl OperationService for Operations {
 
     async fn cancel(&self, request: Request<pb::CancelOperationRequest>) -> Result<Response<pb::Operation>, Status> {
         let id = required(&request.get_ref().operation_id)?;
-        let op = match self.0.operations.cancel(id) {
-            Err(e) if e.code() == tonic::Code::NotFound => {
-                return super::tuning::operation_of(&self.0, id).map(Response::new).ok_or(e);
-            }
-            other => other?,
-        };
-        // Cancelling a tuning task's operation cancels the task, visible at once.
-        if op.done && op.result.as_ref().is_some_and(|r| matches!(r, pb::operation::Result::Error(e) if e.code == 1)) {
-            super::tuning::cancelled(&self.0, id);
+        // A tuning task's operation: the task is cancelled with it, or stays as it ended.
+        if self.0.tuning.get(id).is_ok() {
+            super::tuning::cancel(&self.0, id);
+            let op = self.0.operations.get(id).or_else(|| super::tuning::operation_of(&self.0, id));
+            return op.map(Response::new).ok_or_else(|| Status::not_found(format!("Operation {id} not found")));
         }
-        Ok(Response::new(op))
+        Ok(Response::new(self.0.operations.cancel(id)?))
     }
 }

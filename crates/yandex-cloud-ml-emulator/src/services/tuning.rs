@@ -88,12 +88,29 @@ pub(crate) fn operation_of(state: &State, id: &str) -> Option<Operation> {
     })
 }
 
-/// Marks a running task CANCELED now (its job stops when the operation's work is dropped).
-pub(crate) fn cancelled(state: &State, id: &str) {
-    let _ = state.tuning.fail(id, TaskStatus::Canceled, "the tuning was cancelled");
+/// Cancels a running task: it is marked CANCELED first (so a job finishing at that moment
+/// cannot complete it), then its operation is cancelled and its job stops. False if the task
+/// had already finished, and then nothing changes.
+pub(crate) fn cancel(state: &State, id: &str) -> bool {
+    if state.tuning.fail(id, TaskStatus::Canceled, "the tuning was cancelled").is_err() {
+        return false;
+    }
+    let _ = state.operations.cancel(id);
+    true
 }
 
+/// Most datasets a tuning takes, in each of its lists.
+const MAX_DATASETS: usize = 100;
+/// Most training rows a tuning memorizes.
+const MAX_EXAMPLES: usize = 100_000;
+
 fn check_datasets(field: &str, datasets: &[WeightedDataset]) -> Result<(), Status> {
+    if datasets.len() > MAX_DATASETS {
+        return Err(Status::invalid_argument(format!(
+            "{field}: at most {MAX_DATASETS} datasets, got {}",
+            datasets.len()
+        )));
+    }
     for (i, d) in datasets.iter().enumerate() {
         required(&format!("{field}[{i}].dataset_id"), &d.dataset_id)?;
         if !d.weight.is_finite() || d.weight < 0.0 {
@@ -149,6 +166,8 @@ impl TuningService for Tuning {
         check_datasets("train_datasets", &r.train_datasets)?;
         check_datasets("validation_datasets", &r.validation_datasets)?;
         check_name(&r.name)?;
+        // Checked before the operation exists, so a full store never leaves one behind.
+        self.0.tuning.make_room()?;
 
         let now = SystemTime::now();
         let state = self.0.clone();
@@ -160,7 +179,6 @@ impl TuningService for Tuning {
             metadata: None,
             faults: &faults,
         };
-        let mut registered = Ok(());
         let op = start_operation(&self.0, new, |id| {
             let task = pb::TuningTask {
                 task_id: id.clone(),
@@ -200,13 +218,9 @@ impl TuningService for Tuning {
                 }),
             };
             state.operations.set_metadata(&id, metadata(&task, 0, 0));
-            registered = state.tuning.insert(task, options);
+            state.tuning.insert(task, options);
             run(state.clone(), id, base, r.train_datasets.clone(), r.validation_datasets.clone())
         })?;
-        if let Err(status) = registered {
-            self.0.operations.cancel(&op.id).ok();
-            return Err(status);
-        }
         Ok(Response::new(self.0.operations.get(&op.id).unwrap_or(op)))
     }
 
@@ -231,15 +245,14 @@ impl TuningService for Tuning {
         request: Request<pb::CancelTuningRequest>,
     ) -> Result<Response<pb::CancelTuningResponse>, Status> {
         let id = required("tuning_task_id", &request.get_ref().tuning_task_id)?;
-        let status = self.0.tuning.get(id)?.task.map_or(0, |t| t.status);
-        if is_finished(status) {
+        self.0.tuning.get(id)?;
+        if !cancel(&self.0, id) {
+            let status = self.0.tuning.get(id)?.task.map_or(0, |t| t.status);
             return Err(Status::failed_precondition(format!(
                 "tuning task {id} is {}; only a running task can be cancelled",
                 status_name(status)
             )));
         }
-        cancelled(&self.0, id);
-        let _ = self.0.operations.cancel(id);
         Ok(Response::new(pb::CancelTuningResponse { tuning_task_id: id.to_owned() }))
     }
 
@@ -288,13 +301,19 @@ async fn run(
 ) -> Result<prost_types::Any, rpc::Status> {
     let on_cancel = {
         let (state, id) = (state.clone(), id.clone());
-        Disarm::new(move || cancelled(&state, &id))
+        Disarm::new(move || {
+            let _ = state.tuning.fail(&id, TaskStatus::Canceled, "the tuning was cancelled");
+        })
     };
     let outcome = tune(&state, &id, base, train, validation).await;
     on_cancel.disarm();
     outcome.map_err(|status| {
+        // A task that was cancelled meanwhile stays CANCELED; otherwise it failed.
         let _ = state.tuning.fail(&id, TaskStatus::Failed, status.message());
-        rpc_status(&status)
+        match state.tuning.get(&id).ok().and_then(|s| s.task).map(|t| t.status) {
+            Some(s) if s == TaskStatus::Canceled as i32 => rpc_status(&Status::cancelled("the tuning was cancelled")),
+            _ => rpc_status(&status),
+        }
     })
 }
 
@@ -320,11 +339,20 @@ async fn tune(
     tokio::time::sleep(step).await;
     advance(TaskStatus::Pending, 0, &|_| {})?;
 
-    let examples = {
-        let state = state.clone();
+    // Reading the datasets and indexing what is learned is blocking work.
+    let suffix = crate::state::new_id("tam");
+    let model = {
+        let (state, suffix, base) = (state.clone(), suffix.clone(), base.clone());
         tokio::task::spawn_blocking(move || {
             check_ready(&state, "validation_datasets", &validation)?;
-            learn(&state, &train)
+            let examples = learn(&state, &train)?;
+            let learned = Learned {
+                folder: base.folder.clone(),
+                base: base.name.clone(),
+                version: base.version.clone(),
+                examples,
+            };
+            state.tuning.save_model(&suffix, learned)
         })
         .await
         .map_err(|e| Status::internal(format!("reading the datasets stopped: {e}")))??
@@ -343,18 +371,20 @@ async fn tune(
         advance(TaskStatus::InProgress, current, &|saved| saved.losses.push(loss))?;
     }
 
-    let suffix = crate::state::new_id("tam");
+    // The model answers from the moment the task says COMPLETED; if the task was cancelled
+    // at this very moment, the model goes again.
     let target = format!("gpt://{}/{}/{}@{suffix}", base.folder, base.name, base.version);
-    state.tuning.add_model(
-        &suffix,
-        Learned { folder: base.folder.clone(), base: base.name.clone(), version: base.version.clone(), examples },
-    );
-    advance(TaskStatus::Completed, steps, &|saved| {
+    state.tuning.register(&suffix, model);
+    let completed = advance(TaskStatus::Completed, steps, &|saved| {
         if let Some(task) = saved.task.as_mut() {
             task.target_model_uri = target.clone();
             task.finished_at = Some(SystemTime::now().into());
         }
-    })?;
+    });
+    if let Err(e) = completed {
+        state.tuning.unregister(&suffix);
+        return Err(e);
+    }
     Ok(pack_any(&pb::TuningResponse {
         tuning_task_id: id.to_owned(),
         status: TaskStatus::Completed as i32,
@@ -390,7 +420,8 @@ fn check_ready(state: &State, field: &str, datasets: &[WeightedDataset]) -> Resu
 fn learn(state: &State, train: &[WeightedDataset]) -> Result<Vec<(String, String)>, Status> {
     check_ready(state, "train_datasets", train)?;
     let mut examples = Vec::new();
-    for d in train.iter().filter(|d| d.weight > 0.0) {
+    let mut seen = std::collections::HashSet::new();
+    for d in train.iter().filter(|d| d.weight > 0.0 && seen.insert(d.dataset_id.as_str())) {
         let unreadable = |e: &dyn std::fmt::Display| Status::internal(format!("reading dataset {}: {e}", d.dataset_id));
         let bytes = state.datasets.data(&d.dataset_id).map_err(|e| unreadable(&e))?;
         let reader = SerializedFileReader::new(bytes).map_err(|e| unreadable(&e))?;
@@ -402,6 +433,11 @@ fn learn(state: &State, train: &[WeightedDataset]) -> Result<Vec<(String, String
                 .and_then(|m| m["text"].as_str())
                 .unwrap_or_default();
             if let (false, Some(response)) = (prompt.is_empty(), row["response"].as_str()) {
+                if examples.len() == MAX_EXAMPLES {
+                    return Err(Status::failed_precondition(format!(
+                        "train_datasets: more than {MAX_EXAMPLES} rows; the emulator learns at most {MAX_EXAMPLES}"
+                    )));
+                }
                 examples.push((prompt.to_owned(), response.to_owned()));
             }
         }

@@ -29,8 +29,8 @@ pub(crate) const TASK_TYPES: &[&str] = &[
 /// The one upload format the emulator reads.
 pub(crate) const UPLOAD_FORMAT: &str = "jsonlines";
 
-/// Largest file accepted, like S3's limit for one object upload.
-const MAX_FILE_BYTES: u64 = 5 << 30;
+/// Largest single PUT and largest part, S3's limits.
+const MAX_PUT_BYTES: u64 = 5 << 30;
 /// Most parts of a multipart upload (S3's limit).
 const MAX_PARTS: i64 = 10_000;
 /// Datasets listed per page when the request does not say.
@@ -49,8 +49,9 @@ enum Upload {
     Whole { size: u64 },
     /// Part URLs; the parts received so far with their ETags and sizes.
     Parts { size: u64, parts: u32, received: BTreeMap<u32, (String, u64)> },
-    /// The file is complete and waits for validation.
-    Uploaded,
+    /// The file is complete and waits for validation. A file sent in one PUT (`whole`, its
+    /// size) may be sent again until then, as S3 allows a presigned PUT to be repeated.
+    Uploaded { whole: Option<u64> },
     /// Validation took the file; no more uploads.
     Closed,
 }
@@ -58,6 +59,8 @@ enum Upload {
 struct Record {
     info: pb::DatasetInfo,
     upload: Upload,
+    /// Counts validations, so a cancelled one that finishes late cannot touch a later one.
+    validation: u64,
 }
 
 /// The dataset store.
@@ -77,12 +80,16 @@ pub(crate) fn not_found(id: &str) -> Status {
     Status::not_found(format!("Dataset {id} not found"))
 }
 
-fn upload_key(id: &str) -> String {
+fn upload_dir(id: &str) -> String {
     format!("upload/{id}")
 }
 
+fn upload_key(id: &str) -> String {
+    format!("upload/{id}/whole")
+}
+
 fn part_key(id: &str, part: u32) -> String {
-    format!("upload/{id}/{part}")
+    format!("upload/{id}/part-{part}")
 }
 
 fn data_key(id: &str) -> String {
@@ -93,6 +100,29 @@ fn status_name(status: i32) -> &'static str {
     pb::dataset_info::Status::try_from(status).map_or("UNKNOWN", |s| s.as_str_name())
 }
 
+/// Datasets list oldest first.
+type SortKey = (i64, i32, String);
+
+fn sort_key(i: &pb::DatasetInfo) -> SortKey {
+    let t = i.created_at.unwrap_or_default();
+    (t.seconds, t.nanos, i.dataset_id.clone())
+}
+
+/// A page token: the sort key a page ended at.
+pub(crate) fn token((seconds, nanos, id): &SortKey) -> String {
+    format!("{seconds}.{nanos}.{id}")
+}
+
+/// The sort key in a page token.
+pub(crate) fn parse_token(token: &str) -> Result<SortKey, Status> {
+    let bad = || Status::invalid_argument("page_token: not a token from an earlier page of this listing");
+    let mut parts = token.splitn(3, '.');
+    let seconds = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+    let nanos = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+    let id = parts.next().filter(|id| !id.is_empty()).ok_or_else(bad)?;
+    Ok((seconds, nanos, id.to_owned()))
+}
+
 /// Ids come from clients: only the emulator's own shape may reach a file name.
 fn plausible_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 50 && id.bytes().all(|b| b.is_ascii_alphanumeric())
@@ -100,7 +130,7 @@ fn plausible_id(id: &str) -> bool {
 
 impl Datasets {
     /// The store, with whatever an earlier run left in `data_dir`.
-    pub(crate) fn open(data_dir: Option<&Path>, max: usize) -> std::io::Result<Datasets> {
+    pub(crate) fn open(data_dir: Option<&Path>, max: usize, max_stored_bytes: u64) -> std::io::Result<Datasets> {
         let dir = data_dir.map(|d| d.join("datasets"));
         if let Some(dir) = &dir {
             std::fs::create_dir_all(dir)?;
@@ -108,7 +138,7 @@ impl Datasets {
         let datasets = Datasets {
             records: Mutex::default(),
             created: Mutex::default(),
-            blobs: Blobs::new(data_dir)?,
+            blobs: Blobs::new(data_dir, max_stored_bytes)?,
             signer: Signer::new(data_dir)?,
             dir,
             max: max.max(1),
@@ -123,6 +153,9 @@ impl Datasets {
         let Some(dir) = &self.dir else { return Ok(()) };
         let mut records = self.lock();
         for entry in std::fs::read_dir(dir)?.flatten() {
+            if entry.path().extension().is_none_or(|e| e != "pb") {
+                continue;
+            }
             let Ok(bytes) = std::fs::read(entry.path()) else { continue };
             let Ok(mut info) = pb::DatasetInfo::decode(bytes.as_slice()) else {
                 tracing::warn!(file = %entry.path().display(), "skipping an unreadable dataset record");
@@ -132,13 +165,13 @@ impl Datasets {
             let upload = match pb::dataset_info::Status::try_from(info.status) {
                 Ok(pb::dataset_info::Status::Validating) => {
                     info.status = pb::dataset_info::Status::Draft as i32;
-                    if has_file { Upload::Uploaded } else { Upload::None }
+                    if has_file { Upload::Uploaded { whole: None } } else { Upload::None }
                 }
-                Ok(pb::dataset_info::Status::Draft) if has_file => Upload::Uploaded,
+                Ok(pb::dataset_info::Status::Draft) if has_file => Upload::Uploaded { whole: None },
                 Ok(pb::dataset_info::Status::Draft) => Upload::None,
                 _ => Upload::Closed,
             };
-            records.insert(info.dataset_id.clone(), Record { info, upload });
+            records.insert(info.dataset_id.clone(), Record { info, upload, validation: 0 });
         }
         Ok(())
     }
@@ -147,6 +180,8 @@ impl Datasets {
         self.records.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Saves a record; called with the records locked, so saves happen in the order of the
+    /// changes.
     fn persist(&self, info: &pb::DatasetInfo) {
         if let Some(dir) = &self.dir {
             let path = dir.join(format!("{}.pb", info.dataset_id));
@@ -163,9 +198,7 @@ impl Datasets {
         let record = records.get_mut(id).ok_or_else(|| not_found(id))?;
         let out = change(record)?;
         record.info.updated_at = Some(SystemTime::now().into());
-        let info = record.info.clone();
-        drop(records);
-        self.persist(&info);
+        self.persist(&record.info);
         Ok(out)
     }
 
@@ -228,7 +261,8 @@ impl Datasets {
                 self.max
             )));
         }
-        records.insert(info.dataset_id.clone(), Record { info: info.clone(), upload: Upload::None });
+        self.persist(&info);
+        records.insert(info.dataset_id.clone(), Record { info: info.clone(), upload: Upload::None, validation: 0 });
         drop(records);
         if let Some(key) = idempotency_key {
             let mut created = self.created.lock().unwrap_or_else(|e| e.into_inner());
@@ -237,7 +271,6 @@ impl Datasets {
             }
             created.insert(key.to_owned(), info.dataset_id.clone());
         }
-        self.persist(&info);
         Ok(info)
     }
 
@@ -273,11 +306,11 @@ impl Datasets {
         })
     }
 
-    /// `Delete`: the record and every file.
+    /// `Delete`: the record and every file (blocking with a data directory).
     pub(crate) fn delete(&self, id: &str) -> Result<(), Status> {
         self.lock().remove(id).ok_or_else(|| not_found(id))?;
-        self.blobs.delete_prefix(&format!("upload/{id}"));
-        self.blobs.delete_prefix(&format!("data/{id}/"));
+        self.blobs.delete_dir(&upload_dir(id));
+        self.blobs.delete_dir(&format!("data/{id}"));
         if let Some(dir) = &self.dir {
             let _ = std::fs::remove_file(dir.join(format!("{id}.pb")));
         }
@@ -306,19 +339,21 @@ impl Datasets {
             .filter(|i| pattern.is_empty() || i.name.to_lowercase().contains(&pattern))
             .cloned()
             .collect();
-        let key = |i: &pb::DatasetInfo| (i.created_at.map(|t| (t.seconds, t.nanos)), i.dataset_id.clone());
-        all.sort_by_key(key);
+        all.sort_by_key(sort_key);
+        // The token is the sort key the page ended at, so deleting listed datasets between
+        // pages does not break the listing.
         let start = if r.page_token.is_empty() {
             0
         } else {
-            all.iter().position(|i| i.dataset_id == r.page_token).map(|p| p + 1).ok_or_else(|| {
-                Status::invalid_argument("page_token: not a token from an earlier page of this listing")
-            })?
+            let after = parse_token(&r.page_token)?;
+            all.partition_point(|i| sort_key(i) <= after)
         };
         let rest = all.len().saturating_sub(start);
         let items: Vec<pb::DatasetInfo> = all.into_iter().skip(start).take(page).collect();
-        let next =
-            if rest > page { items.last().map(|i| i.dataset_id.clone()).unwrap_or_default() } else { String::new() };
+        let next = match items.last() {
+            Some(last) if rest > page => token(&sort_key(last)),
+            _ => String::new(),
+        };
         Ok((items, next))
     }
 
@@ -333,27 +368,26 @@ impl Datasets {
         Ok(record)
     }
 
-    fn check_size(size: i64) -> Result<u64, Status> {
+    fn check_size(size: i64, max: u64) -> Result<u64, Status> {
         match u64::try_from(size) {
-            Ok(s) if s > 0 && s <= MAX_FILE_BYTES => Ok(s),
-            _ => {
-                Err(Status::invalid_argument(format!("size_bytes: must be between 1 and {MAX_FILE_BYTES}, got {size}")))
-            }
+            Ok(s) if s > 0 && s <= max => Ok(s),
+            _ => Err(Status::invalid_argument(format!("size_bytes: must be between 1 and {max}, got {size}"))),
         }
     }
 
     /// `GetUploadDraftUrl`: one URL for the whole file, signed for its size.
     pub(crate) fn upload_url(&self, id: &str, size: i64, base: &str) -> Result<String, Status> {
-        let size = Self::check_size(size)?;
+        let size = Self::check_size(size, MAX_PUT_BYTES)?;
         let mut records = self.lock();
         let record = Self::draft(&mut records, id)?;
         record.upload = Upload::Whole { size };
         Ok(self.signer.url(base, &Grant::Upload { dataset: id.to_owned(), part: 0, size }))
     }
 
-    /// `StartMultipartUploadDraft`: one URL per part, each allowing at most the whole size.
+    /// `StartMultipartUploadDraft`: one URL per part. Part sizes are the client's choice (at
+    /// most 5 GiB each, S3's limit); the parts may not add up to more than the declared size.
     pub(crate) fn start_multipart(&self, id: &str, size: i64, parts: i64, base: &str) -> Result<Vec<String>, Status> {
-        let size = Self::check_size(size)?;
+        let size = Self::check_size(size, MAX_PUT_BYTES.saturating_mul(MAX_PARTS as u64))?;
         if !(1..=MAX_PARTS).contains(&parts) || parts as u64 > size {
             return Err(Status::invalid_argument(format!(
                 "parts: must be between 1 and {MAX_PARTS} and at most size_bytes, got {parts}"
@@ -362,31 +396,42 @@ impl Datasets {
         let parts = parts as u32;
         let mut records = self.lock();
         let record = Self::draft(&mut records, id)?;
-        for part in 1..=parts {
-            self.blobs.delete(&part_key(id, part));
-        }
         record.upload = Upload::Parts { size, parts, received: BTreeMap::new() };
+        let part_max = size.min(MAX_PUT_BYTES);
         Ok((1..=parts)
-            .map(|part| self.signer.url(base, &Grant::Upload { dataset: id.to_owned(), part, size }))
+            .map(|part| self.signer.url(base, &Grant::Upload { dataset: id.to_owned(), part, size: part_max }))
             .collect())
     }
 
-    /// Storage asks whether a PUT may proceed; the answer is the blob key to write. A URL of a
-    /// finished (or replaced) upload is refused like S3 refuses a request it no longer allows.
-    pub(crate) fn accepts_upload(&self, id: &str, part: u32) -> Result<String, S3Error> {
+    /// Storage asks whether a PUT of `length` bytes to a URL signed for `signed` bytes may
+    /// proceed; the answer is the blob key to write. A URL of a finished, replaced or earlier
+    /// upload is refused like S3 refuses a request it no longer allows.
+    pub(crate) fn accepts_upload(&self, id: &str, part: u32, signed: u64, length: u64) -> Result<String, S3Error> {
         let denied = |why: &str| s3_error(StatusCode::FORBIDDEN, "AccessDenied", why);
         let records = self.lock();
         let Some(record) = records.get(id) else {
             return Err(s3_error(StatusCode::NOT_FOUND, "NoSuchUpload", "The specified upload does not exist."));
         };
         match (&record.upload, part) {
-            (Upload::Whole { .. }, 0) => Ok(upload_key(id)),
-            (Upload::Parts { parts, .. }, p) if p >= 1 && p <= *parts => Ok(part_key(id, p)),
-            (Upload::Parts { .. } | Upload::Whole { .. }, _) => {
-                Err(denied("This URL belongs to an upload that was replaced"))
+            (Upload::Whole { size } | Upload::Uploaded { whole: Some(size) }, 0) if *size == signed => {
+                Ok(upload_key(id))
+            }
+            (Upload::Parts { size, parts, received }, p)
+                if p >= 1 && p <= *parts && signed == (*size).min(MAX_PUT_BYTES) =>
+            {
+                let others: u64 = received.iter().filter(|(n, _)| **n != p).map(|(_, (_, len))| len).sum();
+                if others + length > *size {
+                    return Err(s3_error(
+                        StatusCode::BAD_REQUEST,
+                        "EntityTooLarge",
+                        "The parts would add up to more than the upload was started for",
+                    ));
+                }
+                Ok(part_key(id, p))
             }
             (Upload::None, _) => Err(denied("No upload was started for this dataset")),
-            (Upload::Uploaded | Upload::Closed, _) => Err(denied("The upload this URL belongs to is complete")),
+            (Upload::Uploaded { .. } | Upload::Closed, _) => Err(denied("The upload this URL belongs to is complete")),
+            _ => Err(denied("This URL belongs to an earlier upload of this dataset")),
         }
     }
 
@@ -397,8 +442,10 @@ impl Datasets {
             return Err(s3_error(StatusCode::NOT_FOUND, "NoSuchUpload", "The specified upload does not exist."));
         };
         match &mut record.upload {
-            Upload::Whole { size: expected } if part == 0 && *expected == size => {
-                record.upload = Upload::Uploaded;
+            Upload::Whole { size: expected } | Upload::Uploaded { whole: Some(expected) }
+                if part == 0 && *expected == size =>
+            {
+                record.upload = Upload::Uploaded { whole: Some(size) };
                 Ok(())
             }
             Upload::Parts { received, .. } if part >= 1 => {
@@ -460,24 +507,26 @@ impl Datasets {
         let joined = self.blobs.concat(&upload_key(id), &pieces).await;
         let mut records = self.lock();
         if let Some(record) = records.get_mut(id) {
-            record.upload = if joined.is_ok() { Upload::Uploaded } else { Upload::None };
+            record.upload = if joined.is_ok() { Upload::Uploaded { whole: None } } else { Upload::None };
         }
         joined.map(drop).map_err(|e| Status::internal(format!("joining the parts failed: {e}")))
     }
 
-    /// `Validate` starts: the dataset goes to VALIDATING; returns its task type and the key of
-    /// the uploaded file.
-    pub(crate) fn start_validation(&self, id: &str) -> Result<(String, String), Status> {
+    /// `Validate` starts: the dataset goes to VALIDATING; returns its task type, the key of
+    /// the uploaded file and the validation's number.
+    pub(crate) fn start_validation(&self, id: &str) -> Result<(String, String, u64), Status> {
         self.change(id, |record| {
-            if record.upload != Upload::Uploaded || record.info.status != pb::dataset_info::Status::Draft as i32 {
+            let uploaded = matches!(record.upload, Upload::Uploaded { .. });
+            if !uploaded || record.info.status != pb::dataset_info::Status::Draft as i32 {
                 return Err(Status::failed_precondition(format!(
                     "dataset {id} has no uploaded file to validate (status {}); upload the file first",
                     status_name(record.info.status)
                 )));
             }
             record.upload = Upload::Closed;
+            record.validation += 1;
             record.info.status = pb::dataset_info::Status::Validating as i32;
-            Ok((record.info.task_type.clone(), upload_key(id)))
+            Ok((record.info.task_type.clone(), upload_key(id), record.validation))
         })
     }
 
@@ -486,51 +535,57 @@ impl Datasets {
         self.blobs.sync_writer(&data_key(id))
     }
 
-    /// Validation finished: READY with the rows and the stored parquet file, or INVALID with
-    /// the errors. Refused if the validation was abandoned meanwhile (a cancelled operation).
+    /// Validation number `validation` finished: READY with the rows and the stored parquet
+    /// file, or INVALID with the errors. Refused (nothing stored) if that validation was
+    /// abandoned meanwhile, so a late finish cannot overwrite what came after it.
     pub(crate) fn finish_validation(
         &self,
         id: &str,
+        validation: u64,
         valid_rows: u64,
         errors: Vec<pb::ValidationError>,
         parquet: Option<crate::storage::blobs::SyncBlobWriter>,
     ) -> Result<(), Status> {
-        let validating = |records: &HashMap<String, Record>| {
-            records.get(id).is_some_and(|r| r.info.status == pb::dataset_info::Status::Validating as i32)
-        };
-        if !validating(&self.lock()) {
-            return Err(Status::cancelled(format!("validation of dataset {id} was abandoned")));
-        }
+        let mut records = self.lock();
+        let record = records
+            .get_mut(id)
+            .filter(|r| r.validation == validation && r.info.status == pb::dataset_info::Status::Validating as i32)
+            .ok_or_else(|| Status::cancelled(format!("validation of dataset {id} was abandoned")))?;
+        let ready = errors.is_empty();
         let stored = match parquet {
-            Some(writer) if errors.is_empty() => self
+            Some(writer) if ready => self
                 .blobs
                 .commit_sync(writer, &data_key(id))
                 .map_err(|e| Status::internal(format!("storing the dataset: {e}")))?,
             _ => 0,
         };
         self.blobs.delete(&upload_key(id));
-        self.change(id, |record| {
-            let ready = errors.is_empty();
-            record.info.status =
-                if ready { pb::dataset_info::Status::Ready } else { pb::dataset_info::Status::Invalid } as i32;
-            record.info.rows = if ready { valid_rows as i64 } else { 0 };
-            record.info.size_bytes = stored as i64;
-            record.info.validation_error = errors;
-            Ok(())
-        })
+        record.info.status =
+            if ready { pb::dataset_info::Status::Ready } else { pb::dataset_info::Status::Invalid } as i32;
+        record.info.rows = if ready { valid_rows as i64 } else { 0 };
+        record.info.size_bytes = stored as i64;
+        record.info.validation_error = errors;
+        record.info.updated_at = Some(SystemTime::now().into());
+        self.persist(&record.info);
+        Ok(())
     }
 
-    /// Validation could not run to its end (cancelled, or the emulator failed): back to DRAFT
-    /// without a file.
-    pub(crate) fn abandon_validation(&self, id: &str) {
-        self.blobs.delete(&upload_key(id));
-        let _ = self.change(id, |record| {
-            if record.info.status == pb::dataset_info::Status::Validating as i32 {
-                record.info.status = pb::dataset_info::Status::Draft as i32;
-                record.upload = Upload::None;
-            }
-            Ok(())
-        });
+    /// Validation number `validation` did not run to its end: back to DRAFT, keeping the
+    /// uploaded file when the validation never started (so it can be asked for again), or
+    /// without it when the validation was cancelled or failed midway.
+    pub(crate) fn abandon_validation(&self, id: &str, validation: u64, keep_file: bool) {
+        let mut records = self.lock();
+        let Some(record) = records.get_mut(id) else { return };
+        if record.validation != validation || record.info.status != pb::dataset_info::Status::Validating as i32 {
+            return;
+        }
+        record.info.status = pb::dataset_info::Status::Draft as i32;
+        record.upload = if keep_file { Upload::Uploaded { whole: None } } else { Upload::None };
+        if !keep_file {
+            self.blobs.delete(&upload_key(id));
+        }
+        record.info.updated_at = Some(SystemTime::now().into());
+        self.persist(&record.info);
     }
 
     /// `GetDownloadUrls`: the parquet file of a READY dataset.
@@ -563,5 +618,73 @@ impl Datasets {
         for id in ids {
             let _ = self.delete(&id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> Datasets {
+        Datasets::open(None, 10, 1 << 20).unwrap()
+    }
+
+    fn uploaded(d: &Datasets) -> String {
+        let r = pb::CreateDatasetRequest {
+            folder_id: "f".into(),
+            task_type: "TextToTextGeneration".into(),
+            upload_format: UPLOAD_FORMAT.into(),
+            ..Default::default()
+        };
+        let id = d.create(r, "me", None).unwrap().dataset_id;
+        d.upload_url(&id, 3, "http://h").unwrap();
+        d.uploaded(&id, 0, 3, "\"e\"").unwrap();
+        id
+    }
+
+    #[test]
+    fn a_late_finish_of_an_abandoned_validation_changes_nothing() {
+        let d = store();
+        let id = uploaded(&d);
+        let (_, _, first) = d.start_validation(&id).unwrap();
+        d.abandon_validation(&id, first, true);
+        let (_, _, second) = d.start_validation(&id).unwrap();
+        assert!(second > first);
+        let late = d.finish_validation(&id, first, 9, vec![], None).unwrap_err();
+        assert_eq!(late.code(), tonic::Code::Cancelled);
+        assert_eq!(d.describe(&id).unwrap().status, pb::dataset_info::Status::Validating as i32);
+        d.finish_validation(&id, second, 1, vec![], Some(d.data_writer(&id).unwrap())).unwrap();
+        let info = d.describe(&id).unwrap();
+        assert_eq!((info.status, info.rows), (pb::dataset_info::Status::Ready as i32, 1));
+        // An abandon that arrives after the finish changes nothing either.
+        d.abandon_validation(&id, second, false);
+        assert_eq!(d.describe(&id).unwrap().status, pb::dataset_info::Status::Ready as i32);
+    }
+
+    #[test]
+    fn page_tokens_survive_deletions_between_pages() {
+        let d = store();
+        let ids: Vec<String> = (0..5).map(|_| uploaded(&d)).collect();
+        let list = |token: &str| {
+            let r = pb::ListDatasetsRequest {
+                folder_id: "f".into(),
+                page_size: 2,
+                page_token: token.into(),
+                ..Default::default()
+            };
+            d.list(&r).unwrap()
+        };
+        let (first, token) = list("");
+        for item in &first {
+            d.delete(&item.dataset_id).unwrap();
+        }
+        let (second, token) = list(&token);
+        let (third, last) = list(&token);
+        let mut seen: Vec<String> = first.iter().chain(&second).chain(&third).map(|i| i.dataset_id.clone()).collect();
+        let mut all = ids.clone();
+        seen.sort();
+        all.sort();
+        assert_eq!(seen, all, "every dataset listed once");
+        assert!(last.is_empty());
     }
 }

@@ -70,7 +70,11 @@ impl State {
             engine: Arc::new(engine),
             advertised,
             tls,
-            datasets: datasets::Datasets::open(config.data_dir.as_deref(), config.max_datasets)?,
+            datasets: datasets::Datasets::open(
+                config.data_dir.as_deref(),
+                config.max_datasets,
+                config.max_stored_bytes,
+            )?,
             tuning,
             operations: operations::Operations::new(
                 operations::Limits { max: config.max_operations, ttl: Duration::from_secs(config.operation_ttl_secs) },

@@ -307,22 +307,24 @@ impl Operations {
         self.lock().records.get(id).map(|r| r.op.clone())
     }
 
-    /// `OperationService/Cancel`: a running operation ends with CANCELLED and its work stops.
+    /// `OperationService/Cancel`: a running operation ends with CANCELLED and its work stops,
+    /// even when the work is done and only the policy held the operation back (so tests can
+    /// cancel at will). Tuning tasks decide first whether they can still be cancelled.
     pub(crate) fn cancel(&self, id: &str) -> Result<Operation, Status> {
         let mut inner = self.lock();
         let record = inner.records.get_mut(id).ok_or_else(|| not_found(id))?;
-        if !record.op.done {
-            record.forced = Some(rpc::Status { code: 1, message: "operation was cancelled".into(), details: vec![] });
-            record.released = true;
-            record.try_finish();
-            let op = record.op.clone();
-            inner.finished_now(id);
-            drop(inner);
-            // A control-API completion waiting for this operation sees it done.
-            self.outcomes.notify_waiters();
-            return Ok(op);
+        if record.op.done {
+            return Ok(record.op.clone());
         }
-        Ok(record.op.clone())
+        record.forced = Some(rpc::Status { code: 1, message: "operation was cancelled".into(), details: vec![] });
+        record.released = true;
+        record.try_finish();
+        let op = record.op.clone();
+        inner.finished_now(id);
+        drop(inner);
+        // A control-API completion waiting for this operation sees it done.
+        self.outcomes.notify_waiters();
+        Ok(op)
     }
 
     /// Finishes an operation now (control API), optionally with an error instead of its result.

@@ -124,18 +124,37 @@ impl Tuning {
         }
     }
 
-    /// Stores a new task.
-    pub(crate) fn insert(&self, task: pb::TuningTask, options: pb::GetOptionsResponse) -> Result<(), Status> {
-        let id = task.task_id.clone();
-        {
-            let mut tasks = self.lock();
-            if tasks.len() >= self.max {
-                return Err(Status::resource_exhausted(format!("too many tuning tasks (limit {})", self.max)));
-            }
-            tasks.insert(id.clone(), Saved { task: Some(task), options: Some(options), ..Default::default() });
+    /// Makes room for one more task: at the limit the oldest finished task is forgotten (its
+    /// tuned model keeps answering); if every task is running, RESOURCE_EXHAUSTED.
+    pub(crate) fn make_room(&self) -> Result<(), Status> {
+        let mut tasks = self.lock();
+        if tasks.len() < self.max {
+            return Ok(());
         }
-        self.persist(&id);
+        let oldest = tasks
+            .values()
+            .filter_map(|s| s.task.as_ref())
+            .filter(|t| is_finished(t.status))
+            .min_by_key(|t| t.created_at.map(|c| (c.seconds, c.nanos)))
+            .map(|t| t.task_id.clone());
+        let Some(oldest) = oldest else {
+            return Err(Status::resource_exhausted(format!(
+                "too many tuning tasks running (limit {}); wait for some to finish",
+                self.max
+            )));
+        };
+        tasks.remove(&oldest);
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_file(dir.join(format!("{oldest}.pb")));
+        }
         Ok(())
+    }
+
+    /// Stores a new task (after [`make_room`](Self::make_room)).
+    pub(crate) fn insert(&self, task: pb::TuningTask, options: pb::GetOptionsResponse) {
+        let id = task.task_id.clone();
+        self.lock().insert(id.clone(), Saved { task: Some(task), options: Some(options), ..Default::default() });
+        self.persist(&id);
     }
 
     /// The saved state of a task.
@@ -143,22 +162,25 @@ impl Tuning {
         self.lock().get(id).cloned().ok_or_else(|| not_found(id))
     }
 
-    /// Changes a running task; a finished one stays as it is (a cancelled job cannot revive it).
-    /// Returns the task as it is afterwards.
+    /// Changes a running task and returns it. A finished task cannot change: the error says
+    /// how it ended (so a cancelled job learns it must stop).
     pub(crate) fn update(&self, id: &str, change: impl FnOnce(&mut Saved)) -> Result<pb::TuningTask, Status> {
         let task = {
             let mut tasks = self.lock();
             let saved = tasks.get_mut(id).ok_or_else(|| not_found(id))?;
-            if saved.task.as_ref().is_some_and(|t| !is_finished(t.status)) {
-                change(saved);
+            let status = saved.task.as_ref().map_or(0, |t| t.status);
+            if is_finished(status) {
+                return Err(Status::failed_precondition(format!("tuning task {id} is {}", status_name(status))));
             }
+            change(saved);
             saved.task.clone().unwrap_or_default()
         };
         self.persist(id);
         Ok(task)
     }
 
-    /// Ends a running task as FAILED (or CANCELED) with a public error.
+    /// Ends a running task as FAILED (or CANCELED) with a public error; an error if it had
+    /// already finished.
     pub(crate) fn fail(
         &self,
         id: &str,
@@ -178,17 +200,30 @@ impl Tuning {
         })
     }
 
-    /// Saves a tuned model under its suffix and makes it answer at once.
-    pub(crate) fn add_model(&self, suffix: &str, learned: Learned) {
+    /// Saves what a tuning learned under its model's suffix and indexes it (blocking); the
+    /// model answers once [`register`](Self::register)ed.
+    pub(crate) fn save_model(&self, suffix: &str, learned: Learned) -> Result<TunedModel, Status> {
         if let Some(dir) = &self.dir {
             let path = dir.join("models").join(format!("{suffix}.json"));
-            let written =
-                serde_json::to_vec(&learned).map_err(std::io::Error::other).and_then(|b| std::fs::write(&path, b));
-            if let Err(e) = written {
-                tracing::error!(error = %e, model = suffix, "could not save the tuned model");
-            }
+            serde_json::to_vec(&learned)
+                .map_err(std::io::Error::other)
+                .and_then(|b| std::fs::write(&path, b))
+                .map_err(|e| Status::internal(format!("saving the tuned model: {e}")))?;
         }
-        self.models.insert(suffix.to_owned(), TunedModel::new(learned));
+        Ok(TunedModel::new(learned))
+    }
+
+    /// Makes a saved model answer.
+    pub(crate) fn register(&self, suffix: &str, model: TunedModel) {
+        self.models.insert(suffix.to_owned(), model);
+    }
+
+    /// Forgets a model whose tuning did not complete after all (cancelled at the last moment).
+    pub(crate) fn unregister(&self, suffix: &str) {
+        self.models.remove(suffix);
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_file(dir.join("models").join(format!("{suffix}.json")));
+        }
     }
 
     /// `List`: a folder's tasks, newest first, in pages; the token is the id a page ended at.
@@ -207,18 +242,25 @@ impl Tuning {
             .filter_map(|s| s.task.clone())
             .filter(|t| t.folder_id == r.folder_id && (r.status == 0 || t.status == r.status))
             .collect();
-        all.sort_by_key(|t| (std::cmp::Reverse(t.created_at.map(|c| (c.seconds, c.nanos))), t.task_id.clone()));
+        // Newest first; the token is the sort key a page ended at, so changes between pages
+        // do not break the listing.
+        let key = |t: &pb::TuningTask| {
+            let c = t.created_at.unwrap_or_default();
+            std::cmp::Reverse((c.seconds, c.nanos, t.task_id.clone()))
+        };
+        all.sort_by_key(key);
         let start = if r.page_token.is_empty() {
             0
         } else {
-            all.iter().position(|t| t.task_id == r.page_token).map(|p| p + 1).ok_or_else(|| {
-                Status::invalid_argument("page_token: not a token from an earlier page of this listing")
-            })?
+            let after = std::cmp::Reverse(crate::state::datasets::parse_token(&r.page_token)?);
+            all.partition_point(|t| key(t) <= after)
         };
         let rest = all.len().saturating_sub(start);
         let items: Vec<pb::TuningTask> = all.into_iter().skip(start).take(page).collect();
-        let next =
-            if rest > page { items.last().map(|t| t.task_id.clone()).unwrap_or_default() } else { String::new() };
+        let next = match items.last() {
+            Some(last) if rest > page => crate::state::datasets::token(&key(last).0),
+            _ => String::new(),
+        };
         Ok((items, next))
     }
 

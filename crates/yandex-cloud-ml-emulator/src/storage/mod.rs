@@ -127,11 +127,18 @@ impl Signer {
             None => fresh()?,
             Some(path) => match std::fs::read(&path) {
                 Ok(secret) if secret.len() == 32 => secret,
-                _ => {
+                Ok(_) => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("{} is not a URL signing key (32 bytes); remove it to make a new one", path.display()),
+                    ));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     let secret = fresh()?;
-                    std::fs::write(&path, &secret)?;
+                    write_private(&path, &secret)?;
                     secret
                 }
+                Err(e) => return Err(std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
             },
         };
         Ok(Signer { key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &secret) })
@@ -178,6 +185,16 @@ impl Signer {
         }
         Ok(())
     }
+}
+
+/// Writes a file only its owner can read (the URL signing key).
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(bytes)
 }
 
 /// An S3-style XML error.
@@ -273,89 +290,99 @@ async fn receive(state: &State, grant: Grant, q: &Signed, headers: &HeaderMap, b
 }
 
 async fn store(state: &State, grant: Grant, q: &Signed, headers: &HeaderMap, body: Body) -> Response {
-    if let Err(r) = state.datasets.signer.verify("PUT", &Signer::path(&grant), q) {
-        return r.into_response();
+    match store_checked(state, grant, q, headers, body).await {
+        Ok(etag) => with_etag(StatusCode::OK.into_response(), &etag),
+        Err(e) => e.into_response(),
     }
+}
+
+/// Checks the URL, the length and the dataset's upload, streams the body to the blob store
+/// (each chunk must arrive within the request read timeout) and returns the ETag.
+async fn store_checked(
+    state: &State,
+    grant: Grant,
+    q: &Signed,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<String, S3Error> {
+    state.datasets.signer.verify("PUT", &Signer::path(&grant), q)?;
     let Grant::Upload { dataset, part, size } = grant else {
-        return s3_error(StatusCode::FORBIDDEN, "AccessDenied", "Not an upload URL").into_response();
+        return Err(s3_error(StatusCode::FORBIDDEN, "AccessDenied", "Not an upload URL"));
     };
     let declared =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    match declared {
+    let length = match declared {
         None => {
-            return s3_error(
+            return Err(s3_error(
                 StatusCode::LENGTH_REQUIRED,
                 "MissingContentLength",
                 "You must provide the Content-Length HTTP header.",
-            )
-            .into_response();
+            ));
         }
         Some(d) if part == 0 && d != size => {
-            return s3_error(
+            return Err(s3_error(
                 StatusCode::BAD_REQUEST,
                 "BadRequest",
                 "Content-Length differs from the size the URL was signed for",
-            )
-            .into_response();
+            ));
         }
         Some(d) if d > size => {
-            return s3_error(
+            return Err(s3_error(
                 StatusCode::BAD_REQUEST,
                 "EntityTooLarge",
                 "Your proposed upload exceeds the maximum allowed size",
-            )
-            .into_response();
+            ));
         }
-        Some(_) => {}
-    }
-    let key = match state.datasets.accepts_upload(&dataset, part) {
-        Ok(key) => key,
-        Err(r) => return r.into_response(),
+        Some(d) => d,
     };
-    let mut writer = match state.datasets.blobs.writer(&key).await {
-        Ok(w) => w,
-        Err(e) => return s3_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", &e.to_string()).into_response(),
-    };
+    let internal = |e: std::io::Error| s3_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", &e.to_string());
+    let key = state.datasets.accepts_upload(&dataset, part, size, length)?;
+    let mut writer = state.datasets.blobs.writer(&key, length).await.map_err(internal)?.map_err(|full| {
+        let message = format!("The emulator's storage is full ({} bytes); delete datasets and retry", full.limit);
+        s3_error(StatusCode::SERVICE_UNAVAILABLE, "SlowDown", &message)
+    })?;
+    let idle = state.config.request_read_timeout();
     let mut stream = body.into_data_stream();
     let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
-    while let Some(chunk) = stream.next().await {
-        let Ok(chunk) = chunk else {
-            writer.discard().await;
-            return s3_error(StatusCode::BAD_REQUEST, "IncompleteBody", "The request body broke off").into_response();
+    loop {
+        // Dropping the writer (any early return) throws away what was written.
+        let chunk = match tokio::time::timeout(idle, stream.next()).await {
+            Err(_) => {
+                return Err(s3_error(
+                    StatusCode::BAD_REQUEST,
+                    "RequestTimeout",
+                    "Your socket connection to the server was not read from or written to within the timeout period.",
+                ));
+            }
+            Ok(None) => break,
+            Ok(Some(Err(_))) => {
+                return Err(s3_error(StatusCode::BAD_REQUEST, "IncompleteBody", "The request body broke off"));
+            }
+            Ok(Some(Ok(chunk))) => chunk,
         };
-        if writer.len() + chunk.len() as u64 > size {
-            writer.discard().await;
-            return s3_error(
+        if writer.len() + chunk.len() as u64 > length {
+            return Err(s3_error(
                 StatusCode::BAD_REQUEST,
-                "EntityTooLarge",
-                "Your proposed upload exceeds the maximum allowed size",
-            )
-            .into_response();
+                "IncompleteBody",
+                "The body is longer than its Content-Length",
+            ));
         }
         digest.update(&chunk);
-        if let Err(e) = writer.write(chunk).await {
-            writer.discard().await;
-            return s3_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", &e.to_string()).into_response();
-        }
+        writer.write(chunk).await.map_err(internal)?;
     }
     let received = writer.len();
-    if declared != Some(received) {
-        writer.discard().await;
-        return s3_error(
+    if received != length {
+        return Err(s3_error(
             StatusCode::BAD_REQUEST,
             "IncompleteBody",
             "You did not provide the number of bytes specified by the Content-Length HTTP header",
-        )
-        .into_response();
+        ));
     }
+    // Opaque to clients, like S3's (which is an MD5 there): a quoted digest of the bytes.
     let etag = format!("\"{}\"", hex(&digest.finish().as_ref()[..16]));
-    if let Err(e) = state.datasets.blobs.commit(writer, &key).await {
-        return s3_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", &e.to_string()).into_response();
-    }
-    match state.datasets.uploaded(&dataset, part, received, &etag) {
-        Ok(()) => with_etag(StatusCode::OK.into_response(), &etag),
-        Err(r) => r.into_response(),
-    }
+    state.datasets.blobs.commit(writer, &key).await.map_err(internal)?;
+    state.datasets.uploaded(&dataset, part, received, &etag)?;
+    Ok(etag)
 }
 
 fn with_etag(mut response: Response, etag: &str) -> Response {

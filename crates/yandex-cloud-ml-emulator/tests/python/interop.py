@@ -4,7 +4,9 @@ Every check raises on a mismatch; the script prints one line per passed check an
 """
 import asyncio
 import json
+import pathlib
 import sys
+import tempfile
 import warnings
 
 warnings.simplefilter("ignore")  # the compat package warns that it is deprecated
@@ -64,6 +66,31 @@ async def main():
     structured = model.configure(response_format={"json_schema": schema, "name": "Numbers"})
     answer = await structured.run("collect numbers: 5, 4, a, 1")
     check("json schema output", json.loads(answer.text) == {"numbers": [5, 4, 1]}, answer.text)
+
+    # Datasets and tuning, the way the Python SDK does them (presigned PUT, validation, parquet).
+    rows = [
+        {"request": [{"role": "user", "text": "What is the emulator's favourite colour?"}], "response": "Teal, obviously."},
+        {"request": [{"role": "system", "text": "Be brief."}, {"role": "user", "text": "Who tunes the tuner?"}],
+         "response": "The emulator."},
+    ]
+    path = pathlib.Path(tempfile.mkdtemp()) / "train.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    draft = sdk.datasets.completions.draft_from_path(path, upload_format="jsonlines", name="python interop")
+    dataset = await draft.upload(poll_interval=0.05)
+    check("dataset upload", dataset.status.name == "READY" and dataset.rows == 2, dataset)
+    listed = [d async for d in sdk.datasets.list(status="READY")]
+    check("dataset list", [d.id for d in listed] == [dataset.id], listed)
+    records = [r async for r in dataset.read()]
+    check("dataset read", [r["response"] for r in records] == ["Teal, obviously.", "The emulator."], records)
+
+    tuned = await model.tune(dataset, validation_datasets=dataset, name="python-interop", poll_interval=0.05)
+    check("tune", "@" in tuned.uri, tuned.uri)
+    answer = await tuned.run("what is the emulator's favourite colour")
+    check("tuned model run", answer.text == "Teal, obviously.", answer.text)
+    base_answer = await model.run("what is the emulator's favourite colour")
+    check("base model unchanged", base_answer.text != "Teal, obviously.", base_answer.text)
+    await dataset.delete()
+    check("dataset delete", True)
 
 
 asyncio.run(main())

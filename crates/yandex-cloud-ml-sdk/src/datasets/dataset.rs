@@ -169,6 +169,7 @@ impl Dataset {
         }
     }
 
+    #[cfg(feature = "parquet")]
     pub(crate) fn sdk(&self) -> &Sdk {
         &self.sdk
     }
@@ -301,19 +302,29 @@ pub(crate) async fn download_urls(dataset: &Dataset, timeout: Duration) -> Resul
         .transport()
         .unary(&rpc::DATASET_GET_DOWNLOAD_URLS, &request, &CallOptions::with_timeout(timeout))
         .await?;
-    let mut files: Vec<(String, String)> = response.download_urls.into_iter().map(|u| (u.key, u.url)).collect();
-    // Numeric keys first, in numeric order, then the others alphabetically (as the cloud names
-    // parts), so rows come back in their order.
-    files.sort_by(|(a, _), (b, _)| match (a.parse::<u64>(), b.parse::<u64>()) {
-        (Ok(x), Ok(y)) => x.cmp(&y),
-        (Ok(_), Err(_)) => std::cmp::Ordering::Less,
-        (Err(_), Ok(_)) => std::cmp::Ordering::Greater,
+    in_reading_order(response.download_urls.into_iter().map(|u| (u.key, u.url)).collect())
+}
+
+/// Files with a numeric stem first (`1.parquet`, `2.parquet`, `10.parquet`), in numeric order,
+/// then the others alphabetically, as the official SDK reads them, so rows come back in their
+/// order. Every name must be a plain, unique file name: it becomes a path in the caller's
+/// directory.
+fn in_reading_order(mut files: Vec<(String, String)>) -> Result<Vec<(String, String)>> {
+    let stem = |key: &str| key.split('.').next().and_then(|s| s.parse::<u64>().ok());
+    files.sort_by(|(a, _), (b, _)| match (stem(a), stem(b)) {
+        (Some(x), Some(y)) => x.cmp(&y).then_with(|| a.cmp(b)),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
         _ => a.cmp(b),
     });
+    let mut names = std::collections::HashSet::new();
     for (key, _) in &files {
-        if key.is_empty() || key.contains(['/', '\\']) || key == ".." || key == "." {
+        let mut parts = Path::new(key).components();
+        let plain = matches!((parts.next(), parts.next()), (Some(std::path::Component::Normal(_)), None))
+            && !key.contains(['/', '\\', ':']);
+        if !plain || !names.insert(key.as_str()) {
             return Err(Error::decode(format!(
-                "the server named a dataset file `{key}`, which is not a plain file name"
+                "the server named a dataset file `{key}`, which is not a plain, unique file name"
             )));
         }
     }
@@ -420,5 +431,27 @@ impl IntoFuture for Download {
 
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(self.run())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(keys: &[&str]) -> Result<Vec<String>> {
+        in_reading_order(keys.iter().map(|k| ((*k).to_owned(), String::new())).collect())
+            .map(|files| files.into_iter().map(|(k, _)| k).collect())
+    }
+
+    #[test]
+    fn files_are_read_in_numeric_order_and_names_stay_inside_the_directory() {
+        assert_eq!(
+            names(&["10.parquet", "main", "2.parquet", "1.parquet"]).unwrap(),
+            ["1.parquet", "2.parquet", "10.parquet", "main"]
+        );
+        for bad in ["../x", "a/b", "C:evil", "..", ".", "", "/etc/passwd", "a\\b"] {
+            assert!(names(&[bad]).is_err(), "{bad}");
+        }
+        assert!(names(&["main", "main"]).is_err(), "duplicates");
     }
 }

@@ -22,6 +22,8 @@ const DEFAULT_CHUNK: u64 = 100 * MIB;
 /// Object storage's bounds for a part.
 const MIN_CHUNK: u64 = 5 * MIB;
 const MAX_CHUNK: u64 = 5 * 1024 * MIB;
+/// Object storage's limit of parts in one upload.
+const MAX_PARTS: usize = 10_000;
 
 /// A local file to upload as a dataset, with its name, labels and upload settings. Nothing is
 /// sent until [`upload`](Self::upload) or [`upload_deferred`](Self::upload_deferred).
@@ -205,6 +207,21 @@ impl DatasetDraft {
         if meta.len() == 0 {
             return Err(Error::invalid_input(format!("{} is empty: a dataset needs rows", self.path.display())));
         }
+        if meta.len() > self.chunk_size {
+            let parts = upload::parts(meta.len(), self.chunk_size);
+            let largest = parts.iter().map(|(_, len)| *len).max().unwrap_or(0);
+            if parts.len() > MAX_PARTS || largest > MAX_CHUNK {
+                return Err(Error::invalid_input(format!(
+                    "with a chunk size of {} bytes, {} would go up in {} parts of up to {largest} bytes; object storage \
+                     takes at most {MAX_PARTS} parts of at most 5 GiB: choose a chunk size between {} and {} bytes",
+                    self.chunk_size,
+                    self.path.display(),
+                    parts.len(),
+                    meta.len().div_ceil(MAX_PARTS as u64).max(MIN_CHUNK),
+                    MAX_CHUNK / 2 + 1,
+                )));
+            }
+        }
         Ok((meta.len(), task_type))
     }
 
@@ -225,22 +242,26 @@ impl DatasetDraft {
         let id = created.dataset_id;
         match self.send(&id, size, &options).await {
             Ok(()) => {}
-            Err((step, e)) => {
-                // Leave nothing behind: the draft dataset goes.
-                let cleanup = super::dataset::delete(&self.sdk, &id, &CallOptions::with_timeout(RPC_TIMEOUT)).await;
-                let what = match cleanup {
-                    Ok(()) => "the draft dataset was deleted".to_owned(),
-                    Err(c) => format!("deleting the draft dataset failed too: {c}"),
-                };
-                return Err(
-                    e.context(&format!("uploading {} to dataset {id} failed at {step} ({what})", self.path.display()))
-                );
-            }
+            Err((step, e)) => return Err(self.abandon(&id, step, e).await),
         }
         let validate = pb::ValidateDatasetRequest { dataset_id: id.clone() };
-        let op: yandex_cloud_ml_proto::yandex::cloud::operation::Operation =
-            transport.unary(&rpc::DATASET_VALIDATE, &validate, &options).await?;
-        Ok(Operation::new(self.sdk.clone(), op.id))
+        let started: Result<yandex_cloud_ml_proto::yandex::cloud::operation::Operation> =
+            transport.unary(&rpc::DATASET_VALIDATE, &validate, &options).await;
+        match started {
+            Ok(op) => Ok(Operation::new(self.sdk.clone(), op.id)),
+            Err(e) => Err(self.abandon(&id, "Validate", e).await),
+        }
+    }
+
+    /// Deletes a dataset whose upload failed at `step`, so nothing is left behind, and says so
+    /// in the error.
+    async fn abandon(&self, id: &str, step: &str, e: Error) -> Error {
+        let cleanup = super::dataset::delete(&self.sdk, id, &CallOptions::with_timeout(RPC_TIMEOUT)).await;
+        let what = match cleanup {
+            Ok(()) => "the draft dataset was deleted".to_owned(),
+            Err(c) => format!("deleting the draft dataset failed too: {c}"),
+        };
+        e.context(&format!("uploading {} to dataset {id} failed at {step} ({what})", self.path.display()))
     }
 
     /// Sends the file: one PUT, or a multipart upload. On failure, names the step.

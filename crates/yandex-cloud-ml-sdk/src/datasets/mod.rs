@@ -156,6 +156,18 @@ impl DatasetStatus {
         }
     }
 
+    /// The wire name, e.g. `READY`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DatasetStatus::Draft => "DRAFT",
+            DatasetStatus::Validating => "VALIDATING",
+            DatasetStatus::Ready => "READY",
+            DatasetStatus::Invalid => "INVALID",
+            DatasetStatus::Deleting => "DELETING",
+            DatasetStatus::Unknown(_) => "UNKNOWN",
+        }
+    }
+
     pub(crate) fn to_proto(self) -> i32 {
         use pb::dataset_info::Status as S;
         match self {

@@ -47,7 +47,8 @@ pub(crate) struct Rpc {
     pub authenticated: bool,
     /// Whether the call creates something on the server (gets an `idempotency-key`).
     pub mutating: bool,
-    /// Whether request and response payloads carry credentials (never logged in clear).
+    /// Whether request or response payloads carry credentials or signed URLs (never logged in
+    /// clear).
     pub secret_payload: bool,
 }
 
@@ -82,20 +83,23 @@ pub(crate) static DATASET_DELETE: Rpc = rpc(paths::DATASET_SERVICE_DELETE, Servi
 pub(crate) static DATASET_LIST: Rpc = rpc(paths::DATASET_SERVICE_LIST, Service::FoundationModels, false);
 pub(crate) static DATASET_LIST_UPLOAD_SCHEMAS: Rpc =
     rpc(paths::DATASET_SERVICE_LIST_UPLOAD_SCHEMAS, Service::FoundationModels, false);
+// The answers of these carry presigned URLs: whoever has one can read or write the file.
 pub(crate) static DATASET_GET_UPLOAD_DRAFT_URL: Rpc =
-    rpc(paths::DATASET_SERVICE_GET_UPLOAD_DRAFT_URL, Service::FoundationModels, false);
-pub(crate) static DATASET_START_MULTIPART_UPLOAD_DRAFT: Rpc =
-    rpc(paths::DATASET_SERVICE_START_MULTIPART_UPLOAD_DRAFT, Service::FoundationModels, true);
+    Rpc { secret_payload: true, ..rpc(paths::DATASET_SERVICE_GET_UPLOAD_DRAFT_URL, Service::FoundationModels, false) };
+pub(crate) static DATASET_START_MULTIPART_UPLOAD_DRAFT: Rpc = Rpc {
+    secret_payload: true,
+    ..rpc(paths::DATASET_SERVICE_START_MULTIPART_UPLOAD_DRAFT, Service::FoundationModels, true)
+};
 pub(crate) static DATASET_FINISH_MULTIPART_UPLOAD_DRAFT: Rpc =
     rpc(paths::DATASET_SERVICE_FINISH_MULTIPART_UPLOAD_DRAFT, Service::FoundationModels, true);
 pub(crate) static DATASET_GET_DOWNLOAD_URLS: Rpc =
-    rpc(paths::DATASET_SERVICE_GET_DOWNLOAD_URLS, Service::FoundationModels, false);
+    Rpc { secret_payload: true, ..rpc(paths::DATASET_SERVICE_GET_DOWNLOAD_URLS, Service::FoundationModels, false) };
 
 pub(crate) static TUNING_TUNE: Rpc = rpc(paths::TUNING_SERVICE_TUNE, Service::FoundationModels, true);
 pub(crate) static TUNING_DESCRIBE: Rpc = rpc(paths::TUNING_SERVICE_DESCRIBE, Service::FoundationModels, false);
 pub(crate) static TUNING_LIST: Rpc = rpc(paths::TUNING_SERVICE_LIST, Service::FoundationModels, false);
 pub(crate) static TUNING_GET_METRICS_URL: Rpc =
-    rpc(paths::TUNING_SERVICE_GET_METRICS_URL, Service::FoundationModels, false);
+    Rpc { secret_payload: true, ..rpc(paths::TUNING_SERVICE_GET_METRICS_URL, Service::FoundationModels, false) };
 
 static OPERATION_GET: Rpc = rpc(paths::OPERATION_SERVICE_GET, Service::Operation, false);
 static OPERATION_CANCEL: Rpc = rpc(paths::OPERATION_SERVICE_CANCEL, Service::Operation, true);

@@ -123,6 +123,33 @@ impl TuningStatus {
     }
 }
 
+impl std::str::FromStr for TuningStatus {
+    type Err = Error;
+
+    /// A wire name (`IN_PROGRESS`) or its lower-case, dashed form (`in-progress`).
+    fn from_str(s: &str) -> Result<TuningStatus> {
+        let wire = s.trim().to_ascii_uppercase().replace('-', "_");
+        [
+            TuningStatus::Created,
+            TuningStatus::Pending,
+            TuningStatus::InProgress,
+            TuningStatus::Completed,
+            TuningStatus::Failed,
+            TuningStatus::Canceled,
+            TuningStatus::Draft,
+            TuningStatus::Archived,
+            TuningStatus::Paid,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == wire)
+        .ok_or_else(|| {
+            Error::invalid_input(format!(
+                "unknown tuning status `{s}`: use created, pending, in-progress, completed, failed, canceled, draft, archived or paid"
+            ))
+        })
+    }
+}
+
 /// The fields of a tuning task (`TuningService/Describe`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -254,7 +281,9 @@ impl TuningTask {
             .and_then(|m| unpack::<pb::TuningMetadata>(m).ok())
             .map(|m| m.tuning_task_id)
             .filter(|id| !id.is_empty())
-            .unwrap_or(operation);
+            .ok_or_else(|| {
+                Error::decode(format!("operation {operation} carries no tuning task id: is it a tuning operation?"))
+            })?;
         self.ids.lock().unwrap_or_else(|e| e.into_inner()).task = Some(task.clone());
         Ok(task)
     }

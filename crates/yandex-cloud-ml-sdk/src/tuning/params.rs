@@ -282,6 +282,11 @@ pub struct WeightedDataset {
 }
 
 impl WeightedDataset {
+    /// A dataset id with its weight.
+    pub fn new(id: impl Into<String>, weight: f64) -> WeightedDataset {
+        WeightedDataset { id: id.into(), weight }
+    }
+
     pub(crate) fn to_proto(&self) -> pb::tuning_request::WeightedDataset {
         pb::tuning_request::WeightedDataset { dataset_id: self.id.clone(), weight: self.weight }
     }

@@ -86,3 +86,38 @@ pub async fn metadata_server(token: &'static str, hits: Arc<AtomicUsize>) -> Str
     });
     addr.to_string()
 }
+
+/// The HTTP half of a recording: the object-storage exchanges of a vcrpy YAML cassette under
+/// `../shared/cassettes/<rel>`.
+pub fn storage_cassette(rel: &str) -> Vec<yandex_cloud_ml_emulator::replay::StorageInteraction> {
+    use base64::Engine as _;
+    use yaml_rust2::{Yaml, YamlLoader};
+    let text = std::fs::read_to_string(cassette(rel)).unwrap();
+    let docs = YamlLoader::load_from_str(&text).unwrap();
+    let text_of = |y: &Yaml| y.as_str().unwrap_or_default().to_owned();
+    docs[0]["interactions"]
+        .as_vec()
+        .expect("a vcrpy cassette has interactions")
+        .iter()
+        .map(|it| {
+            let (request, response) = (&it["request"], &it["response"]);
+            let mut recorded = yandex_cloud_ml_emulator::replay::StorageInteraction::new(
+                &text_of(&request["method"]),
+                &text_of(&request["uri"]),
+                text_of(&request["body"]).into_bytes(),
+                response["status"]["code"].as_i64().unwrap_or(200) as u16,
+            );
+            // Binary bodies are base64 (`!!binary`), split over lines.
+            let body: String = text_of(&response["body"]["string"]).split_whitespace().collect();
+            recorded.body = base64::engine::general_purpose::STANDARD.decode(body).unwrap_or_default();
+            if let Some(headers) = response["headers"].as_hash() {
+                for (name, values) in headers {
+                    for value in values.as_vec().into_iter().flatten() {
+                        recorded.headers.push((text_of(name), text_of(value)));
+                    }
+                }
+            }
+            recorded
+        })
+        .collect()
+}

@@ -2,4 +2,6 @@
 
 pub mod chat;
 pub mod complete;
+pub mod datasets;
 pub mod operation;
+pub mod tuning;

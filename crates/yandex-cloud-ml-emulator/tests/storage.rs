@@ -1,0 +1,171 @@
+//! The emulator's object storage, spoken to as a raw HTTP client would: presigned URLs are
+//! bound to one dataset, file and size, tampered or stale ones are refused like S3 refuses
+//! them, repeated PUTs are accepted until validation, parts cannot add up to more than was
+//! declared, and the storage budget holds.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use tonic::{Code, Request, transport::Channel};
+use yandex_cloud_ml_emulator::{Emulator, EmulatorConfig, EmulatorHandle};
+use yandex_cloud_ml_proto::yandex::cloud::ai::dataset::v1::{self as pb, dataset_service_client::DatasetServiceClient};
+
+fn authorized<T>(message: T) -> Request<T> {
+    let mut r = Request::new(message);
+    r.metadata_mut().insert("authorization", "Api-Key test".parse().unwrap());
+    r
+}
+
+async fn client(e: &EmulatorHandle) -> DatasetServiceClient<Channel> {
+    DatasetServiceClient::new(
+        Channel::from_shared(format!("http://{}", e.endpoint())).unwrap().connect().await.unwrap(),
+    )
+}
+
+async fn create(c: &mut DatasetServiceClient<Channel>) -> String {
+    let r = pb::CreateDatasetRequest {
+        folder_id: "b1gstorage".into(),
+        task_type: "TextToTextGeneration".into(),
+        upload_format: "jsonlines".into(),
+        ..Default::default()
+    };
+    c.create(authorized(r)).await.unwrap().into_inner().dataset_id
+}
+
+/// An HTTP/1.1 request; returns the status, the ETag and the body.
+async fn http(method: &str, url: &str, body: &[u8], length: Option<usize>) -> (u16, Option<String>, String) {
+    let uri: http::Uri = url.parse().unwrap();
+    let stream = tokio::net::TcpStream::connect(uri.authority().unwrap().as_str()).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(conn);
+    let mut request = http::Request::builder().method(method).uri(uri.path_and_query().unwrap().as_str());
+    request = request.header("host", uri.authority().unwrap().as_str());
+    if let Some(n) = length {
+        request = request.header("content-length", n);
+    }
+    let response = sender.send_request(request.body(Full::new(Bytes::copy_from_slice(body))).unwrap()).await.unwrap();
+    let status = response.status().as_u16();
+    let etag = response.headers().get("etag").map(|v| v.to_str().unwrap().to_owned());
+    let body = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    (status, etag, String::from_utf8_lossy(&body).into_owned())
+}
+
+async fn put(url: &str, body: &[u8]) -> (u16, Option<String>, String) {
+    http("PUT", url, body, Some(body.len())).await
+}
+
+#[tokio::test]
+async fn presigned_urls_are_bound_checked_and_refused_like_s3() {
+    // A body that stops coming is given up after the read timeout.
+    let config = EmulatorConfig { request_read_timeout_ms: 300, ..Default::default() };
+    let e = Emulator::builder().config(config).start("127.0.0.1:0").await.unwrap();
+    let mut c = client(&e).await;
+    let id = create(&mut c).await;
+    let url = |size| pb::GetUploadDraftUrlRequest { dataset_id: id.clone(), size_bytes: size };
+    let first = c.get_upload_draft_url(authorized(url(10))).await.unwrap().into_inner().upload_url;
+    assert!(first.starts_with(&format!("http://{}/storage/upload/{id}?", e.endpoint())), "{first}");
+
+    // A tampered signature, a wrong length, a body that stops short.
+    let tampered = format!("{}0", first.trim_end_matches(|c: char| c.is_ascii_hexdigit()));
+    let (status, _, body) = put(&tampered, b"0123456789").await;
+    assert_eq!(status, 403);
+    assert!(body.contains("<Code>SignatureDoesNotMatch</Code>"), "{body}");
+    assert_eq!(put(&first, b"012345678").await.0, 400, "content-length differs from the signed size");
+    let (status, _, body) = http("PUT", &first, b"01234", Some(10)).await;
+    assert_eq!(status, 400, "a body shorter than announced");
+    assert!(body.contains("RequestTimeout"), "{body}");
+
+    // Accepted, with an ETag, and again (S3 lets a presigned PUT be repeated).
+    let (status, etag, _) = put(&first, b"0123456789").await;
+    assert_eq!((status, etag.as_ref().map(|t| t.starts_with('"'))), (200, Some(true)));
+    assert_eq!(put(&first, b"0123456789").await, (200, etag, String::new()));
+
+    // A new URL makes the old one stale.
+    let second = c.get_upload_draft_url(authorized(url(12))).await.unwrap().into_inner().upload_url;
+    let (status, _, body) = put(&first, b"0123456789").await;
+    assert_eq!(status, 403);
+    assert!(body.contains("earlier upload"), "{body}");
+    assert_eq!(put(&second, b"{\"a\": \"b\"}\n\n").await.0, 200);
+
+    // Validation takes the file; the URL is then refused.
+    c.validate(authorized(pb::ValidateDatasetRequest { dataset_id: id.clone() })).await.unwrap();
+    let (status, _, body) = put(&second, b"{\"a\": \"b\"}\n\n").await;
+    assert_eq!(status, 403, "{body}");
+    let again = c.validate(authorized(pb::ValidateDatasetRequest { dataset_id: id.clone() })).await.unwrap_err();
+    assert_eq!(again.code(), Code::FailedPrecondition);
+
+    // Downloads: only of READY datasets; this one is INVALID (no response column).
+    let mut status = pb::dataset_info::Status::Validating as i32;
+    while status == pb::dataset_info::Status::Validating as i32 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        let d = c.describe(authorized(pb::DescribeDatasetRequest { dataset_id: id.clone() })).await.unwrap();
+        status = d.into_inner().dataset.unwrap().status;
+    }
+    assert_eq!(status, pb::dataset_info::Status::Invalid as i32);
+    let no = c.get_download_urls(authorized(pb::GetDownloadUrlsRequest { dataset_id: id.clone() })).await.unwrap_err();
+    assert_eq!(no.code(), Code::FailedPrecondition);
+}
+
+#[tokio::test]
+async fn parts_cannot_add_up_to_more_than_was_declared() {
+    let e = Emulator::builder().start("127.0.0.1:0").await.unwrap();
+    let mut c = client(&e).await;
+    let id = create(&mut c).await;
+    let start = pb::StartMultipartUploadDraftRequest { dataset_id: id.clone(), size_bytes: 20, parts: 2 };
+    let urls = c.start_multipart_upload_draft(authorized(start)).await.unwrap().into_inner().multipart_upload_urls;
+    let (status, etag1, _) = put(&urls[0], &[b'a'; 15]).await;
+    assert_eq!(status, 200);
+    let (status, _, body) = put(&urls[1], &[b'b'; 10]).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("EntityTooLarge"), "{body}");
+    let (status, etag2, _) = put(&urls[1], &[b'b'; 5]).await;
+    assert_eq!(status, 200);
+    // Finishing checks order, ETags and the total.
+    let part = |n: i64, etag: &Option<String>| pb::UploadedPartInfo { part_num: n, etag: etag.clone().unwrap() };
+    let wrong = pb::FinishMultipartUploadDraftRequest {
+        dataset_id: id.clone(),
+        uploaded_parts: vec![part(1, &etag2), part(2, &etag2)],
+    };
+    let e1 = c.finish_multipart_upload_draft(authorized(wrong)).await.unwrap_err();
+    assert!(e1.message().contains("etag"), "{e1:?}");
+    let right = pb::FinishMultipartUploadDraftRequest {
+        dataset_id: id.clone(),
+        uploaded_parts: vec![part(1, &etag1), part(2, &etag2)],
+    };
+    c.finish_multipart_upload_draft(authorized(right)).await.unwrap();
+    assert_eq!(put(&urls[0], &[b'a'; 15]).await.0, 403, "the upload is complete");
+}
+
+#[tokio::test]
+async fn the_storage_budget_refuses_what_does_not_fit() {
+    let config = EmulatorConfig { max_stored_bytes: 100, ..Default::default() };
+    let e = Emulator::builder().config(config).start("127.0.0.1:0").await.unwrap();
+    let mut c = client(&e).await;
+    let id = create(&mut c).await;
+    let url = c
+        .get_upload_draft_url(authorized(pb::GetUploadDraftUrlRequest { dataset_id: id.clone(), size_bytes: 200 }))
+        .await
+        .unwrap()
+        .into_inner()
+        .upload_url;
+    let (status, _, body) = put(&url, &[b'x'; 200]).await;
+    assert_eq!(status, 503);
+    assert!(body.contains("storage is full"), "{body}");
+    // Deleting the dataset frees its bytes; a file that fits is taken.
+    let id = create(&mut c).await;
+    let url = c
+        .get_upload_draft_url(authorized(pb::GetUploadDraftUrlRequest { dataset_id: id.clone(), size_bytes: 90 }))
+        .await
+        .unwrap()
+        .into_inner()
+        .upload_url;
+    assert_eq!(put(&url, &[b'x'; 90]).await.0, 200);
+    c.delete(authorized(pb::DeleteDatasetRequest { dataset_id: id })).await.unwrap();
+    let id = create(&mut c).await;
+    let url = c
+        .get_upload_draft_url(authorized(pb::GetUploadDraftUrlRequest { dataset_id: id.clone(), size_bytes: 90 }))
+        .await
+        .unwrap()
+        .into_inner()
+        .upload_url;
+    assert_eq!(put(&url, &[b'x'; 90]).await.0, 200);
+}

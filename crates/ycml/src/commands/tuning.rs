@@ -1,0 +1,244 @@
+//! `ycml tune` (with a progress bar) and `ycml tuning list|get|cancel`.
+
+use std::{path::Path, time::Duration};
+
+use futures_util::StreamExt;
+use serde_json::json;
+use yandex_cloud_ml_sdk::{
+    Sdk,
+    datasets::TaskType,
+    tuning::{Optimizer, Scheduler, TuneParams, TuningStatus, TuningTaskInfo, TuningType, WeightedDataset},
+};
+
+use super::datasets::{UploadArgs, upload_and_wait};
+use crate::{Output, connect::Connection, progress::Bar};
+
+/// `ycml tune`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TuneArgs {
+    /// Training data: a dataset id, or a `jsonlines` file that is uploaded first (repeatable).
+    #[arg(long, required = true, value_name = "FILE|ID")]
+    pub train: Vec<String>,
+    /// Validation data, like --train (repeatable).
+    #[arg(long, value_name = "FILE|ID")]
+    pub validation: Vec<String>,
+    /// Base model name or full URI.
+    #[arg(long, short, default_value = "yandexgpt-lite")]
+    pub model: String,
+    /// Base model version.
+    #[arg(long = "model-version", default_value = "latest")]
+    pub model_version: String,
+    /// Name of the tuning.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Description of the tuning.
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Random seed.
+    #[arg(long)]
+    pub seed: Option<i64>,
+    /// Learning rate.
+    #[arg(long)]
+    pub learning_rate: Option<f64>,
+    /// Training samples.
+    #[arg(long)]
+    pub n_samples: Option<i64>,
+    /// LoRA tuning with this rank.
+    #[arg(long, conflicts_with = "prompt_tune")]
+    pub lora_rank: Option<i64>,
+    /// LoRA alpha (with --lora-rank).
+    #[arg(long, requires = "lora_rank")]
+    pub lora_alpha: Option<f64>,
+    /// Prompt tuning with this many virtual tokens.
+    #[arg(long, value_name = "VIRTUAL_TOKENS")]
+    pub prompt_tune: Option<i64>,
+    /// Learning-rate schedule: linear, cosine or constant.
+    #[arg(long, value_parser = ["linear", "cosine", "constant"])]
+    pub scheduler: Option<String>,
+    /// Warm-up share of the schedule (with --scheduler).
+    #[arg(long, requires = "scheduler", default_value_t = 0.0)]
+    pub warmup_ratio: f64,
+    /// Smallest learning rate of a linear or cosine schedule.
+    #[arg(long, requires = "scheduler")]
+    pub min_lr: Option<f64>,
+    /// AdamW weight decay (uses the AdamW optimizer).
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// Wait for the tuned model and print its URI (otherwise print the task id).
+    #[arg(long)]
+    pub wait: bool,
+    /// With --wait: longest time between polls, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = crate::seconds::parse)]
+    pub poll_interval: Duration,
+}
+
+impl TuneArgs {
+    fn params(&self) -> TuneParams {
+        let mut p = TuneParams::default();
+        if let Some(v) = self.seed {
+            p = p.seed(v);
+        }
+        if let Some(v) = self.learning_rate {
+            p = p.learning_rate(v);
+        }
+        if let Some(v) = self.n_samples {
+            p = p.n_samples(v);
+        }
+        if let Some(rank) = self.lora_rank {
+            let mut lora = TuningType::lora(rank);
+            if let Some(alpha) = self.lora_alpha {
+                lora = lora.alpha(alpha);
+            }
+            p = p.tuning_type(lora);
+        }
+        if let Some(tokens) = self.prompt_tune {
+            p = p.tuning_type(TuningType::prompt_tune(tokens));
+        }
+        if let Some(kind) = &self.scheduler {
+            let mut s = match kind.as_str() {
+                "linear" => Scheduler::linear(self.warmup_ratio),
+                "cosine" => Scheduler::cosine(self.warmup_ratio),
+                _ => Scheduler::constant(self.warmup_ratio),
+            };
+            if let Some(min) = self.min_lr {
+                s = s.min_lr(min);
+            }
+            p = p.scheduler(s);
+        }
+        if let Some(decay) = self.weight_decay {
+            p = p.optimizer(Optimizer::adamw().weight_decay(decay));
+        }
+        p
+    }
+}
+
+/// `ycml tuning …`.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum TuningAction {
+    /// List the folder's tuning tasks (every page).
+    List {
+        /// Only this status (created, pending, in-progress, completed, failed, canceled…).
+        #[arg(long, value_parser = parse_status)]
+        status: Option<TuningStatus>,
+    },
+    /// Show one tuning task.
+    Get {
+        /// Task id.
+        id: String,
+    },
+    /// Cancel a running tuning task.
+    Cancel {
+        /// Task id.
+        id: String,
+    },
+}
+
+fn parse_status(value: &str) -> Result<TuningStatus, String> {
+    value.parse().map_err(|e: yandex_cloud_ml_sdk::Error| e.message().to_owned())
+}
+
+/// A dataset id, or a file uploaded (and validated) first with a progress bar.
+async fn dataset(sdk: &Sdk, value: &str) -> Result<WeightedDataset, String> {
+    if !Path::new(value).is_file() {
+        return Ok(WeightedDataset::new(value, 1.0));
+    }
+    let args = UploadArgs {
+        file: value.into(),
+        task_type: TaskType::TextToTextGeneration,
+        name: None,
+        description: None,
+        labels: Vec::new(),
+        chunk_size: 100,
+        parallelism: 4,
+        wait: true,
+        accept_invalid: false,
+        poll_interval: Duration::from_secs(2),
+    };
+    let uploaded = upload_and_wait(sdk, &args).await?;
+    eprintln!("uploaded {value} as dataset {}", uploaded.id());
+    Ok(WeightedDataset::new(uploaded.id(), 1.0))
+}
+
+fn print_task(output: Output, t: &TuningTaskInfo) -> Result<(), String> {
+    match output {
+        Output::Json => println!("{}", serde_json::to_string(t).map_err(|e| e.to_string())?),
+        Output::Text => println!(
+            "{}\t{}\t{}\t{}",
+            t.task_id,
+            t.status.as_str(),
+            t.target_model_uri.as_deref().unwrap_or("-"),
+            t.name.as_deref().unwrap_or("-")
+        ),
+    }
+    Ok(())
+}
+
+pub async fn tune(connection: &Connection, output: Output, args: TuneArgs) -> Result<(), String> {
+    let sdk = connection.sdk()?;
+    let explain = crate::connect::explain;
+    let mut train = Vec::new();
+    for value in &args.train {
+        train.push(dataset(&sdk, value).await?);
+    }
+    let mut validation = Vec::new();
+    for value in &args.validation {
+        validation.push(dataset(&sdk, value).await?);
+    }
+    let model = sdk.models().completions_with_version(&args.model, &args.model_version);
+    let mut call = model.tune_deferred(train).validation(validation).params(args.params());
+    if let Some(n) = &args.name {
+        call = call.name(n);
+    }
+    if let Some(d) = &args.description {
+        call = call.description(d);
+    }
+    let task = call.await.map_err(explain)?;
+    if !args.wait {
+        match output {
+            Output::Text => println!("{}", task.id()),
+            Output::Json => println!("{}", json!({"task_id": task.id()})),
+        }
+        return Ok(());
+    }
+    let bar = Bar::new();
+    let tuned = task
+        .wait()
+        .poll_interval(args.poll_interval)
+        .timeout(Duration::from_secs(72 * 3600))
+        .on_progress(bar.callback())
+        .await;
+    bar.finish();
+    let tuned = tuned.map_err(explain)?;
+    match output {
+        Output::Text => println!("{}", tuned.uri()),
+        Output::Json => println!("{}", json!({"task_id": task.id(), "model_uri": tuned.uri()})),
+    }
+    Ok(())
+}
+
+pub async fn run(connection: &Connection, output: Output, action: TuningAction) -> Result<(), String> {
+    let sdk = connection.sdk()?;
+    let explain = crate::connect::explain;
+    match action {
+        TuningAction::List { status } => {
+            let mut list = sdk.tuning().list();
+            if let Some(s) = status {
+                list = list.status(s);
+            }
+            let mut stream = std::pin::pin!(list.stream());
+            while let Some(task) = stream.next().await {
+                print_task(output, &task.map_err(explain)?)?;
+            }
+        }
+        TuningAction::Get { id } => {
+            let task = sdk.tuning().get(id).await.map_err(explain)?;
+            print_task(output, &task.task_info().await.map_err(explain)?)?;
+        }
+        TuningAction::Cancel { id } => {
+            let task = sdk.tuning().get(id).await.map_err(explain)?;
+            task.cancel().await.map_err(explain)?;
+            print_task(output, &task.task_info().await.map_err(explain)?)?;
+        }
+    }
+    Ok(())
+}
