@@ -7,6 +7,37 @@ use futures_core::Stream;
 
 use crate::error::Result;
 
+/// The paging settings (`page_size`, `timeout`) and the `.await` (every item, collected) of a
+/// listing type that has `page_size: i64`, `timeout: Duration` and a `stream()`.
+macro_rules! listing {
+    ($listing:ty, $item:ty) => {
+        impl $listing {
+            /// Items per page (the server's default when unset).
+            pub fn page_size(mut self, size: u32) -> Self {
+                self.page_size = i64::from(size);
+                self
+            }
+
+            /// Timeout of each page's RPC (default 60 s).
+            pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
+                self.timeout = timeout;
+                self
+            }
+        }
+
+        impl std::future::IntoFuture for $listing {
+            type Output = $crate::error::Result<Vec<$item>>;
+            type IntoFuture = $crate::call::BoxFuture<'static, Vec<$item>>;
+
+            fn into_future(self) -> Self::IntoFuture {
+                use futures_util::TryStreamExt;
+                Box::pin(self.stream().try_collect())
+            }
+        }
+    };
+}
+pub(crate) use listing;
+
 /// One page: its items and the token of the next one (empty at the end).
 pub(crate) struct Page<T> {
     pub items: Vec<T>,

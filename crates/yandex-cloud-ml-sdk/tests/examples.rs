@@ -103,3 +103,32 @@ fn structured_output() {
          typed: Numbers { numbers: [5, 4, 1] }, sum 10\n"
     );
 }
+
+#[allow(dead_code)] // `main` runs the example as a program; the tests call `run`.
+#[path = "../examples/datasets.rs"]
+mod datasets;
+
+#[test]
+fn datasets() {
+    let out = output_of!(datasets);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[..2], ["uploaded 2 rows; status Ready", "ready datasets: 1"]);
+    if cfg!(feature = "parquet") {
+        assert_eq!(lines[2..4], ["What is our refund window? -> 30 days.", "Do you ship abroad? -> Yes, worldwide."]);
+    }
+    assert_eq!(lines.last(), Some(&"deleted"));
+}
+
+#[allow(dead_code)] // `main` runs the example as a program; the tests call `run`.
+#[path = "../examples/tune.rs"]
+mod tune;
+
+#[test]
+fn tune() {
+    let out = output_of!(tune);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "tuned model: gpt://b1gemulatorfolder000/yandexgpt-lite/latest");
+    assert_eq!(lines[1], "tuned answer: Poseidonia.");
+    assert_eq!(lines[2], "base answer: Echo: what is the capital of Atlantis?");
+    assert_eq!(lines[3..], ["re-attached task Completed", "answers the same: true"]);
+}

@@ -5,6 +5,7 @@
 mod clients;
 mod hostile;
 mod measure;
+mod upload;
 
 use std::{
     io::{BufRead, BufReader, Write},
@@ -56,6 +57,25 @@ enum Phase {
         /// Seconds of the good client alone, and again under attack.
         #[arg(long, default_value_t = 10.0)]
         seconds: f64,
+    },
+    /// Dataset upload throughput and client memory: bare PUT vs the SDK (prints its own
+    /// report; the other tables are not run).
+    Upload {
+        /// Size of the file in MiB.
+        #[arg(long, default_value_t = 1024)]
+        size_mib: u64,
+    },
+    /// Internal: one measured upload, in a fresh process so its peak RSS is its own.
+    UploadOne {
+        #[arg(long)]
+        endpoint: String,
+        #[arg(long)]
+        file: PathBuf,
+        /// `bare`, `single` or `multipart`.
+        #[arg(long)]
+        mode: String,
+        #[arg(long, default_value_t = 1)]
+        parallelism: usize,
     },
     /// Internal: SDK calls all in flight at once, in a fresh process so its peak RSS is its own.
     Inflight {
@@ -226,6 +246,18 @@ async fn main() {
         Some(Phase::Hostile { seconds }) => {
             let emulator = start_emulator(json!({}));
             let report = hostile::run(&emulator.endpoint, emulator.child.id(), Duration::from_secs_f64(seconds)).await;
+            println!("Machine: {}\n\n{report}", machine());
+            if let Some(path) = args.write {
+                std::fs::write(&path, report).expect("write report");
+            }
+            return;
+        }
+        Some(Phase::UploadOne { endpoint, file, mode, parallelism }) => {
+            return upload::one(&endpoint, &file, &mode, parallelism).await;
+        }
+        Some(Phase::Upload { size_mib }) => {
+            let emulator = start_emulator(json!({"journal_capacity": 0}));
+            let report = upload::report(&emulator.endpoint, size_mib);
             println!("Machine: {}\n\n{report}", machine());
             if let Some(path) = args.write {
                 std::fs::write(&path, report).expect("write report");

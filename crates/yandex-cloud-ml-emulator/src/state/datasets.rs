@@ -14,6 +14,7 @@ use prost::Message;
 use tonic::Status;
 use yandex_cloud_ml_proto::yandex::cloud::ai::dataset::v1 as pb;
 
+use super::paging::{self, Order, Position};
 use crate::storage::{Grant, S3Error, Signer, blobs::Blobs, s3_error};
 
 /// Task types the cloud lists (`ListTypes`).
@@ -33,9 +34,6 @@ pub(crate) const UPLOAD_FORMAT: &str = "jsonlines";
 const MAX_PUT_BYTES: u64 = 5 << 30;
 /// Most parts of a multipart upload (S3's limit).
 const MAX_PARTS: i64 = 10_000;
-/// Datasets listed per page when the request does not say.
-const DEFAULT_PAGE: usize = 100;
-const MAX_PAGE: usize = 1000;
 
 /// The file of a validated dataset, under the key the cloud serves it as.
 pub(crate) const DATA_FILE: &str = "main";
@@ -98,29 +96,6 @@ fn data_key(id: &str) -> String {
 
 fn status_name(status: i32) -> &'static str {
     pb::dataset_info::Status::try_from(status).map_or("UNKNOWN", |s| s.as_str_name())
-}
-
-/// Datasets list oldest first.
-type SortKey = (i64, i32, String);
-
-fn sort_key(i: &pb::DatasetInfo) -> SortKey {
-    let t = i.created_at.unwrap_or_default();
-    (t.seconds, t.nanos, i.dataset_id.clone())
-}
-
-/// A page token: the sort key a page ended at.
-pub(crate) fn token((seconds, nanos, id): &SortKey) -> String {
-    format!("{seconds}.{nanos}.{id}")
-}
-
-/// The sort key in a page token.
-pub(crate) fn parse_token(token: &str) -> Result<SortKey, Status> {
-    let bad = || Status::invalid_argument("page_token: not a token from an earlier page of this listing");
-    let mut parts = token.splitn(3, '.');
-    let seconds = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
-    let nanos = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
-    let id = parts.next().filter(|id| !id.is_empty()).ok_or_else(bad)?;
-    Ok((seconds, nanos, id.to_owned()))
 }
 
 /// Ids come from clients: only the emulator's own shape may reach a file name.
@@ -322,13 +297,8 @@ impl Datasets {
         if r.folder_id.trim().is_empty() {
             return Err(Status::invalid_argument("folder_id: required"));
         }
-        let page = match usize::try_from(r.page_size) {
-            Ok(0) => DEFAULT_PAGE,
-            Ok(n) if n <= MAX_PAGE => n,
-            _ => return Err(Status::invalid_argument(format!("page_size: must be between 0 and {MAX_PAGE}"))),
-        };
         let pattern = r.dataset_name_pattern.to_lowercase();
-        let mut all: Vec<pb::DatasetInfo> = self
+        let all: Vec<pb::DatasetInfo> = self
             .lock()
             .values()
             .map(|rec| &rec.info)
@@ -339,22 +309,8 @@ impl Datasets {
             .filter(|i| pattern.is_empty() || i.name.to_lowercase().contains(&pattern))
             .cloned()
             .collect();
-        all.sort_by_key(sort_key);
-        // The token is the sort key the page ended at, so deleting listed datasets between
-        // pages does not break the listing.
-        let start = if r.page_token.is_empty() {
-            0
-        } else {
-            let after = parse_token(&r.page_token)?;
-            all.partition_point(|i| sort_key(i) <= after)
-        };
-        let rest = all.len().saturating_sub(start);
-        let items: Vec<pb::DatasetInfo> = all.into_iter().skip(start).take(page).collect();
-        let next = match items.last() {
-            Some(last) if rest > page => token(&sort_key(last)),
-            _ => String::new(),
-        };
-        Ok((items, next))
+        let position = |i: &pb::DatasetInfo| Position::new(i.created_at, &i.dataset_id);
+        paging::page(all, position, Order::OldestFirst, r.page_size, &r.page_token)
     }
 
     fn draft<'a>(records: &'a mut HashMap<String, Record>, id: &str) -> Result<&'a mut Record, Status> {

@@ -5,6 +5,7 @@
 pub(crate) mod datasets;
 pub(crate) mod journal;
 pub(crate) mod operations;
+pub(crate) mod paging;
 pub(crate) mod tokens;
 pub(crate) mod tuning;
 

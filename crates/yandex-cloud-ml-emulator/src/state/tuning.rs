@@ -14,11 +14,8 @@ use prost::Message;
 use tonic::Status;
 use yandex_cloud_ml_proto::yandex::cloud::ai::tuning::v1 as pb;
 
+use super::paging::{self, Order, Position};
 use crate::engine::tuned::{Learned, TunedModel, TunedModels};
-
-/// Tasks listed per page when the request does not say.
-const DEFAULT_PAGE: usize = 100;
-const MAX_PAGE: usize = 1000;
 
 /// A task as saved: its public record, the options it was started with, its errors.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -231,37 +228,14 @@ impl Tuning {
         if r.folder_id.trim().is_empty() {
             return Err(Status::invalid_argument("folder_id: required"));
         }
-        let page = match usize::try_from(r.page_size) {
-            Ok(0) => DEFAULT_PAGE,
-            Ok(n) if n <= MAX_PAGE => n,
-            _ => return Err(Status::invalid_argument(format!("page_size: must be between 0 and {MAX_PAGE}"))),
-        };
-        let mut all: Vec<pb::TuningTask> = self
+        let all: Vec<pb::TuningTask> = self
             .lock()
             .values()
             .filter_map(|s| s.task.clone())
             .filter(|t| t.folder_id == r.folder_id && (r.status == 0 || t.status == r.status))
             .collect();
-        // Newest first; the token is the sort key a page ended at, so changes between pages
-        // do not break the listing.
-        let key = |t: &pb::TuningTask| {
-            let c = t.created_at.unwrap_or_default();
-            std::cmp::Reverse((c.seconds, c.nanos, t.task_id.clone()))
-        };
-        all.sort_by_key(key);
-        let start = if r.page_token.is_empty() {
-            0
-        } else {
-            let after = std::cmp::Reverse(crate::state::datasets::parse_token(&r.page_token)?);
-            all.partition_point(|t| key(t) <= after)
-        };
-        let rest = all.len().saturating_sub(start);
-        let items: Vec<pb::TuningTask> = all.into_iter().skip(start).take(page).collect();
-        let next = match items.last() {
-            Some(last) if rest > page => crate::state::datasets::token(&key(last).0),
-            _ => String::new(),
-        };
-        Ok((items, next))
+        let position = |t: &pb::TuningTask| Position::new(t.created_at, &t.task_id);
+        paging::page(all, position, Order::NewestFirst, r.page_size, &r.page_token)
     }
 
     /// The metrics file of a completed task: one line per training step.

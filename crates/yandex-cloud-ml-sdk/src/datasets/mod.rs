@@ -419,18 +419,6 @@ impl ListDatasets {
         self
     }
 
-    /// Datasets per page (the server's default when unset).
-    pub fn page_size(mut self, size: u32) -> Self {
-        self.page_size = i64::from(size);
-        self
-    }
-
-    /// Timeout of each page's RPC (default 60 s).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
     /// Every matching dataset, fetched page by page as the stream is read.
     pub fn stream(self) -> impl Stream<Item = Result<Dataset>> + Send {
         let sdk = self.sdk.clone();
@@ -457,15 +445,7 @@ impl ListDatasets {
     }
 }
 
-impl std::future::IntoFuture for ListDatasets {
-    type Output = Result<Vec<Dataset>>;
-    type IntoFuture = crate::call::BoxFuture<'static, Vec<Dataset>>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        use futures_util::TryStreamExt;
-        Box::pin(self.stream().try_collect())
-    }
-}
+crate::pager::listing!(ListDatasets, Dataset);
 
 #[cfg(test)]
 mod tests {

@@ -670,18 +670,6 @@ impl ListTunings {
         self
     }
 
-    /// Tasks per page (the server's default when unset).
-    pub fn page_size(mut self, size: u32) -> Self {
-        self.page_size = i64::from(size);
-        self
-    }
-
-    /// Timeout of each page's RPC (default 60 s).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
     /// Every matching task, fetched page by page as the stream is read.
     pub fn stream(self) -> impl Stream<Item = Result<TuningTaskInfo>> + Send {
         paged(move |page_token| {
@@ -707,12 +695,4 @@ impl ListTunings {
     }
 }
 
-impl std::future::IntoFuture for ListTunings {
-    type Output = Result<Vec<TuningTaskInfo>>;
-    type IntoFuture = BoxFuture<'static, Vec<TuningTaskInfo>>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        use futures_util::TryStreamExt;
-        Box::pin(self.stream().try_collect())
-    }
-}
+crate::pager::listing!(ListTunings, TuningTaskInfo);
