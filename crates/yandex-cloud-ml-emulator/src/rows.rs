@@ -116,26 +116,28 @@ pub(crate) fn upload_schema(task_type: &str) -> Value {
 /// Reads the next line into `line` (without its end), keeping at most [`MAX_ROW_BYTES`];
 /// `None` at the end of the input, otherwise whether the line was cut.
 fn read_line(input: &mut impl BufRead, line: &mut Vec<u8>) -> io::Result<Option<bool>> {
+    // One byte over the cap is kept, so a `\r` before the newline does not count against it.
+    const KEEP: usize = MAX_ROW_BYTES + 1;
     line.clear();
     let (mut cut, mut any) = (false, false);
     loop {
         let available = input.fill_buf()?;
         if available.is_empty() {
-            return Ok(any.then_some(cut));
+            return Ok(any.then_some(cut || line.len() > MAX_ROW_BYTES));
         }
         any = true;
         let end = available.iter().position(|b| *b == b'\n');
         let piece = &available[..end.unwrap_or(available.len())];
-        let room = MAX_ROW_BYTES - line.len();
+        let room = KEEP - line.len();
         cut |= piece.len() > room;
         line.extend_from_slice(&piece[..piece.len().min(room)]);
         let used = end.map_or(available.len(), |e| e + 1);
         input.consume(used);
         if end.is_some() {
-            if line.last() == Some(&b'\r') {
+            if !cut && line.last() == Some(&b'\r') {
                 line.pop();
             }
-            return Ok(Some(cut));
+            return Ok(Some(cut || line.len() > MAX_ROW_BYTES));
         }
     }
 }
@@ -417,6 +419,14 @@ mod tests {
         assert_eq!(rows("too long"), Some(vec![1]));
         assert_eq!(rows("UTF-8"), Some(vec![2]));
         assert_eq!(count_rows(input.as_slice(), &go).unwrap(), 3);
+        // A line of exactly the cap is read, with either line ending.
+        let exact = format!("\"{}\"", "y".repeat(MAX_ROW_BYTES - 2));
+        for ending in ["\n", "\r\n"] {
+            let mut line = Vec::new();
+            let input = [exact.as_bytes(), ending.as_bytes()].concat();
+            assert_eq!(read_line(&mut input.as_slice(), &mut line).unwrap(), Some(false), "{ending:?}");
+            assert_eq!(line.len(), MAX_ROW_BYTES);
+        }
         let stop = AtomicBool::new(true);
         let e = check_lines("TextToTextGeneration", input.as_slice(), |_, _| Ok(()), |_, _| {}, &stop).err().unwrap();
         assert_eq!(e.kind(), io::ErrorKind::Interrupted);

@@ -80,10 +80,14 @@ async fn presigned_urls_are_bound_checked_and_refused_like_s3() {
     assert_eq!(put(&first, b"0123456789").await, (200, etag, String::new()));
 
     // A new URL makes the old one stale.
-    let second = c.get_upload_draft_url(authorized(url(12))).await.unwrap().into_inner().upload_url;
+    let stale = c.get_upload_draft_url(authorized(url(12))).await.unwrap().into_inner().upload_url;
     let (status, _, body) = put(&first, b"0123456789").await;
     assert_eq!(status, 403);
     assert!(body.contains("earlier upload"), "{body}");
+    // Even a URL for the same size is void once a newer one was asked for.
+    let second = c.get_upload_draft_url(authorized(url(12))).await.unwrap().into_inner().upload_url;
+    let (status, _, body) = put(&stale, b"{\"a\": \"b\"}\n\n").await;
+    assert_eq!(status, 403, "{body}");
     assert_eq!(put(&second, b"{\"a\": \"b\"}\n\n").await.0, 200);
 
     // Validation takes the file; the URL is then refused.

@@ -20,6 +20,9 @@ use crate::{
     transport::endpoints::{Tls, is_loopback},
 };
 
+/// How long the body of an error answer is read.
+const ERROR_BODY_TIME: Duration = Duration::from_secs(10);
+
 /// A request body: bytes streamed from wherever they come from (a file range, memory).
 pub(crate) type Body = BoxBody<Bytes, std::io::Error>;
 
@@ -131,12 +134,16 @@ impl Response {
         const KEEP: usize = 16 << 10;
         let mut body = Vec::new();
         let mut stream = self.body;
-        while body.len() < KEEP {
-            let Some(Ok(frame)) = stream.frame().await else { break };
-            if let Ok(data) = frame.into_data() {
-                body.extend_from_slice(&data[..data.len().min(KEEP - body.len())]);
+        // An error body that stalls is not waited for: what arrived in time is enough.
+        let _ = tokio::time::timeout(ERROR_BODY_TIME, async {
+            while body.len() < KEEP {
+                let Some(Ok(frame)) = stream.frame().await else { break };
+                if let Ok(data) = frame.into_data() {
+                    body.extend_from_slice(&data[..data.len().min(KEEP - body.len())]);
+                }
             }
-        }
+        })
+        .await;
         let text = String::from_utf8_lossy(&body);
         let element = |name: &str| {
             let start = text.find(&format!("<{name}>"))? + name.len() + 2;

@@ -9,7 +9,8 @@ use yandex_cloud_ml_sdk::operations::{Progress, ProgressUnit};
 /// One bar that follows the stages of a piece of work.
 pub struct Bar {
     bar: ProgressBar,
-    stage: Mutex<Option<(String, ProgressUnit)>>,
+    /// The stage shown: its name, unit, and whether its total is known.
+    stage: Mutex<Option<(String, ProgressUnit, bool)>>,
 }
 
 impl Bar {
@@ -33,9 +34,12 @@ impl Bar {
     /// Shows a report: a new stage restarts the bar in that stage's unit.
     pub fn report(&self, p: &Progress) {
         let mut stage = self.stage.lock().unwrap_or_else(|e| e.into_inner());
-        let key = (p.stage.clone(), p.unit);
+        // A new stage, or a total that became known, restyles the bar.
+        let key = (p.stage.clone(), p.unit, p.total.is_some());
         if stage.as_ref() != Some(&key) {
-            self.bar.reset();
+            if stage.as_ref().is_none_or(|(name, unit, _)| (name, unit) != (&key.0, &key.1)) {
+                self.bar.reset();
+            }
             self.bar.set_style(Self::style(p.unit, p.total.is_some()));
             self.bar.set_message(p.stage.clone());
             *stage = Some(key);

@@ -121,7 +121,17 @@ impl DatasetService for Datasets {
     ) -> Result<Response<pb::FinishMultipartUploadDraftResponse>, Status> {
         let r = request.into_inner();
         let id = required("dataset_id", &r.dataset_id)?;
-        self.0.datasets.finish_multipart(id, &r.uploaded_parts).await?;
+        let pieces = self.0.datasets.begin_finish(id, &r.uploaded_parts)?;
+        // Joined in a task of its own: if this call is dropped meanwhile, the join still ends
+        // and records its outcome, so the dataset is never left half-finished.
+        let (state, id) = (self.0.clone(), id.to_owned());
+        tokio::spawn(async move {
+            let joined = state.datasets.blobs.concat(&format!("upload/{id}/whole"), &pieces).await;
+            state.datasets.end_finish(&id, joined.is_ok());
+            joined.map_err(|e| Status::internal(format!("joining the parts failed: {e}")))
+        })
+        .await
+        .map_err(|e| Status::internal(format!("joining the parts stopped: {e}")))??;
         Ok(Response::new(pb::FinishMultipartUploadDraftResponse { dataset_id: r.dataset_id }))
     }
 
@@ -152,7 +162,10 @@ impl DatasetService for Datasets {
                 let (state, id, stop) = (state.clone(), id.clone(), stop.clone());
                 Disarm::new(move || {
                     stop.store(true, Ordering::Relaxed);
-                    state.datasets.abandon_validation(&id, validation, false);
+                    if let Some(file) = state.datasets.abandon_validation(&id, validation, false) {
+                        // A large file: removed off the reactor.
+                        tokio::task::spawn_blocking(move || state.datasets.blobs.delete(&file));
+                    }
                 })
             };
             let job = {
@@ -175,7 +188,7 @@ impl DatasetService for Datasets {
             Ok(op) => Ok(Response::new(op)),
             Err(status) => {
                 // No operation, so no validation: the uploaded file stays for a retry.
-                self.0.datasets.abandon_validation(&dataset_id, validation, true);
+                let _kept = self.0.datasets.abandon_validation(&dataset_id, validation, true);
                 Err(status)
             }
         }

@@ -374,7 +374,7 @@ async fn tune(
     // The model answers from the moment the task says COMPLETED; if the task was cancelled
     // at this very moment, the model goes again.
     let target = format!("gpt://{}/{}/{}@{suffix}", base.folder, base.name, base.version);
-    state.tuning.register(&suffix, model);
+    state.tuning.register(model);
     let completed = advance(TaskStatus::Completed, steps, &|saved| {
         if let Some(task) = saved.task.as_mut() {
             task.target_model_uri = target.clone();

@@ -15,7 +15,15 @@ use tonic::Status;
 use yandex_cloud_ml_proto::yandex::cloud::ai::dataset::v1 as pb;
 
 use super::paging::{self, Order, Position};
-use crate::storage::{Grant, S3Error, Signer, blobs::Blobs, s3_error};
+use crate::storage::{
+    Grant, S3Error, Signer,
+    blobs::{Blobs, Staged, SyncBlobWriter},
+    s3_error,
+};
+
+fn denied(why: &str) -> S3Error {
+    s3_error(StatusCode::FORBIDDEN, "AccessDenied", why)
+}
 
 /// Task types the cloud lists (`ListTypes`).
 pub(crate) const TASK_TYPES: &[&str] = &[
@@ -59,6 +67,8 @@ struct Record {
     upload: Upload,
     /// Counts validations, so a cancelled one that finishes late cannot touch a later one.
     validation: u64,
+    /// Counts uploads, signed into their URLs, so a URL of an earlier upload is refused.
+    generation: u64,
 }
 
 /// The dataset store.
@@ -146,7 +156,7 @@ impl Datasets {
                 Ok(pb::dataset_info::Status::Draft) => Upload::None,
                 _ => Upload::Closed,
             };
-            records.insert(info.dataset_id.clone(), Record { info, upload, validation: 0 });
+            records.insert(info.dataset_id.clone(), Record { info, upload, validation: 0, generation: 0 });
         }
         Ok(())
     }
@@ -237,7 +247,10 @@ impl Datasets {
             )));
         }
         self.persist(&info);
-        records.insert(info.dataset_id.clone(), Record { info: info.clone(), upload: Upload::None, validation: 0 });
+        records.insert(
+            info.dataset_id.clone(),
+            Record { info: info.clone(), upload: Upload::None, validation: 0, generation: 0 },
+        );
         drop(records);
         if let Some(key) = idempotency_key {
             let mut created = self.created.lock().unwrap_or_else(|e| e.into_inner());
@@ -281,14 +294,19 @@ impl Datasets {
         })
     }
 
-    /// `Delete`: the record and every file (blocking with a data directory).
+    /// `Delete`: the record (its saved file first, so a crash cannot bring the dataset back),
+    /// then every file (blocking with a data directory).
     pub(crate) fn delete(&self, id: &str) -> Result<(), Status> {
-        self.lock().remove(id).ok_or_else(|| not_found(id))?;
+        {
+            let mut records = self.lock();
+            records.get(id).ok_or_else(|| not_found(id))?;
+            if let Some(dir) = &self.dir {
+                let _ = std::fs::remove_file(dir.join(format!("{id}.pb")));
+            }
+            records.remove(id);
+        }
         self.blobs.delete_dir(&upload_dir(id));
         self.blobs.delete_dir(&format!("data/{id}"));
-        if let Some(dir) = &self.dir {
-            let _ = std::fs::remove_file(dir.join(format!("{id}.pb")));
-        }
         Ok(())
     }
 
@@ -337,7 +355,9 @@ impl Datasets {
         let mut records = self.lock();
         let record = Self::draft(&mut records, id)?;
         record.upload = Upload::Whole { size };
-        Ok(self.signer.url(base, &Grant::Upload { dataset: id.to_owned(), part: 0, size }))
+        record.generation += 1;
+        let generation = record.generation;
+        Ok(self.signer.url(base, &Grant::Upload { dataset: id.to_owned(), part: 0, size, generation }))
     }
 
     /// `StartMultipartUploadDraft`: one URL per part. Part sizes are the client's choice (at
@@ -353,21 +373,29 @@ impl Datasets {
         let mut records = self.lock();
         let record = Self::draft(&mut records, id)?;
         record.upload = Upload::Parts { size, parts, received: BTreeMap::new() };
-        let part_max = size.min(MAX_PUT_BYTES);
+        record.generation += 1;
+        let (part_max, generation) = (size.min(MAX_PUT_BYTES), record.generation);
         Ok((1..=parts)
-            .map(|part| self.signer.url(base, &Grant::Upload { dataset: id.to_owned(), part, size: part_max }))
+            .map(|part| {
+                let grant = Grant::Upload { dataset: id.to_owned(), part, size: part_max, generation };
+                self.signer.url(base, &grant)
+            })
             .collect())
     }
 
-    /// Storage asks whether a PUT of `length` bytes to a URL signed for `signed` bytes may
-    /// proceed; the answer is the blob key to write. A URL of a finished, replaced or earlier
-    /// upload is refused like S3 refuses a request it no longer allows.
-    pub(crate) fn accepts_upload(&self, id: &str, part: u32, signed: u64, length: u64) -> Result<String, S3Error> {
-        let denied = |why: &str| s3_error(StatusCode::FORBIDDEN, "AccessDenied", why);
+    /// Storage asks whether a PUT of `length` bytes to a URL of upload number `generation`,
+    /// signed for `signed` bytes, may proceed; the answer is the blob key to write. A URL of a
+    /// finished or earlier upload is refused like S3 refuses a request it no longer allows.
+    pub(crate) fn accepts_upload(
+        &self,
+        id: &str,
+        part: u32,
+        signed: u64,
+        generation: u64,
+        length: u64,
+    ) -> Result<String, S3Error> {
         let records = self.lock();
-        let Some(record) = records.get(id) else {
-            return Err(s3_error(StatusCode::NOT_FOUND, "NoSuchUpload", "The specified upload does not exist."));
-        };
+        let record = Self::upload_of(&records, id, generation)?;
         match (&record.upload, part) {
             (Upload::Whole { size } | Upload::Uploaded { whole: Some(size) }, 0) if *size == signed => {
                 Ok(upload_key(id))
@@ -391,81 +419,103 @@ impl Datasets {
         }
     }
 
-    /// Storage received a file or a part.
-    pub(crate) fn uploaded(&self, id: &str, part: u32, size: u64, etag: &str) -> Result<(), S3Error> {
-        let mut records = self.lock();
-        let Some(record) = records.get_mut(id) else {
+    /// The record of a dataset whose current upload is number `generation`.
+    fn upload_of<'a>(records: &'a HashMap<String, Record>, id: &str, generation: u64) -> Result<&'a Record, S3Error> {
+        let Some(record) = records.get(id) else {
             return Err(s3_error(StatusCode::NOT_FOUND, "NoSuchUpload", "The specified upload does not exist."));
         };
-        match &mut record.upload {
+        if record.generation != generation {
+            return Err(denied("This URL belongs to an earlier upload of this dataset"));
+        }
+        Ok(record)
+    }
+
+    /// Storage received a file or a part: if the upload still takes it, it goes in place under
+    /// its key (a rename) and is recorded, all under the records lock, so a Delete, a new
+    /// upload or a validation in between cannot leave a stray file. Otherwise it is dropped.
+    pub(crate) fn uploaded(
+        &self,
+        id: &str,
+        part: u32,
+        generation: u64,
+        staged: Staged,
+        etag: &str,
+    ) -> Result<(), S3Error> {
+        let mut records = self.lock();
+        Self::upload_of(&records, id, generation)?;
+        let Some(record) = records.get_mut(id) else { return Err(denied("The upload is gone")) };
+        let size = staged.len();
+        let key = match &record.upload {
             Upload::Whole { size: expected } | Upload::Uploaded { whole: Some(expected) }
                 if part == 0 && *expected == size =>
             {
-                record.upload = Upload::Uploaded { whole: Some(size) };
-                Ok(())
+                upload_key(id)
             }
-            Upload::Parts { received, .. } if part >= 1 => {
+            Upload::Parts { .. } if part >= 1 => part_key(id, part),
+            _ => return Err(denied("The upload this URL belongs to is complete")),
+        };
+        let internal = |e: std::io::Error| s3_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", &e.to_string());
+        self.blobs.install(staged, &key).map_err(internal)?;
+        match &mut record.upload {
+            Upload::Parts { received, .. } => {
                 received.insert(part, (etag.to_owned(), size));
-                Ok(())
             }
-            _ => Err(s3_error(StatusCode::FORBIDDEN, "AccessDenied", "The upload this URL belongs to is complete")),
+            upload => *upload = Upload::Uploaded { whole: Some(size) },
         }
+        Ok(())
     }
 
-    /// `FinishMultipartUploadDraft`: every part once, in order, with the ETag it got, adding up
-    /// to the declared size; then the parts become one file.
-    pub(crate) async fn finish_multipart(&self, id: &str, parts: &[pb::UploadedPartInfo]) -> Result<(), Status> {
-        let pieces = {
-            let mut records = self.lock();
-            let record = Self::draft(&mut records, id)?;
-            let Upload::Parts { size, parts: expected, received } = &record.upload else {
-                return Err(Status::failed_precondition(format!(
-                    "dataset {id} has no multipart upload in progress; call StartMultipartUploadDraft first"
-                )));
-            };
-            if parts.len() != *expected as usize {
+    /// `FinishMultipartUploadDraft` begins: every part once, in order, with the ETag it got,
+    /// adding up to the declared size. The upload is closed (no PUT can change the parts) and
+    /// the parts to join are returned; [`end_finish`](Self::end_finish) records the outcome.
+    pub(crate) fn begin_finish(&self, id: &str, parts: &[pb::UploadedPartInfo]) -> Result<Vec<String>, Status> {
+        let mut records = self.lock();
+        let record = Self::draft(&mut records, id)?;
+        let Upload::Parts { size, parts: expected, received } = &record.upload else {
+            return Err(Status::failed_precondition(format!(
+                "dataset {id} has no multipart upload in progress; call StartMultipartUploadDraft first"
+            )));
+        };
+        if parts.len() != *expected as usize {
+            return Err(Status::invalid_argument(format!(
+                "uploaded_parts: the upload has {expected} parts, {} were listed",
+                parts.len()
+            )));
+        }
+        let mut total = 0;
+        for (i, p) in parts.iter().enumerate() {
+            let number = i as i64 + 1;
+            if p.part_num != number {
                 return Err(Status::invalid_argument(format!(
-                    "uploaded_parts: the upload has {expected} parts, {} were listed",
-                    parts.len()
+                    "uploaded_parts[{i}].part_num: expected {number}, got {} (parts are listed in order from 1)",
+                    p.part_num
                 )));
             }
-            let mut total = 0;
-            for (i, p) in parts.iter().enumerate() {
-                let number = i as i64 + 1;
-                if p.part_num != number {
+            match received.get(&(number as u32)) {
+                None => return Err(Status::failed_precondition(format!("part {number} was never uploaded"))),
+                Some((etag, _)) if *etag != p.etag => {
                     return Err(Status::invalid_argument(format!(
-                        "uploaded_parts[{i}].part_num: expected {number}, got {} (parts are listed in order from 1)",
-                        p.part_num
+                        "uploaded_parts[{i}].etag: does not match the ETag part {number} got"
                     )));
                 }
-                match received.get(&(number as u32)) {
-                    None => {
-                        return Err(Status::failed_precondition(format!("part {number} was never uploaded")));
-                    }
-                    Some((etag, _)) if *etag != p.etag => {
-                        return Err(Status::invalid_argument(format!(
-                            "uploaded_parts[{i}].etag: does not match the ETag part {number} got"
-                        )));
-                    }
-                    Some((_, len)) => total += len,
-                }
+                Some((_, len)) => total += len,
             }
-            if total != *size {
-                return Err(Status::failed_precondition(format!(
-                    "the parts add up to {total} bytes, the upload was started for {size}"
-                )));
-            }
-            let pieces = (1..=*expected).map(|p| part_key(id, p)).collect::<Vec<_>>();
-            // Closed while the parts are joined, so no PUT can change them meanwhile.
-            record.upload = Upload::Closed;
-            pieces
-        };
-        let joined = self.blobs.concat(&upload_key(id), &pieces).await;
-        let mut records = self.lock();
-        if let Some(record) = records.get_mut(id) {
-            record.upload = if joined.is_ok() { Upload::Uploaded { whole: None } } else { Upload::None };
         }
-        joined.map(drop).map_err(|e| Status::internal(format!("joining the parts failed: {e}")))
+        if total != *size {
+            return Err(Status::failed_precondition(format!(
+                "the parts add up to {total} bytes, the upload was started for {size}"
+            )));
+        }
+        let pieces = (1..=*expected).map(|p| part_key(id, p)).collect();
+        record.upload = Upload::Closed;
+        Ok(pieces)
+    }
+
+    /// The parts were joined (or not): the file waits for validation, or the upload starts over.
+    pub(crate) fn end_finish(&self, id: &str, joined: bool) {
+        if let Some(record) = self.lock().get_mut(id) {
+            record.upload = if joined { Upload::Uploaded { whole: None } } else { Upload::None };
+        }
     }
 
     /// `Validate` starts: the dataset goes to VALIDATING; returns its task type, the key of
@@ -487,35 +537,41 @@ impl Datasets {
     }
 
     /// Where validation writes the parquet file of a dataset.
-    pub(crate) fn data_writer(&self, id: &str) -> std::io::Result<crate::storage::blobs::SyncBlobWriter> {
+    pub(crate) fn data_writer(&self, id: &str) -> std::io::Result<SyncBlobWriter> {
         self.blobs.sync_writer(&data_key(id))
     }
 
     /// Validation number `validation` finished: READY with the rows and the stored parquet
     /// file, or INVALID with the errors. Refused (nothing stored) if that validation was
-    /// abandoned meanwhile, so a late finish cannot overwrite what came after it.
+    /// abandoned meanwhile, so a late finish cannot overwrite what came after it. Blocking:
+    /// the file is made durable outside the records lock, then put in place under it.
     pub(crate) fn finish_validation(
         &self,
         id: &str,
         validation: u64,
         valid_rows: u64,
         errors: Vec<pb::ValidationError>,
-        parquet: Option<crate::storage::blobs::SyncBlobWriter>,
+        parquet: Option<SyncBlobWriter>,
     ) -> Result<(), Status> {
+        let ready = errors.is_empty();
+        let staged = match parquet {
+            Some(writer) if ready => {
+                Some(self.blobs.stage_sync(writer).map_err(|e| Status::internal(format!("storing the dataset: {e}")))?)
+            }
+            _ => None,
+        };
         let mut records = self.lock();
         let record = records
             .get_mut(id)
             .filter(|r| r.validation == validation && r.info.status == pb::dataset_info::Status::Validating as i32)
             .ok_or_else(|| Status::cancelled(format!("validation of dataset {id} was abandoned")))?;
-        let ready = errors.is_empty();
-        let stored = match parquet {
-            Some(writer) if ready => self
+        let stored = match staged {
+            Some(staged) => self
                 .blobs
-                .commit_sync(writer, &data_key(id))
+                .install(staged, &data_key(id))
                 .map_err(|e| Status::internal(format!("storing the dataset: {e}")))?,
-            _ => 0,
+            None => 0,
         };
-        self.blobs.delete(&upload_key(id));
         record.info.status =
             if ready { pb::dataset_info::Status::Ready } else { pb::dataset_info::Status::Invalid } as i32;
         record.info.rows = if ready { valid_rows as i64 } else { 0 };
@@ -523,25 +579,28 @@ impl Datasets {
         record.info.validation_error = errors;
         record.info.updated_at = Some(SystemTime::now().into());
         self.persist(&record.info);
+        drop(records);
+        // The uploaded file was read; it goes (outside the lock: it may be large).
+        self.blobs.delete(&upload_key(id));
         Ok(())
     }
 
     /// Validation number `validation` did not run to its end: back to DRAFT, keeping the
     /// uploaded file when the validation never started (so it can be asked for again), or
-    /// without it when the validation was cancelled or failed midway.
-    pub(crate) fn abandon_validation(&self, id: &str, validation: u64, keep_file: bool) {
+    /// without it when it was cancelled or failed midway. Returns the key of a file to delete
+    /// (large: the caller deletes it off the reactor).
+    #[must_use = "the returned file is to be deleted"]
+    pub(crate) fn abandon_validation(&self, id: &str, validation: u64, keep_file: bool) -> Option<String> {
         let mut records = self.lock();
-        let Some(record) = records.get_mut(id) else { return };
+        let record = records.get_mut(id)?;
         if record.validation != validation || record.info.status != pb::dataset_info::Status::Validating as i32 {
-            return;
+            return None;
         }
         record.info.status = pb::dataset_info::Status::Draft as i32;
         record.upload = if keep_file { Upload::Uploaded { whole: None } } else { Upload::None };
-        if !keep_file {
-            self.blobs.delete(&upload_key(id));
-        }
         record.info.updated_at = Some(SystemTime::now().into());
         self.persist(&record.info);
+        (!keep_file).then(|| upload_key(id))
     }
 
     /// `GetDownloadUrls`: the parquet file of a READY dataset.
@@ -585,7 +644,7 @@ mod tests {
         Datasets::open(None, 10, 1 << 20).unwrap()
     }
 
-    fn uploaded(d: &Datasets) -> String {
+    async fn uploaded(d: &Datasets) -> String {
         let r = pb::CreateDatasetRequest {
             folder_id: "f".into(),
             task_type: "TextToTextGeneration".into(),
@@ -594,16 +653,18 @@ mod tests {
         };
         let id = d.create(r, "me", None).unwrap().dataset_id;
         d.upload_url(&id, 3, "http://h").unwrap();
-        d.uploaded(&id, 0, 3, "\"e\"").unwrap();
+        let mut w = d.blobs.writer(&upload_key(&id), 3).await.unwrap().unwrap();
+        w.write(bytes::Bytes::from_static(b"{}\n")).await.unwrap();
+        d.uploaded(&id, 0, 1, w.finish().await.unwrap(), "\"e\"").unwrap();
         id
     }
 
-    #[test]
-    fn a_late_finish_of_an_abandoned_validation_changes_nothing() {
+    #[tokio::test]
+    async fn a_late_finish_of_an_abandoned_validation_changes_nothing() {
         let d = store();
-        let id = uploaded(&d);
+        let id = uploaded(&d).await;
         let (_, _, first) = d.start_validation(&id).unwrap();
-        d.abandon_validation(&id, first, true);
+        assert_eq!(d.abandon_validation(&id, first, true), None, "the file is kept");
         let (_, _, second) = d.start_validation(&id).unwrap();
         assert!(second > first);
         let late = d.finish_validation(&id, first, 9, vec![], None).unwrap_err();
@@ -613,14 +674,17 @@ mod tests {
         let info = d.describe(&id).unwrap();
         assert_eq!((info.status, info.rows), (pb::dataset_info::Status::Ready as i32, 1));
         // An abandon that arrives after the finish changes nothing either.
-        d.abandon_validation(&id, second, false);
+        assert_eq!(d.abandon_validation(&id, second, false), None, "too late: nothing to delete");
         assert_eq!(d.describe(&id).unwrap().status, pb::dataset_info::Status::Ready as i32);
     }
 
-    #[test]
-    fn page_tokens_survive_deletions_between_pages() {
+    #[tokio::test]
+    async fn page_tokens_survive_deletions_between_pages() {
         let d = store();
-        let ids: Vec<String> = (0..5).map(|_| uploaded(&d)).collect();
+        let mut ids = Vec::new();
+        for _ in 0..5 {
+            ids.push(uploaded(&d).await);
+        }
         let list = |token: &str| {
             let r = pb::ListDatasetsRequest {
                 folder_id: "f".into(),

@@ -44,6 +44,21 @@ pub(crate) fn status_name(status: i32) -> &'static str {
     pb::tuning_task::Status::try_from(status).map_or("UNKNOWN", |s| s.as_str_name())
 }
 
+/// A tuned model written aside, not yet answering; dropped, its file goes.
+pub(crate) struct SavedModel {
+    suffix: String,
+    model: Option<TunedModel>,
+    file: Option<std::path::PathBuf>,
+}
+
+impl Drop for SavedModel {
+    fn drop(&mut self) {
+        if let Some(file) = self.file.take() {
+            let _ = std::fs::remove_file(file);
+        }
+    }
+}
+
 /// The task store and the tuned models.
 pub(crate) struct Tuning {
     tasks: Mutex<HashMap<String, Saved>>,
@@ -68,6 +83,11 @@ impl Tuning {
         let Some(dir) = &self.dir else { return Ok(()) };
         for entry in std::fs::read_dir(dir.join("models"))?.flatten() {
             let path = entry.path();
+            // Leftovers of tunings that never completed.
+            if path.extension().is_some_and(|e| e == "partial") {
+                let _ = std::fs::remove_file(&path);
+                continue;
+            }
             let learned = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<Learned>(&b).ok());
             match (learned, path.file_stem().and_then(|s| s.to_str())) {
                 (Some(learned), Some(suffix)) => self.models.insert(suffix.to_owned(), TunedModel::new(learned)),
@@ -78,6 +98,9 @@ impl Tuning {
         {
             let mut tasks = self.lock();
             for entry in std::fs::read_dir(dir)?.flatten() {
+                if entry.path().extension().is_some_and(|e| e == "partial") {
+                    let _ = std::fs::remove_file(entry.path());
+                }
                 if entry.path().extension().is_none_or(|e| e != "pb") {
                     continue;
                 }
@@ -101,8 +124,11 @@ impl Tuning {
                 tasks.insert(task.task_id.clone(), saved);
             }
         }
+        let tasks = self.lock();
         for id in interrupted {
-            self.persist(&id);
+            if let Some(saved) = tasks.get(&id) {
+                self.persist(saved);
+            }
         }
         Ok(())
     }
@@ -111,13 +137,15 @@ impl Tuning {
         self.tasks.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn persist(&self, id: &str) {
-        let Some(dir) = &self.dir else { return };
-        let Some(saved) = self.lock().get(id).cloned() else { return };
-        let path = dir.join(format!("{id}.pb"));
-        let tmp = path.with_extension("partial");
+    /// Saves a task; called with the tasks locked, so saves happen in the order of the
+    /// changes, each through a temporary file of its own.
+    fn persist(&self, saved: &Saved) {
+        let (Some(dir), Some(task)) = (&self.dir, &saved.task) else { return };
+        let path = dir.join(format!("{}.pb", task.task_id));
+        let tmp = dir.join(format!("{}.{:016x}.partial", task.task_id, fastrand::u64(..)));
         if let Err(e) = std::fs::write(&tmp, saved.encode_to_vec()).and_then(|()| std::fs::rename(&tmp, &path)) {
-            tracing::error!(error = %e, task = id, "could not save the tuning task");
+            let _ = std::fs::remove_file(&tmp);
+            tracing::error!(error = %e, task = %task.task_id, "could not save the tuning task");
         }
     }
 
@@ -149,9 +177,10 @@ impl Tuning {
 
     /// Stores a new task (after [`make_room`](Self::make_room)).
     pub(crate) fn insert(&self, task: pb::TuningTask, options: pb::GetOptionsResponse) {
-        let id = task.task_id.clone();
-        self.lock().insert(id.clone(), Saved { task: Some(task), options: Some(options), ..Default::default() });
-        self.persist(&id);
+        let saved = Saved { task: Some(task), options: Some(options), ..Default::default() };
+        let mut tasks = self.lock();
+        self.persist(&saved);
+        tasks.insert(saved.task.as_ref().map(|t| t.task_id.clone()).unwrap_or_default(), saved);
     }
 
     /// The saved state of a task.
@@ -162,18 +191,15 @@ impl Tuning {
     /// Changes a running task and returns it. A finished task cannot change: the error says
     /// how it ended (so a cancelled job learns it must stop).
     pub(crate) fn update(&self, id: &str, change: impl FnOnce(&mut Saved)) -> Result<pb::TuningTask, Status> {
-        let task = {
-            let mut tasks = self.lock();
-            let saved = tasks.get_mut(id).ok_or_else(|| not_found(id))?;
-            let status = saved.task.as_ref().map_or(0, |t| t.status);
-            if is_finished(status) {
-                return Err(Status::failed_precondition(format!("tuning task {id} is {}", status_name(status))));
-            }
-            change(saved);
-            saved.task.clone().unwrap_or_default()
-        };
-        self.persist(id);
-        Ok(task)
+        let mut tasks = self.lock();
+        let saved = tasks.get_mut(id).ok_or_else(|| not_found(id))?;
+        let status = saved.task.as_ref().map_or(0, |t| t.status);
+        if is_finished(status) {
+            return Err(Status::failed_precondition(format!("tuning task {id} is {}", status_name(status))));
+        }
+        change(saved);
+        self.persist(saved);
+        Ok(saved.task.clone().unwrap_or_default())
     }
 
     /// Ends a running task as FAILED (or CANCELED) with a public error; an error if it had
@@ -197,22 +223,38 @@ impl Tuning {
         })
     }
 
-    /// Saves what a tuning learned under its model's suffix and indexes it (blocking); the
-    /// model answers once [`register`](Self::register)ed.
-    pub(crate) fn save_model(&self, suffix: &str, learned: Learned) -> Result<TunedModel, Status> {
-        if let Some(dir) = &self.dir {
-            let path = dir.join("models").join(format!("{suffix}.json"));
-            serde_json::to_vec(&learned)
-                .map_err(std::io::Error::other)
-                .and_then(|b| std::fs::write(&path, b))
-                .map_err(|e| Status::internal(format!("saving the tuned model: {e}")))?;
-        }
-        Ok(TunedModel::new(learned))
+    /// Writes what a tuning learned aside and indexes it (blocking); the model answers, and
+    /// its file is put in place, once [`register`](Self::register)ed. Dropped instead, it
+    /// leaves nothing behind.
+    pub(crate) fn save_model(&self, suffix: &str, learned: Learned) -> Result<SavedModel, Status> {
+        let file = match &self.dir {
+            None => None,
+            Some(dir) => {
+                let tmp = dir.join("models").join(format!("{suffix}.{:016x}.partial", fastrand::u64(..)));
+                serde_json::to_vec(&learned)
+                    .map_err(std::io::Error::other)
+                    .and_then(|b| std::fs::write(&tmp, b))
+                    .map_err(|e| {
+                        let _ = std::fs::remove_file(&tmp);
+                        Status::internal(format!("saving the tuned model: {e}"))
+                    })?;
+                Some(tmp)
+            }
+        };
+        Ok(SavedModel { suffix: suffix.to_owned(), model: Some(TunedModel::new(learned)), file })
     }
 
-    /// Makes a saved model answer.
-    pub(crate) fn register(&self, suffix: &str, model: TunedModel) {
-        self.models.insert(suffix.to_owned(), model);
+    /// Makes a saved model answer, its file kept for restarts.
+    pub(crate) fn register(&self, mut saved: SavedModel) {
+        if let (Some(dir), Some(tmp)) = (&self.dir, saved.file.take()) {
+            let path = dir.join("models").join(format!("{}.json", saved.suffix));
+            if let Err(e) = std::fs::rename(&tmp, path) {
+                tracing::error!(error = %e, model = %saved.suffix, "could not keep the tuned model for restarts");
+            }
+        }
+        if let Some(model) = saved.model.take() {
+            self.models.insert(saved.suffix.clone(), model);
+        }
     }
 
     /// Forgets a model whose tuning did not complete after all (cancelled at the last moment).

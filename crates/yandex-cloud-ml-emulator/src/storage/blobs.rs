@@ -3,17 +3,16 @@
 //! ids the emulator issued and fixed names (`upload/<dataset>/whole`, `upload/<dataset>/part-3`,
 //! `data/<dataset>/main`), so one dataset's files sit under one prefix.
 //!
-//! Everything stored counts against one byte budget; a write reserves its declared size
-//! before the first byte is kept and is refused when the budget is spent.
+//! Everything stored counts against one byte budget, kept as a size per key under one lock, so
+//! replacing, deleting and racing writers can never make the count drift. A write reserves its
+//! declared size before the first byte is kept; it is written aside (a temporary file) and
+//! installed under its key only when the caller says so.
 
 use std::{
     collections::HashMap,
     io::{self, BufRead, Read},
     path::{Path, PathBuf},
-    sync::{
-        Arc, Mutex, MutexGuard,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::{Arc, Mutex, MutexGuard},
 };
 
 use bytes::Bytes;
@@ -27,10 +26,31 @@ enum Store {
     Dir(PathBuf),
 }
 
+/// Bytes stored per key, and bytes reserved by writes in progress.
+#[derive(Default)]
+struct Books {
+    sizes: HashMap<String, u64>,
+    stored: u64,
+    reserved: u64,
+}
+
+impl Books {
+    fn set(&mut self, key: &str, len: u64) {
+        let old = self.sizes.insert(key.to_owned(), len).unwrap_or(0);
+        self.stored = self.stored - old + len;
+    }
+
+    fn remove(&mut self, key: &str) {
+        if let Some(old) = self.sizes.remove(key) {
+            self.stored -= old;
+        }
+    }
+}
+
 /// Where blobs are kept, and how many bytes they take.
 pub(crate) struct Blobs {
     store: Store,
-    used: Arc<AtomicU64>,
+    books: Arc<Mutex<Books>>,
     limit: u64,
 }
 
@@ -40,7 +60,7 @@ pub(crate) struct Full {
     pub limit: u64,
 }
 
-fn lock(m: &Mutex<HashMap<String, Chunks>>) -> MutexGuard<'_, HashMap<String, Chunks>> {
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -48,31 +68,36 @@ fn chunks_len(c: &Chunks) -> u64 {
     c.iter().map(|b| b.len() as u64).sum()
 }
 
-/// Bytes of every file under `dir`.
-fn disk_usage(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
-    entries
-        .flatten()
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => disk_usage(&e.path()),
-            _ => e.metadata().map(|m| m.len()).unwrap_or(0),
-        })
-        .sum()
+/// Every stored file under `dir` with its key; leftovers of interrupted writes are removed.
+fn scan(dir: &Path, prefix: &str, books: &mut Books) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let key = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => scan(&entry.path(), &key, books),
+            _ if name.ends_with(".partial") => {
+                let _ = std::fs::remove_file(entry.path());
+            }
+            _ => books.set(&key, entry.metadata().map(|m| m.len()).unwrap_or(0)),
+        }
+    }
 }
 
 impl Blobs {
     /// Blobs in memory, or in `dir/blobs`, holding at most `limit` bytes.
     pub(crate) fn new(dir: Option<&Path>, limit: u64) -> io::Result<Blobs> {
-        let (store, used) = match dir {
+        let mut books = Books::default();
+        let store = match dir {
             Some(dir) => {
                 let dir = dir.join("blobs");
                 std::fs::create_dir_all(&dir)?;
-                let used = disk_usage(&dir);
-                (Store::Dir(dir), used)
+                scan(&dir, "", &mut books);
+                Store::Dir(dir)
             }
-            None => (Store::Memory(Mutex::default()), 0),
+            None => Store::Memory(Mutex::default()),
         };
-        Ok(Blobs { store, used: Arc::new(AtomicU64::new(used)), limit })
+        Ok(Blobs { store, books: Arc::new(Mutex::new(books)), limit })
     }
 
     fn path(dir: &Path, key: &str) -> PathBuf {
@@ -84,17 +109,23 @@ impl Blobs {
         dir.join(format!("{key}.{:016x}.partial", fastrand::u64(..)))
     }
 
-    fn reserve(&self, bytes: u64) -> Result<Reservation, Full> {
-        let before = self.used.fetch_add(bytes, Ordering::Relaxed);
-        if before.saturating_add(bytes) > self.limit {
-            self.used.fetch_sub(bytes, Ordering::Relaxed);
-            return Err(Full { limit: self.limit });
-        }
-        Ok(Reservation { used: self.used.clone(), bytes })
+    /// Bytes stored and reserved.
+    #[cfg(test)]
+    pub(crate) fn used(&self) -> u64 {
+        let books = lock(&self.books);
+        books.stored + books.reserved
     }
 
-    /// Starts writing at most `size` bytes to `key`; the blob appears only when the writer is
-    /// committed, and is thrown away if the writer is dropped before.
+    fn reserve(&self, bytes: u64) -> Result<Reservation, Full> {
+        let mut books = lock(&self.books);
+        if books.stored + books.reserved + bytes > self.limit {
+            return Err(Full { limit: self.limit });
+        }
+        books.reserved += bytes;
+        Ok(Reservation { books: self.books.clone(), bytes })
+    }
+
+    /// Starts writing at most `size` bytes meant for `key`.
     pub(crate) async fn writer(&self, key: &str, size: u64) -> io::Result<Result<BlobWriter, Full>> {
         let reservation = match self.reserve(size) {
             Ok(r) => r,
@@ -114,25 +145,28 @@ impl Blobs {
         Ok(Ok(BlobWriter { target, len: 0, reservation }))
     }
 
-    /// Stores a finished writer under `key` (replacing what was there); returns the size.
-    pub(crate) async fn commit(&self, writer: BlobWriter, key: &str) -> io::Result<u64> {
-        let BlobWriter { target, len, reservation } = writer;
-        let old = self.len(key).unwrap_or(0);
+    /// Puts written bytes in place under `key` (replacing what was there) and counts them.
+    /// Quick: a rename, or a map insert. Dropping a [`Staged`] instead throws it away.
+    pub(crate) fn install(&self, staged: Staged, key: &str) -> io::Result<u64> {
+        let Staged { target, len, reservation } = staged;
+        let mut books = lock(&self.books);
         match (&self.store, target) {
-            (Store::Memory(m), Target::Memory(chunks)) => {
+            (Store::Memory(m), StagedTarget::Memory(chunks)) => {
                 lock(m).insert(key.to_owned(), Arc::new(chunks));
             }
-            (Store::Dir(dir), Target::File(mut file, mut tmp)) => {
-                file.flush().await?;
-                file.into_inner().sync_data().await?;
-                let from = tmp.0.take().unwrap_or_default();
-                tokio::fs::rename(&from, Self::path(dir, key)).await.inspect_err(|_| tmp.0 = Some(from))?;
+            (Store::Dir(dir), StagedTarget::File(mut tmp)) => {
+                let to = Self::path(dir, key);
+                if let Some(parent) = to.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                std::fs::rename(tmp.0.as_ref().ok_or_else(|| io::Error::other("no staged file"))?, to)?;
+                tmp.0 = None;
             }
-            _ => return Err(io::Error::other("a blob writer of another store")),
+            _ => return Err(io::Error::other("a blob written for another store")),
         }
-        // The written bytes stay counted; the replaced blob and the unused reservation go.
-        reservation.keep(len);
-        self.used.fetch_sub(old, Ordering::Relaxed);
+        books.set(key, len);
+        drop(books);
+        drop(reservation);
         Ok(len)
     }
 
@@ -152,36 +186,26 @@ impl Blobs {
         })
     }
 
-    /// Stores a finished blocking writer under `key`; returns the size.
-    pub(crate) fn commit_sync(&self, writer: SyncBlobWriter, key: &str) -> io::Result<u64> {
-        let old = self.len(key).unwrap_or(0);
-        let len = match (&self.store, writer) {
-            (Store::Memory(m), SyncBlobWriter::Memory(bytes)) => {
-                let len = bytes.len() as u64;
-                lock(m).insert(key.to_owned(), Arc::new(vec![Bytes::from(bytes)]));
-                len
+    /// Makes a finished blocking writer durable, ready to [`install`](Self::install)
+    /// (blocking).
+    pub(crate) fn stage_sync(&self, writer: SyncBlobWriter) -> io::Result<Staged> {
+        let reservation = Reservation::none(&self.books);
+        Ok(match writer {
+            SyncBlobWriter::Memory(bytes) => {
+                Staged { len: bytes.len() as u64, target: StagedTarget::Memory(vec![Bytes::from(bytes)]), reservation }
             }
-            (Store::Dir(dir), SyncBlobWriter::File(file, mut tmp)) => {
+            SyncBlobWriter::File(file, tmp) => {
                 let file = file.into_inner().map_err(|e| e.into_error())?;
                 file.sync_data()?;
                 let len = file.metadata()?.len();
-                let from = tmp.0.take().unwrap_or_default();
-                std::fs::rename(&from, Self::path(dir, key)).inspect_err(|_| tmp.0 = Some(from))?;
-                len
+                Staged { len, target: StagedTarget::File(tmp), reservation }
             }
-            _ => return Err(io::Error::other("a blob writer of another store")),
-        };
-        self.used.fetch_add(len, Ordering::Relaxed);
-        self.used.fetch_sub(old, Ordering::Relaxed);
-        Ok(len)
+        })
     }
 
     /// The size of a blob, if it exists.
     pub(crate) fn len(&self, key: &str) -> Option<u64> {
-        match &self.store {
-            Store::Memory(m) => lock(m).get(key).map(chunks_len),
-            Store::Dir(dir) => std::fs::metadata(Self::path(dir, key)).ok().filter(|m| m.is_file()).map(|m| m.len()),
-        }
+        lock(&self.books).sizes.get(key).copied()
     }
 
     /// A blocking reader of a blob (for validation on a blocking thread).
@@ -236,40 +260,45 @@ impl Blobs {
 
     /// Removes one blob (blocking with a data directory).
     pub(crate) fn delete(&self, key: &str) {
-        let freed = match &self.store {
-            Store::Memory(m) => lock(m).remove(key).map_or(0, |c| chunks_len(&c)),
-            Store::Dir(dir) => {
-                let path = Self::path(dir, key);
-                let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-                if std::fs::remove_file(&path).is_ok() { len } else { 0 }
+        let mut books = lock(&self.books);
+        match &self.store {
+            Store::Memory(m) => {
+                lock(m).remove(key);
             }
-        };
-        self.used.fetch_sub(freed, Ordering::Relaxed);
+            Store::Dir(dir) => {
+                let _ = std::fs::remove_file(Self::path(dir, key));
+            }
+        }
+        books.remove(key);
     }
 
     /// Removes every blob under a directory-like prefix (`upload/<dataset>`); blocking with a
     /// data directory.
     pub(crate) fn delete_dir(&self, prefix: &str) {
-        let freed = match &self.store {
+        let mut books = lock(&self.books);
+        let doomed: Vec<String> =
+            books.sizes.keys().filter(|k| k.starts_with(&format!("{prefix}/"))).cloned().collect();
+        match &self.store {
             Store::Memory(m) => {
                 let mut map = lock(m);
-                let doomed: Vec<String> =
-                    map.keys().filter(|k| k.starts_with(&format!("{prefix}/"))).cloned().collect();
-                doomed.iter().filter_map(|k| map.remove(k)).map(|c| chunks_len(&c)).sum()
+                for key in &doomed {
+                    map.remove(key);
+                }
             }
             Store::Dir(dir) => {
-                let path = Self::path(dir, prefix);
-                let len = disk_usage(&path);
-                if std::fs::remove_dir_all(&path).is_ok() { len } else { 0 }
+                let _ = std::fs::remove_dir_all(Self::path(dir, prefix));
             }
-        };
-        self.used.fetch_sub(freed, Ordering::Relaxed);
+        }
+        for key in &doomed {
+            books.remove(key);
+        }
     }
 
     /// Joins blobs into one (the parts of a multipart upload), then removes the pieces.
     pub(crate) async fn concat(&self, target: &str, pieces: &[String]) -> io::Result<u64> {
-        let len = match &self.store {
+        match &self.store {
             Store::Memory(m) => {
+                let mut books = lock(&self.books);
                 let mut map = lock(m);
                 let mut all = Vec::new();
                 for p in pieces {
@@ -277,16 +306,16 @@ impl Blobs {
                 }
                 for p in pieces {
                     map.remove(p);
+                    books.remove(p);
                 }
                 let all = Arc::new(all);
                 let len = chunks_len(&all);
-                if let Some(old) = map.insert(target.to_owned(), all) {
-                    self.used.fetch_sub(chunks_len(&old), Ordering::Relaxed);
-                }
-                return Ok(len);
+                map.insert(target.to_owned(), all);
+                books.set(target, len);
+                Ok(len)
             }
             Store::Dir(dir) => {
-                let mut tmp = TempFile(Some(Self::temp(dir, target)));
+                let tmp = TempFile(Some(Self::temp(dir, target)));
                 let path = tmp.0.clone().unwrap_or_default();
                 let mut out = tokio::io::BufWriter::with_capacity(1 << 20, tokio::fs::File::create(&path).await?);
                 let mut len = 0;
@@ -296,17 +325,15 @@ impl Blobs {
                 }
                 out.flush().await?;
                 out.into_inner().sync_data().await?;
-                let old = self.len(target).unwrap_or(0);
-                tokio::fs::rename(&path, Self::path(dir, target)).await?;
-                tmp.0 = None;
+                let staged =
+                    Staged { target: StagedTarget::File(tmp), len, reservation: Reservation::none(&self.books) };
+                self.install(staged, target)?;
                 for p in pieces {
-                    let _ = tokio::fs::remove_file(Self::path(dir, p)).await;
+                    self.delete(p);
                 }
-                self.used.fetch_sub(old, Ordering::Relaxed);
-                len
+                Ok(len)
             }
-        };
-        Ok(len)
+        }
     }
 }
 
@@ -314,25 +341,24 @@ fn missing(key: &str) -> io::Error {
     io::Error::new(io::ErrorKind::NotFound, format!("no stored file {key}"))
 }
 
-/// Bytes set aside in the budget; given back when dropped unless kept.
+/// Bytes set aside in the budget for a write in progress; given back when dropped.
 struct Reservation {
-    used: Arc<AtomicU64>,
+    books: Arc<Mutex<Books>>,
     bytes: u64,
 }
 
 impl Reservation {
-    /// `actual` bytes stay counted; the rest of the reservation is given back.
-    fn keep(mut self, actual: u64) {
-        let unused = self.bytes.saturating_sub(actual);
-        self.used.fetch_sub(unused, Ordering::Relaxed);
-        self.used.fetch_add(actual.saturating_sub(self.bytes), Ordering::Relaxed);
-        self.bytes = 0;
+    fn none(books: &Arc<Mutex<Books>>) -> Reservation {
+        Reservation { books: books.clone(), bytes: 0 }
     }
 }
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        self.used.fetch_sub(self.bytes, Ordering::Relaxed);
+        if self.bytes > 0 {
+            let mut books = lock(&self.books);
+            books.reserved = books.reserved.saturating_sub(self.bytes);
+        }
     }
 }
 
@@ -352,7 +378,7 @@ enum Target {
     File(tokio::io::BufWriter<tokio::fs::File>, TempFile),
 }
 
-/// A blob being written; dropping it before [`Blobs::commit`] throws it away.
+/// A blob being written; dropping it throws it away.
 pub(crate) struct BlobWriter {
     target: Target,
     len: u64,
@@ -374,11 +400,43 @@ impl BlobWriter {
     pub(crate) fn len(&self) -> u64 {
         self.len
     }
+
+    /// Makes the written bytes durable, ready to [`install`](Blobs::install).
+    pub(crate) async fn finish(self) -> io::Result<Staged> {
+        let BlobWriter { target, len, reservation } = self;
+        let target = match target {
+            Target::Memory(chunks) => StagedTarget::Memory(chunks),
+            Target::File(mut file, tmp) => {
+                file.flush().await?;
+                file.into_inner().sync_data().await?;
+                StagedTarget::File(tmp)
+            }
+        };
+        Ok(Staged { target, len, reservation })
+    }
 }
 
 impl std::fmt::Debug for BlobWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "BlobWriter({} bytes)", self.len)
+    }
+}
+
+enum StagedTarget {
+    Memory(Vec<Bytes>),
+    File(TempFile),
+}
+
+/// Written bytes waiting to be installed under their key; dropping it throws them away.
+pub(crate) struct Staged {
+    target: StagedTarget,
+    len: u64,
+    reservation: Reservation,
+}
+
+impl Staged {
+    pub(crate) fn len(&self) -> u64 {
+        self.len
     }
 }
 
@@ -439,30 +497,39 @@ impl BufRead for ChunkReader {
 mod tests {
     use super::*;
 
+    async fn put(blobs: &Blobs, key: &str, text: &str) -> u64 {
+        let mut w = blobs.writer(key, 100).await.unwrap().unwrap();
+        w.write(Bytes::copy_from_slice(text.as_bytes())).await.unwrap();
+        blobs.install(w.finish().await.unwrap(), key).unwrap()
+    }
+
     async fn roundtrip(blobs: Blobs) {
         let mut parts = Vec::new();
         for (i, text) in ["line one\nli", "ne two\n", "", "line three\n"].iter().enumerate() {
             let key = format!("upload/fds1/part-{}", i + 1);
-            let mut w = blobs.writer(&key, 100).await.unwrap().unwrap();
-            w.write(Bytes::from_static(text.as_bytes())).await.unwrap();
-            blobs.commit(w, &key).await.unwrap();
+            put(&blobs, &key, text).await;
             parts.push(key);
         }
-        assert_eq!(blobs.used.load(Ordering::Relaxed), 29, "reservations shrink to what was written");
+        assert_eq!(blobs.used(), 29, "reservations shrink to what was written");
+        // Replacing a blob counts the new size only.
+        put(&blobs, "upload/fds1/part-3", "").await;
+        assert_eq!(blobs.used(), 29);
         assert_eq!(blobs.concat("upload/fds1/whole", &parts).await.unwrap(), 29);
         assert!(blobs.len("upload/fds1/part-1").is_none(), "pieces are removed");
+        assert_eq!(blobs.used(), 29);
         let lines: Vec<String> = blobs.reader("upload/fds1/whole").unwrap().lines().map(Result::unwrap).collect();
         assert_eq!(lines, ["line one", "line two", "line three"]);
-        // A writer dropped before commit leaves nothing behind and gives its bytes back.
+        // A write dropped before it is installed leaves nothing behind and gives its bytes back.
         let mut dropped = blobs.writer("upload/fds1/part-9", 50).await.unwrap().unwrap();
         dropped.write(Bytes::from_static(b"abandoned")).await.unwrap();
-        drop(dropped);
+        drop(dropped.finish().await.unwrap());
         assert!(blobs.len("upload/fds1/part-9").is_none());
+        assert_eq!(blobs.used(), 29);
         // The budget refuses what does not fit.
         assert!(blobs.writer("upload/fds2/whole", 1000).await.unwrap().is_err());
         blobs.delete_dir("upload/fds1");
         assert!(blobs.len("upload/fds1/whole").is_none());
-        assert_eq!(blobs.used.load(Ordering::Relaxed), 0);
+        assert_eq!(blobs.used(), 0);
     }
 
     #[tokio::test]
@@ -470,9 +537,14 @@ mod tests {
         roundtrip(Blobs::new(None, 200).unwrap()).await;
         let dir = std::env::temp_dir().join(format!("ycml-blobs-{}", fastrand::u64(..)));
         roundtrip(Blobs::new(Some(&dir), 200).unwrap()).await;
-        let leftovers: Vec<_> =
-            std::fs::read_dir(dir.join("blobs/upload")).map(|d| d.flatten().count()).into_iter().collect();
-        assert_eq!(leftovers, vec![0], "no temporary files left");
+        assert!(!dir.join("blobs/upload/fds1").exists(), "the dataset's folder is gone");
+        // What a restart finds: stored files counted, leftovers of interrupted writes removed.
+        let blobs = Blobs::new(Some(&dir), 200).unwrap();
+        put(&blobs, "data/fds3/main", "parquet").await;
+        std::fs::write(dir.join("blobs/data/fds3/main.0000.partial"), b"half").unwrap();
+        let again = Blobs::new(Some(&dir), 200).unwrap();
+        assert_eq!((again.used(), again.len("data/fds3/main")), (7, Some(7)));
+        assert!(!dir.join("blobs/data/fds3/main.0000.partial").exists());
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -85,8 +85,8 @@ pub(crate) const URL_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 pub(crate) enum Grant {
     /// PUT the whole file (`part` 0, exactly `size` bytes) or one part of a multipart upload
     /// (1-based, at most `size` bytes: the parts' sizes are the client's choice, their sum is
-    /// checked when the upload is finished).
-    Upload { dataset: String, part: u32, size: u64 },
+    /// checked), of the dataset's upload number `generation` (a later upload voids the URL).
+    Upload { dataset: String, part: u32, size: u64, generation: u64 },
     /// GET one file of a dataset.
     Download { dataset: String, key: String },
 }
@@ -102,6 +102,8 @@ struct Signed {
     expires: u64,
     #[serde(default)]
     size: u64,
+    #[serde(default)]
+    generation: u64,
     sig: String,
 }
 
@@ -152,25 +154,26 @@ impl Signer {
         }
     }
 
-    fn signature(&self, method: &str, path: &str, expires: u64, size: u64) -> String {
-        hex(ring::hmac::sign(&self.key, format!("{method}\n{path}\n{expires}\n{size}").as_bytes()).as_ref())
+    fn signature(&self, method: &str, path: &str, expires: u64, size: u64, generation: u64) -> String {
+        let signed = format!("{method}\n{path}\n{expires}\n{size}\n{generation}");
+        hex(ring::hmac::sign(&self.key, signed.as_bytes()).as_ref())
     }
 
     /// A presigned URL for `grant` under `base` (`http://host:port`).
     pub(crate) fn url(&self, base: &str, grant: &Grant) -> String {
-        let (method, size) = match grant {
-            Grant::Upload { size, .. } => ("PUT", *size),
-            Grant::Download { .. } => ("GET", 0),
+        let (method, size, generation) = match grant {
+            Grant::Upload { size, generation, .. } => ("PUT", *size, *generation),
+            Grant::Download { .. } => ("GET", 0, 0),
         };
         let path = Self::path(grant);
         let expires = now() + URL_LIFETIME.as_secs();
-        let sig = self.signature(method, &path, expires, size);
-        format!("{base}{path}?expires={expires}&size={size}&sig={sig}")
+        let sig = self.signature(method, &path, expires, size, generation);
+        format!("{base}{path}?expires={expires}&size={size}&generation={generation}&sig={sig}")
     }
 
     /// Checks a request's signature (constant time) and expiry.
     fn verify(&self, method: &str, path: &str, q: &Signed) -> Result<(), S3Error> {
-        let expected = self.signature(method, path, q.expires, q.size);
+        let expected = self.signature(method, path, q.expires, q.size, q.generation);
         let same = expected.len() == q.sig.len()
             && expected.bytes().zip(q.sig.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
         if !same {
@@ -247,7 +250,10 @@ async fn upload_whole(
     body: Body,
 ) -> Response {
     match signed(q) {
-        Ok(q) => receive(&state, Grant::Upload { dataset, part: 0, size: q.size }, &q, &headers, body).await,
+        Ok(q) => {
+            let grant = Grant::Upload { dataset, part: 0, size: q.size, generation: q.generation };
+            receive(&state, grant, &q, &headers, body).await
+        }
         Err(r) => r.into_response(),
     }
 }
@@ -268,7 +274,10 @@ async fn upload_part(
         .into_response();
     }
     match signed(q) {
-        Ok(q) => receive(&state, Grant::Upload { dataset, part, size: q.size }, &q, &headers, body).await,
+        Ok(q) => {
+            let grant = Grant::Upload { dataset, part, size: q.size, generation: q.generation };
+            receive(&state, grant, &q, &headers, body).await
+        }
         Err(r) => r.into_response(),
     }
 }
@@ -306,7 +315,7 @@ async fn store_checked(
     body: Body,
 ) -> Result<String, S3Error> {
     state.datasets.signer.verify("PUT", &Signer::path(&grant), q)?;
-    let Grant::Upload { dataset, part, size } = grant else {
+    let Grant::Upload { dataset, part, size, generation } = grant else {
         return Err(s3_error(StatusCode::FORBIDDEN, "AccessDenied", "Not an upload URL"));
     };
     let declared =
@@ -336,7 +345,7 @@ async fn store_checked(
         Some(d) => d,
     };
     let internal = |e: std::io::Error| s3_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", &e.to_string());
-    let key = state.datasets.accepts_upload(&dataset, part, size, length)?;
+    let key = state.datasets.accepts_upload(&dataset, part, size, generation, length)?;
     let mut writer = state.datasets.blobs.writer(&key, length).await.map_err(internal)?.map_err(|full| {
         let message = format!("The emulator's storage is full ({} bytes); delete datasets and retry", full.limit);
         s3_error(StatusCode::SERVICE_UNAVAILABLE, "SlowDown", &message)
@@ -380,8 +389,9 @@ async fn store_checked(
     }
     // Opaque to clients, like S3's (which is an MD5 there): a quoted digest of the bytes.
     let etag = format!("\"{}\"", hex(&digest.finish().as_ref()[..16]));
-    state.datasets.blobs.commit(writer, &key).await.map_err(internal)?;
-    state.datasets.uploaded(&dataset, part, received, &etag)?;
+    let staged = writer.finish().await.map_err(internal)?;
+    // The dataset decides, under its lock, whether the file goes in place.
+    state.datasets.uploaded(&dataset, part, generation, staged, &etag)?;
     Ok(etag)
 }
 
@@ -445,18 +455,26 @@ mod tests {
     fn query(url: &str) -> Signed {
         let query = url.split_once('?').unwrap().1;
         let get = |k: &str| query.split('&').find_map(|kv| kv.strip_prefix(&format!("{k}="))).unwrap().to_owned();
-        Signed { expires: get("expires").parse().unwrap(), size: get("size").parse().unwrap(), sig: get("sig") }
+        Signed {
+            expires: get("expires").parse().unwrap(),
+            size: get("size").parse().unwrap(),
+            generation: get("generation").parse().unwrap(),
+            sig: get("sig"),
+        }
     }
 
     #[test]
     fn signatures_bind_method_path_size_and_expiry() {
         let s = Signer::new(None).unwrap();
-        let url = s.url("http://h", &Grant::Upload { dataset: "fds1".into(), part: 0, size: 10 });
+        let url = s.url("http://h", &Grant::Upload { dataset: "fds1".into(), part: 0, size: 10, generation: 1 });
         assert!(s.verify("PUT", "/storage/upload/fds1", &query(&url)).is_ok());
         assert!(s.verify("PUT", "/storage/upload/fds2", &query(&url)).is_err(), "another dataset");
         assert!(s.verify("GET", "/storage/upload/fds1", &query(&url)).is_err(), "another method");
         assert!(s.verify("PUT", "/storage/upload/fds1", &Signed { size: 11, ..query(&url) }).is_err(), "another size");
-        let expired = Signed { expires: 1, sig: s.signature("PUT", "/storage/upload/fds1", 1, 10), size: 10 };
+        let expired =
+            Signed { expires: 1, sig: s.signature("PUT", "/storage/upload/fds1", 1, 10, 1), size: 10, generation: 1 };
+        let other_upload = Signed { generation: 2, ..query(&url) };
+        assert!(s.verify("PUT", "/storage/upload/fds1", &other_upload).is_err(), "another upload");
         assert!(s.verify("PUT", "/storage/upload/fds1", &expired).is_err(), "expired");
         assert!(Signer::new(None).unwrap().verify("PUT", "/storage/upload/fds1", &query(&url)).is_err(), "another key");
     }

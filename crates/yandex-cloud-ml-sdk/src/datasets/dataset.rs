@@ -344,7 +344,11 @@ pub(crate) async fn fetch_to(sdk: &Sdk, url: &str, path: &Path, timeout: Duratio
         .await
         .map_err(|e| Error::invalid_input(format!("cannot create {}: {e}", path.display())))?;
     let mut body = response.body;
-    while let Some(frame) = body.frame().await {
+    // Each piece of the body must arrive within the timeout: a stalled download fails.
+    while let Some(frame) = tokio::time::timeout(timeout, body.frame())
+        .await
+        .map_err(|_| Error::timeout(timeout).context("the dataset download stalled"))?
+    {
         let frame = frame.map_err(|e| Error::transport("dataset download broke off", e))?;
         if let Ok(data) = frame.into_data() {
             file.write_all(&data)

@@ -218,7 +218,7 @@ impl DatasetDraft {
                     self.path.display(),
                     parts.len(),
                     meta.len().div_ceil(MAX_PARTS as u64).max(MIN_CHUNK),
-                    MAX_CHUNK / 2 + 1,
+                    MAX_CHUNK / 2,
                 )));
             }
         }

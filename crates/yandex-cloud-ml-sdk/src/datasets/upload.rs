@@ -103,8 +103,8 @@ pub(crate) async fn put(
                 .error_for_status("upload")
                 .await?;
             let etag = response.headers.get(http::header::ETAG).and_then(|v| v.to_str().ok()).map(str::to_owned);
-            // Drain the (empty) body so the connection can be reused.
-            let _ = response.body.collect().await;
+            // Drain the (empty) body so the connection can be reused; a stalled one is left.
+            let _ = tokio::time::timeout(timeout, response.body.collect()).await;
             Ok::<_, Error>(etag)
         }
         .await;

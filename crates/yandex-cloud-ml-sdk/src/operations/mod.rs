@@ -297,7 +297,7 @@ impl<T: OperationOutput> PollTarget for Operation<T> {
         &self.id
     }
 
-    fn check(&self, rpc_timeout: Duration) -> BoxFuture<'_, Check<T>> {
+    fn check(&self, rpc_timeout: Duration, _wants_progress: bool) -> BoxFuture<'_, Check<T>> {
         Box::pin(async move {
             let status = self.get(rpc_timeout).await?;
             if status.done {

@@ -93,8 +93,9 @@ pub(crate) trait PollTarget: Send + Sync + 'static {
     type Output: Send + 'static;
     /// The id shown in errors and logs.
     fn id(&self) -> &str;
-    /// One status check with `rpc_timeout` as its RPC deadline.
-    fn check(&self, rpc_timeout: Duration) -> BoxFuture<'_, Check<Self::Output>>;
+    /// One status check with `rpc_timeout` as its RPC deadline. `wants_progress` says whether
+    /// anyone listens for progress (a target may need an extra RPC to report it).
+    fn check(&self, rpc_timeout: Duration, wants_progress: bool) -> BoxFuture<'_, Check<Self::Output>>;
 }
 
 type ProgressCallback = Box<dyn FnMut(&Progress) + Send>;
@@ -163,7 +164,9 @@ impl<T: Send + 'static> Wait<T> {
         let mut failed_polls = 0u32;
         let mut last_failure = None;
         loop {
-            let check = tokio::time::timeout_at(deadline, self.target.check(self.rpc_timeout)).await;
+            let check =
+                tokio::time::timeout_at(deadline, self.target.check(self.rpc_timeout, self.on_progress.is_some()))
+                    .await;
             match check {
                 Err(_) => return Err(self.gave_up(last_failure)),
                 Ok(Ok(Check::Done(result, progress))) => {
@@ -256,7 +259,7 @@ mod tests {
         fn id(&self) -> &str {
             "op1"
         }
-        fn check(&self, _: Duration) -> BoxFuture<'_, Check<u32>> {
+        fn check(&self, _: Duration, _: bool) -> BoxFuture<'_, Check<u32>> {
             let n = self.checks.fetch_add(1, Ordering::SeqCst) + 1;
             Box::pin(async move {
                 if self.fatal_at == Some(n) {

@@ -385,10 +385,10 @@ impl PollTarget for TuningTask {
         &self.id
     }
 
-    fn check(&self, rpc_timeout: Duration) -> BoxFuture<'_, Check<GptModel>> {
+    fn check(&self, rpc_timeout: Duration, wants_progress: bool) -> BoxFuture<'_, Check<GptModel>> {
         Box::pin(async move {
             let op = self.operation().await?.with_rpc_timeout(rpc_timeout);
-            op.check(rpc_timeout).await
+            op.check(rpc_timeout, wants_progress).await
         })
     }
 }

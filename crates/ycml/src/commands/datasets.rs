@@ -1,6 +1,6 @@
 //! `ycml datasets`: upload (with a progress bar), list, get, delete, download, read.
 
-use std::{path::PathBuf, time::Duration};
+use std::{io::Write, path::PathBuf, time::Duration};
 
 use futures_util::StreamExt;
 use serde_json::json;
@@ -231,8 +231,12 @@ pub async fn run(connection: &Connection, output: Output, action: DatasetsAction
         DatasetsAction::Read { id, limit } => {
             let dataset = sdk.datasets().get(id).await.map_err(explain)?;
             let mut rows = std::pin::pin!(dataset.read().take(limit.unwrap_or(usize::MAX)));
+            let mut out = std::io::stdout().lock();
             while let Some(row) = rows.next().await {
-                println!("{}", row.map_err(explain)?);
+                // A closed pipe (`| head`) ends the listing quietly.
+                if writeln!(out, "{}", row.map_err(explain)?).is_err() {
+                    break;
+                }
             }
         }
     }
