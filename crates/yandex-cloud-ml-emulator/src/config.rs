@@ -149,6 +149,11 @@ pub struct EmulatorConfig {
     /// Time each tuning stage and step takes, in milliseconds (0: as fast as possible, for
     /// tests; a few hundred shows the progression in a demo).
     pub tuning_step_ms: u64,
+    /// Batch tasks kept at most.
+    pub max_batch_tasks: usize,
+    /// Time each batch task stage and each batch of 100 rows takes at least, in milliseconds
+    /// (0: as fast as the engine answers).
+    pub batch_step_ms: u64,
     /// Fault injection rules.
     pub faults: Vec<FaultRule>,
     /// Seed of the fault generator: the same seed and call sequence meet the same faults.
@@ -187,6 +192,8 @@ impl Default for EmulatorConfig {
             max_tuning_tasks: 10_000,
             tuning_steps: 10,
             tuning_step_ms: 0,
+            max_batch_tasks: 10_000,
+            batch_step_ms: 0,
             faults: Vec::new(),
             fault_seed: 1,
         }

@@ -272,7 +272,9 @@ impl EmulatorBuilder {
             .add_service(services::text_generation::TextGeneration::async_server(state.clone()))
             .add_service(services::text_generation::TextGeneration::tokenizer_server(state.clone()))
             .add_service(services::dataset::Datasets::server(state.clone()))
-            .add_service(services::tuning::Tuning::server(state.clone()));
+            .add_service(services::tuning::Tuning::server(state.clone()))
+            .add_service(services::batch::Batch::completion_server(state.clone()))
+            .add_service(services::batch::Batch::inference_server(state.clone()));
         let mut routes = routes.routes();
         // Dataset files go over HTTP/1.1 to presigned URLs on the same port, like S3 next to
         // the API in the cloud.

@@ -1,7 +1,7 @@
 //! The official Python SDK (PyPI `yandex-cloud-ml-sdk`, pinned in `python/requirements.txt`)
 //! pointed at the emulator: run, run_stream, run_deferred + wait, attach_deferred, tokenize,
-//! a tool-call round trip, JSON-schema output, a dataset upload and read, and a tuning whose
-//! model answers what it learned, all as if it were the cloud.
+//! a tool-call round trip, JSON-schema output, a dataset upload and read, a tuning whose model
+//! answers what it learned, and a batch run, all as if it were the cloud.
 //!
 //! The interpreter is `$YCML_PYTHON` (`.ci/run` installs it); without it the test creates a
 //! virtual environment with the pinned packages under Cargo's test temp directory.
@@ -76,6 +76,9 @@ async fn official_python_sdk_works_against_the_emulator() {
         "tune",
         "tuned model run",
         "base model unchanged",
+        "batch run",
+        "batch labels",
+        "batch answers",
     ] {
         assert!(stdout.lines().any(|l| l == format!("ok {check}")), "missing check {check}:\n{stdout}");
     }

@@ -56,6 +56,17 @@ pub enum ErrorDetails {
         /// What validation found, with row numbers.
         errors: Vec<crate::datasets::ValidationError>,
     },
+    /// A batch task failed or was cancelled.
+    BatchTask {
+        /// The task.
+        task_id: String,
+        /// The dataset with the answers it gave before it ended, if any.
+        partial_result: Option<String>,
+        /// Rows it could not answer.
+        line_errors: Vec<crate::batch::LineError>,
+        /// Batches that failed as a whole.
+        batch_errors: Vec<crate::batch::BatchError>,
+    },
 }
 
 /// gRPC status code, independent of the `tonic` version the SDK uses.

@@ -23,6 +23,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod auth;
+pub mod batch;
 pub mod call;
 mod clock;
 pub mod completions;

@@ -82,6 +82,12 @@ impl Sdk {
         crate::tuning::Tuning::new(self.clone())
     }
 
+    /// Batch tasks of the folder (`sdk.batch().get(id)`, `.list()`); start one with
+    /// `model.batch().run_deferred(dataset)`.
+    pub fn batch(&self) -> crate::batch::Batches {
+        crate::batch::Batches::new(self.clone())
+    }
+
     /// Long-running operations by id (`sdk.operations().get::<T>(id)`).
     pub fn operations(&self) -> Operations {
         Operations::new(self.clone())

@@ -132,3 +132,24 @@ fn tune() {
     assert_eq!(lines[2], "base answer: Echo: what is the capital of Atlantis?");
     assert_eq!(lines[3..], ["re-attached task Completed", "answers the same: true"]);
 }
+
+#[allow(dead_code)] // `main` runs the example as a program; the tests call `run`.
+#[path = "../examples/batch.rs"]
+mod batch;
+
+#[test]
+fn batch() {
+    let out = output_of!(batch);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("3 answers in dataset fds"), "{out}");
+    if cfg!(feature = "parquet") {
+        assert_eq!(
+            lines[1..],
+            [
+                "Name a prime number => Echo: Name a prime number",
+                "Name a colour => Echo: Name a colour",
+                "Name a planet => Echo: Name a planet"
+            ]
+        );
+    }
+}

@@ -249,3 +249,42 @@ async fn the_dataset_part_of_the_tuning_recording_replays() {
     assert_eq!(server.unused(), 0);
     let _ = std::fs::remove_file(file);
 }
+
+#[tokio::test]
+async fn a_batch_run_replays_the_recording_end_to_end() {
+    use yandex_cloud_ml_sdk::{batch::BatchStatus, datasets::DatasetStatus};
+    let storage = common::storage_cassette("batch/test_simple_run.yaml");
+    let file = recorded_upload(&storage, "batch.jsonl");
+    let cassette = Cassette::load(common::cassette("batch/test_simple_run.gprc.json")).unwrap().with_storage(storage);
+    let (server, sdk) = replay_in(cassette, FOLDER).await;
+    let fast = std::time::Duration::from_millis(5);
+    let source = sdk
+        .datasets()
+        .batch_requests()
+        .draft_from_path(&file)
+        .name("43327620-deca-4f8c-840a-4d874df618ea")
+        .poll_interval(fast)
+        .upload()
+        .await
+        .unwrap();
+    assert_eq!((source.id(), source.info().rows), ("fds3dei2ej0kmd50ab2e", 3));
+    let task = sdk.models().completions("gemma-3-12b-it").batch().run_deferred(&source).await.unwrap();
+    assert_eq!(task.id(), "fbi0lliaben2rvd22sp2", "a batch is known by its task id, not its operation id");
+    let result = task.wait().poll_interval(fast).await.unwrap();
+    assert_eq!(result.id(), "fds54eahbh8tbd2en619");
+    assert_eq!(result.status(), DatasetStatus::Ready);
+    assert_eq!(result.info().labels["foundation_models_batch_task_id"], task.id());
+    result.delete().await.unwrap();
+    source.delete().await.unwrap();
+
+    server.verify_requests().unwrap();
+    // The recording polls the task 27 times until it is COMPLETED and then describes it once
+    // more to get the result; this SDK takes the result from the poll that saw COMPLETED, so
+    // that last recorded Describe is the one call it does not make.
+    let describes = server.exchanges().iter().filter(|e| e.method.ends_with("BatchInferenceService/Describe")).count();
+    assert_eq!((describes, server.unused()), (27, 1));
+    // That recorded Describe still decodes.
+    assert_eq!(task.status().await.unwrap(), BatchStatus::Completed);
+    assert_eq!(server.unused(), 0);
+    let _ = std::fs::remove_file(file);
+}

@@ -57,6 +57,11 @@ enum Command {
         #[command(subcommand)]
         action: commands::tuning::TuningAction,
     },
+    /// Run a model over a whole dataset of prompts, and follow the batch tasks.
+    Batch {
+        #[command(subcommand)]
+        action: commands::batch::BatchAction,
+    },
     /// Run the local emulator of the API.
     Emulator(yandex_cloud_ml_emulator::cli::EmulatorArgs),
 }
@@ -81,6 +86,7 @@ async fn main() -> ExitCode {
         Command::Datasets { action } => commands::datasets::run(&cli.connection, cli.output, action).await,
         Command::Tune(args) => commands::tuning::tune(&cli.connection, cli.output, args).await,
         Command::Tuning { action } => commands::tuning::run(&cli.connection, cli.output, action).await,
+        Command::Batch { action } => commands::batch::run(&cli.connection, cli.output, action).await,
     };
     status::finish();
     match result {

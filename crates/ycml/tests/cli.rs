@@ -433,3 +433,46 @@ async fn tune_from_a_file_then_complete_with_the_tuned_model() {
         "{cancel:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn batch_from_a_file_of_prompts_to_answers() {
+    let e = emulator().await;
+    let rows: Vec<String> =
+        (0..3).map(|i| json!({"request": [{"role": "user", "text": format!("prompt {i}")}]}).to_string()).collect();
+    let file = std::env::temp_dir().join(format!("ycml-cli-{}-prompts.jsonl", std::process::id()));
+    std::fs::write(&file, rows.join("\n")).unwrap();
+    let file = file.display().to_string();
+    let run = ycml(
+        &e,
+        &[
+            "--output",
+            "json",
+            "batch",
+            "run",
+            "--dataset",
+            &file,
+            "--model",
+            "yandexgpt-lite",
+            "--wait",
+            "--poll-interval",
+            "0.01",
+        ],
+        None,
+    );
+    let out = &json_lines(&run)[0];
+    let task = out["task_id"].as_str().unwrap();
+    assert!(out["result_dataset_id"].as_str().unwrap().starts_with("fds"), "{out}");
+    let answers = json_lines(&ycml(&e, &["batch", "results", task], None));
+    assert_eq!(answers.len(), 3);
+    assert_eq!(answers[2]["response"], "Echo: prompt 2");
+    assert_eq!(answers[2]["request"][0]["text"], "prompt 2");
+    let listed = stdout(&ycml(&e, &["batch", "list", "--status", "completed"], None));
+    assert!(listed.starts_with(&format!("{task}\tCOMPLETED\tgpt://")), "{listed}");
+    let got = json_lines(&ycml(&e, &["--output", "json", "batch", "get", task], None));
+    assert_eq!(got[0]["status"], "COMPLETED");
+    let cancel = ycml(&e, &["batch", "cancel", task], None);
+    assert!(!cancel.status.success() && String::from_utf8_lossy(&cancel.stderr).contains("COMPLETED"), "{cancel:?}");
+    assert!(stdout(&ycml(&e, &["batch", "delete", task], None)).contains("deleted"));
+    let missing = ycml(&e, &["batch", "run", "--dataset", "fdsnosuchdataset0000"], None);
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("not found"), "{missing:?}");
+}

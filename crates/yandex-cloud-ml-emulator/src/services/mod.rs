@@ -3,6 +3,7 @@
 //! any of them runs, in [`admission`](crate::admission); services read what it found from the
 //! request extensions through the helpers here.
 
+pub(crate) mod batch;
 pub(crate) mod dataset;
 pub(crate) mod endpoint;
 pub(crate) mod iam;

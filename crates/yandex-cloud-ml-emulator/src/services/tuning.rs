@@ -167,7 +167,7 @@ impl TuningService for Tuning {
         check_datasets("validation_datasets", &r.validation_datasets)?;
         check_name(&r.name)?;
         // Checked before the operation exists, so a full store never leaves one behind.
-        self.0.tuning.make_room()?;
+        self.0.tuning.tasks.make_room()?;
 
         let now = SystemTime::now();
         let state = self.0.clone();
@@ -218,7 +218,7 @@ impl TuningService for Tuning {
                 }),
             };
             state.operations.set_metadata(&id, metadata(&task, 0, 0));
-            state.tuning.insert(task, options);
+            state.tuning.tasks.insert(Saved { task: Some(task), options: Some(options), ..Default::default() });
             run(state.clone(), id, base, r.train_datasets.clone(), r.validation_datasets.clone())
         })?;
         Ok(Response::new(self.0.operations.get(&op.id).unwrap_or(op)))

@@ -104,7 +104,7 @@ fn data_key(id: &str) -> String {
     format!("data/{id}/{DATA_FILE}")
 }
 
-fn status_name(status: i32) -> &'static str {
+pub(crate) fn status_name(status: i32) -> &'static str {
     pb::dataset_info::Status::try_from(status).map_or("UNKNOWN", |s| s.as_str_name())
 }
 
@@ -148,6 +148,13 @@ impl Datasets {
             };
             let has_file = self.blobs.len(&upload_key(&info.dataset_id)).is_some();
             let upload = match pb::dataset_info::Status::try_from(info.status) {
+                // The results of a batch that was running when the emulator stopped.
+                Ok(pb::dataset_info::Status::Validating)
+                    if info.labels.contains_key("foundation_models_batch_task_id") =>
+                {
+                    info.status = pb::dataset_info::Status::Invalid as i32;
+                    Upload::Closed
+                }
                 Ok(pb::dataset_info::Status::Validating) => {
                     info.status = pb::dataset_info::Status::Draft as i32;
                     if has_file { Upload::Uploaded { whole: None } } else { Upload::None }
@@ -601,6 +608,61 @@ impl Datasets {
         record.info.updated_at = Some(SystemTime::now().into());
         self.persist(&record.info);
         (!keep_file).then(|| upload_key(id))
+    }
+
+    /// A dataset a batch task writes its answers to: VALIDATING (not readable) until
+    /// [`finish_result`](Self::finish_result).
+    pub(crate) fn create_result(
+        &self,
+        folder: &str,
+        name: &str,
+        task_type: &str,
+        labels: HashMap<String, String>,
+        created_by: &str,
+    ) -> Result<String, Status> {
+        let now = SystemTime::now();
+        let info = pb::DatasetInfo {
+            dataset_id: super::new_id("fds"),
+            folder_id: folder.to_owned(),
+            name: name.to_owned(),
+            status: pb::dataset_info::Status::Validating as i32,
+            task_type: task_type.to_owned(),
+            created_at: Some(now.into()),
+            updated_at: Some(now.into()),
+            created_by_id: created_by.to_owned(),
+            created_by: created_by.to_owned(),
+            labels,
+            ..Default::default()
+        };
+        let mut records = self.lock();
+        if records.len() >= self.max {
+            return Err(Status::resource_exhausted(format!(
+                "too many datasets (limit {}) for the batch's results; delete some first",
+                self.max
+            )));
+        }
+        self.persist(&info);
+        let id = info.dataset_id.clone();
+        records.insert(id.clone(), Record { info, upload: Upload::Closed, validation: 0, generation: 0 });
+        Ok(id)
+    }
+
+    /// A batch's answers are written: the dataset is READY with its rows (blocking). Refused
+    /// if the dataset was deleted meanwhile.
+    pub(crate) fn finish_result(&self, id: &str, file: SyncBlobWriter, rows: u64) -> Result<(), Status> {
+        let staged = self.blobs.stage_sync(file).map_err(|e| Status::internal(format!("storing the results: {e}")))?;
+        let mut records = self.lock();
+        let record = records.get_mut(id).ok_or_else(|| not_found(id))?;
+        let stored = self
+            .blobs
+            .install(staged, &data_key(id))
+            .map_err(|e| Status::internal(format!("storing the results: {e}")))?;
+        record.info.status = pb::dataset_info::Status::Ready as i32;
+        record.info.rows = rows as i64;
+        record.info.size_bytes = stored as i64;
+        record.info.updated_at = Some(SystemTime::now().into());
+        self.persist(&record.info);
+        Ok(())
     }
 
     /// `GetDownloadUrls`: the parquet file of a READY dataset.

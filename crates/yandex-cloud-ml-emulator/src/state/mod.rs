@@ -2,10 +2,12 @@
 //! request journal, fault rules, scripts (inside the engine) and counters. Every store is
 //! bounded by limits from the configuration.
 
+pub(crate) mod batch;
 pub(crate) mod datasets;
 pub(crate) mod journal;
 pub(crate) mod operations;
 pub(crate) mod paging;
+pub(crate) mod tasks;
 pub(crate) mod tokens;
 pub(crate) mod tuning;
 
@@ -39,6 +41,7 @@ pub(crate) struct State {
     pub operations: Arc<operations::Operations>,
     pub datasets: datasets::Datasets,
     pub tuning: tuning::Tuning,
+    pub batch: batch::Batches,
     pub tokens: tokens::Tokens,
     pub journal: journal::Journal,
     faults: Mutex<Faults>,
@@ -77,6 +80,7 @@ impl State {
                 config.max_stored_bytes,
             )?,
             tuning,
+            batch: batch::Batches::open(config.data_dir.as_deref(), config.max_batch_tasks)?,
             operations: operations::Operations::new(
                 operations::Limits { max: config.max_operations, ttl: Duration::from_secs(config.operation_ttl_secs) },
                 config.operations,
@@ -114,6 +118,7 @@ impl State {
     /// datasets and tuning (in the data directory too).
     pub(crate) fn reset(&self) {
         self.operations.reset();
+        self.batch.clear();
         self.datasets.clear();
         self.tuning.clear();
         self.tokens.clear();

@@ -92,6 +92,20 @@ async def main():
     await dataset.delete()
     check("dataset delete", True)
 
+    # A batch run over a dataset of prompts; its answers land in a new dataset, labelled as
+    # the cloud labels it.
+    prompts = pathlib.Path(tempfile.mkdtemp()) / "prompts.jsonl"
+    prompts.write_text("\n".join(json.dumps({"request": [{"role": "user", "text": f"prompt {i}"}]}) for i in range(3)))
+    source = await sdk.datasets.draft_from_path(
+        prompts, task_type="TextToTextGenerationRequest", upload_format="jsonlines", name="python batch"
+    ).upload(poll_interval=0.05)
+    operation = await model.batch.run_deferred(source)
+    result = await operation.wait(poll_interval=0.05)
+    check("batch run", result.status.name == "READY" and result.task_type == "TextToTextGeneration", result)
+    check("batch labels", (result.labels or {}).get("foundation_models_batch_task_id") == operation.id, result.labels)
+    answers = [r async for r in result.read()]
+    check("batch answers", [a["response"] for a in answers] == [f"Echo: prompt {i}" for i in range(3)], answers)
+
 
 asyncio.run(main())
 print("all python interop checks passed")

@@ -225,6 +225,11 @@ impl GptModelConfig {
         Ok(())
     }
 
+    /// Whether tools, a tool choice or parallel tool calls are configured.
+    pub(crate) fn has_tools(&self) -> bool {
+        !self.tools.is_empty() || self.tool_choice.is_some() || self.parallel_tool_calls.is_some()
+    }
+
     /// Fills the request fields owned by the configuration.
     pub(crate) fn apply(&self, request: &mut pb::CompletionRequest) -> Result<()> {
         let options = request.completion_options.get_or_insert_with(Default::default);

@@ -144,6 +144,11 @@ impl GptModel {
         crate::tuning::TuningTask::from_operation(self.sdk.clone(), id.into(), None)
     }
 
+    /// Batch runs of this model over whole datasets, with its configuration.
+    pub fn batch(&self) -> crate::batch::ModelBatch {
+        crate::batch::ModelBatch::new(self.clone())
+    }
+
     pub(crate) fn sdk(&self) -> &Sdk {
         &self.sdk
     }

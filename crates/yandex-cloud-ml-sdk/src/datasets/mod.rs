@@ -44,6 +44,42 @@ use crate::{
 #[cfg(feature = "parquet")]
 pub use read::{CompletionRecord, RecordMessage};
 
+/// Something that names a dataset: its id, or a [`Dataset`].
+pub trait DatasetRef {
+    /// The dataset's id.
+    fn dataset_id(self) -> String;
+}
+
+impl DatasetRef for &str {
+    fn dataset_id(self) -> String {
+        self.to_owned()
+    }
+}
+
+impl DatasetRef for String {
+    fn dataset_id(self) -> String {
+        self
+    }
+}
+
+impl DatasetRef for &String {
+    fn dataset_id(self) -> String {
+        self.clone()
+    }
+}
+
+impl DatasetRef for &Dataset {
+    fn dataset_id(self) -> String {
+        self.id().to_owned()
+    }
+}
+
+impl DatasetRef for Dataset {
+    fn dataset_id(self) -> String {
+        self.id().to_owned()
+    }
+}
+
 /// Default timeout of each dataset RPC.
 const RPC_TIMEOUT: Duration = Duration::from_secs(60);
 

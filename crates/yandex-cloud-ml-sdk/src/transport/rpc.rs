@@ -101,6 +101,13 @@ pub(crate) static TUNING_LIST: Rpc = rpc(paths::TUNING_SERVICE_LIST, Service::Fo
 pub(crate) static TUNING_GET_METRICS_URL: Rpc =
     Rpc { secret_payload: true, ..rpc(paths::TUNING_SERVICE_GET_METRICS_URL, Service::FoundationModels, false) };
 
+pub(crate) static BATCH_COMPLETION: Rpc =
+    rpc(paths::TEXT_GENERATION_BATCH_SERVICE_COMPLETION, Service::FoundationModels, true);
+pub(crate) static BATCH_DESCRIBE: Rpc = rpc(paths::BATCH_INFERENCE_SERVICE_DESCRIBE, Service::FoundationModels, false);
+pub(crate) static BATCH_LIST: Rpc = rpc(paths::BATCH_INFERENCE_SERVICE_LIST, Service::FoundationModels, false);
+pub(crate) static BATCH_CANCEL: Rpc = rpc(paths::BATCH_INFERENCE_SERVICE_CANCEL, Service::FoundationModels, false);
+pub(crate) static BATCH_DELETE: Rpc = rpc(paths::BATCH_INFERENCE_SERVICE_DELETE, Service::FoundationModels, false);
+
 static OPERATION_GET: Rpc = rpc(paths::OPERATION_SERVICE_GET, Service::Operation, false);
 static OPERATION_CANCEL: Rpc = rpc(paths::OPERATION_SERVICE_CANCEL, Service::Operation, true);
 static FM_OPERATION_GET: Rpc = rpc(paths::OPERATION_SERVICE_GET, Service::FoundationModels, false);

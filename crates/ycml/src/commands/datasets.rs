@@ -164,6 +164,29 @@ fn draft(sdk: &Sdk, args: &UploadArgs, bar: &std::sync::Arc<Bar>) -> DatasetDraf
     draft
 }
 
+/// A dataset id, or a file uploaded (and validated) first as a dataset of `task_type`, with a
+/// progress bar; returns the id.
+pub async fn id_or_upload(sdk: &Sdk, value: &str, task_type: TaskType) -> Result<String, String> {
+    if !std::path::Path::new(value).is_file() {
+        return Ok(value.to_owned());
+    }
+    let args = UploadArgs {
+        file: value.into(),
+        task_type,
+        name: None,
+        description: None,
+        labels: Vec::new(),
+        chunk_size: 100,
+        parallelism: 4,
+        wait: true,
+        accept_invalid: false,
+        poll_interval: Duration::from_secs(2),
+    };
+    let uploaded = upload_and_wait(sdk, &args).await?;
+    eprintln!("uploaded {value} as dataset {}", uploaded.id());
+    Ok(uploaded.id().to_owned())
+}
+
 /// Uploads a file as a dataset with a progress bar and waits for validation.
 pub async fn upload_and_wait(sdk: &Sdk, args: &UploadArgs) -> Result<Dataset, String> {
     let bar = Bar::new();

@@ -1,5 +1,6 @@
 //! The subcommands.
 
+pub mod batch;
 pub mod chat;
 pub mod complete;
 pub mod datasets;

@@ -1,16 +1,15 @@
 //! `ycml tune` (with a progress bar) and `ycml tuning list|get|cancel`.
 
-use std::{path::Path, time::Duration};
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use serde_json::json;
 use yandex_cloud_ml_sdk::{
-    Sdk,
     datasets::TaskType,
     tuning::{Optimizer, Scheduler, TuneParams, TuningStatus, TuningTaskInfo, TuningType, WeightedDataset},
 };
 
-use super::datasets::{UploadArgs, upload_and_wait};
+use super::datasets::id_or_upload;
 use crate::{Output, connect::Connection, progress::Bar};
 
 /// `ycml tune`.
@@ -137,28 +136,6 @@ fn parse_status(value: &str) -> Result<TuningStatus, String> {
     value.parse().map_err(|e: yandex_cloud_ml_sdk::Error| e.message().to_owned())
 }
 
-/// A dataset id, or a file uploaded (and validated) first with a progress bar.
-async fn dataset(sdk: &Sdk, value: &str) -> Result<WeightedDataset, String> {
-    if !Path::new(value).is_file() {
-        return Ok(WeightedDataset::new(value, 1.0));
-    }
-    let args = UploadArgs {
-        file: value.into(),
-        task_type: TaskType::TextToTextGeneration,
-        name: None,
-        description: None,
-        labels: Vec::new(),
-        chunk_size: 100,
-        parallelism: 4,
-        wait: true,
-        accept_invalid: false,
-        poll_interval: Duration::from_secs(2),
-    };
-    let uploaded = upload_and_wait(sdk, &args).await?;
-    eprintln!("uploaded {value} as dataset {}", uploaded.id());
-    Ok(WeightedDataset::new(uploaded.id(), 1.0))
-}
-
 fn print_task(output: Output, t: &TuningTaskInfo) -> Result<(), String> {
     match output {
         Output::Json => println!("{}", serde_json::to_string(t).map_err(|e| e.to_string())?),
@@ -178,11 +155,11 @@ pub async fn tune(connection: &Connection, output: Output, args: TuneArgs) -> Re
     let explain = crate::connect::explain;
     let mut train = Vec::new();
     for value in &args.train {
-        train.push(dataset(&sdk, value).await?);
+        train.push(WeightedDataset::new(id_or_upload(&sdk, value, TaskType::TextToTextGeneration).await?, 1.0));
     }
     let mut validation = Vec::new();
     for value in &args.validation {
-        validation.push(dataset(&sdk, value).await?);
+        validation.push(WeightedDataset::new(id_or_upload(&sdk, value, TaskType::TextToTextGeneration).await?, 1.0));
     }
     let model = sdk.models().completions_with_version(&args.model, &args.model_version);
     let mut call = model.tune_deferred(train).validation(validation).params(args.params());

@@ -1,0 +1,483 @@
+//! `TextGenerationBatchService` and `BatchInferenceService`: a batch task really runs. A worker
+//! reads the source dataset's rows, answers each with the same engine as online calls (so a
+//! tuned model answers its tuned responses), a bounded number at a time, in batches whose
+//! count is the task's progress, and writes the answers to a new dataset in the cloud's
+//! layout. A row that cannot be answered is a line error, not the end of the task; a
+//! cancelled task stops promptly and keeps what it answered as a partial result.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, SystemTime},
+};
+
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use tonic::{Request, Response, Status};
+use yandex_cloud_ml_proto::{
+    google::rpc,
+    pack_any,
+    yandex::cloud::{
+        ai::{
+            batch_inference::v1::{
+                self as pb,
+                batch_inference_service_server::{BatchInferenceService, BatchInferenceServiceServer},
+            },
+            foundation_models::v1::{
+                self as fm,
+                text_generation_batch_service_server::{TextGenerationBatchService, TextGenerationBatchServiceServer},
+            },
+        },
+        operation::Operation,
+    },
+};
+
+use super::{Disarm, caller, idempotency_key, operation_faults, required, rpc_status, start_operation};
+use crate::{
+    engine::{Engine, generation::Generation},
+    rows::ParquetWriter,
+    state::{
+        State,
+        batch::{BatchStatus, end},
+        operations::NewOperation,
+        tasks::StoredTask,
+    },
+    validate,
+};
+
+/// Rows per batch; progress counts batches, like the cloud's metadata.
+const ROWS_PER_BATCH: usize = 100;
+/// Rows answered at once.
+const CONCURRENCY: usize = 8;
+/// Line errors kept at most.
+const MAX_LINE_ERRORS: usize = 1000;
+/// The task type of a batch's source dataset, and of its result.
+const SOURCE_TYPE: &str = "TextToTextGenerationRequest";
+const RESULT_TYPE: &str = "TextToTextGeneration";
+
+#[derive(Clone)]
+pub(crate) struct Batch(pub Arc<State>);
+
+impl Batch {
+    pub(crate) fn completion_server(state: Arc<State>) -> TextGenerationBatchServiceServer<Batch> {
+        TextGenerationBatchServiceServer::new(Batch(state))
+    }
+
+    pub(crate) fn inference_server(state: Arc<State>) -> BatchInferenceServiceServer<Batch> {
+        BatchInferenceServiceServer::new(Batch(state))
+    }
+}
+
+fn metadata(task: &pb::BatchInferenceTask, done: i64, total: i64) -> prost_types::Any {
+    pack_any(&fm::BatchCompletionMetadata {
+        task_id: task.task_id.clone(),
+        task_status: task.status,
+        completed_batches: done,
+        total_batches: total,
+    })
+}
+
+/// The online request of one row.
+fn row_request(batch: &fm::BatchCompletionRequest, messages: Vec<fm::Message>) -> fm::CompletionRequest {
+    fm::CompletionRequest {
+        model_uri: batch.model_uri.clone(),
+        completion_options: Some(fm::CompletionOptions {
+            stream: false,
+            ..batch.completion_options.unwrap_or_default()
+        }),
+        messages,
+        response_format: batch.response_format.clone().map(|f| match f {
+            fm::batch_completion_request::ResponseFormat::JsonObject(v) => {
+                fm::completion_request::ResponseFormat::JsonObject(v)
+            }
+            fm::batch_completion_request::ResponseFormat::JsonSchema(s) => {
+                fm::completion_request::ResponseFormat::JsonSchema(s)
+            }
+        }),
+        ..Default::default()
+    }
+}
+
+/// The task's copy of the request, as `Describe` shows it.
+fn task_request(batch: &fm::BatchCompletionRequest, source: &str) -> pb::BatchCompletionRequest {
+    let options = batch.completion_options.unwrap_or_default();
+    pb::BatchCompletionRequest {
+        model_uri: batch.model_uri.clone(),
+        source_dataset_id: source.to_owned(),
+        completion_options: Some(pb::CompletionOptions {
+            temperature: options.temperature,
+            max_tokens: options.max_tokens,
+            reasoning_options: options.reasoning_options.map(|r| pb::ReasoningOptions { mode: r.mode }),
+        }),
+        data_logging_enabled: false,
+        structured_output: batch.response_format.clone().map(|f| match f {
+            fm::batch_completion_request::ResponseFormat::JsonObject(v) => {
+                pb::batch_completion_request::StructuredOutput::JsonObject(v)
+            }
+            fm::batch_completion_request::ResponseFormat::JsonSchema(s) => {
+                pb::batch_completion_request::StructuredOutput::JsonSchema(pb::JsonSchema { schema: s.schema })
+            }
+        }),
+    }
+}
+
+#[tonic::async_trait]
+impl TextGenerationBatchService for Batch {
+    async fn completion(&self, request: Request<fm::BatchCompletionRequest>) -> Result<Response<Operation>, Status> {
+        let caller = caller(&request);
+        let key = idempotency_key(&request);
+        let faults = operation_faults(&request);
+        if let Some(existing) = key.as_deref().and_then(|k| self.0.operations.by_idempotency_key(k)) {
+            return Ok(Response::new(existing));
+        }
+        let r = request.into_inner();
+        let model = validate::model_uri(&self.0, required("model_uri", &r.model_uri)?)?;
+        let source = match &r.request_format {
+            Some(fm::batch_completion_request::RequestFormat::SourceDatasetId(id)) => {
+                required("source_dataset_id", id)?.to_owned()
+            }
+            None => return Err(Status::invalid_argument("source_dataset_id: required")),
+        };
+        // The options and the response format are checked as an online request would be.
+        let probe = row_request(
+            &r,
+            vec![fm::Message { role: "user".into(), content: Some(fm::message::Content::Text("?".into())) }],
+        );
+        validate::completion(&self.0, &probe, self.0.engine.tokenizer())?;
+        let dataset = self.0.datasets.describe(&source).map_err(|_| {
+            Status::not_found(format!("source_dataset_id: dataset {} not found", validate::shown(&source)))
+        })?;
+        let status = crate::state::datasets::status_name(dataset.status);
+        if dataset.status != yandex_cloud_ml_proto::yandex::cloud::ai::dataset::v1::dataset_info::Status::Ready as i32 {
+            return Err(Status::failed_precondition(format!(
+                "source_dataset_id: dataset {source} is {status}; a batch needs a READY dataset (wait for its validation)"
+            )));
+        }
+        if dataset.task_type != SOURCE_TYPE {
+            return Err(Status::failed_precondition(format!(
+                "source_dataset_id: dataset {source} holds {} rows; a batch reads {SOURCE_TYPE} datasets",
+                dataset.task_type
+            )));
+        }
+        if dataset.rows == 0 {
+            return Err(Status::failed_precondition(format!("source_dataset_id: dataset {source} has no rows")));
+        }
+        self.0.batch.tasks.make_room()?;
+
+        let task_id = crate::state::new_id("fbi");
+        let total_rows = u64::try_from(dataset.rows).unwrap_or(0);
+        let new = NewOperation {
+            prefix: "fbi",
+            description: "",
+            created_by: &caller,
+            idempotency_key: key.as_deref(),
+            metadata: None,
+            faults: &faults,
+        };
+        let state = self.0.clone();
+        let op = start_operation(&self.0, new, |op_id| {
+            let task = pb::BatchInferenceTask {
+                task_id: task_id.clone(),
+                operation_id: op_id.clone(),
+                folder_id: model.folder.clone(),
+                model_uri: r.model_uri.clone(),
+                source_dataset_id: source.clone(),
+                request: Some(pb::batch_inference_task::Request::CompletionRequest(task_request(&r, &source))),
+                status: BatchStatus::Created as i32,
+                created_by: caller.clone(),
+                created_at: Some(SystemTime::now().into()),
+                ..Default::default()
+            };
+            // The cloud's first metadata names only the task.
+            state.operations.set_metadata(
+                &op_id,
+                pack_any(&fm::BatchCompletionMetadata { task_id: task_id.clone(), ..Default::default() }),
+            );
+            state.batch.tasks.insert(task);
+            run(state.clone(), task_id.clone(), op_id, r.clone(), total_rows)
+        })?;
+        Ok(Response::new(self.0.operations.get(&op.id).unwrap_or(op)))
+    }
+}
+
+/// The operation's work: the worker runs in a task of its own, so a cancelled operation (this
+/// future dropped) only tells it to stop, and it still keeps its partial result.
+async fn run(
+    state: Arc<State>,
+    task_id: String,
+    op_id: String,
+    request: fm::BatchCompletionRequest,
+    total_rows: u64,
+) -> Result<prost_types::Any, rpc::Status> {
+    let stop = state.batch.stop_flag(&task_id);
+    let on_cancel = {
+        let stop = stop.clone();
+        Disarm::new(move || stop.store(true, Ordering::Relaxed))
+    };
+    let worker = tokio::spawn({
+        let (state, task_id) = (state.clone(), task_id.clone());
+        async move {
+            let outcome = work(&state, &task_id, &op_id, &request, total_rows, &stop).await;
+            state.batch.forget_worker(&task_id);
+            outcome
+        }
+    });
+    let outcome = worker.await.unwrap_or_else(|e| Err(Status::internal(format!("the batch stopped: {e}"))));
+    on_cancel.disarm();
+    outcome.map_err(|status| {
+        let _ = state.batch.tasks.update(&task_id, |t| end(t, BatchStatus::Failed, Some(status.message())));
+        rpc_status(&status)
+    })
+}
+
+async fn work(
+    state: &Arc<State>,
+    task_id: &str,
+    op_id: &str,
+    request: &fm::BatchCompletionRequest,
+    total_rows: u64,
+    stop: &AtomicBool,
+) -> Result<prost_types::Any, Status> {
+    let step = Duration::from_millis(state.config.batch_step_ms);
+    let total = i64::try_from(total_rows.div_ceil(ROWS_PER_BATCH as u64)).unwrap_or(i64::MAX);
+    let advance = |done: i64, change: &dyn Fn(&mut pb::BatchInferenceTask)| -> Result<(), Status> {
+        let task = state.batch.tasks.update(task_id, |t| change(t))?;
+        state.operations.set_metadata(op_id, metadata(&task, done, total));
+        Ok(())
+    };
+    let task = state.batch.tasks.get(task_id)?;
+    tokio::time::sleep(step).await;
+
+    // From PENDING on, the task names the dataset its answers go to, as in the cloud.
+    let labels = [
+        ("foundation_models_batch_task_id".to_owned(), task_id.to_owned()),
+        ("foundation_models_source_dataset".to_owned(), task.source_dataset_id.clone()),
+    ];
+    let name = format!("Batch inference {task_id} result");
+    let result = state.datasets.create_result(&task.folder_id, &name, RESULT_TYPE, labels.into(), &task.created_by)?;
+    advance(0, &|t| {
+        t.status = BatchStatus::Pending as i32;
+        t.result_dataset_id = result.clone();
+    })?;
+    tokio::time::sleep(step).await;
+    advance(0, &|t| {
+        t.status = BatchStatus::InProgress as i32;
+        t.started_at = Some(SystemTime::now().into());
+    })?;
+
+    // Rows come from a blocking reader of the source parquet; answers go to a blocking parquet
+    // writer; both through bounded channels, so memory does not grow with the dataset.
+    let (rows_tx, mut rows) = tokio::sync::mpsc::channel::<Result<Value, Status>>(ROWS_PER_BATCH * 2);
+    let reader = {
+        let (state, source) = (state.clone(), task.source_dataset_id.clone());
+        tokio::task::spawn_blocking(move || read_rows(&state, &source, &rows_tx))
+    };
+    let (answers_tx, mut answers) = tokio::sync::mpsc::channel::<(Value, usize)>(ROWS_PER_BATCH * 2);
+    let writer = {
+        let (state, result) = (state.clone(), result.clone());
+        tokio::task::spawn_blocking(move || {
+            let file =
+                state.datasets.data_writer(&result).map_err(|e| Status::internal(format!("writing results: {e}")))?;
+            let mut parquet = ParquetWriter::new(RESULT_TYPE, file).map_err(Status::internal)?;
+            let mut written = 0u64;
+            while let Some((row, bytes)) = answers.blocking_recv() {
+                parquet.push(row, bytes).map_err(Status::internal)?;
+                written += 1;
+            }
+            Ok::<_, Status>((parquet.finish().map_err(Status::internal)?, written))
+        })
+    };
+
+    let (mut line, mut done, mut stopped) = (0u64, 0i64, false);
+    let mut line_errors = Vec::new();
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            stopped = true;
+            break;
+        }
+        let mut batch = Vec::with_capacity(ROWS_PER_BATCH);
+        while batch.len() < ROWS_PER_BATCH {
+            match rows.recv().await {
+                Some(row) => {
+                    line += 1;
+                    batch.push((line, row?));
+                }
+                None => break,
+            }
+        }
+        if batch.is_empty() {
+            break;
+        }
+        let results: Vec<_> = futures_util::stream::iter(batch)
+            .map(|(line, row)| answer(state, request, line, row))
+            .buffered(CONCURRENCY)
+            .collect()
+            .await;
+        for result in results {
+            match result {
+                Ok(answer) => {
+                    let bytes = answer.to_string().len();
+                    if answers_tx.send((answer, bytes)).await.is_err() {
+                        break;
+                    }
+                }
+                Err(e) if line_errors.len() < MAX_LINE_ERRORS => line_errors.push(e),
+                Err(_) => {}
+            }
+        }
+        done += 1;
+        // A task cancelled meanwhile cannot change: that stops the worker too.
+        if advance(done, &|_| {}).is_err() {
+            stopped = true;
+            break;
+        }
+        tokio::time::sleep(step).await;
+    }
+    drop(rows);
+    drop(answers_tx);
+    let _ = reader.await;
+    let (file, written) = writer.await.map_err(|e| Status::internal(format!("writing results stopped: {e}")))??;
+    // The result dataset is READY with what was answered (all of it, or part on a cancel).
+    {
+        let (state, result) = (state.clone(), result.clone());
+        tokio::task::spawn_blocking(move || state.datasets.finish_result(&result, file, written))
+            .await
+            .map_err(|e| Status::internal(format!("storing results stopped: {e}")))??;
+    }
+    let errors = line_errors.clone();
+    let with_errors = move |t: &mut pb::BatchInferenceTask| {
+        t.errors.get_or_insert_with(Default::default).line_errors = errors.clone();
+    };
+    if stopped {
+        let _ = state.batch.tasks.update(task_id, |t| {
+            with_errors(t);
+            end(t, BatchStatus::Canceled, None);
+        });
+        return Err(Status::cancelled("the batch was cancelled"));
+    }
+    if written == 0 {
+        return Err(Status::failed_precondition(format!(
+            "no row could be answered ({} line errors)",
+            line_errors.len()
+        )));
+    }
+    let task = state.batch.tasks.update(task_id, |t| {
+        with_errors(t);
+        end(t, BatchStatus::Completed, None);
+    })?;
+    state.operations.set_metadata(op_id, metadata(&task, done, total));
+    Ok(pack_any(&fm::BatchCompletionResponse {
+        task_id: task_id.to_owned(),
+        task_status: BatchStatus::Completed as i32,
+        result_dataset_id: result,
+    }))
+}
+
+/// Sends every row of the source dataset's parquet file, in order (blocking).
+fn read_rows(state: &State, source: &str, tx: &tokio::sync::mpsc::Sender<Result<Value, Status>>) {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let bad = |e: &dyn std::fmt::Display| Status::internal(format!("reading dataset {source}: {e}"));
+    let rows = state
+        .datasets
+        .data(source)
+        .map_err(|e| bad(&e))
+        .and_then(|bytes| SerializedFileReader::new(bytes).map_err(|e| bad(&e)));
+    let reader = match rows {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = tx.blocking_send(Err(e));
+            return;
+        }
+    };
+    let iter = match reader.get_row_iter(None) {
+        Ok(i) => i,
+        Err(e) => {
+            let _ = tx.blocking_send(Err(bad(&e)));
+            return;
+        }
+    };
+    for row in iter {
+        if tx.blocking_send(row.map(|r| r.to_json_value()).map_err(|e| bad(&e))).is_err() {
+            return;
+        }
+    }
+}
+
+/// One row's answer, or its line error.
+async fn answer(
+    state: &Arc<State>,
+    batch: &fm::BatchCompletionRequest,
+    line: u64,
+    row: Value,
+) -> Result<Value, pb::batch_inference_task::errors_info::LineError> {
+    let error =
+        |message: String| pb::batch_inference_task::errors_info::LineError { line_number: line as i64, message };
+    let messages: Option<Vec<fm::Message>> = row["request"].as_array().map(|list| {
+        list.iter()
+            .filter_map(|m| {
+                Some(fm::Message {
+                    role: m["role"].as_str()?.to_owned(),
+                    content: Some(fm::message::Content::Text(m["text"].as_str()?.to_owned())),
+                })
+            })
+            .collect()
+    });
+    let messages = messages.filter(|m| !m.is_empty()).ok_or_else(|| error("the row has no request messages".into()))?;
+    let generation = Generation::start(state, row_request(batch, messages), usize::MAX, false)
+        .await
+        .map_err(|s| error(s.message().to_owned()))?;
+    let response = generation.finish().await.map_err(|s| error(s.message().to_owned()))?;
+    let text = response
+        .alternatives
+        .first()
+        .and_then(|a| a.message.as_ref())
+        .and_then(|m| match &m.content {
+            Some(fm::message::Content::Text(t)) => Some(t.clone()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    Ok(json!({"request": row["request"], "response": text}))
+}
+
+#[tonic::async_trait]
+impl BatchInferenceService for Batch {
+    async fn describe(
+        &self,
+        request: Request<pb::DescribeBatchInferenceRequest>,
+    ) -> Result<Response<pb::DescribeBatchInferenceResponse>, Status> {
+        let task = self.0.batch.tasks.get(required("task_id", &request.get_ref().task_id)?)?;
+        Ok(Response::new(pb::DescribeBatchInferenceResponse { task: Some(task) }))
+    }
+
+    async fn list(
+        &self,
+        request: Request<pb::ListBatchInferencesRequest>,
+    ) -> Result<Response<pb::ListBatchInferencesResponse>, Status> {
+        let r = request.get_ref();
+        let (tasks, next_page_token) = self.0.batch.tasks.list(&r.folder_id, r.status, r.page_size, &r.page_token)?;
+        Ok(Response::new(pb::ListBatchInferencesResponse { tasks, next_page_token }))
+    }
+
+    async fn cancel(
+        &self,
+        request: Request<pb::CancelBatchInferenceRequest>,
+    ) -> Result<Response<pb::CancelBatchInferenceResponse>, Status> {
+        let id = required("task_id", &request.get_ref().task_id)?;
+        // CANCELED at once (so a worker finishing now cannot complete it), then the worker stops.
+        let task = self.0.batch.tasks.update(id, |t| end(t, BatchStatus::Canceled, None))?;
+        self.0.batch.stop(id);
+        let _ = self.0.operations.cancel(&task.operation_id);
+        Ok(Response::new(pb::CancelBatchInferenceResponse { task_id: id.to_owned() }))
+    }
+
+    async fn delete(
+        &self,
+        request: Request<pb::DeleteBatchInferenceRequest>,
+    ) -> Result<Response<pb::DeleteBatchInferenceResponse>, Status> {
+        let id = required("task_id", &request.get_ref().task_id)?;
+        let task = self.0.batch.tasks.remove(id)?;
+        Ok(Response::new(pb::DeleteBatchInferenceResponse { task_id: task.id().to_owned() }))
+    }
+}

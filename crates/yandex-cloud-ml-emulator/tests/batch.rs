@@ -1,0 +1,138 @@
+//! Batch inference as a raw gRPC client sees it: sources that are not ready are refused, and a
+//! finished task and its results survive a restart with a data directory.
+
+use std::time::Duration;
+
+use tonic::{Code, Request, transport::Channel};
+use yandex_cloud_ml_emulator::{Emulator, EmulatorConfig, EmulatorHandle};
+use yandex_cloud_ml_proto::yandex::cloud::ai::{
+    batch_inference::v1::{self as bpb, batch_inference_service_client::BatchInferenceServiceClient},
+    dataset::v1::{self as dpb, dataset_service_client::DatasetServiceClient},
+    foundation_models::v1::{self as fm, text_generation_batch_service_client::TextGenerationBatchServiceClient},
+};
+
+fn authorized<T>(message: T) -> Request<T> {
+    let mut r = Request::new(message);
+    r.metadata_mut().insert("authorization", "Api-Key test".parse().unwrap());
+    r
+}
+
+async fn channel(e: &EmulatorHandle) -> Channel {
+    Channel::from_shared(format!("http://{}", e.endpoint())).unwrap().connect().await.unwrap()
+}
+
+fn batch(source: &str) -> fm::BatchCompletionRequest {
+    fm::BatchCompletionRequest {
+        model_uri: "gpt://b1gbatch/yandexgpt/latest".into(),
+        completion_options: Some(fm::CompletionOptions::default()),
+        request_format: Some(fm::batch_completion_request::RequestFormat::SourceDatasetId(source.into())),
+        response_format: None,
+    }
+}
+
+#[tokio::test]
+async fn a_source_that_is_not_ready_is_refused() {
+    let e = Emulator::builder().start("127.0.0.1:0").await.unwrap();
+    let ch = channel(&e).await;
+    let create = dpb::CreateDatasetRequest {
+        folder_id: "b1gbatch".into(),
+        task_type: "TextToTextGenerationRequest".into(),
+        upload_format: "jsonlines".into(),
+        ..Default::default()
+    };
+    let draft = DatasetServiceClient::new(ch.clone()).create(authorized(create)).await.unwrap().into_inner().dataset_id;
+    let status =
+        TextGenerationBatchServiceClient::new(ch.clone()).completion(authorized(batch(&draft))).await.unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert!(status.message().contains("is DRAFT") && status.message().contains("READY"), "{status:?}");
+    let mut no_source = batch("");
+    no_source.request_format = None;
+    let status = TextGenerationBatchServiceClient::new(ch).completion(authorized(no_source)).await.unwrap_err();
+    assert_eq!((status.code(), status.message()), (Code::InvalidArgument, "source_dataset_id: required"));
+}
+
+#[tokio::test]
+async fn a_finished_task_and_its_results_survive_a_restart() {
+    let dir = std::env::temp_dir().join(format!("ycml-batch-restart-{}", std::process::id()));
+    let config = || EmulatorConfig { data_dir: Some(dir.clone()), ..Default::default() };
+    let e = Emulator::builder().config(config()).start("127.0.0.1:0").await.unwrap();
+    let ch = channel(&e).await;
+    // A source dataset through the SDK-free path: create, upload, validate.
+    let mut datasets = DatasetServiceClient::new(ch.clone());
+    let create = dpb::CreateDatasetRequest {
+        folder_id: "b1gbatch".into(),
+        task_type: "TextToTextGenerationRequest".into(),
+        upload_format: "jsonlines".into(),
+        ..Default::default()
+    };
+    let id = datasets.create(authorized(create)).await.unwrap().into_inner().dataset_id;
+    let body = b"{\"request\": [{\"role\": \"user\", \"text\": \"kept\"}]}\n";
+    let url = datasets
+        .get_upload_draft_url(authorized(dpb::GetUploadDraftUrlRequest {
+            dataset_id: id.clone(),
+            size_bytes: body.len() as i64,
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .upload_url;
+    let uri: http::Uri = url.parse().unwrap();
+    let stream = tokio::net::TcpStream::connect(uri.authority().unwrap().as_str()).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(conn);
+    let put = http::Request::put(uri.path_and_query().unwrap().as_str())
+        .header("host", uri.authority().unwrap().as_str())
+        .header("content-length", body.len())
+        .body(http_body_util::Full::new(bytes::Bytes::from_static(body)))
+        .unwrap();
+    assert!(sender.send_request(put).await.unwrap().status().is_success());
+    datasets.validate(authorized(dpb::ValidateDatasetRequest { dataset_id: id.clone() })).await.unwrap();
+    let ready = dpb::dataset_info::Status::Ready as i32;
+    while datasets
+        .describe(authorized(dpb::DescribeDatasetRequest { dataset_id: id.clone() }))
+        .await
+        .unwrap()
+        .into_inner()
+        .dataset
+        .unwrap()
+        .status
+        != ready
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let op = TextGenerationBatchServiceClient::new(ch.clone())
+        .completion(authorized(batch(&id)))
+        .await
+        .unwrap()
+        .into_inner();
+    let meta: fm::BatchCompletionMetadata =
+        yandex_cloud_ml_proto::unpack_any(op.metadata.as_ref().unwrap()).unwrap().unwrap();
+    let mut tasks = BatchInferenceServiceClient::new(ch);
+    let describe = |task_id: String| bpb::DescribeBatchInferenceRequest { task_id };
+    let mut task = tasks.describe(authorized(describe(meta.task_id.clone()))).await.unwrap().into_inner().task.unwrap();
+    while task.status != bpb::batch_inference_task::Status::Completed as i32 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        task = tasks.describe(authorized(describe(meta.task_id.clone()))).await.unwrap().into_inner().task.unwrap();
+    }
+    e.shutdown().await;
+
+    let e = Emulator::builder().config(config()).start("127.0.0.1:0").await.unwrap();
+    let ch = channel(&e).await;
+    let again = BatchInferenceServiceClient::new(ch.clone())
+        .describe(authorized(describe(meta.task_id.clone())))
+        .await
+        .unwrap()
+        .into_inner()
+        .task
+        .unwrap();
+    assert_eq!((again.status, again.result_dataset_id.clone()), (task.status, task.result_dataset_id.clone()));
+    let result = DatasetServiceClient::new(ch)
+        .describe(authorized(dpb::DescribeDatasetRequest { dataset_id: task.result_dataset_id }))
+        .await
+        .unwrap()
+        .into_inner()
+        .dataset
+        .unwrap();
+    assert_eq!((result.status, result.rows), (ready, 1));
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -1,0 +1,205 @@
+//! A batch task: its status, its result dataset, cancel, delete, and waiting for it.
+
+use std::{
+    fmt,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use yandex_cloud_ml_proto::yandex::cloud::ai::{batch_inference::v1 as pb, foundation_models::v1 as fm};
+
+use super::{BatchStatus, BatchTaskInfo, RPC_TIMEOUT};
+use crate::{
+    call::{BoxFuture, CallOptions},
+    datasets::Dataset,
+    error::{Code, Error, ErrorDetails, ErrorKind, Result},
+    operations::{Check, Operation, PollTarget, Progress, ProgressUnit, Wait, unpack},
+    sdk::Sdk,
+    transport::rpc,
+};
+
+/// A batch run in the cloud, known by its task id (as the official SDK knows it). Cheap to
+/// clone.
+#[derive(Clone)]
+pub struct BatchTask {
+    sdk: Sdk,
+    id: Arc<str>,
+    /// The operation that started it, once known (progress is read from its metadata).
+    operation: Arc<Mutex<Option<String>>>,
+    rpc_timeout: Duration,
+}
+
+impl fmt::Debug for BatchTask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BatchTask").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+impl BatchTask {
+    pub(crate) fn new(sdk: Sdk, task_id: String, operation_id: Option<String>) -> BatchTask {
+        BatchTask { sdk, id: task_id.into(), operation: Arc::new(Mutex::new(operation_id)), rpc_timeout: RPC_TIMEOUT }
+    }
+
+    /// Timeout of each RPC it makes (default 60 s).
+    pub fn with_rpc_timeout(mut self, timeout: Duration) -> Self {
+        self.rpc_timeout = timeout;
+        self
+    }
+
+    /// The task id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn options(&self, timeout: Duration) -> CallOptions {
+        CallOptions::with_timeout(timeout)
+    }
+
+    async fn describe(&self, timeout: Duration) -> Result<BatchTaskInfo> {
+        let request = pb::DescribeBatchInferenceRequest { task_id: self.id.to_string() };
+        let response: pb::DescribeBatchInferenceResponse =
+            self.sdk.transport().unary(&rpc::BATCH_DESCRIBE, &request, &self.options(timeout)).await?;
+        let task = response
+            .task
+            .ok_or_else(|| Error::decode(format!("batch task {} was described without its fields", self.id)))?;
+        let info = BatchTaskInfo::from_proto(task);
+        if !info.operation_id.is_empty() {
+            *self.operation.lock().unwrap_or_else(|e| e.into_inner()) = Some(info.operation_id.clone());
+        }
+        Ok(info)
+    }
+
+    /// Every field of the task (`BatchInferenceService/Describe`), whatever its status.
+    pub async fn info(&self) -> Result<BatchTaskInfo> {
+        self.describe(self.rpc_timeout).await
+    }
+
+    /// Its status.
+    pub async fn status(&self) -> Result<BatchStatus> {
+        Ok(self.info().await?.status)
+    }
+
+    /// The dataset of answers, if the task completed; an error with the task's errors if it
+    /// failed or was cancelled (a partial result, when there is one, is named in
+    /// [`ErrorDetails::BatchTask`]), or if it is still running.
+    pub async fn result(&self) -> Result<Dataset> {
+        let info = self.info().await?;
+        self.outcome(info, self.rpc_timeout).await
+    }
+
+    /// What a task's fields say about its outcome.
+    async fn outcome(&self, info: BatchTaskInfo, timeout: Duration) -> Result<Dataset> {
+        match info.status {
+            BatchStatus::Completed => {
+                let id = info.result_dataset_id.ok_or_else(|| {
+                    Error::decode(format!("batch task {} completed without a result dataset", self.id))
+                })?;
+                crate::datasets::describe(&self.sdk, &id, &self.options(timeout)).await
+            }
+            s if s.is_running() => Err(Error::new(
+                ErrorKind::OperationRunning,
+                format!("batch task {} is still {s}; wait for it", self.id),
+            )
+            .with_operation_id(self.id.to_string())),
+            _ => Err(failure(&self.id, info)),
+        }
+    }
+
+    /// Asks the cloud to stop the task (`BatchInferenceService/Cancel`).
+    pub async fn cancel(&self) -> Result<()> {
+        let request = pb::CancelBatchInferenceRequest { task_id: self.id.to_string() };
+        let _: pb::CancelBatchInferenceResponse =
+            self.sdk.transport().unary(&rpc::BATCH_CANCEL, &request, &self.options(self.rpc_timeout)).await?;
+        Ok(())
+    }
+
+    /// Removes the finished task from the folder's history (`BatchInferenceService/Delete`);
+    /// its result dataset stays.
+    pub async fn delete(&self) -> Result<()> {
+        let request = pb::DeleteBatchInferenceRequest { task_id: self.id.to_string() };
+        let _: pb::DeleteBatchInferenceResponse =
+            self.sdk.transport().unary(&rpc::BATCH_DELETE, &request, &self.options(self.rpc_timeout)).await?;
+        Ok(())
+    }
+
+    /// Polls until the task finishes and returns the result dataset; a failed or cancelled
+    /// task is an error. Progress (batches done of all) is read from the task's operation
+    /// when a callback listens. Defaults: at most 10 s between polls, give up after 72 h (the
+    /// task keeps running).
+    pub fn wait(&self) -> Wait<Dataset> {
+        Wait::new(self.clone(), Duration::from_secs(10), Duration::from_secs(72 * 3600), self.rpc_timeout)
+    }
+
+    /// Progress from the operation's metadata (batches done of all), if it can be had.
+    async fn progress(&self, timeout: Duration) -> Option<Progress> {
+        let operation = self.operation.lock().unwrap_or_else(|e| e.into_inner()).clone()?;
+        let status = Operation::<prost_types::Any>::new(self.sdk.clone(), operation)
+            .with_rpc_timeout(timeout)
+            .status()
+            .await
+            .ok()?;
+        let m: fm::BatchCompletionMetadata = unpack(status.metadata.as_ref()?).ok()?;
+        let total = u64::try_from(m.total_batches).ok().filter(|t| *t > 0);
+        let done = u64::try_from(m.completed_batches).unwrap_or(0);
+        Some(Progress::new(BatchStatus::from_proto(m.task_status).as_str(), done, total, ProgressUnit::Batches))
+    }
+
+    /// The answers, each with the conversation it answers, read as they stream in (feature
+    /// `parquet`); memory stays bounded whatever the number of rows.
+    #[cfg(feature = "parquet")]
+    pub fn results(
+        &self,
+    ) -> impl futures_core::Stream<Item = Result<crate::datasets::CompletionRecord>> + Send + 'static {
+        use futures_util::StreamExt;
+        let task = self.clone();
+        futures_util::stream::once(async move { task.result().await }).flat_map(|dataset| match dataset {
+            Ok(d) => d.read_as::<crate::datasets::CompletionRecord>().boxed(),
+            Err(e) => futures_util::stream::once(async move { Err(e) }).boxed(),
+        })
+    }
+}
+
+/// The error of a failed or cancelled task, with everything the task says about it.
+fn failure(id: &str, info: BatchTaskInfo) -> Error {
+    let code = if info.status == BatchStatus::Canceled { Code::Cancelled } else { Code::Internal };
+    let mut message = format!("batch task {id} ended {}", info.status);
+    if let Some(why) = info.error.as_deref().filter(|w| !w.is_empty()) {
+        message.push_str(&format!(": {why}"));
+    }
+    if !info.line_errors.is_empty() {
+        message.push_str(&format!("; {} rows failed", info.line_errors.len()));
+    }
+    if let Some(partial) = &info.result_dataset_id {
+        message.push_str(&format!("; partial results in dataset {partial}"));
+    }
+    Error::new(ErrorKind::OperationFailed, message).with_code(code).with_operation_id(id.to_owned()).with_details(
+        ErrorDetails::BatchTask {
+            task_id: id.to_owned(),
+            partial_result: info.result_dataset_id,
+            line_errors: info.line_errors,
+            batch_errors: info.batch_errors,
+        },
+    )
+}
+
+impl PollTarget for BatchTask {
+    type Output = Dataset;
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn check(&self, rpc_timeout: Duration, wants_progress: bool) -> BoxFuture<'_, Check<Dataset>> {
+        Box::pin(async move {
+            let info = self.describe(rpc_timeout).await?;
+            if info.status.is_running() {
+                let progress = match wants_progress {
+                    true => self.progress(rpc_timeout).await,
+                    false => None,
+                };
+                return Ok(Check::Running(progress.or_else(|| Some(Progress::stage(info.status.as_str())))));
+            }
+            Ok(Check::Done(self.outcome(info, rpc_timeout).await, None))
+        })
+    }
+}
