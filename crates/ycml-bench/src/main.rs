@@ -2,6 +2,7 @@
 //! client (the floor), this SDK and the official Python SDK, and prints a table with ratios.
 //! Run it through `scripts/bench.sh`, which builds in release mode and provides Python.
 
+mod batch;
 mod clients;
 mod hostile;
 mod measure;
@@ -64,6 +65,19 @@ enum Phase {
         /// Size of the file in MiB.
         #[arg(long, default_value_t = 1024)]
         size_mib: u64,
+    },
+    /// Batch inference of many rows in the emulator, and the SDK reading the results (prints
+    /// its own report; the other tables are not run).
+    Batch {
+        #[arg(long, default_value_t = 100_000)]
+        rows: usize,
+    },
+    /// Internal: read a batch task's results, in a fresh process so its peak RSS is its own.
+    BatchRead {
+        #[arg(long)]
+        endpoint: String,
+        #[arg(long)]
+        task: String,
     },
     /// Internal: one measured upload, in a fresh process so its peak RSS is its own.
     UploadOne {
@@ -246,6 +260,16 @@ async fn main() {
         Some(Phase::Hostile { seconds }) => {
             let emulator = start_emulator(json!({}));
             let report = hostile::run(&emulator.endpoint, emulator.child.id(), Duration::from_secs_f64(seconds)).await;
+            println!("Machine: {}\n\n{report}", machine());
+            if let Some(path) = args.write {
+                std::fs::write(&path, report).expect("write report");
+            }
+            return;
+        }
+        Some(Phase::BatchRead { endpoint, task }) => return batch::read_one(&endpoint, &task).await,
+        Some(Phase::Batch { rows }) => {
+            let emulator = start_emulator(json!({"journal_capacity": 0}));
+            let report = batch::report(&emulator.endpoint, rows).await;
             println!("Machine: {}\n\n{report}", machine());
             if let Some(path) = args.write {
                 std::fs::write(&path, report).expect("write report");
