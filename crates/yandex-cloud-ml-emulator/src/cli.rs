@@ -67,6 +67,10 @@ pub struct EmulatorArgs {
     /// Training steps of each tuning job.
     #[arg(long, value_name = "N")]
     pub tuning_steps: Option<u32>,
+    /// Time each batch task stage and each batch of 100 rows takes at least, in milliseconds
+    /// (0 answers as fast as the engine can; a few hundred shows the progression).
+    #[arg(long, value_name = "MS")]
+    pub batch_step_ms: Option<u64>,
 }
 
 fn parse_policy(s: &str) -> Result<OperationPolicy, String> {
@@ -125,6 +129,9 @@ pub async fn run(args: EmulatorArgs) -> std::io::Result<()> {
     }
     if let Some(n) = args.tuning_steps {
         config.tuning_steps = n;
+    }
+    if let Some(ms) = args.batch_step_ms {
+        config.batch_step_ms = ms;
     }
     let mut builder = Emulator::builder().config(config);
     let mut self_signed = None;

@@ -252,6 +252,28 @@ pub(crate) fn check_lines(
     Ok(Checked { valid, findings })
 }
 
+/// Calls `each` with every row of a parquet file, in order, as JSON (column → value); stops
+/// when `each` says `false`. Rows are decoded a row group at a time (blocking).
+pub(crate) fn read_parquet(
+    source: crate::storage::blobs::RandomAccess,
+    mut each: impl FnMut(Value) -> bool,
+) -> Result<(), String> {
+    use parquet::file::reader::{ChunkReader, FileReader, SerializedFileReader};
+    fn all<R: ChunkReader + 'static>(reader: R, each: &mut dyn FnMut(Value) -> bool) -> Result<(), String> {
+        let reader = SerializedFileReader::new(reader).map_err(|e| e.to_string())?;
+        for row in reader.get_row_iter(None).map_err(|e| e.to_string())? {
+            if !each(row.map_err(|e| e.to_string())?.to_json_value()) {
+                break;
+            }
+        }
+        Ok(())
+    }
+    match source {
+        crate::storage::blobs::RandomAccess::Bytes(b) => all(b, &mut each),
+        crate::storage::blobs::RandomAccess::File(f) => all(f, &mut each),
+    }
+}
+
 /// Writes rows of one task type as parquet, a row group at a time.
 pub(crate) struct ParquetWriter<W: Write + Send> {
     writer: SerializedFileWriter<W>,

@@ -144,6 +144,26 @@ async fn a_cancelled_task_is_an_error_that_names_its_partial_result() {
     assert!(rows > 0 && rows < 1000, "partial rows: {rows}");
     let e = task.cancel().await.unwrap_err();
     assert_eq!(e.code(), Some(Code::FailedPrecondition), "a finished task is not cancelled again: {e}");
+
+    // Cancelling its operation cancels the task too; cancelled at once, it leaves no result
+    // dataset stuck half-written.
+    let second = sdk.models().completions("yandexgpt").batch().run_deferred(&source).await.unwrap();
+    let op = second.info().await.unwrap().operation_id;
+    sdk.operations().get_untyped(op).cancel().await.unwrap();
+    let mut status = second.status().await.unwrap();
+    for _ in 0..200 {
+        if !status.is_running() {
+            break;
+        }
+        tokio::time::sleep(FAST).await;
+        status = second.status().await.unwrap();
+    }
+    assert_eq!(status, BatchStatus::Canceled);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    if let Some(result) = second.info().await.unwrap().result_dataset_id {
+        let d = sdk.datasets().get(&result).await.unwrap();
+        assert_eq!(d.status(), DatasetStatus::Ready, "the result it names is readable, however few rows it has");
+    }
 }
 
 #[tokio::test]

@@ -3,7 +3,8 @@
 //! tuned model answers its tuned responses), a bounded number at a time, in batches whose
 //! count is the task's progress, and writes the answers to a new dataset in the cloud's
 //! layout. A row that cannot be answered is a line error, not the end of the task; a
-//! cancelled task stops promptly and keeps what it answered as a partial result.
+//! cancelled task stops after the batch it is on and keeps what it answered as a partial
+//! result.
 
 use std::{
     sync::{
@@ -30,7 +31,7 @@ use yandex_cloud_ml_proto::{
                 text_generation_batch_service_server::{TextGenerationBatchService, TextGenerationBatchServiceServer},
             },
         },
-        operation::Operation,
+        operation::{Operation, operation::Result as OpResult},
     },
 };
 
@@ -44,6 +45,7 @@ use crate::{
         operations::NewOperation,
         tasks::StoredTask,
     },
+    storage::blobs::SyncBlobWriter,
     validate,
 };
 
@@ -203,7 +205,8 @@ impl TextGenerationBatchService for Batch {
 }
 
 /// The operation's work: the worker runs in a task of its own, so a cancelled operation (this
-/// future dropped) only tells it to stop, and it still keeps its partial result.
+/// future dropped) only tells it to stop; it still writes its partial result and records how
+/// the task ended.
 async fn run(
     state: Arc<State>,
     task_id: String,
@@ -219,17 +222,50 @@ async fn run(
     let worker = tokio::spawn({
         let (state, task_id) = (state.clone(), task_id.clone());
         async move {
-            let outcome = work(&state, &task_id, &op_id, &request, total_rows, &stop).await;
-            state.batch.forget_worker(&task_id);
-            outcome
+            // However the worker ends (a panic included), the task does not stay running.
+            let _ended = {
+                let (state, task_id) = (state.clone(), task_id.clone());
+                Disarm::new(move || {
+                    state.batch.forget_worker(&task_id);
+                    let _ = state.batch.tasks.update(&task_id, |t| {
+                        end(t, BatchStatus::Failed, Some("the batch worker stopped unexpectedly"))
+                    });
+                })
+            };
+            work(&state, &task_id, &op_id, &request, total_rows, &stop).await
         }
     });
     let outcome = worker.await.unwrap_or_else(|e| Err(Status::internal(format!("the batch stopped: {e}"))));
     on_cancel.disarm();
-    outcome.map_err(|status| {
-        let _ = state.batch.tasks.update(&task_id, |t| end(t, BatchStatus::Failed, Some(status.message())));
-        rpc_status(&status)
-    })
+    outcome.map_err(|s| rpc_status(&s))
+}
+
+/// What answering the rows came to.
+struct Answered {
+    file: SyncBlobWriter,
+    written: u64,
+    /// Rows that could not be answered (all of them counted, at most [`MAX_LINE_ERRORS`] kept).
+    failed: u64,
+    stopped: bool,
+}
+
+/// Ends a running task `status` and returns the error its operation ends with.
+fn end_task(state: &State, task_id: &str, status: BatchStatus, why: Status) -> Status {
+    let message = (status == BatchStatus::Failed).then(|| why.message().to_owned());
+    let _ = state.batch.tasks.update(task_id, |t| end(t, status, message.as_deref()));
+    why
+}
+
+/// How a stopped worker's task ends: as its operation says (cancelled, or failed by a fault),
+/// unless a `Cancel` already ended it.
+fn end_stopped(state: &State, task_id: &str, op_id: &str) -> Status {
+    let op = state.operations.get(op_id);
+    match op.and_then(|o| o.result) {
+        Some(OpResult::Error(e)) if e.code != tonic::Code::Cancelled as i32 => {
+            end_task(state, task_id, BatchStatus::Failed, Status::new(tonic::Code::from_i32(e.code), e.message))
+        }
+        _ => end_task(state, task_id, BatchStatus::Canceled, Status::cancelled("the batch was cancelled")),
+    }
 }
 
 async fn work(
@@ -241,31 +277,117 @@ async fn work(
     stop: &AtomicBool,
 ) -> Result<prost_types::Any, Status> {
     let step = Duration::from_millis(state.config.batch_step_ms);
-    let total = i64::try_from(total_rows.div_ceil(ROWS_PER_BATCH as u64)).unwrap_or(i64::MAX);
-    let advance = |done: i64, change: &dyn Fn(&mut pb::BatchInferenceTask)| -> Result<(), Status> {
-        let task = state.batch.tasks.update(task_id, |t| change(t))?;
-        state.operations.set_metadata(op_id, metadata(&task, done, total));
-        Ok(())
-    };
     let task = state.batch.tasks.get(task_id)?;
     tokio::time::sleep(step).await;
+    if stop.load(Ordering::Relaxed) {
+        return Err(end_stopped(state, task_id, op_id));
+    }
 
-    // From PENDING on, the task names the dataset its answers go to, as in the cloud.
+    // From PENDING on, the task names the dataset its answers go to, as in the cloud; from
+    // here on that dataset ends READY with the answers, or goes.
     let labels = [
         ("foundation_models_batch_task_id".to_owned(), task_id.to_owned()),
         ("foundation_models_source_dataset".to_owned(), task.source_dataset_id.clone()),
     ];
     let name = format!("Batch inference {task_id} result");
-    let result = state.datasets.create_result(&task.folder_id, &name, RESULT_TYPE, labels.into(), &task.created_by)?;
-    advance(0, &|t| {
+    let result = state
+        .datasets
+        .create_result(&task.folder_id, &name, RESULT_TYPE, labels.into(), &task.created_by)
+        .map_err(|e| end_task(state, task_id, BatchStatus::Failed, e))?;
+    let answered = answer_all(state, task_id, op_id, request, total_rows, stop, &task, &result).await;
+    // However the task ends, the dataset it names ends READY, with the answers written (none
+    // when it stopped or failed before answering).
+    let seal = |file: Option<SyncBlobWriter>, written: u64| {
+        let (state, result) = (state.clone(), result.clone());
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let file = match file {
+                    Some(file) => file,
+                    None => {
+                        let empty = state
+                            .datasets
+                            .data_writer(&result)
+                            .map_err(|e| Status::internal(format!("writing results: {e}")))?;
+                        ParquetWriter::new(RESULT_TYPE, empty).and_then(|w| w.finish()).map_err(Status::internal)?
+                    }
+                };
+                state.datasets.finish_result(&result, file, written)
+            })
+            .await
+            .map_err(|e| Status::internal(format!("storing results stopped: {e}")))?
+        }
+    };
+    let Answered { file, written, failed, stopped } = match answered {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = seal(None, 0).await;
+            return Err(if stop.load(Ordering::Relaxed) {
+                end_stopped(state, task_id, op_id)
+            } else {
+                end_task(state, task_id, BatchStatus::Failed, e)
+            });
+        }
+    };
+    if let Err(e) = seal(Some(file), written).await {
+        return Err(end_task(state, task_id, BatchStatus::Failed, e));
+    }
+    if stopped || stop.load(Ordering::Relaxed) {
+        return Err(end_stopped(state, task_id, op_id));
+    }
+    if written == 0 {
+        let why = Status::failed_precondition(format!("no row could be answered ({failed} rows failed)"));
+        return Err(end_task(state, task_id, BatchStatus::Failed, why));
+    }
+    let total = i64::try_from(total_rows.div_ceil(ROWS_PER_BATCH as u64)).unwrap_or(i64::MAX);
+    let task = state.batch.tasks.update(task_id, |t| end(t, BatchStatus::Completed, None))?;
+    state.operations.set_metadata(op_id, metadata(&task, total, total));
+    Ok(pack_any(&fm::BatchCompletionResponse {
+        task_id: task_id.to_owned(),
+        task_status: BatchStatus::Completed as i32,
+        result_dataset_id: result,
+    }))
+}
+
+/// PENDING, a turn among the running workers, IN_PROGRESS, then every row answered and written,
+/// a batch at a time; line errors are recorded on the task batch by batch.
+#[allow(clippy::too_many_arguments)]
+async fn answer_all(
+    state: &Arc<State>,
+    task_id: &str,
+    op_id: &str,
+    request: &fm::BatchCompletionRequest,
+    total_rows: u64,
+    stop: &AtomicBool,
+    task: &pb::BatchInferenceTask,
+    result: &str,
+) -> Result<Answered, Status> {
+    let step = Duration::from_millis(state.config.batch_step_ms);
+    let total = i64::try_from(total_rows.div_ceil(ROWS_PER_BATCH as u64)).unwrap_or(i64::MAX);
+    let progress = |done: i64| {
+        let status = BatchStatus::InProgress as i32;
+        state.operations.set_metadata(op_id, metadata(&pb::BatchInferenceTask { status, ..task.clone() }, done, total));
+    };
+    let pending = state.batch.tasks.update(task_id, |t| {
         t.status = BatchStatus::Pending as i32;
-        t.result_dataset_id = result.clone();
+        t.result_dataset_id = result.to_owned();
     })?;
+    state.operations.set_metadata(op_id, metadata(&pending, 0, total));
+    // A bounded number of workers run at once; the others wait PENDING.
+    let _turn = loop {
+        if stop.load(Ordering::Relaxed) {
+            return Err(Status::cancelled("the batch was cancelled"));
+        }
+        match state.batch.running.try_acquire() {
+            Ok(permit) => break permit,
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    };
     tokio::time::sleep(step).await;
-    advance(0, &|t| {
+    state.batch.tasks.update(task_id, |t| {
         t.status = BatchStatus::InProgress as i32;
         t.started_at = Some(SystemTime::now().into());
     })?;
+    progress(0);
 
     // Rows come from a blocking reader of the source parquet; answers go to a blocking parquet
     // writer; both through bounded channels, so memory does not grow with the dataset.
@@ -276,7 +398,7 @@ async fn work(
     };
     let (answers_tx, mut answers) = tokio::sync::mpsc::channel::<(Value, usize)>(ROWS_PER_BATCH * 2);
     let writer = {
-        let (state, result) = (state.clone(), result.clone());
+        let (state, result) = (state.clone(), result.to_owned());
         tokio::task::spawn_blocking(move || {
             let file =
                 state.datasets.data_writer(&result).map_err(|e| Status::internal(format!("writing results: {e}")))?;
@@ -290,9 +412,9 @@ async fn work(
         })
     };
 
-    let (mut line, mut done, mut stopped) = (0u64, 0i64, false);
-    let mut line_errors = Vec::new();
-    loop {
+    let (mut line, mut done, mut failed, mut kept, mut stopped) = (0u64, 0i64, 0u64, 0usize, false);
+    let mut read_error = None;
+    'batches: loop {
         if stop.load(Ordering::Relaxed) {
             stopped = true;
             break;
@@ -300,9 +422,13 @@ async fn work(
         let mut batch = Vec::with_capacity(ROWS_PER_BATCH);
         while batch.len() < ROWS_PER_BATCH {
             match rows.recv().await {
-                Some(row) => {
+                Some(Ok(row)) => {
                     line += 1;
-                    batch.push((line, row?));
+                    batch.push((line, row));
+                }
+                Some(Err(e)) => {
+                    read_error = Some(e);
+                    break 'batches;
                 }
                 None => break,
             }
@@ -315,21 +441,39 @@ async fn work(
             .buffered(CONCURRENCY)
             .collect()
             .await;
+        let mut errors = Vec::new();
         for result in results {
             match result {
                 Ok(answer) => {
                     let bytes = answer.to_string().len();
+                    // The writer is gone only if it failed: its error ends the task.
                     if answers_tx.send((answer, bytes)).await.is_err() {
-                        break;
+                        break 'batches;
                     }
                 }
-                Err(e) if line_errors.len() < MAX_LINE_ERRORS => line_errors.push(e),
-                Err(_) => {}
+                Err(e) => {
+                    failed += 1;
+                    if kept < MAX_LINE_ERRORS {
+                        kept += 1;
+                        errors.push(e);
+                    }
+                }
             }
         }
+        // Line errors show on the task as they happen; a task ended meanwhile (cancelled)
+        // cannot change, which stops the worker.
+        let still_running = if errors.is_empty() {
+            state.batch.tasks.get(task_id).is_ok_and(|t| !t.is_finished())
+        } else {
+            state
+                .batch
+                .tasks
+                .update(task_id, |t| t.errors.get_or_insert_with(Default::default).line_errors.extend(errors))
+                .is_ok()
+        };
         done += 1;
-        // A task cancelled meanwhile cannot change: that stops the worker too.
-        if advance(done, &|_| {}).is_err() {
+        progress(done);
+        if !still_running {
             stopped = true;
             break;
         }
@@ -339,69 +483,22 @@ async fn work(
     drop(answers_tx);
     let _ = reader.await;
     let (file, written) = writer.await.map_err(|e| Status::internal(format!("writing results stopped: {e}")))??;
-    // The result dataset is READY with what was answered (all of it, or part on a cancel).
-    {
-        let (state, result) = (state.clone(), result.clone());
-        tokio::task::spawn_blocking(move || state.datasets.finish_result(&result, file, written))
-            .await
-            .map_err(|e| Status::internal(format!("storing results stopped: {e}")))??;
+    if let Some(e) = read_error {
+        return Err(e);
     }
-    let errors = line_errors.clone();
-    let with_errors = move |t: &mut pb::BatchInferenceTask| {
-        t.errors.get_or_insert_with(Default::default).line_errors = errors.clone();
-    };
-    if stopped {
-        let _ = state.batch.tasks.update(task_id, |t| {
-            with_errors(t);
-            end(t, BatchStatus::Canceled, None);
-        });
-        return Err(Status::cancelled("the batch was cancelled"));
-    }
-    if written == 0 {
-        return Err(Status::failed_precondition(format!(
-            "no row could be answered ({} line errors)",
-            line_errors.len()
-        )));
-    }
-    let task = state.batch.tasks.update(task_id, |t| {
-        with_errors(t);
-        end(t, BatchStatus::Completed, None);
-    })?;
-    state.operations.set_metadata(op_id, metadata(&task, done, total));
-    Ok(pack_any(&fm::BatchCompletionResponse {
-        task_id: task_id.to_owned(),
-        task_status: BatchStatus::Completed as i32,
-        result_dataset_id: result,
-    }))
+    Ok(Answered { file, written, failed, stopped })
 }
 
-/// Sends every row of the source dataset's parquet file, in order (blocking).
+/// Sends every row of the source dataset's parquet file, in order (blocking; the file is read
+/// a row group at a time).
 fn read_rows(state: &State, source: &str, tx: &tokio::sync::mpsc::Sender<Result<Value, Status>>) {
-    use parquet::file::reader::{FileReader, SerializedFileReader};
     let bad = |e: &dyn std::fmt::Display| Status::internal(format!("reading dataset {source}: {e}"));
-    let rows = state
-        .datasets
-        .data(source)
-        .map_err(|e| bad(&e))
-        .and_then(|bytes| SerializedFileReader::new(bytes).map_err(|e| bad(&e)));
-    let reader = match rows {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = tx.blocking_send(Err(e));
-            return;
-        }
-    };
-    let iter = match reader.get_row_iter(None) {
-        Ok(i) => i,
-        Err(e) => {
-            let _ = tx.blocking_send(Err(bad(&e)));
-            return;
-        }
-    };
-    for row in iter {
-        if tx.blocking_send(row.map(|r| r.to_json_value()).map_err(|e| bad(&e))).is_err() {
-            return;
-        }
+    let read =
+        state.datasets.data(source).map_err(|e| bad(&e)).and_then(|file| {
+            crate::rows::read_parquet(file, |row| tx.blocking_send(Ok(row)).is_ok()).map_err(|e| bad(&e))
+        });
+    if let Err(e) = read {
+        let _ = tx.blocking_send(Err(e));
     }
 }
 
@@ -414,31 +511,38 @@ async fn answer(
 ) -> Result<Value, pb::batch_inference_task::errors_info::LineError> {
     let error =
         |message: String| pb::batch_inference_task::errors_info::LineError { line_number: line as i64, message };
-    let messages: Option<Vec<fm::Message>> = row["request"].as_array().map(|list| {
-        list.iter()
-            .filter_map(|m| {
-                Some(fm::Message {
-                    role: m["role"].as_str()?.to_owned(),
-                    content: Some(fm::message::Content::Text(m["text"].as_str()?.to_owned())),
-                })
-            })
-            .collect()
-    });
-    let messages = messages.filter(|m| !m.is_empty()).ok_or_else(|| error("the row has no request messages".into()))?;
+    let list = row["request"]
+        .as_array()
+        .filter(|l| !l.is_empty())
+        .ok_or_else(|| error("the row has no request messages".into()))?;
+    let mut messages = Vec::with_capacity(list.len());
+    for (i, m) in list.iter().enumerate() {
+        let (Some(role), Some(text)) = (m["role"].as_str(), m["text"].as_str()) else {
+            return Err(error(format!("request message {i} has no role or no text")));
+        };
+        messages
+            .push(fm::Message { role: role.to_owned(), content: Some(fm::message::Content::Text(text.to_owned())) });
+    }
     let generation = Generation::start(state, row_request(batch, messages), usize::MAX, false)
         .await
         .map_err(|s| error(s.message().to_owned()))?;
     let response = generation.finish().await.map_err(|s| error(s.message().to_owned()))?;
-    let text = response
-        .alternatives
-        .first()
-        .and_then(|a| a.message.as_ref())
-        .and_then(|m| match &m.content {
-            Some(fm::message::Content::Text(t)) => Some(t.clone()),
-            _ => None,
-        })
-        .unwrap_or_default();
-    Ok(json!({"request": row["request"], "response": text}))
+    let text = response.alternatives.first().and_then(|a| a.message.as_ref()).map(|m| &m.content);
+    match text {
+        Some(Some(fm::message::Content::Text(t))) => Ok(json!({"request": row["request"], "response": t})),
+        _ => Err(error(
+            "the model answered with something other than text (tool calls), which a batch cannot return".into(),
+        )),
+    }
+}
+
+/// Cancels a running task: CANCELED at once (so a worker finishing now cannot complete it),
+/// then its worker stops and its operation ends cancelled. An error if it had finished.
+pub(crate) fn cancel(state: &State, id: &str) -> Result<pb::BatchInferenceTask, Status> {
+    let task = state.batch.tasks.update(id, |t| end(t, BatchStatus::Canceled, None))?;
+    state.batch.stop(id);
+    let _ = state.operations.cancel(&task.operation_id);
+    Ok(task)
 }
 
 #[tonic::async_trait]
@@ -465,10 +569,7 @@ impl BatchInferenceService for Batch {
         request: Request<pb::CancelBatchInferenceRequest>,
     ) -> Result<Response<pb::CancelBatchInferenceResponse>, Status> {
         let id = required("task_id", &request.get_ref().task_id)?;
-        // CANCELED at once (so a worker finishing now cannot complete it), then the worker stops.
-        let task = self.0.batch.tasks.update(id, |t| end(t, BatchStatus::Canceled, None))?;
-        self.0.batch.stop(id);
-        let _ = self.0.operations.cancel(&task.operation_id);
+        cancel(&self.0, id)?;
         Ok(Response::new(pb::CancelBatchInferenceResponse { task_id: id.to_owned() }))
     }
 

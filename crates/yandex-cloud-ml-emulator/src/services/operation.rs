@@ -43,6 +43,16 @@ impl OperationService for Operations {
             let op = self.0.operations.get(id).or_else(|| super::tuning::operation_of(&self.0, id));
             return op.map(Response::new).ok_or_else(|| Status::not_found(format!("Operation {id} not found")));
         }
+        // A batch task's operation: the task is cancelled with it, or stays as it ended.
+        if let Some(task) = self.0.batch.tasks.find(|t| t.operation_id == id) {
+            let _ = super::batch::cancel(&self.0, &task.task_id);
+            return self
+                .0
+                .operations
+                .get(id)
+                .map(Response::new)
+                .ok_or_else(|| Status::not_found(format!("Operation {id} not found")));
+        }
         Ok(Response::new(self.0.operations.cancel(id)?))
     }
 }

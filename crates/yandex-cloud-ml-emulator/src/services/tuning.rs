@@ -7,7 +7,6 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use parquet::file::reader::{FileReader, SerializedFileReader};
 use tonic::{Request, Response, Status};
 use yandex_cloud_ml_proto::{
     google::rpc,
@@ -423,10 +422,9 @@ fn learn(state: &State, train: &[WeightedDataset]) -> Result<Vec<(String, String
     let mut seen = std::collections::HashSet::new();
     for d in train.iter().filter(|d| d.weight > 0.0 && seen.insert(d.dataset_id.as_str())) {
         let unreadable = |e: &dyn std::fmt::Display| Status::internal(format!("reading dataset {}: {e}", d.dataset_id));
-        let bytes = state.datasets.data(&d.dataset_id).map_err(|e| unreadable(&e))?;
-        let reader = SerializedFileReader::new(bytes).map_err(|e| unreadable(&e))?;
-        for row in reader.get_row_iter(None).map_err(|e| unreadable(&e))? {
-            let row = row.map_err(|e| unreadable(&e))?.to_json_value();
+        let source = state.datasets.data(&d.dataset_id).map_err(|e| unreadable(&e))?;
+        let mut too_many = false;
+        crate::rows::read_parquet(source, |row| {
             let prompt = row["request"]
                 .as_array()
                 .and_then(|messages| messages.iter().rev().find(|m| m["role"] == "user").or(messages.last()))
@@ -434,12 +432,18 @@ fn learn(state: &State, train: &[WeightedDataset]) -> Result<Vec<(String, String
                 .unwrap_or_default();
             if let (false, Some(response)) = (prompt.is_empty(), row["response"].as_str()) {
                 if examples.len() == MAX_EXAMPLES {
-                    return Err(Status::failed_precondition(format!(
-                        "train_datasets: more than {MAX_EXAMPLES} rows; the emulator learns at most {MAX_EXAMPLES}"
-                    )));
+                    too_many = true;
+                    return false;
                 }
                 examples.push((prompt.to_owned(), response.to_owned()));
             }
+            true
+        })
+        .map_err(|e| unreadable(&e))?;
+        if too_many {
+            return Err(Status::failed_precondition(format!(
+                "train_datasets: more than {MAX_EXAMPLES} rows; the emulator learns at most {MAX_EXAMPLES}"
+            )));
         }
     }
     if examples.is_empty() {

@@ -68,12 +68,18 @@ pub(crate) struct Batches {
     pub tasks: TaskStore<pb::BatchInferenceTask>,
     /// Set to stop a running task's worker.
     stops: Mutex<HashMap<String, Arc<AtomicBool>>>,
+    /// Workers answering rows at once (each holds two blocking threads); the others wait
+    /// PENDING for a turn.
+    pub running: tokio::sync::Semaphore,
 }
+
+/// Batch tasks answering rows at once.
+const RUNNING: usize = 4;
 
 impl Batches {
     pub(crate) fn open(data_dir: Option<&Path>, max: usize) -> std::io::Result<Batches> {
         let tasks = TaskStore::open(data_dir.map(|d| d.join("batch")), max, "Batch task")?;
-        Ok(Batches { tasks, stops: Mutex::default() })
+        Ok(Batches { tasks, stops: Mutex::default(), running: tokio::sync::Semaphore::new(RUNNING) })
     }
 
     /// The stop flag of a task's worker (made on first use).
@@ -81,9 +87,11 @@ impl Batches {
         self.stops.lock().unwrap_or_else(|e| e.into_inner()).entry(id.to_owned()).or_default().clone()
     }
 
-    /// Tells a task's worker to stop.
+    /// Tells a task's worker, if it has one, to stop.
     pub(crate) fn stop(&self, id: &str) {
-        self.stop_flag(id).store(true, Ordering::Relaxed);
+        if let Some(flag) = self.stops.lock().unwrap_or_else(|e| e.into_inner()).get(id) {
+            flag.store(true, Ordering::Relaxed);
+        }
     }
 
     /// The worker is gone; its flag too.

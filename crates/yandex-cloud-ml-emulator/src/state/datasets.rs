@@ -685,8 +685,8 @@ impl Datasets {
     }
 
     /// The stored parquet file of a READY dataset (for tuning; call on a blocking thread).
-    pub(crate) fn data(&self, id: &str) -> std::io::Result<bytes::Bytes> {
-        self.blobs.read_all(&data_key(id))
+    pub(crate) fn data(&self, id: &str) -> std::io::Result<crate::storage::blobs::RandomAccess> {
+        self.blobs.random_access(&data_key(id))
     }
 
     /// Forgets every dataset and file (control-API reset).

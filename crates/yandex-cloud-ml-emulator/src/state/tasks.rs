@@ -59,6 +59,12 @@ impl<T: StoredTask> TaskStore<T> {
                         tracing::warn!(file = %path.display(), "skipping an unreadable task record");
                         continue;
                     };
+                    // A record must name the task its file is named after.
+                    let named = path.file_stem().and_then(|s| s.to_str());
+                    if task.id().is_empty() || named != Some(task.id()) {
+                        tracing::warn!(file = %path.display(), "skipping a task record that names another task");
+                        continue;
+                    }
                     if !task.is_finished() {
                         task.interrupted();
                         store.persist(&task);
@@ -126,6 +132,11 @@ impl<T: StoredTask> TaskStore<T> {
         let mut tasks = self.lock();
         self.persist(&task);
         tasks.insert(task.id().to_owned(), task);
+    }
+
+    /// The first task that `matches`.
+    pub(crate) fn find(&self, matches: impl Fn(&T) -> bool) -> Option<T> {
+        self.lock().values().find(|t| matches(t)).cloned()
     }
 
     pub(crate) fn get(&self, id: &str) -> Result<T, Status> {

@@ -147,9 +147,18 @@ impl Blobs {
 
     /// Puts written bytes in place under `key` (replacing what was there) and counts them.
     /// Quick: a rename, or a map insert. Dropping a [`Staged`] instead throws it away.
+    /// Bytes written without a reservation (files the emulator makes itself: parquet) are
+    /// checked against the budget here and refused when they do not fit.
     pub(crate) fn install(&self, staged: Staged, key: &str) -> io::Result<u64> {
         let Staged { target, len, reservation } = staged;
         let mut books = lock(&self.books);
+        let replaced = books.sizes.get(key).copied().unwrap_or(0);
+        if reservation.bytes < len && books.stored + books.reserved - replaced + len > self.limit {
+            return Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                format!("the emulator's storage is full ({} bytes); delete datasets and retry", self.limit),
+            ));
+        }
         match (&self.store, target) {
             (Store::Memory(m), StagedTarget::Memory(chunks)) => {
                 lock(m).insert(key.to_owned(), Arc::new(chunks));
@@ -219,6 +228,15 @@ impl Blobs {
                 let file = std::fs::File::open(Self::path(dir, key))?;
                 Ok(Box::new(io::BufReader::with_capacity(1 << 20, file)))
             }
+        }
+    }
+
+    /// A blob for random access (a parquet reader): the file itself with a data directory, so
+    /// it is never read whole into memory there; the bytes in memory otherwise (blocking).
+    pub(crate) fn random_access(&self, key: &str) -> io::Result<RandomAccess> {
+        match &self.store {
+            Store::Memory(_) => self.read_all(key).map(RandomAccess::Bytes),
+            Store::Dir(dir) => std::fs::File::open(Self::path(dir, key)).map(RandomAccess::File),
         }
     }
 
@@ -360,6 +378,12 @@ impl Drop for Reservation {
             books.reserved = books.reserved.saturating_sub(self.bytes);
         }
     }
+}
+
+/// A blob as a parquet reader reads it.
+pub(crate) enum RandomAccess {
+    Bytes(Bytes),
+    File(std::fs::File),
 }
 
 /// A temporary file, removed when dropped unless it was renamed into place.

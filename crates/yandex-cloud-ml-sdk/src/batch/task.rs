@@ -13,7 +13,7 @@ use crate::{
     call::{BoxFuture, CallOptions},
     datasets::Dataset,
     error::{Code, Error, ErrorDetails, ErrorKind, Result},
-    operations::{Check, Operation, PollTarget, Progress, ProgressUnit, Wait, unpack},
+    operations::{Check, Operation, PollTarget, Progress, ProgressUnit, Wait, sealed, unpack},
     sdk::Sdk,
     transport::rpc,
 };
@@ -130,18 +130,16 @@ impl BatchTask {
         Wait::new(self.clone(), Duration::from_secs(10), Duration::from_secs(72 * 3600), self.rpc_timeout)
     }
 
-    /// Progress from the operation's metadata (batches done of all), if it can be had.
-    async fn progress(&self, timeout: Duration) -> Option<Progress> {
+    /// Progress from the operation's metadata (batches done of all), if it can be had; the
+    /// stage is the task's status.
+    async fn progress(&self, status: BatchStatus, timeout: Duration) -> Option<Progress> {
         let operation = self.operation.lock().unwrap_or_else(|e| e.into_inner()).clone()?;
-        let status = Operation::<prost_types::Any>::new(self.sdk.clone(), operation)
-            .with_rpc_timeout(timeout)
-            .status()
-            .await
-            .ok()?;
-        let m: fm::BatchCompletionMetadata = unpack(status.metadata.as_ref()?).ok()?;
+        // Batch operations are served where the batch service is (`ai-foundation-models`).
+        let op = Operation::<fm::BatchCompletionResponse>::new(self.sdk.clone(), operation).with_rpc_timeout(timeout);
+        let m: fm::BatchCompletionMetadata = unpack(op.status().await.ok()?.metadata.as_ref()?).ok()?;
         let total = u64::try_from(m.total_batches).ok().filter(|t| *t > 0);
         let done = u64::try_from(m.completed_batches).unwrap_or(0);
-        Some(Progress::new(BatchStatus::from_proto(m.task_status).as_str(), done, total, ProgressUnit::Batches))
+        Some(Progress::new(status.as_str(), done, total, ProgressUnit::Batches))
     }
 
     /// The answers, each with the conversation it answers, read as they stream in (feature
@@ -194,12 +192,27 @@ impl PollTarget for BatchTask {
             let info = self.describe(rpc_timeout).await?;
             if info.status.is_running() {
                 let progress = match wants_progress {
-                    true => self.progress(rpc_timeout).await,
+                    true => self.progress(info.status, rpc_timeout).await,
                     false => None,
                 };
                 return Ok(Check::Running(progress.or_else(|| Some(Progress::stage(info.status.as_str())))));
             }
+            // Fetching the result dataset is part of the poll: if that fails for a transient
+            // reason, the poll is retried rather than the wait failing.
+            if info.status == BatchStatus::Completed {
+                return Ok(Check::Done(Ok(self.outcome(info, rpc_timeout).await?), None));
+            }
             Ok(Check::Done(self.outcome(info, rpc_timeout).await, None))
         })
+    }
+}
+
+impl sealed::Output for fm::BatchCompletionResponse {
+    const SERVICE: rpc::OperationRoute = rpc::OperationRoute::FoundationModels;
+    const POLL_INTERVAL: Duration = Duration::from_secs(10);
+    const WAIT_TIMEOUT: Duration = Duration::from_secs(72 * 3600);
+
+    async fn from_response(_sdk: &Sdk, response: prost_types::Any) -> Result<Self> {
+        unpack(&response)
     }
 }
