@@ -24,6 +24,9 @@
 
 mod auth;
 pub mod batch;
+#[cfg(feature = "blocking")]
+#[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
+pub mod blocking;
 pub mod call;
 mod clock;
 pub mod completions;

@@ -153,3 +153,23 @@ fn batch() {
         );
     }
 }
+
+#[cfg(feature = "blocking")]
+#[allow(dead_code)] // `main` runs the example as a program; the tests call `run`.
+#[path = "../examples/blocking.rs"]
+mod blocking;
+
+#[cfg(feature = "blocking")]
+#[test]
+fn blocking() {
+    let mut out = Vec::new();
+    blocking::run(&mut out).expect("example blocking failed");
+    let out = String::from_utf8(out).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "run: Echo: hello");
+    assert!(
+        lines[1].starts_with("run_stream: [Echo") && lines[1].replace("] [", "").contains("one two three"),
+        "{out}"
+    );
+    assert!(lines[2].starts_with("run_deferred: Echo: later (operation "), "{out}");
+}

@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use yandex_cloud_ml_proto::yandex::cloud::ai::dataset::v1 as pb;
 
 pub use self::{
-    dataset::{Dataset, DatasetInfo, DatasetUpdate, Download},
+    dataset::{Dataset, DatasetInfo, DatasetUpdate, DeleteDataset, Download, RefreshDataset, UpdateDataset},
     draft::{DatasetDraft, Upload, UploadDeferred},
 };
 use crate::{

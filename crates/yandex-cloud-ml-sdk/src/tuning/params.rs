@@ -331,6 +331,8 @@ one_dataset!(
     &Dataset => |v| v.id().to_owned(),
     Dataset => |v| v.id().to_owned(),
 );
+#[cfg(feature = "blocking")]
+one_dataset!(&crate::blocking::Dataset => |v| v.id().to_owned());
 
 impl TuningDatasets for WeightedDataset {
     fn into_weighted(self) -> Vec<WeightedDataset> {

@@ -1,0 +1,265 @@
+//! The blocking flavour (feature `blocking`): the same API without `async`, for scripts,
+//! command-line tools and programs that have no async runtime.
+//!
+//! It is a thin layer over the async API, not a second implementation: a blocking [`Sdk`]
+//! owns one small Tokio runtime (as `reqwest::blocking` does) and every method runs the
+//! matching async call on it. Calls return a [`Call`] to configure and [`send`](Call::send);
+//! streams are [`Iterator`]s, and dropping one cancels the call on the server.
+//!
+//! ```no_run
+//! # fn demo() -> yandex_cloud_ml_sdk::Result<()> {
+//! use yandex_cloud_ml_sdk::blocking::Sdk;
+//! let sdk = Sdk::from_env()?;
+//! let model = sdk.models().completions("yandexgpt");
+//! println!("{}", model.run("hello").send()?.text());
+//! for chunk in model.run_stream("tell a story").send()? {
+//!     print!("{}", chunk?.delta());
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Inside an async runtime (a `#[tokio::main]` program, a task, `spawn_blocking`) every call
+//! returns an error of kind [`Configuration`](crate::ErrorKind::Configuration) instead of
+//! blocking a runtime thread: use the async API there.
+
+mod api;
+mod stream;
+
+use std::{future::IntoFuture, ops::Deref, sync::Arc, time::Duration};
+
+pub use self::stream::{BoxStream, CompletionStream, Iter};
+use crate::{
+    error::{Error, Result},
+    retry::RetryPolicy,
+};
+
+/// A blocking SDK client: the async [`crate::Sdk`] plus the runtime it runs on.
+pub type Sdk = Blocking<crate::Sdk>;
+/// A blocking [`crate::Models`].
+pub type Models = Blocking<crate::Models>;
+/// A blocking [`crate::completions::GptModel`].
+pub type GptModel = Blocking<crate::completions::GptModel>;
+/// A blocking [`crate::operations::Operation`].
+pub type Operation<T> = Blocking<crate::operations::Operation<T>>;
+/// A blocking [`crate::operations::Operations`].
+pub type Operations = Blocking<crate::operations::Operations>;
+/// A blocking [`crate::datasets::Datasets`].
+pub type Datasets = Blocking<crate::datasets::Datasets>;
+/// A blocking [`crate::datasets::Dataset`].
+pub type Dataset = Blocking<crate::datasets::Dataset>;
+/// A blocking [`crate::datasets::DatasetDraft`].
+pub type DatasetDraft = Blocking<crate::datasets::DatasetDraft>;
+/// A blocking [`crate::tuning::Tuning`].
+pub type Tuning = Blocking<crate::tuning::Tuning>;
+/// A blocking [`crate::tuning::TuningTask`].
+pub type TuningTask = Blocking<crate::tuning::TuningTask>;
+/// A blocking [`crate::batch::Batches`].
+pub type Batches = Blocking<crate::batch::Batches>;
+/// A blocking [`crate::batch::ModelBatch`].
+pub type ModelBatch = Blocking<crate::batch::ModelBatch>;
+/// A blocking [`crate::batch::BatchTask`].
+pub type BatchTask = Blocking<crate::batch::BatchTask>;
+
+/// The runtime a blocking client owns; shared by every handle made from it.
+#[derive(Clone)]
+pub(crate) struct Rt(Arc<Owned>);
+
+struct Owned(Option<tokio::runtime::Runtime>);
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        // Dropping a runtime inside another one panics; let it wind down in the background.
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Rt {
+    fn new() -> Result<Rt> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("ycml-blocking")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::configuration(format!("could not start the blocking client's runtime: {e}")))?;
+        Ok(Rt(Arc::new(Owned(Some(runtime)))))
+    }
+
+    fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.0.0.as_ref().expect("the runtime lives as long as its last handle")
+    }
+
+    /// Runs `future` to completion on this thread, or refuses inside an async runtime (where
+    /// blocking would stall its thread, and nesting runtimes panics).
+    pub(crate) fn block_on<F: std::future::Future>(&self, future: F) -> Result<F::Output> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(Error::configuration(
+                "the blocking API was called from inside an async runtime, where it would block the runtime's \
+                 thread; use the async API (yandex_cloud_ml_sdk::Sdk) there",
+            ));
+        }
+        Ok(self.runtime().block_on(future))
+    }
+
+    /// Runs `make` with this runtime as the current one, for calls that spawn tasks.
+    pub(crate) fn enter<T>(&self, make: impl FnOnce() -> T) -> T {
+        let _guard = self.runtime().enter();
+        make()
+    }
+}
+
+/// An async SDK handle bound to the runtime of its blocking client. Reading accessors (`id`,
+/// `uri`, `config`, `info`, …) come through `Deref`; every method that talks to the cloud has
+/// a blocking counterpart on this type.
+#[derive(Clone)]
+pub struct Blocking<T> {
+    inner: T,
+    rt: Rt,
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for Blocking<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Blocking").field(&self.inner).finish()
+    }
+}
+
+impl<T> Deref for Blocking<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.inner
+    }
+}
+
+impl<T> Blocking<T> {
+    pub(crate) fn wrap<U>(&self, inner: U) -> Blocking<U> {
+        Blocking { inner, rt: self.rt.clone() }
+    }
+
+    /// The async handle, e.g. to use it from async code.
+    pub fn into_async(self) -> T {
+        self.inner
+    }
+
+    /// Changes the wrapped async builder (a draft's task type, a listing's filter, …).
+    pub fn with(self, change: impl FnOnce(T) -> T) -> Self {
+        Blocking { inner: change(self.inner), rt: self.rt }
+    }
+
+    /// A call of a method without per-call options.
+    pub(crate) fn block<O>(&self, future: impl std::future::Future<Output = Result<O>>) -> Result<O> {
+        self.rt.block_on(future)?
+    }
+
+    /// A pending call whose output is plain data.
+    pub(crate) fn call<F, O>(&self, inner: F) -> Call<F, O>
+    where
+        F: IntoFuture<Output = Result<O>>,
+    {
+        Call { inner, rt: self.rt.clone(), convert: |output, _| output }
+    }
+
+    /// A pending call whose output is an async handle, bound to this runtime when it arrives.
+    pub(crate) fn call_handle<F, O>(&self, inner: F) -> Call<F, Blocking<O>>
+    where
+        F: IntoFuture<Output = Result<O>>,
+    {
+        Call {
+            inner,
+            rt: self.rt.clone(),
+            convert: |output, rt| output.map(|inner| Blocking { inner, rt: rt.clone() }),
+        }
+    }
+}
+
+impl Sdk {
+    /// A blocking client configured like [`crate::Sdk::from_env`].
+    pub fn from_env() -> Result<Sdk> {
+        Sdk::new(crate::Sdk::builder().from_env())
+    }
+
+    /// A blocking client from an async builder, e.g.
+    /// `Sdk::new(yandex_cloud_ml_sdk::Sdk::builder().folder_id("b1g…").api_key(key))`.
+    pub fn new(builder: crate::SdkBuilder) -> Result<Sdk> {
+        let rt = Rt::new()?;
+        let inner = rt.enter(|| builder.build())?;
+        Ok(Blocking { inner, rt })
+    }
+}
+
+impl crate::SdkBuilder {
+    /// Builds a blocking client (feature `blocking`); see [`blocking::Sdk`](Sdk).
+    #[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
+    pub fn build_blocking(self) -> Result<Sdk> {
+        Sdk::new(self)
+    }
+}
+
+/// A configured request of the blocking API: set per-call options, then [`send`](Call::send)
+/// it. Nothing is sent before that.
+#[must_use = "a call does nothing until sent"]
+pub struct Call<F: IntoFuture, O> {
+    inner: F,
+    rt: Rt,
+    convert: fn(F::Output, &Rt) -> Result<O>,
+}
+
+impl<F: IntoFuture + std::fmt::Debug, O> std::fmt::Debug for Call<F, O> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("blocking::Call").field(&self.inner).finish()
+    }
+}
+
+impl<F: IntoFuture, O> Call<F, O> {
+    /// Sends the request and blocks until its answer (or error) arrives.
+    pub fn send(self) -> Result<O> {
+        let output = self.rt.block_on(self.inner.into_future())?;
+        (self.convert)(output, &self.rt)
+    }
+
+    /// Changes the wrapped async call, for options without a shortcut here (e.g. a tuning's
+    /// validation datasets: `.with(|c| c.validation(id))`).
+    pub fn with(self, change: impl FnOnce(F) -> F) -> Self {
+        Call { inner: change(self.inner), ..self }
+    }
+
+    /// The wrapped async call.
+    pub fn as_async(&self) -> &F {
+        &self.inner
+    }
+}
+
+impl<A: crate::call::Action, O> Call<crate::Call<A>, O> {
+    /// Overall deadline: all attempts, backoff and (for streams) reading to the end.
+    pub fn timeout(self, timeout: Duration) -> Self {
+        self.with(|c| c.timeout(timeout))
+    }
+
+    /// Bound of a single attempt (for streams: until the first chunk).
+    pub fn attempt_timeout(self, timeout: Duration) -> Self {
+        self.with(|c| c.attempt_timeout(timeout))
+    }
+
+    /// Retry policy for this call only.
+    pub fn retry_policy(self, policy: RetryPolicy) -> Self {
+        self.with(|c| c.retry_policy(policy))
+    }
+}
+
+impl<T: Send + 'static, O> Call<crate::operations::Wait<T>, O> {
+    /// Longest time between polls.
+    pub fn poll_interval(self, interval: Duration) -> Self {
+        self.with(|w| w.poll_interval(interval))
+    }
+
+    /// How long to wait in total before giving up (the work keeps running on the server).
+    pub fn timeout(self, timeout: Duration) -> Self {
+        self.with(|w| w.timeout(timeout))
+    }
+
+    /// Called with every progress report while the work runs.
+    pub fn on_progress(self, callback: impl FnMut(&crate::operations::Progress) + Send + 'static) -> Self {
+        self.with(|w| w.on_progress(callback))
+    }
+}

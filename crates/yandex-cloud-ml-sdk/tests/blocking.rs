@@ -1,0 +1,298 @@
+//! The blocking flavour, one test per method, against an emulator that runs on its own runtime
+//! (the test threads themselves have none, as in a program without async).
+#![cfg(feature = "blocking")]
+
+use std::{
+    path::PathBuf,
+    sync::{Arc, Mutex, OnceLock},
+    time::{Duration, Instant},
+};
+
+use yandex_cloud_ml_emulator::{Emulator, EmulatorConfig, EmulatorHandle};
+use yandex_cloud_ml_sdk::{
+    ErrorKind, RetryPolicy,
+    batch::BatchStatus,
+    blocking::{Dataset, Sdk},
+    completions::AlternativeStatus,
+    datasets::DatasetStatus,
+    tuning::TuningStatus,
+};
+
+const FAST: Duration = Duration::from_millis(10);
+
+/// One emulator for the file, served by a runtime the tests never enter.
+fn emulator() -> &'static EmulatorHandle {
+    static EMULATOR: OnceLock<(tokio::runtime::Runtime, EmulatorHandle)> = OnceLock::new();
+    &EMULATOR
+        .get_or_init(|| {
+            let runtime = tokio::runtime::Runtime::new().unwrap();
+            let config = EmulatorConfig { tuning_step_ms: 1, batch_step_ms: 1, ..Default::default() };
+            let handle = runtime.block_on(Emulator::builder().config(config).start("127.0.0.1:0")).unwrap();
+            (runtime, handle)
+        })
+        .1
+}
+
+fn sdk() -> Sdk {
+    let fast = RetryPolicy::default().initial_backoff(Duration::from_millis(5)).max_backoff(Duration::from_millis(20));
+    yandex_cloud_ml_sdk::Sdk::builder().emulator(emulator().endpoint()).retry_policy(fast).build_blocking().unwrap()
+}
+
+fn jsonl(name: &str, rows: &[serde_json::Value]) -> PathBuf {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let path = std::env::temp_dir().join(format!("ycml-blocking-{name}-{nanos}-{}.jsonl", std::process::id()));
+    let lines: Vec<String> = rows.iter().map(|r| r.to_string()).collect();
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    path
+}
+
+fn upload_prompts(sdk: &Sdk, prompts: &[&str]) -> Dataset {
+    let rows: Vec<_> = prompts.iter().map(|p| serde_json::json!({"request": [{"role": "user", "text": p}]})).collect();
+    let path = jsonl("prompts", &rows);
+    let dataset =
+        sdk.datasets().batch_requests().draft_from_path(&path).with(|d| d.poll_interval(FAST)).upload().send();
+    let _ = std::fs::remove_file(path);
+    dataset.unwrap()
+}
+
+fn upload_training(sdk: &Sdk) -> Dataset {
+    let rows = [
+        serde_json::json!({"request": [{"role": "user", "text": "What is our refund window?"}], "response": "30 days."}),
+    ];
+    let path = jsonl("train", &rows);
+    let dataset = sdk.datasets().completions().draft_from_path(&path).with(|d| d.poll_interval(FAST)).upload().send();
+    let _ = std::fs::remove_file(path);
+    dataset.unwrap()
+}
+
+#[test]
+fn run_answers_with_per_call_options() {
+    let model = sdk().models().completions("yandexgpt");
+    let result = model.run("hello").timeout(Duration::from_secs(30)).attempt_timeout(Duration::from_secs(10)).send();
+    assert_eq!(result.unwrap().text(), "Echo: hello");
+    let named = sdk().models().completions_with_version("yandexgpt", "rc");
+    assert!(named.uri().ends_with("/yandexgpt/rc"), "{}", named.uri());
+}
+
+#[test]
+fn configure_returns_a_blocking_model_with_the_settings() {
+    let model = sdk().models().completions("yandexgpt").configure(|c| c.max_tokens(2)).unwrap();
+    assert_eq!(model.config().get_max_tokens(), Some(2));
+    let result = model.run("one two three four").send().unwrap();
+    assert_eq!(result.status(), AlternativeStatus::TruncatedFinal);
+}
+
+#[test]
+fn run_stream_is_an_iterator_whose_deltas_add_up() {
+    let model = sdk().models().completions("yandexgpt");
+    let stream = model.run_stream("stream these words please").send().unwrap();
+    assert!(!stream.request_id().is_empty());
+    let mut text = String::new();
+    let mut last = None;
+    for chunk in stream {
+        let chunk = chunk.unwrap();
+        text.push_str(chunk.delta());
+        last = Some(chunk.status());
+    }
+    assert_eq!(text, "Echo: stream these words please");
+    assert_eq!(last, Some(AlternativeStatus::Final));
+    let whole = model.run_stream("collect me").send().unwrap().final_result().unwrap();
+    assert_eq!(whole.text(), "Echo: collect me");
+}
+
+#[test]
+fn dropping_a_stream_cancels_the_call_on_the_server() {
+    let emulator = {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let handle = runtime
+            .block_on(Emulator::builder().stream_chunk_delay(Duration::from_millis(50)).start("127.0.0.1:0"))
+            .unwrap();
+        (runtime, handle)
+    };
+    let sdk = yandex_cloud_ml_sdk::Sdk::builder().emulator(emulator.1.endpoint()).build_blocking().unwrap();
+    let mut stream = sdk.models().completions("yandexgpt").run_stream("word ".repeat(200).as_str()).send().unwrap();
+    assert_eq!(stream.next().unwrap().unwrap().status(), AlternativeStatus::Partial);
+    assert!(stream.current().is_some());
+    drop(stream);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while emulator.1.control().stats().streams_cancelled == 0 {
+        assert!(Instant::now() < deadline, "generation did not stop");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn run_deferred_then_wait_status_result_cancel_and_reattach() {
+    let sdk = sdk();
+    let model = sdk.models().completions("yandexgpt");
+    let operation = model.run_deferred("deferred hello").send().unwrap();
+    let seen = Arc::new(Mutex::new(0));
+    let sink = seen.clone();
+    let result = operation
+        .wait()
+        .poll_interval(FAST)
+        .timeout(Duration::from_secs(30))
+        .on_progress(move |_| *sink.lock().unwrap() += 1)
+        .send()
+        .unwrap();
+    assert_eq!(result.text(), "Echo: deferred hello");
+    assert!(operation.status().unwrap().is_succeeded());
+    assert_eq!(operation.result().unwrap().text(), "Echo: deferred hello");
+    let again = model.attach_deferred(operation.id()).with_rpc_timeout(Duration::from_secs(5));
+    assert_eq!(again.result().unwrap().text(), "Echo: deferred hello");
+    let by_id = sdk.operations().get::<yandex_cloud_ml_sdk::completions::CompletionResult>(operation.id());
+    assert_eq!(by_id.result().unwrap().text(), "Echo: deferred hello");
+    // Cancelling a finished operation is refused by the server with a typed error or reports
+    // its final state; either way the answer is still there.
+    let _ = operation.cancel();
+    assert_eq!(operation.result().unwrap().text(), "Echo: deferred hello");
+}
+
+#[test]
+fn tokenize_counts_tokens() {
+    let tokens = sdk().models().completions("yandexgpt").tokenize("hello world").send().unwrap();
+    assert!(!tokens.is_empty());
+}
+
+#[cfg(feature = "schemars")]
+#[test]
+fn run_structured_deserializes() {
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    struct City {
+        name: String,
+    }
+    // The deterministic model fills string fields with the prompt.
+    let city = sdk().models().completions("yandexgpt").run_structured::<City>("Paris").send().unwrap();
+    assert_eq!(city.name, "Paris");
+}
+
+#[test]
+fn inside_an_async_runtime_calls_are_refused_not_deadlocked() {
+    let sdk = sdk();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async move {
+        let e = sdk.models().completions("yandexgpt").run("hi").send().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Configuration);
+        assert!(e.message().contains("async runtime"), "{e}");
+        let mut stream_error = sdk.batch().list().into_iter();
+        assert_eq!(stream_error.next().unwrap().unwrap_err().kind(), ErrorKind::Configuration);
+        assert!(stream_error.next().is_none(), "an error ends the iteration");
+        // Dropping the client inside a runtime does not panic either.
+        drop(sdk);
+    });
+}
+
+#[test]
+fn datasets_upload_get_list_update_download_and_delete() {
+    let sdk = sdk();
+    let dataset = upload_prompts(&sdk, &["first", "second"]);
+    assert_eq!(dataset.status(), DatasetStatus::Ready);
+    let fetched = sdk.datasets().get(dataset.id()).send().unwrap();
+    assert_eq!(fetched.info().rows, 2);
+    let refreshed = dataset.refresh().send().unwrap();
+    assert_eq!(refreshed.id(), dataset.id());
+    let renamed = dataset.update(|u| u.name("renamed")).send().unwrap();
+    assert_eq!(renamed.info().name.as_deref(), Some("renamed"));
+    let listed: Vec<_> = sdk.datasets().list().with(|l| l.page_size(1)).into_iter().map(|d| d.unwrap()).collect();
+    assert!(listed.iter().any(|d| d.id() == dataset.id()), "paged through every dataset");
+    let schemas = sdk.datasets().list_upload_schemas("TextToTextGenerationRequest").send().unwrap();
+    assert!(!schemas.is_empty());
+    let dir = std::env::temp_dir().join(format!("ycml-blocking-download-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let files = dataset.download(&dir).with(|d| d.exist_ok(true)).send().unwrap();
+    assert!(!files.is_empty() && files.iter().all(|f| f.exists()));
+    let _ = std::fs::remove_dir_all(dir);
+    dataset.delete().send().unwrap();
+    assert!(sdk.datasets().get(dataset.id()).send().unwrap_err().is_not_found());
+}
+
+#[cfg(feature = "parquet")]
+#[test]
+fn datasets_read_rows_as_an_iterator() {
+    let sdk = sdk();
+    let dataset = upload_prompts(&sdk, &["alpha", "beta", "gamma"]);
+    let rows: Vec<serde_json::Value> = dataset.read().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 3);
+    let typed: Vec<serde_json::Value> = dataset.read_as::<serde_json::Value>().map(|r| r.unwrap()).collect();
+    assert_eq!(typed, rows);
+}
+
+#[test]
+fn upload_deferred_returns_the_validation_operation() {
+    let sdk = sdk();
+    let path = jsonl("deferred", &[serde_json::json!({"request": [{"role": "user", "text": "x"}]})]);
+    let operation = sdk.datasets().batch_requests().draft_from_path(&path).upload_deferred().send().unwrap();
+    let dataset = operation.wait().poll_interval(FAST).send().unwrap();
+    assert_eq!(dataset.status(), DatasetStatus::Ready);
+    let _ = std::fs::remove_file(path);
+}
+
+#[test]
+fn tuning_tune_deferred_wait_and_lookups() {
+    let sdk = sdk();
+    let train = upload_training(&sdk);
+    let base = sdk.models().completions("yandexgpt-lite");
+    let task = base.tune_deferred(&train).with(|c| c.name("blocking")).send().unwrap();
+    let tuned = task.wait().poll_interval(FAST).send().unwrap();
+    assert_eq!(tuned.run("What is our refund window?").send().unwrap().text(), "30 days.");
+    assert!(task.status().unwrap().is_succeeded());
+    assert_eq!(task.result().unwrap().uri(), tuned.uri());
+    let task_id = task.task_id().unwrap();
+    assert!(!task.operation_id().unwrap().is_empty());
+    assert_eq!(task.task_info().unwrap().status, TuningStatus::Completed);
+    let _ = task.metrics_url().unwrap();
+    assert_eq!(sdk.tuning().get(&task_id).unwrap().result().unwrap().uri(), tuned.uri());
+    assert_eq!(base.attach_tune_deferred(task.id()).result().unwrap().uri(), tuned.uri());
+    let listed: Vec<_> = sdk.tuning().list().with(|l| l.status(TuningStatus::Completed)).into_iter().collect();
+    assert!(listed.iter().any(|t| t.as_ref().unwrap().task_id == task_id));
+    // `tune` waits itself; cancelling a finished task is answered, not hung.
+    let again = base.tune(&train).with(|c| c.poll_interval(FAST)).send().unwrap();
+    assert_eq!(again.run("What is our refund window?").send().unwrap().text(), "30 days.");
+    let _ = task.cancel();
+}
+
+#[test]
+fn batch_run_wait_results_list_get_and_delete() {
+    let sdk = sdk();
+    let source = upload_prompts(&sdk, &["one", "two", "three"]);
+    let model = sdk.models().completions("yandexgpt");
+    let task = model.batch().run_deferred(&source).send().unwrap();
+    let progress = Arc::new(Mutex::new(Vec::new()));
+    let sink = progress.clone();
+    let result =
+        task.wait().poll_interval(FAST).on_progress(move |p| sink.lock().unwrap().push(p.done)).send().unwrap();
+    assert_eq!(result.status(), DatasetStatus::Ready);
+    assert_eq!(task.status().unwrap(), BatchStatus::Completed);
+    assert_eq!(task.info().unwrap().result_dataset_id.as_deref(), Some(result.id()));
+    assert_eq!(task.result().unwrap().id(), result.id());
+    #[cfg(feature = "parquet")]
+    {
+        let mut answers: Vec<String> = task.results().map(|r| r.unwrap().response.unwrap()).collect();
+        answers.sort();
+        assert_eq!(answers, ["Echo: one", "Echo: three", "Echo: two"]);
+    }
+    let found = sdk.batch().get(task.id()).unwrap();
+    assert_eq!(found.id(), task.id());
+    let listed: Vec<_> = sdk.batch().list().with(|l| l.status(BatchStatus::Completed)).into_iter().collect();
+    assert!(listed.iter().any(|t| t.as_ref().unwrap().task_id == task.id()));
+    task.delete().unwrap();
+    assert!(sdk.batch().get(task.id()).unwrap_err().is_not_found());
+}
+
+#[test]
+fn batch_cancel_stops_a_running_task() {
+    let emulator = {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let config = EmulatorConfig { batch_step_ms: 200, ..Default::default() };
+        let handle = runtime.block_on(Emulator::builder().config(config).start("127.0.0.1:0")).unwrap();
+        (runtime, handle)
+    };
+    let sdk = yandex_cloud_ml_sdk::Sdk::builder().emulator(emulator.1.endpoint()).build_blocking().unwrap();
+    let prompts: Vec<String> = (0..50).map(|i| format!("p{i}")).collect();
+    let refs: Vec<&str> = prompts.iter().map(String::as_str).collect();
+    let source = upload_prompts(&sdk, &refs);
+    let task = sdk.models().completions("yandexgpt").batch().run_deferred(source.id()).send().unwrap();
+    task.cancel().unwrap();
+    let e = task.wait().poll_interval(FAST).send().unwrap_err();
+    assert_eq!(task.status().unwrap(), BatchStatus::Canceled, "{e}");
+}
