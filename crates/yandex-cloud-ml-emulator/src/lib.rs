@@ -40,11 +40,13 @@
 //! | `POST /tokens/expire` | expire every issued IAM token |
 //! | `POST /reset` | forget operations, tokens, scripts, journal, stats, runtime faults |
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 mod admission;
 mod auth;
 #[cfg(feature = "cli")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
 pub mod cli;
 mod config;
 mod control;

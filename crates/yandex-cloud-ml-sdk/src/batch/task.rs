@@ -145,6 +145,7 @@ impl BatchTask {
     /// The answers, each with the conversation it answers, read as they stream in (feature
     /// `parquet`); memory stays bounded whatever the number of rows.
     #[cfg(feature = "parquet")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "parquet")))]
     pub fn results(
         &self,
     ) -> impl futures_core::Stream<Item = Result<crate::datasets::CompletionRecord>> + Send + 'static {

@@ -2,9 +2,6 @@
 
 use std::path::PathBuf;
 
-use serde::de::DeserializeOwned;
-use serde_json::Value;
-
 use super::{Blocking, BoxStream, Call, CompletionStream, Iter};
 use crate::{
     batch::{BatchStatus, BatchTaskInfo, ListBatches, RunBatch},
@@ -104,7 +101,7 @@ impl super::GptModel {
         messages: impl IntoMessages,
     ) -> Call<AsyncCall<crate::completions::RunStructured<T>>, T>
     where
-        T: DeserializeOwned + schemars::JsonSchema + Send + 'static,
+        T: serde::de::DeserializeOwned + schemars::JsonSchema + Send + 'static,
     {
         self.call(self.inner.run_structured(messages))
     }
@@ -317,14 +314,14 @@ impl super::Dataset {
     /// The rows as JSON objects, read as they are decoded (feature `parquet`).
     #[cfg(feature = "parquet")]
     #[cfg_attr(docsrs, doc(cfg(feature = "parquet")))]
-    pub fn read(&self) -> Iter<BoxStream<Value>> {
+    pub fn read(&self) -> Iter<BoxStream<serde_json::Value>> {
         Iter::boxed(&self.rt, || self.inner.read())
     }
 
     /// The rows decoded as `T` (feature `parquet`).
     #[cfg(feature = "parquet")]
     #[cfg_attr(docsrs, doc(cfg(feature = "parquet")))]
-    pub fn read_as<T: DeserializeOwned + Send + 'static>(&self) -> Iter<BoxStream<T>> {
+    pub fn read_as<T: serde::de::DeserializeOwned + Send + 'static>(&self) -> Iter<BoxStream<T>> {
         Iter::boxed(&self.rt, || self.inner.read_as::<T>())
     }
 }

@@ -74,6 +74,7 @@ impl ResponseFormat {
 
     /// JSON following the schema of the Rust type `T` (via `schemars`).
     #[cfg(feature = "schemars")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "schemars")))]
     pub fn from_type<T: schemars::JsonSchema>() -> ResponseFormat {
         ResponseFormat::JsonSchema(json::schema_of::<T>())
     }

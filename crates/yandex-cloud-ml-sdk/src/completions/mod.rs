@@ -25,6 +25,7 @@ pub use self::{
     stream::{CompletionChunk, CompletionStream},
 };
 #[cfg(feature = "schemars")]
+#[cfg_attr(docsrs, doc(cfg(feature = "schemars")))]
 pub use model::RunStructured;
 #[cfg(test)]
 pub(crate) use stream::deltas;

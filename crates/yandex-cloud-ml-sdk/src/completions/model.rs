@@ -118,6 +118,7 @@ impl GptModel {
     /// Generates an answer constrained to the JSON schema of `T` and deserializes it. Default
     /// timeout 180 s.
     #[cfg(feature = "schemars")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "schemars")))]
     pub fn run_structured<T>(&self, messages: impl IntoMessages) -> Call<RunStructured<T>>
     where
         T: serde::de::DeserializeOwned + schemars::JsonSchema + Send + 'static,
@@ -273,9 +274,11 @@ impl Action for Tokenize {
 
 /// [`GptModel::run_structured`]: an answer deserialized into `T`.
 #[cfg(feature = "schemars")]
+#[cfg_attr(docsrs, doc(cfg(feature = "schemars")))]
 pub struct RunStructured<T>(Input, std::marker::PhantomData<fn() -> T>);
 
 #[cfg(feature = "schemars")]
+#[cfg_attr(docsrs, doc(cfg(feature = "schemars")))]
 impl<T> fmt::Debug for RunStructured<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("RunStructured").field(&self.0).field(&std::any::type_name::<T>()).finish()
@@ -283,6 +286,7 @@ impl<T> fmt::Debug for RunStructured<T> {
 }
 
 #[cfg(feature = "schemars")]
+#[cfg_attr(docsrs, doc(cfg(feature = "schemars")))]
 impl<T> Action for RunStructured<T>
 where
     T: serde::de::DeserializeOwned + schemars::JsonSchema + Send + 'static,

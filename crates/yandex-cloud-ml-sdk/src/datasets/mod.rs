@@ -42,6 +42,7 @@ use crate::{
     transport::rpc,
 };
 #[cfg(feature = "parquet")]
+#[cfg_attr(docsrs, doc(cfg(feature = "parquet")))]
 pub use read::{CompletionRecord, RecordMessage};
 
 /// Something that names a dataset: its id, or a [`Dataset`].

@@ -38,6 +38,7 @@ pub struct CompletionRecord {
 /// Rows waiting between the decoding thread and the reader.
 const CHANNEL_ROWS: usize = 256;
 
+#[cfg_attr(docsrs, doc(cfg(feature = "parquet")))]
 impl Dataset {
     /// The rows of every file of the dataset as JSON objects (column name → value), in order.
     /// Files are downloaded to temporary files and decoded a row group at a time.

@@ -36,6 +36,7 @@ impl FunctionTool {
     /// The schema has the portable shape the official SDK sends for a pydantic model (titles,
     /// no `$schema` or numeric `format`), title and description included.
     #[cfg(feature = "schemars")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "schemars")))]
     pub fn from_type<T: schemars::JsonSchema>() -> FunctionTool {
         let schema = json::schema_of::<T>();
         let name = schema.get("title").and_then(Value::as_str).unwrap_or_default().to_owned();

@@ -1,0 +1,58 @@
+//! # yandex-cloud-ml-rig
+//!
+//! A [rig](https://docs.rs/rig-core) provider for Yandex Cloud AI Studio text generation:
+//! [`RigExt::rig`] turns a configured [`GptModel`] into a rig completion model that agents,
+//! extractors and pipelines use like any other provider. It is the Rust counterpart of the
+//! Python SDK's `model.langchain()`, without its gaps: tools and tool calls round-trip through
+//! rig's tool loop, streaming delivers deltas, per-request temperature and token limits apply,
+//! structured output uses the model's JSON-schema mode, usage reports reasoning tokens, and
+//! errors carry a transient flag that matches the SDK's own retry (which already ran, so rig
+//! needs no second retry layer).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use yandex_cloud_ml_rig::RigExt;
+//! let sdk = yandex_cloud_ml_sdk::Sdk::from_env()?;
+//! let model = sdk.models().completions("yandexgpt").configure(|c| c.temperature(0.3))?.rig();
+//! let answer = model.call("Say hello").await?;
+//! println!("{}", answer.text());
+//! # Ok(()) }
+//! ```
+//!
+//! The crate is versioned apart from the SDK and pins `rig-core` exactly (0.44.0), because
+//! rig's provider traits change between minor releases.
+
+#![warn(missing_docs)]
+// rig fixes the error types (ProviderError, EncodeError) that its traits return.
+#![allow(clippy::result_large_err)]
+
+mod decode;
+mod encode;
+mod transport;
+
+use yandex_cloud_ml_sdk::completions::GptModel;
+
+pub use self::{
+    decode::{LastFrame, YandexDecoder},
+    encode::{Payload, YandexWire},
+    transport::{YandexTransport, provider_error},
+};
+
+/// A Yandex text-generation model as a rig completion model.
+pub type RigModel = rig_core::Model<YandexWire, YandexTransport>;
+
+/// The wire's name in rig's descriptors and telemetry.
+pub const PROVIDER: &str = "yandex";
+
+/// `model.rig()`: the rig adapter of an SDK model.
+pub trait RigExt {
+    /// A rig completion model that sends every request through this model, with its
+    /// `configure()` settings as defaults that each rig request can override.
+    fn rig(&self) -> RigModel;
+}
+
+impl RigExt for GptModel {
+    fn rig(&self) -> RigModel {
+        rig_core::Model::new(YandexWire::new(self.clone()), YandexTransport)
+    }
+}
