@@ -25,8 +25,6 @@ pub struct YandexDecoder<'id> {
     /// The text written so far.
     text: String,
     text_open: bool,
-    /// Calls written so far (chunks repeat the earlier ones).
-    calls: usize,
     brand: PhantomData<fn(&'id ()) -> &'id ()>,
 }
 
@@ -43,13 +41,10 @@ impl<'id> Decoder<'id, Completion, CompletionResult> for YandexDecoder<'id> {
             return Err(ProviderError::Response("the reply has no alternatives".into()));
         };
         let status = answer.status();
-        self.text(&mut out, answer.text(), status == AlternativeStatus::ContentFilter)?;
-        for (i, call) in answer.tool_calls().iter().enumerate().skip(self.calls) {
-            let name = ToolName::new(call.name())
-                .map_err(|_| ProviderError::Response("the model called a tool without a name".into()))?;
-            let arguments = call.function().map_or_else(|| "{}".to_owned(), |f| f.arguments.to_string());
-            out.whole(TEXT + 1 + i, Block::Call { id: CallId::from_wire(""), name }, Value::Null, &arguments)?;
-            self.calls = i + 1;
+        if status == AlternativeStatus::ContentFilter {
+            self.filtered(&mut out, answer.text())?;
+        } else {
+            self.text(&mut out, answer.text())?;
         }
         let reason = match status {
             AlternativeStatus::Partial | AlternativeStatus::Unspecified => return Ok(Flow::More),
@@ -59,6 +54,13 @@ impl<'id> Decoder<'id, Completion, CompletionResult> for YandexDecoder<'id> {
             AlternativeStatus::ToolCalls => FinishReason::ToolCalls,
             other => FinishReason::Other(format!("{other:?}")),
         };
+        // The final chunk states every call; earlier chunks' calls are not trusted to be whole.
+        for (i, call) in answer.tool_calls().iter().enumerate() {
+            let name = ToolName::new(call.name())
+                .map_err(|_| ProviderError::Response("the model called a tool without a name".into()))?;
+            let arguments = call.function().map_or_else(|| "{}".to_owned(), |f| f.arguments.to_string());
+            out.whole(TEXT + 1 + i, Block::Call { id: CallId::from_wire(""), name }, Value::Null, &arguments)?;
+        }
         if self.text_open {
             out.finish(TEXT)?;
         }
@@ -68,22 +70,34 @@ impl<'id> Decoder<'id, Completion, CompletionResult> for YandexDecoder<'id> {
 }
 
 impl YandexDecoder<'_> {
-    /// Writes what `text` adds to the text written so far. A chunk that does not extend it (a
-    /// content-filter replacement) restates the whole text, as the Python adapter passes it on.
-    fn text(&mut self, out: &mut Out<'_, Completion>, text: &str, replaced: bool) -> Result<(), ProviderError> {
-        if text == self.text {
+    /// Writes what `text` adds to the text written so far. A chunk that repeats a prefix of it
+    /// changes nothing (streamed text is never taken back); any other rewrite restates it.
+    fn text(&mut self, out: &mut Out<'_, Completion>, text: &str) -> Result<(), ProviderError> {
+        if self.text.starts_with(text) {
             return Ok(());
         }
+        self.open(out)?;
+        match text.strip_prefix(self.text.as_str()) {
+            Some(suffix) => out.push(TEXT, suffix)?,
+            None => out.restate(TEXT, text)?,
+        }
+        text.clone_into(&mut self.text);
+        Ok(())
+    }
+
+    /// A content-filter chunk: its whole text is the delta, as the Python adapter passes it on,
+    /// and the turn holds only that text.
+    fn filtered(&mut self, out: &mut Out<'_, Completion>, text: &str) -> Result<(), ProviderError> {
+        self.open(out)?;
+        out.push(TEXT, text)?;
+        out.restate(TEXT, text)
+    }
+
+    fn open(&mut self, out: &mut Out<'_, Completion>) -> Result<(), ProviderError> {
         if !self.text_open {
             out.open(TEXT, Block::Text, Value::Null)?;
             self.text_open = true;
         }
-        match text.strip_prefix(self.text.as_str()) {
-            Some(suffix) if !replaced => out.push(TEXT, suffix)?,
-            _ if self.text.is_empty() => out.push(TEXT, text)?,
-            _ => out.restate(TEXT, text)?,
-        }
-        text.clone_into(&mut self.text);
         Ok(())
     }
 }

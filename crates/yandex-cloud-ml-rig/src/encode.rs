@@ -7,7 +7,7 @@ use rig_core::{
         options::{Mapping, OptionFields, OptionMap, Reasoning},
     },
     error::EncodeError,
-    message::{Api, ToolChoice as RigToolChoice, ToolResultContent, UserContent},
+    message::{Api, CallId, ToolChoice as RigToolChoice, ToolResult as ToolResultPart, ToolResultContent, UserContent},
     operation::Completion,
     wire::{Capabilities, Descriptor, Mode, Wire},
 };
@@ -145,6 +145,8 @@ fn configure(mut config: GptModelConfig, request: &CompletionRequest) -> Result<
 /// name, results answer them in order.
 fn messages(history: &[RigMessage]) -> Result<Vec<Message>, EncodeError> {
     let mut out = Vec::with_capacity(history.len());
+    // Results are matched to calls by order only, so they go in the order of the calls.
+    let mut calls_in_order: Vec<&CallId> = Vec::new();
     for message in history {
         match message {
             RigMessage::System { content } => out.push(Message::system(content.as_str())),
@@ -154,9 +156,7 @@ fn messages(history: &[RigMessage]) -> Result<Vec<Message>, EncodeError> {
                 for part in content {
                     match part {
                         UserContent::Text(t) => text.push(t.text.as_str()),
-                        UserContent::ToolResult(r) => {
-                            results.push(ToolResult::function(r.name.as_str(), result_text(&r.content)))
-                        }
+                        UserContent::ToolResult(r) => results.push(r),
                         other => {
                             return Err(EncodeError::request(format!(
                                 "Yandex text models read text only; this message holds {}",
@@ -166,7 +166,15 @@ fn messages(history: &[RigMessage]) -> Result<Vec<Message>, EncodeError> {
                     }
                 }
                 if !results.is_empty() {
-                    out.push(Message::tool_results(results));
+                    let position =
+                        |r: &&ToolResultPart| calls_in_order.iter().position(|id| **id == r.call).unwrap_or(usize::MAX);
+                    results.sort_by_key(position);
+                    out.push(Message::tool_results(results.into_iter().map(|r| {
+                        let content = result_text(&r.content);
+                        // Yandex results have no error flag: say it in the content.
+                        let content = if r.is_error { format!("Error: {content}") } else { content };
+                        ToolResult::function(r.name.as_str(), content)
+                    })));
                 }
                 if !text.is_empty() {
                     out.push(Message::user(text.join("\n")));
@@ -175,11 +183,17 @@ fn messages(history: &[RigMessage]) -> Result<Vec<Message>, EncodeError> {
             RigMessage::Assistant(turn) => {
                 let mut text = Vec::new();
                 let mut calls = Vec::new();
+                calls_in_order.clear();
                 for block in &turn.content {
                     match block {
                         AssistantContent::Text(t) => text.push(t.text.as_str()),
-                        AssistantContent::ToolCall(c) => calls
-                            .push(ToolCall::new(c.function.name.as_str(), Value::Object(c.function.arguments.clone()))),
+                        AssistantContent::ToolCall(c) => {
+                            calls_in_order.push(&c.id);
+                            calls.push(ToolCall::new(
+                                c.function.name.as_str(),
+                                Value::Object(c.function.arguments.clone()),
+                            ))
+                        }
                         // Reasoning and provider-opaque blocks are not sent (see `sends_alone`).
                         _ => {}
                     }
@@ -203,6 +217,7 @@ fn result_text(parts: &[ToolResultContent]) -> String {
         .iter()
         .map(|p| match p {
             ToolResultContent::Text(t) => t.text.clone(),
+            ToolResultContent::Json { value: Value::String(text) } => text.clone(),
             ToolResultContent::Json { value } => value.to_string(),
             ToolResultContent::Image(_) => "[image]".to_owned(),
         })

@@ -6,8 +6,12 @@
 //! Python SDK's `model.langchain()`, without its gaps: tools and tool calls round-trip through
 //! rig's tool loop, streaming delivers deltas, per-request temperature and token limits apply,
 //! structured output uses the model's JSON-schema mode, usage reports reasoning tokens, and
-//! errors carry a transient flag that matches the SDK's own retry (which already ran, so rig
-//! needs no second retry layer).
+//! errors carry a transient flag that matches the SDK's own retry policy. A failed call has
+//! used the SDK's retries already, so rig needs no second retry layer; the exception is a
+//! stream that fails after its first chunk, which the SDK never replays (chunks would be
+//! delivered twice): there `transient` tells the caller whether starting over may succeed.
+//!
+//! The transport is the SDK's gRPC client, so requests must run inside a Tokio runtime.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {

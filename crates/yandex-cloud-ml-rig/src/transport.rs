@@ -45,8 +45,9 @@ impl Transport<YandexWire> for YandexTransport {
     }
 }
 
-/// An SDK error as rig's: the gRPC code name, the message, and `transient` set exactly when
-/// the SDK's retry treats the failure as retryable (it has retried already). Rejected
+/// An SDK error as rig's: the gRPC code name, the message, the server's request id, and
+/// `transient` set exactly when the call's retry policy counts the failure as retryable (the
+/// SDK has retried it already, unless a stream failed after its first chunk). Rejected
 /// credentials become rig's invalid-authentication error.
 pub fn provider_error(error: Error) -> ProviderError {
     let code = error.code().map(|c| c.as_str().to_owned());
@@ -55,6 +56,9 @@ pub fn provider_error(error: Error) -> ProviderError {
             ProviderResponseError::without_status(error.to_string()).with_code(code).with_transient(Some(false)),
         );
     }
-    let transient = error.is_retryable();
-    ProviderError::from_provider_body(error.to_string()).with_provider_code(code).with_transient(Some(transient))
+    let request_id = error.server_request_id().or(error.client_request_id()).map(str::to_owned);
+    ProviderError::from_provider_body(error.to_string())
+        .with_provider_code(code)
+        .with_transient(Some(error.is_retryable()))
+        .with_provider_request_id(request_id)
 }

@@ -221,6 +221,25 @@ async fn errors_carry_the_code_and_the_transient_flag_of_the_sdk_retry() {
     assert_eq!((response.code.as_deref(), response.transient), (Some("INVALID_ARGUMENT"), Some(false)));
     assert!(!e.is_retryable());
 
+    // The flag follows the call's own retry policy, not a fixed list of codes.
+    let internal = ScriptRule {
+        prompt_contains: "crashed".into(),
+        model: None,
+        answer: ScriptedAnswer::Error { code: tonic_code::INTERNAL, message: "crashed on purpose".into() },
+        times: None,
+    };
+    emulator.control().add_script(internal).unwrap();
+    let policy = RetryPolicy::default()
+        .initial_backoff(std::time::Duration::from_millis(5))
+        .max_attempts(2)
+        .retryable_codes([yandex_cloud_ml_sdk::Code::Internal]);
+    let custom = Sdk::builder().emulator(emulator.endpoint()).retry_policy(policy).build().unwrap();
+    let model = custom.models().completions("yandexgpt").rig();
+    let e = model.call(CompletionRequest::new("crashed")).await.unwrap_err();
+    assert_eq!(e.provider_response().unwrap().transient, Some(true), "INTERNAL is retryable under this policy");
+    let e = model.call(CompletionRequest::new("overloaded")).await.unwrap_err();
+    assert_eq!(e.provider_response().unwrap().transient, Some(false), "UNAVAILABLE is not, under this policy");
+
     let config = EmulatorConfig {
         auth: AuthMode::Require { api_keys: vec!["right".into()], iam_tokens: vec![], oauth_tokens: vec![] },
         ..Default::default()
@@ -235,5 +254,6 @@ async fn errors_carry_the_code_and_the_transient_flag_of_the_sdk_retry() {
 /// gRPC status numbers used by the scripted faults.
 mod tonic_code {
     pub const INVALID_ARGUMENT: i32 = 3;
+    pub const INTERNAL: i32 = 13;
     pub const UNAVAILABLE: i32 = 14;
 }

@@ -135,7 +135,8 @@ fn cumulative_chunks_become_deltas_and_a_content_filter_restates() {
     assert_eq!(response.usage.total_tokens, Some(18));
 
     // Moderation replaces the text: the turn ends holding the replacement.
-    let (response, _, _) = cut(
+    // Like the Python adapter, the whole replacement is the delta.
+    let (response, _, items) = cut(
         &wire(),
         Mode::Streaming,
         [
@@ -143,8 +144,29 @@ fn cumulative_chunks_become_deltas_and_a_content_filter_restates() {
             frame("I can't talk about that.", "CONTENT_FILTER", &[], [1, 1, 2, 0]),
         ],
     );
+    assert_eq!(texts(&items), ["Here is how to", "I can't talk about that."]);
     assert_eq!(response.text(), "I can't talk about that.");
     assert_eq!(response.finish_reason(), Some(FinishReason::ContentFilter));
+}
+
+#[test]
+fn streamed_text_is_never_taken_back_and_calls_come_from_the_final_chunk() {
+    use rig_core::test_utils::history_conformance::cut;
+    // A final chunk that repeats less text (e.g. a tool-call chunk) keeps what was streamed;
+    // a call whose arguments changed by the final chunk runs with the final arguments.
+    let (response, ended, _) = cut(
+        &wire(),
+        Mode::Streaming,
+        [
+            frame("Let me check.", "PARTIAL", &[("add", json!({"a": 1}))], [0; 4]),
+            frame("", "TOOL_CALLS", &[("add", json!({"a": 1, "b": 2}))], [3, 3, 6, 0]),
+        ],
+    );
+    assert!(ended);
+    assert_eq!(response.text(), "Let me check.");
+    let calls: Vec<_> = response.tool_calls().collect();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].function.arguments_value(), json!({"a": 1, "b": 2}));
 }
 
 #[test]
@@ -255,6 +277,42 @@ fn encode_sends_history_tools_and_per_request_settings() {
     assert_eq!(config.get_tools()[0].name(), "add");
     assert_eq!(config.get_tool_choice(), Some(&yandex_cloud_ml_sdk::tools::ToolChoice::Required));
     assert_eq!(config.get_parallel_tool_calls(), Some(false));
+}
+
+#[test]
+fn results_go_in_the_order_of_the_calls_and_errors_say_so() {
+    let calls = RigMessage::Assistant(rig_core::completion::AssistantMessage::new(vec![
+        AssistantContent::tool_call("c1", name("weather"), json!({"city": "Tokyo"})),
+        AssistantContent::tool_call("c2", name("weather"), json!({"city": "Paris"})),
+    ]));
+    let results = RigMessage::User {
+        content: vec![
+            rig_core::message::UserContent::tool_result(
+                rig_core::message::CallId::from_wire("c2"),
+                name("weather"),
+                vec![rig_core::message::ToolResultContent::text("Paris: rain")],
+            ),
+            rig_core::message::UserContent::ToolResult(rig_core::message::ToolResult {
+                call: rig_core::message::CallId::from_wire("c1"),
+                name: name("weather"),
+                content: vec![rig_core::message::ToolResultContent::Json { value: json!("timeout") }],
+                is_error: true,
+            }),
+        ],
+    };
+    // With the tool declared (without it, rig replays the calls as text).
+    let weather = ToolDefinition::new(name("weather"), "Weather in a city", json!({"type": "object"}));
+    let request =
+        CompletionRequest::new("And?").messages(vec![RigMessage::user("Weather?"), calls, results]).tool(weather);
+    let payload = sent(request).unwrap();
+    let sent_results: Vec<_> = payload.messages()[2].tool_results_list().to_vec();
+    assert_eq!(
+        sent_results,
+        [
+            yandex_cloud_ml_sdk::tools::ToolResult::function("weather", "Error: timeout"),
+            yandex_cloud_ml_sdk::tools::ToolResult::function("weather", "Paris: rain"),
+        ]
+    );
 }
 
 #[test]

@@ -364,8 +364,9 @@ impl Error {
         self.inner.attempts
     }
 
-    /// True for transient failures that the default retry policy retries: UNAVAILABLE,
-    /// RESOURCE_EXHAUSTED and broken connections.
+    /// True for transient failures: those the call's retry policy retries (by default
+    /// UNAVAILABLE, RESOURCE_EXHAUSTED, broken connections and timed-out attempts). A call that
+    /// fails with one has used its retries already.
     pub fn is_retryable(&self) -> bool {
         self.inner.retryable || self.inner.kind == ErrorKind::Transport
     }

@@ -88,13 +88,13 @@ impl RetryPolicy {
 
     /// Whether `error` after `attempt` attempts (1-based) should be retried.
     pub(crate) fn should_retry(&self, error: &Error, attempt: u32) -> bool {
-        if attempt >= self.max_attempts {
-            return false;
-        }
-        if error.kind() == ErrorKind::Transport {
-            return true;
-        }
-        error.kind() == ErrorKind::Rpc && error.code().is_some_and(|c| self.retryable_codes.contains(&c))
+        attempt < self.max_attempts && self.retries(error)
+    }
+
+    /// Whether this policy counts `error` as transient, whatever the attempt count.
+    pub(crate) fn retries(&self, error: &Error) -> bool {
+        error.kind() == ErrorKind::Transport
+            || error.kind() == ErrorKind::Rpc && error.code().is_some_and(|c| self.retryable_codes.contains(&c))
     }
 
     /// The sleep after the `failures`-th failure (1-based): initial × multiplier^failures plus

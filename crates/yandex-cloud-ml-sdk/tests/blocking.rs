@@ -8,7 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use yandex_cloud_ml_emulator::{Emulator, EmulatorConfig, EmulatorHandle};
+use yandex_cloud_ml_emulator::{Emulator, EmulatorConfig, EmulatorHandle, OperationPolicy, ScriptRule, ScriptedAnswer};
 use yandex_cloud_ml_sdk::{
     ErrorKind, RetryPolicy,
     batch::BatchStatus,
@@ -142,10 +142,67 @@ fn run_deferred_then_wait_status_result_cancel_and_reattach() {
     assert_eq!(again.result().unwrap().text(), "Echo: deferred hello");
     let by_id = sdk.operations().get::<yandex_cloud_ml_sdk::completions::CompletionResult>(operation.id());
     assert_eq!(by_id.result().unwrap().text(), "Echo: deferred hello");
-    // Cancelling a finished operation is refused by the server with a typed error or reports
-    // its final state; either way the answer is still there.
-    let _ = operation.cancel();
-    assert_eq!(operation.result().unwrap().text(), "Echo: deferred hello");
+    let untyped = sdk.operations().get_untyped(operation.id());
+    assert!(untyped.status().unwrap().is_succeeded());
+    assert!(untyped.result().unwrap().type_url.ends_with("CompletionResponse"));
+}
+
+#[test]
+fn cancel_stops_a_running_deferred_generation() {
+    let emulator = {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let handle =
+            runtime.block_on(Emulator::builder().operations(OperationPolicy::Manual).start("127.0.0.1:0")).unwrap();
+        (runtime, handle)
+    };
+    let sdk = yandex_cloud_ml_sdk::Sdk::builder().emulator(emulator.1.endpoint()).build_blocking().unwrap();
+    let operation = sdk.models().completions("yandexgpt").run_deferred("slow").send().unwrap();
+    assert!(operation.status().unwrap().is_running());
+    let e = operation
+        .wait()
+        .poll_interval(FAST)
+        .rpc_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_millis(50))
+        .send();
+    assert!(e.unwrap_err().is_timeout());
+    assert!(operation.cancel().unwrap().is_failed());
+    let e = operation.result().unwrap_err();
+    assert_eq!((e.kind(), e.code()), (ErrorKind::OperationFailed, Some(yandex_cloud_ml_sdk::Code::Cancelled)));
+}
+
+#[test]
+fn per_call_retry_policy_from_env_and_the_async_escape_hatches() {
+    let sdk = sdk();
+    let rule = ScriptRule {
+        prompt_contains: "unavailable once".into(),
+        model: None,
+        answer: ScriptedAnswer::Error { code: tonic::Code::Unavailable as i32, message: "try later".into() },
+        times: Some(1),
+    };
+    emulator().control().add_script(rule).unwrap();
+    let model = sdk.models().completions("yandexgpt");
+    let call = model.run("unavailable once").retry_policy(RetryPolicy::none());
+    assert_eq!(call.as_async().options().timeout(), Duration::from_secs(180));
+    let e = call.send().unwrap_err();
+    assert_eq!((e.code(), e.attempts(), e.is_retryable()), (Some(yandex_cloud_ml_sdk::Code::Unavailable), 1, true));
+    // The rule is used up: the default policy gets through.
+    assert_eq!(model.run("unavailable once").send().unwrap().text(), "Echo: unavailable once");
+
+    let stream = model.run_stream("escape").send().unwrap();
+    assert!(stream.as_async().is_some());
+    let mut stream = stream;
+    while stream.next().is_some() {}
+    assert!(stream.final_result().unwrap_err().is_invalid_input(), "an ended stream has no more results");
+
+    let async_model = model.clone().into_async();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    assert_eq!(runtime.block_on(async { async_model.run("async").await }).unwrap().text(), "Echo: async");
+
+    // Without YC_FOLDER_ID and credentials this is a configuration error; with them, a client.
+    match Sdk::from_env() {
+        Ok(sdk) => assert!(!sdk.folder_id().is_empty()),
+        Err(e) => assert_eq!(e.kind(), ErrorKind::Configuration),
+    }
 }
 
 #[test]
@@ -174,6 +231,8 @@ fn inside_an_async_runtime_calls_are_refused_not_deadlocked() {
         let e = sdk.models().completions("yandexgpt").run("hi").send().unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Configuration);
         assert!(e.message().contains("async runtime"), "{e}");
+        let e = sdk.batch().get("fbinosuchtask").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Configuration, "methods without send are refused too");
         let mut stream_error = sdk.batch().list().into_iter();
         assert_eq!(stream_error.next().unwrap().unwrap_err().kind(), ErrorKind::Configuration);
         assert!(stream_error.next().is_none(), "an error ends the iteration");
@@ -224,6 +283,18 @@ fn upload_deferred_returns_the_validation_operation() {
     let operation = sdk.datasets().batch_requests().draft_from_path(&path).upload_deferred().send().unwrap();
     let dataset = operation.wait().poll_interval(FAST).send().unwrap();
     assert_eq!(dataset.status(), DatasetStatus::Ready);
+    // The dataset an operation hands back is a blocking one.
+    assert_eq!(dataset.refresh().send().unwrap().info().rows, 1);
+    assert_eq!(operation.result().unwrap().refresh().send().unwrap().id(), dataset.id());
+    for shortcut in [
+        sdk.datasets().text_classifiers_multilabel(),
+        sdk.datasets().text_classifiers_multiclass(),
+        sdk.datasets().text_classifiers_binary(),
+        sdk.datasets().text_embeddings_pair(),
+        sdk.datasets().text_embeddings_triplet(),
+    ] {
+        assert!(shortcut.list().into_iter().all(|d| d.unwrap().id() != dataset.id()), "filtered by task type");
+    }
     let _ = std::fs::remove_file(path);
 }
 
@@ -241,14 +312,18 @@ fn tuning_tune_deferred_wait_and_lookups() {
     assert!(!task.operation_id().unwrap().is_empty());
     assert_eq!(task.task_info().unwrap().status, TuningStatus::Completed);
     let _ = task.metrics_url().unwrap();
+    let operation = sdk.operations().get::<yandex_cloud_ml_sdk::completions::GptModel>(task.operation_id().unwrap());
+    assert_eq!(operation.result().unwrap().run("What is our refund window?").send().unwrap().text(), "30 days.");
+    let task = task.with_rpc_timeout(Duration::from_secs(5));
     assert_eq!(sdk.tuning().get(&task_id).unwrap().result().unwrap().uri(), tuned.uri());
     assert_eq!(base.attach_tune_deferred(task.id()).result().unwrap().uri(), tuned.uri());
     let listed: Vec<_> = sdk.tuning().list().with(|l| l.status(TuningStatus::Completed)).into_iter().collect();
     assert!(listed.iter().any(|t| t.as_ref().unwrap().task_id == task_id));
-    // `tune` waits itself; cancelling a finished task is answered, not hung.
+    // `tune` waits itself; cancelling a finished task is refused with the reason.
     let again = base.tune(&train).with(|c| c.poll_interval(FAST)).send().unwrap();
     assert_eq!(again.run("What is our refund window?").send().unwrap().text(), "30 days.");
-    let _ = task.cancel();
+    let e = task.cancel().unwrap_err();
+    assert!(e.to_string().contains("already completed"), "{e}");
 }
 
 #[test]
@@ -271,8 +346,10 @@ fn batch_run_wait_results_list_get_and_delete() {
         answers.sort();
         assert_eq!(answers, ["Echo: one", "Echo: three", "Echo: two"]);
     }
-    let found = sdk.batch().get(task.id()).unwrap();
+    let found = sdk.batch().get(task.id()).unwrap().with_rpc_timeout(Duration::from_secs(5));
     assert_eq!(found.id(), task.id());
+    let info = found.info().unwrap();
+    assert_eq!(sdk.batch().from_info(&info).status().unwrap(), BatchStatus::Completed);
     let listed: Vec<_> = sdk.batch().list().with(|l| l.status(BatchStatus::Completed)).into_iter().collect();
     assert!(listed.iter().any(|t| t.as_ref().unwrap().task_id == task.id()));
     task.delete().unwrap();

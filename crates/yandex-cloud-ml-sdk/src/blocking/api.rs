@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::{Blocking, BoxStream, Call, CompletionStream, Iter};
+use super::{Blocking, BlockingOutput, BoxStream, Call, CompletionStream, Iter};
 use crate::{
     batch::{BatchStatus, BatchTaskInfo, ListBatches, RunBatch},
     call::Call as AsyncCall,
@@ -12,7 +12,7 @@ use crate::{
         RefreshDataset, TaskType, UpdateDataset, Upload, UploadDeferred, UploadSchema,
     },
     error::Result,
-    operations::{OperationOutput, OperationStatus, Wait},
+    operations::{OperationStatus, Wait},
     tuning::{ListTunings, Tune, TuneDeferred, TuningDatasets, TuningTaskInfo},
 };
 
@@ -127,7 +127,7 @@ impl super::GptModel {
     }
 }
 
-impl<T: OperationOutput> super::Operation<T> {
+impl<T: BlockingOutput> super::Operation<T> {
     /// Timeout of each status RPC.
     pub fn with_rpc_timeout(self, timeout: std::time::Duration) -> Self {
         self.with(|o| o.with_rpc_timeout(timeout))
@@ -138,9 +138,9 @@ impl<T: OperationOutput> super::Operation<T> {
         self.block(self.inner.status())
     }
 
-    /// The result if the operation has finished.
-    pub fn result(&self) -> Result<T> {
-        self.block(self.inner.result())
+    /// The result if the operation has finished (a dataset or a model comes back blocking).
+    pub fn result(&self) -> Result<T::Blocking> {
+        Ok(self.block(self.inner.result())?.bind(&self.rt))
     }
 
     /// Asks the server to cancel the operation.
@@ -150,19 +150,29 @@ impl<T: OperationOutput> super::Operation<T> {
 
     /// Polls until the operation finishes; set the poll interval, timeout or a progress
     /// callback, then `send`.
-    pub fn wait(&self) -> Call<Wait<T>, T> {
-        self.call(self.inner.wait())
+    pub fn wait(&self) -> Call<Wait<T>, T::Blocking> {
+        Call { inner: self.inner.wait(), rt: self.rt.clone(), convert: |output, rt| output.map(|o| o.bind(rt)) }
     }
 }
 
 impl super::Operations {
     /// An operation by id whose result is `T`. No RPC is made.
-    pub fn get<T: OperationOutput>(&self, id: impl Into<String>) -> super::Operation<T> {
+    pub fn get<T: BlockingOutput>(&self, id: impl Into<String>) -> super::Operation<T> {
         self.wrap(self.inner.get(id))
+    }
+
+    /// An operation by id whose result stays packed (`google.protobuf.Any`). No RPC is made.
+    pub fn get_untyped(&self, id: impl Into<String>) -> super::Operation<prost_types::Any> {
+        self.wrap(self.inner.get_untyped(id))
     }
 }
 
 impl super::TuningTask {
+    /// Timeout of each status RPC.
+    pub fn with_rpc_timeout(self, timeout: std::time::Duration) -> Self {
+        self.with(|t| t.with_rpc_timeout(timeout))
+    }
+
     /// The tuning task id (looked up from the operation when attached by operation id).
     pub fn task_id(&self) -> Result<String> {
         self.block(self.inner.task_id())
@@ -235,6 +245,31 @@ impl super::Datasets {
     /// Datasets of prompts for batch runs.
     pub fn batch_requests(&self) -> super::Datasets {
         self.wrap(self.inner.batch_requests())
+    }
+
+    /// Datasets for multilabel text classifiers.
+    pub fn text_classifiers_multilabel(&self) -> super::Datasets {
+        self.wrap(self.inner.text_classifiers_multilabel())
+    }
+
+    /// Datasets for multiclass text classifiers.
+    pub fn text_classifiers_multiclass(&self) -> super::Datasets {
+        self.wrap(self.inner.text_classifiers_multiclass())
+    }
+
+    /// Datasets for binary text classifiers.
+    pub fn text_classifiers_binary(&self) -> super::Datasets {
+        self.wrap(self.inner.text_classifiers_binary())
+    }
+
+    /// Datasets of text pairs for embeddings.
+    pub fn text_embeddings_pair(&self) -> super::Datasets {
+        self.wrap(self.inner.text_embeddings_pair())
+    }
+
+    /// Datasets of text triplets for embeddings.
+    pub fn text_embeddings_triplet(&self) -> super::Datasets {
+        self.wrap(self.inner.text_embeddings_triplet())
     }
 
     /// A dataset to upload from a local file; set its options with `.with(|d| …)`.
@@ -332,6 +367,12 @@ impl DatasetRef for &super::Dataset {
     }
 }
 
+impl DatasetRef for super::Dataset {
+    fn dataset_id(self) -> String {
+        self.id().to_owned()
+    }
+}
+
 impl super::ModelBatch {
     /// Starts a batch run of the model over a dataset of prompts; returns the task.
     pub fn run_deferred(&self, dataset: impl DatasetRef) -> Call<AsyncCall<RunBatch>, super::BatchTask> {
@@ -340,6 +381,11 @@ impl super::ModelBatch {
 }
 
 impl super::BatchTask {
+    /// Timeout of each status RPC.
+    pub fn with_rpc_timeout(self, timeout: std::time::Duration) -> Self {
+        self.with(|t| t.with_rpc_timeout(timeout))
+    }
+
     /// Everything the batch service says about the task.
     pub fn info(&self) -> Result<BatchTaskInfo> {
         self.block(self.inner.info())
@@ -382,6 +428,11 @@ impl super::Batches {
     /// A batch task by task id; checks that it exists.
     pub fn get(&self, task_id: impl Into<String>) -> Result<super::BatchTask> {
         Ok(self.wrap(self.block(self.inner.get(task_id))?))
+    }
+
+    /// A task from fields already fetched (no RPC).
+    pub fn from_info(&self, info: &BatchTaskInfo) -> super::BatchTask {
+        self.wrap(self.inner.from_info(info))
     }
 
     /// Batch tasks of the folder, over every page; filter with `.with(|l| l.status(…))`,

@@ -60,9 +60,54 @@ pub type ModelBatch = Blocking<crate::batch::ModelBatch>;
 /// A blocking [`crate::batch::BatchTask`].
 pub type BatchTask = Blocking<crate::batch::BatchTask>;
 
-/// The runtime a blocking client owns; shared by every handle made from it.
+/// The runtime a blocking client owns, shared by every handle made from it (opaque).
 #[derive(Clone)]
-pub(crate) struct Rt(Arc<Owned>);
+pub struct Runtime(Arc<Owned>);
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("blocking::Runtime")
+    }
+}
+
+/// What a blocking operation hands back: plain data as it is, SDK handles (a dataset, a tuned
+/// model) bound to the blocking client's runtime.
+pub trait BlockingOutput: crate::operations::OperationOutput {
+    /// The blocking form.
+    type Blocking;
+    #[doc(hidden)]
+    fn bind(self, runtime: &Runtime) -> Self::Blocking;
+}
+
+macro_rules! plain_output {
+    ($($t:ty),*) => {$(
+        impl BlockingOutput for $t {
+            type Blocking = $t;
+            fn bind(self, _: &Runtime) -> $t {
+                self
+            }
+        }
+    )*};
+}
+
+plain_output!(
+    crate::completions::CompletionResult,
+    prost_types::Any,
+    yandex_cloud_ml_proto::yandex::cloud::ai::foundation_models::v1::BatchCompletionResponse
+);
+
+macro_rules! handle_output {
+    ($($t:ty),*) => {$(
+        impl BlockingOutput for $t {
+            type Blocking = Blocking<$t>;
+            fn bind(self, runtime: &Runtime) -> Blocking<$t> {
+                Blocking { inner: self, rt: runtime.clone() }
+            }
+        }
+    )*};
+}
+
+handle_output!(crate::datasets::Dataset, crate::completions::GptModel);
 
 struct Owned(Option<tokio::runtime::Runtime>);
 
@@ -75,15 +120,15 @@ impl Drop for Owned {
     }
 }
 
-impl Rt {
-    fn new() -> Result<Rt> {
+impl Runtime {
+    fn new() -> Result<Runtime> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("ycml-blocking")
             .enable_all()
             .build()
             .map_err(|e| Error::configuration(format!("could not start the blocking client's runtime: {e}")))?;
-        Ok(Rt(Arc::new(Owned(Some(runtime)))))
+        Ok(Runtime(Arc::new(Owned(Some(runtime)))))
     }
 
     fn runtime(&self) -> &tokio::runtime::Runtime {
@@ -115,7 +160,7 @@ impl Rt {
 #[derive(Clone)]
 pub struct Blocking<T> {
     inner: T,
-    rt: Rt,
+    rt: Runtime,
 }
 
 impl<T: std::fmt::Debug> std::fmt::Debug for Blocking<T> {
@@ -182,7 +227,7 @@ impl Sdk {
     /// A blocking client from an async builder, e.g.
     /// `Sdk::new(yandex_cloud_ml_sdk::Sdk::builder().folder_id("b1g…").api_key(key))`.
     pub fn new(builder: crate::SdkBuilder) -> Result<Sdk> {
-        let rt = Rt::new()?;
+        let rt = Runtime::new()?;
         let inner = rt.enter(|| builder.build())?;
         Ok(Blocking { inner, rt })
     }
@@ -201,8 +246,8 @@ impl crate::SdkBuilder {
 #[must_use = "a call does nothing until sent"]
 pub struct Call<F: IntoFuture, O> {
     inner: F,
-    rt: Rt,
-    convert: fn(F::Output, &Rt) -> Result<O>,
+    rt: Runtime,
+    convert: fn(F::Output, &Runtime) -> Result<O>,
 }
 
 impl<F: IntoFuture + std::fmt::Debug, O> std::fmt::Debug for Call<F, O> {
@@ -218,8 +263,9 @@ impl<F: IntoFuture, O> Call<F, O> {
         (self.convert)(output, &self.rt)
     }
 
-    /// Changes the wrapped async call, for options without a shortcut here (e.g. a tuning's
-    /// validation datasets: `.with(|c| c.validation(id))`).
+    /// Changes the wrapped async call: the way to every option without a shortcut here (a
+    /// tuning's validation datasets: `.with(|c| c.validation(id))`, a download's
+    /// `.with(|d| d.exist_ok(true))`, `tune`'s `.with(|c| c.poll_interval(d))`).
     pub fn with(self, change: impl FnOnce(F) -> F) -> Self {
         Call { inner: change(self.inner), ..self }
     }
@@ -258,7 +304,13 @@ impl<T: Send + 'static, O> Call<crate::operations::Wait<T>, O> {
         self.with(|w| w.timeout(timeout))
     }
 
-    /// Called with every progress report while the work runs.
+    /// Timeout of each status RPC.
+    pub fn rpc_timeout(self, timeout: Duration) -> Self {
+        self.with(|w| w.rpc_timeout(timeout))
+    }
+
+    /// Called with every progress report while the work runs (on the client's runtime: do not
+    /// call the blocking API from it).
     pub fn on_progress(self, callback: impl FnMut(&crate::operations::Progress) + Send + 'static) -> Self {
         self.with(|w| w.on_progress(callback))
     }

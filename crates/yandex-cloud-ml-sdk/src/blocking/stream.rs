@@ -6,7 +6,7 @@ use std::pin::Pin;
 use futures_core::Stream;
 use futures_util::StreamExt;
 
-use super::Rt;
+use super::Runtime;
 use crate::{
     completions::CompletionResult,
     error::{Error, Result},
@@ -22,7 +22,7 @@ pub type CompletionStream = Iter<crate::completions::CompletionStream>;
 /// A blocking iterator over an async SDK stream. The first error ends it.
 pub struct Iter<S> {
     stream: Option<S>,
-    rt: Rt,
+    rt: Runtime,
 }
 
 impl<S: std::fmt::Debug> std::fmt::Debug for Iter<S> {
@@ -33,7 +33,7 @@ impl<S: std::fmt::Debug> std::fmt::Debug for Iter<S> {
 
 impl<T> Iter<BoxStream<T>> {
     /// Makes the stream inside the runtime (some streams spawn their reader at once).
-    pub(crate) fn boxed<S>(rt: &Rt, make: impl FnOnce() -> S) -> Iter<BoxStream<T>>
+    pub(crate) fn boxed<S>(rt: &Runtime, make: impl FnOnce() -> S) -> Iter<BoxStream<T>>
     where
         S: Stream<Item = Result<T>> + Send + 'static,
     {
@@ -42,7 +42,7 @@ impl<T> Iter<BoxStream<T>> {
 }
 
 impl<S> Iter<S> {
-    pub(crate) fn new(stream: S, rt: &Rt) -> Iter<S> {
+    pub(crate) fn new(stream: S, rt: &Runtime) -> Iter<S> {
         Iter { stream: Some(stream), rt: rt.clone() }
     }
 
@@ -96,3 +96,5 @@ impl CompletionStream {
         self.rt.block_on(stream.final_result())?
     }
 }
+
+impl<S, T> std::iter::FusedIterator for Iter<S> where S: Stream<Item = Result<T>> + Unpin {}

@@ -73,6 +73,10 @@ fn tokio_stream_from<T: Send + 'static>(mut rx: tokio::sync::mpsc::Receiver<T>) 
 async fn read_into(dataset: &Dataset, tx: &tokio::sync::mpsc::Sender<Result<Value>>) -> Result<()> {
     let timeout = Duration::from_secs(60);
     for (key, url) in super::dataset::download_urls(dataset, timeout).await? {
+        // The reader went away: the remaining files are not downloaded.
+        if tx.is_closed() {
+            return Ok(());
+        }
         let path = temp_path(dataset.id(), &key);
         let fetched = super::dataset::fetch_to(dataset.sdk(), &url, &path, timeout).await;
         if let Err(e) = fetched {

@@ -370,6 +370,9 @@ impl Transport {
                 && attempt < ctx.retry.attempts()
                 && (attempt_timed_out || ctx.retry.should_retry(&error, attempt));
             if !retry {
+                // `is_retryable` reports this call's policy, so callers (and adapters such as rig's)
+                // see the verdict the retry itself used.
+                error.set_retryable(!too_large && (attempt_timed_out || ctx.retry.retries(&error)));
                 tracing::debug!(method = ctx.rpc.name(), request_id = ctx.request_id(), attempt, error = %error, "call failed");
                 return Err(error.with_call(ctx.rpc.path, ctx.request_id(), attempt));
             }
