@@ -71,6 +71,16 @@ pub struct EmulatorArgs {
     /// (0 answers as fast as the engine can; a few hundred shows the progression).
     #[arg(long, value_name = "MS")]
     pub batch_step_ms: Option<u64>,
+    /// Answer with a real model: a llama-architecture GGUF file such as SmolLM2-135M-Instruct
+    /// (`scripts/fetch-model.sh` gets it). Needs the `local-model` feature.
+    #[arg(long, value_name = "PATH", env = "YCML_EMULATOR_MODEL")]
+    pub model: Option<PathBuf>,
+    /// Generations the model runs at once.
+    #[arg(long, value_name = "N")]
+    pub model_slots: Option<usize>,
+    /// Requests that may wait for the model; more get RESOURCE_EXHAUSTED.
+    #[arg(long, value_name = "N")]
+    pub model_queue: Option<usize>,
 }
 
 fn parse_policy(s: &str) -> Result<OperationPolicy, String> {
@@ -133,6 +143,15 @@ pub async fn run(args: EmulatorArgs) -> std::io::Result<()> {
     if let Some(ms) = args.batch_step_ms {
         config.batch_step_ms = ms;
     }
+    if let Some(path) = &args.model {
+        config.model = Some(path.clone());
+    }
+    if let Some(n) = args.model_slots {
+        config.model_slots = n;
+    }
+    if let Some(n) = args.model_queue {
+        config.model_queue = n;
+    }
     let mut builder = Emulator::builder().config(config);
     let mut self_signed = None;
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
@@ -153,6 +172,9 @@ pub async fn run(args: EmulatorArgs) -> std::io::Result<()> {
     }
     let mut handle = builder.start(args.listen.as_str()).await?;
     println!("{}", crate::BANNER);
+    if let Some(path) = &args.model {
+        println!("answering with the local model {} (not the built-in one)", path.display());
+    }
     let bound = handle.bound_address();
     if bound.ip().is_unspecified() {
         println!("listening on {} (every interface; reachable locally at {})", bound, handle.endpoint());

@@ -158,6 +158,23 @@ pub struct EmulatorConfig {
     pub faults: Vec<FaultRule>,
     /// Seed of the fault generator: the same seed and call sequence meet the same faults.
     pub fault_seed: u64,
+    /// A GGUF model to answer with instead of the built-in one (feature `local-model`).
+    #[serde(default)]
+    pub model: Option<std::path::PathBuf>,
+    /// Generations the local model runs at once.
+    #[serde(default = "default_model_slots")]
+    pub model_slots: usize,
+    /// Requests that may wait for the local model; more get RESOURCE_EXHAUSTED.
+    #[serde(default = "default_model_queue")]
+    pub model_queue: usize,
+}
+
+fn default_model_slots() -> usize {
+    1
+}
+
+fn default_model_queue() -> usize {
+    8
 }
 
 impl Default for EmulatorConfig {
@@ -196,6 +213,9 @@ impl Default for EmulatorConfig {
             batch_step_ms: 0,
             faults: Vec::new(),
             fault_seed: 1,
+            model: None,
+            model_slots: default_model_slots(),
+            model_queue: default_model_queue(),
         }
     }
 }

@@ -70,6 +70,9 @@ use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 pub use config::{AuthMode, ControlToken, EmulatorConfig, OperationPolicy};
 pub use control::Control;
+#[cfg(feature = "local-model")]
+#[cfg_attr(docsrs, doc(cfg(feature = "local-model")))]
+pub use engine::local::{LocalEngine, LocalOptions};
 pub use engine::{
     Engine, ModelRef, Reply, TokenStream, Tokenizer,
     scripted::{ScriptRule, ScriptedAnswer, ScriptedCall},
@@ -83,6 +86,32 @@ pub use state::{Stats, journal::JournalEntry};
 /// What the emulator says about itself at startup.
 pub const BANNER: &str = "ycml-emulator: a local EMULATOR of the Yandex Cloud AI Studio text-generation API \
 (not the cloud; answers come from a deterministic built-in model)";
+
+/// Loads the configured GGUF model off the reactor; a bad file is an `InvalidInput` error that
+/// names it and the problem.
+#[cfg(feature = "local-model")]
+async fn load_model(path: std::path::PathBuf, config: &EmulatorConfig) -> std::io::Result<Arc<dyn Engine>> {
+    let options = LocalOptions { slots: config.model_slots, queue: config.model_queue };
+    let started = std::time::Instant::now();
+    let engine = tokio::task::spawn_blocking(move || LocalEngine::load(&path, options))
+        .await
+        .map_err(std::io::Error::other)?
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    tracing::info!(model = engine.model_version(), elapsed = ?started.elapsed(), "local model loaded");
+    Ok(Arc::new(engine))
+}
+
+#[cfg(not(feature = "local-model"))]
+async fn load_model(path: std::path::PathBuf, _config: &EmulatorConfig) -> std::io::Result<Arc<dyn Engine>> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!(
+            "cannot load {}: this emulator was built without the `local-model` feature \
+             (cargo build -p yandex-cloud-ml-emulator --features local-model)",
+            path.display()
+        ),
+    ))
+}
 
 /// Entry point: `Emulator::builder()…start(addr)`.
 #[derive(Debug)]
@@ -186,6 +215,13 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Answers with a real model: any llama-architecture GGUF file (feature `local-model`;
+    /// without it, `start` says so). Loading is checked at `start`.
+    pub fn model(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.config.model = Some(path.into());
+        self
+    }
+
     /// Replaces the built-in deterministic model.
     pub fn engine(mut self, engine: impl Engine) -> Self {
         self.engine = Some(Arc::new(engine));
@@ -226,6 +262,15 @@ impl EmulatorBuilder {
         for rule in &self.config.faults {
             rule.check().map_err(|e| invalid(format!("fault rule: {e}")))?;
         }
+        let mut config = self.config;
+        let engine = match (self.engine, config.model.clone()) {
+            (Some(engine), _) => engine,
+            (None, Some(path)) => load_model(path, &config).await?,
+            (None, None) => Arc::new(SyntheticEngine),
+        };
+        if let Some(window) = engine.context_window() {
+            config.context_window = config.context_window.min(window);
+        }
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
         // A wildcard bind (0.0.0.0, ::) is reachable on loopback; advertise that in discovery.
@@ -234,17 +279,16 @@ impl EmulatorBuilder {
         } else {
             local
         };
-        let advertised = self.config.advertised_address.clone().unwrap_or_else(|| reachable.to_string());
-        let engine = self.engine.unwrap_or_else(|| Arc::new(SyntheticEngine));
+        let advertised = config.advertised_address.clone().unwrap_or_else(|| reachable.to_string());
         let limits = server::Limits {
-            max_connections: server::effective_max_connections(self.config.max_connections),
-            handshake_timeout: Duration::from_millis(self.config.handshake_timeout_ms),
+            max_connections: server::effective_max_connections(config.max_connections),
+            handshake_timeout: Duration::from_millis(config.handshake_timeout_ms),
         };
-        let control_token = self.config.control_token.clone().map_or_else(control::new_token, |t| t.0);
-        let tuning = state::tuning::Tuning::open(self.config.data_dir.as_deref(), self.config.max_tuning_tasks)?;
+        let control_token = config.control_token.clone().map_or_else(control::new_token, |t| t.0);
+        let tuning = state::tuning::Tuning::open(config.data_dir.as_deref(), config.max_tuning_tasks)?;
         let engine = Arc::new(engine::tuned::Tuned::new(engine, tuning.models.clone()));
         let scripted = engine::scripted::Scripted::new(engine, self.scripts);
-        let state = Arc::new(State::new(self.config, scripted, advertised, self.tls.is_some(), tuning)?);
+        let state = Arc::new(State::new(config, scripted, advertised, self.tls.is_some(), tuning)?);
 
         let (reporter, health) = tonic_health::server::health_reporter();
         reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;

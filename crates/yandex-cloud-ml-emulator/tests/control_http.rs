@@ -68,7 +68,8 @@ async fn scripts_operations_journal_and_reset_over_http() {
     assert_eq!(http("GET", "/journal", None).await.1, json!([]));
     assert_eq!(
         http("GET", "/stats", None).await.1,
-        json!({"requests": 0, "streams_cancelled": 0, "deadlines_exceeded": 0})
+        json!({"requests": 0, "streams_cancelled": 0, "deadlines_exceeded": 0, "model_generations_running": 0,
+               "model_tokens_generated": 0})
     );
     assert_eq!(http("POST", "/reset", None).await.0, 200);
     assert_eq!(http("GET", "/scripts", None).await.1, json!([]));

@@ -89,3 +89,31 @@ async fn official_python_sdk_works_against_the_emulator() {
     assert!(completion.metadata["authorization"].starts_with("Api-Key ***"));
     assert!(completion.metadata["user-agent"].contains("yandex-ai-studio-sdk"));
 }
+
+/// The same SDK against the emulator running a real model (feature `local-model`; the model is
+/// fetched by `scripts/fetch-model.sh`): one run and one stream.
+#[cfg(feature = "local-model")]
+#[tokio::test(flavor = "multi_thread")]
+async fn official_python_sdk_works_against_the_real_local_model() {
+    let home = std::env::var_os("HOME").unwrap_or_default();
+    let model = std::env::var_os("YCML_MODEL").map(PathBuf::from).unwrap_or_else(|| {
+        Path::new(&home).join(".cache/yandex-cloud-ml-sdk-rs/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+    });
+    if !model.is_file() {
+        assert!(std::env::var_os("YCML_REQUIRE_MODEL").is_none(), "the local model {} is missing", model.display());
+        eprintln!("skipped: no local model at {} (run scripts/fetch-model.sh)", model.display());
+        return;
+    }
+    let python = tokio::task::spawn_blocking(python_with_sdk).await.unwrap();
+    let emulator = Emulator::builder().model(model).start("127.0.0.1:0").await.unwrap();
+    let output = tokio::process::Command::new(&python)
+        .arg(python_dir().join("interop_local_model.py"))
+        .arg(emulator.endpoint())
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "python interop failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("all local model checks passed"), "{stdout}");
+}

@@ -5,6 +5,8 @@
 mod batch;
 mod clients;
 mod hostile;
+#[cfg(feature = "local-model")]
+mod local_model;
 mod measure;
 mod upload;
 
@@ -71,6 +73,28 @@ enum Phase {
     Batch {
         #[arg(long, default_value_t = 100_000)]
         rows: usize,
+    },
+    /// The real local model: tokens/s of one and of 4 and 8 concurrent streams, time to first
+    /// token, prompt speed, load time, peak RSS, against candle's own loop on the same weights
+    /// (feature `local-model`; prints its own report).
+    #[cfg(feature = "local-model")]
+    LocalModel {
+        /// The GGUF file (`scripts/fetch-model.sh` prints its path).
+        #[arg(long)]
+        model: PathBuf,
+        /// Generations the emulator runs at once.
+        #[arg(long, default_value_t = 4)]
+        slots: usize,
+    },
+    /// Internal: candle's own loop over `ids`, in a fresh process (see `local-model`).
+    #[cfg(feature = "local-model")]
+    LocalReference {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        ids: String,
+        #[arg(long)]
+        long_ids: String,
     },
     /// Internal: read a batch task's results, in a fresh process so its peak RSS is its own.
     BatchRead {
@@ -265,6 +289,19 @@ async fn main() {
                 std::fs::write(&path, report).expect("write report");
             }
             return;
+        }
+        #[cfg(feature = "local-model")]
+        Some(Phase::LocalModel { model, slots }) => {
+            let report = local_model::report(&model, slots).await;
+            println!("Machine: {}\n\n{report}", machine());
+            if let Some(path) = args.write {
+                std::fs::write(&path, report).expect("write report");
+            }
+            return;
+        }
+        #[cfg(feature = "local-model")]
+        Some(Phase::LocalReference { model, ids, long_ids }) => {
+            return local_model::reference_main(&model, &ids, &long_ids);
         }
         Some(Phase::BatchRead { endpoint, task }) => return batch::read_one(&endpoint, &task).await,
         Some(Phase::Batch { rows }) => {

@@ -5,6 +5,8 @@
 //! streaming chunks, reasoning token counts.
 
 pub(crate) mod generation;
+#[cfg(feature = "local-model")]
+pub(crate) mod local;
 pub(crate) mod schema;
 pub(crate) mod scripted;
 pub(crate) mod synthetic;
@@ -42,9 +44,7 @@ impl std::fmt::Debug for Reply {
 impl Reply {
     /// A fixed text answer, cut into tokens by `tokenizer`.
     pub fn text(tokenizer: &dyn Tokenizer, text: &str) -> Reply {
-        let pieces: Vec<String> =
-            tokenizer.tokenize(text).iter().map(|t| tokenizer.detokenize(std::slice::from_ref(t))).collect();
-        Reply::Text(Box::new(pieces.into_iter().map(Ok)))
+        Reply::Text(Box::new(tokenizer.pieces(text).into_iter().map(Ok)))
     }
 }
 
@@ -57,6 +57,18 @@ pub trait Tokenizer: Send + Sync {
     fn tokenize_chat(&self, messages: &[pb::Message]) -> Vec<pb::Token>;
     /// The text of tokens (special tokens of the template dropped).
     fn detokenize(&self, tokens: &[pb::Token]) -> String;
+
+    /// Tokens `Tokenize` puts before a text (the synthetic model's `<s>`; none for models
+    /// whose tokenizer adds no BOS).
+    fn text_prefix(&self) -> Vec<pb::Token> {
+        vec![pb::Token { id: tokenizer::BOS.1, text: tokenizer::BOS.0.into(), special: true }]
+    }
+
+    /// `text` cut into the pieces its tokens stand for, one per token, in order; they join to
+    /// `text`. (Tokenizers whose tokens can split a character override this.)
+    fn pieces(&self, text: &str) -> Vec<String> {
+        self.tokenize(text).iter().map(|t| self.detokenize(std::slice::from_ref(t))).collect()
+    }
 }
 
 /// The model a request addresses: `gpt://<folder>/<name>/<version>[@<tuning suffix>]`.
@@ -88,5 +100,21 @@ pub trait Engine: Send + Sync + 'static {
     /// costs more than the work). Large requests always go to the blocking pool. Default: false.
     fn is_cheap(&self) -> bool {
         false
+    }
+
+    /// The model's context window in tokens, when it has a fixed one (prompts are checked
+    /// against it). Default: none (the configured window applies).
+    fn context_window(&self) -> Option<usize> {
+        None
+    }
+
+    /// Generations holding the model right now (for stats). Default: 0.
+    fn generations_running(&self) -> usize {
+        0
+    }
+
+    /// Tokens the model generated since start (for stats). Default: 0.
+    fn tokens_generated(&self) -> u64 {
+        0
     }
 }

@@ -32,6 +32,8 @@ pub(crate) fn numbers_in(text: &str) -> Vec<f64> {
         if negative || chars[i].is_ascii_digit() {
             // Skip digits that are part of a word like "gpt4".
             if start > 0 && chars[start - 1].is_alphanumeric() {
+                // Past the sign or digit first: "x-5" must not stop the scan on its `-`.
+                i += 1;
                 while i < chars.len() && chars[i].is_alphanumeric() {
                     i += 1;
                 }
@@ -396,6 +398,8 @@ mod tests {
     #[test]
     fn extracts_numbers_but_not_digits_inside_words() {
         assert_eq!(numbers_in("gpt4 says -3 and 2.5, then 10"), vec![-3.0, 2.5, 10.0]);
+        // A sign glued to a word is skipped, not looped on forever.
+        assert_eq!(numbers_in("x-5 and a-b-7, then 8"), vec![8.0]);
     }
 
     #[test]

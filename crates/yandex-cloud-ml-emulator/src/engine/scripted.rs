@@ -176,6 +176,18 @@ impl Engine for Scripted {
         self.inner.is_cheap() && !self.long_text.load(Ordering::Relaxed)
     }
 
+    fn context_window(&self) -> Option<usize> {
+        self.inner.context_window()
+    }
+
+    fn generations_running(&self) -> usize {
+        self.inner.generations_running()
+    }
+
+    fn tokens_generated(&self) -> u64 {
+        self.inner.tokens_generated()
+    }
+
     fn reply(&self, model: &ModelRef, request: &pb::CompletionRequest) -> Result<Reply, Status> {
         if self.rules().is_empty() {
             return self.inner.reply(model, request);

@@ -18,6 +18,9 @@ use super::{Engine, ModelRef, Reply, Tokenizer, synthetic::last_user_text};
 /// Up to this many training rows in all, matching a prompt takes microseconds.
 const CHEAP_EXAMPLES: usize = 10_000;
 
+/// Training rows given to a real model as examples.
+const FEW_SHOT: usize = 3;
+
 /// Share of words (Jaccard index) a prompt must have in common with a training request.
 pub(crate) const MATCH_THRESHOLD: f64 = 0.6;
 
@@ -97,6 +100,20 @@ impl TunedModel {
             .map(|(_, row)| response(row))
     }
 
+    /// Up to `n` training rows closest to `prompt` (most words in common first), for a real
+    /// model to answer from as examples.
+    pub(crate) fn closest(&self, prompt: &str, n: usize) -> Vec<&(String, String)> {
+        let mut common: HashMap<usize, usize> = HashMap::new();
+        for word in words(prompt) {
+            for &row in self.index.get(&word).into_iter().flatten() {
+                *common.entry(row).or_default() += 1;
+            }
+        }
+        let mut rows: Vec<(usize, usize)> = common.into_iter().collect();
+        rows.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        rows.into_iter().take(n).map(|(row, _)| &self.learned.examples[row]).collect()
+    }
+
     /// Whether `model` names this tuned model (same folder and base model).
     fn serves(&self, model: &ModelRef) -> bool {
         self.learned.folder == model.folder && self.learned.base == model.name && self.learned.version == model.version
@@ -170,11 +187,42 @@ impl Engine for Tuned {
         self.inner.is_cheap() && self.models.total_examples() <= CHEAP_EXAMPLES
     }
 
+    fn context_window(&self) -> Option<usize> {
+        self.inner.context_window()
+    }
+
+    fn generations_running(&self) -> usize {
+        self.inner.generations_running()
+    }
+
+    fn tokens_generated(&self) -> u64 {
+        self.inner.tokens_generated()
+    }
+
     fn reply(&self, model: &ModelRef, request: &pb::CompletionRequest) -> Result<Reply, Status> {
         let Some(tuned) = self.models.find(model)? else { return self.inner.reply(model, request) };
-        match tuned.answer(&last_user_text(request)) {
+        let prompt = last_user_text(request);
+        let base = ModelRef { tuned: None, ..model.clone() };
+        match tuned.answer(&prompt) {
             Some(text) => Ok(Reply::text(self.tokenizer(), text)),
-            None => self.inner.reply(&ModelRef { tuned: None, ..model.clone() }, request),
+            // A model that reads language answers from the closest training rows, given as
+            // earlier turns of the conversation (few-shot).
+            None if self.inner.context_window().is_some() => {
+                let shots = tuned.closest(&prompt, FEW_SHOT);
+                if shots.is_empty() {
+                    return self.inner.reply(&base, request);
+                }
+                let text = |role: &str, t: &str| pb::Message {
+                    role: role.into(),
+                    content: Some(pb::message::Content::Text(t.to_owned())),
+                };
+                let mut shown = request.clone();
+                let at = usize::from(shown.messages.first().is_some_and(|m| m.role == "system"));
+                let turns = shots.iter().flat_map(|(q, a)| [text("user", q), text("assistant", a)]);
+                shown.messages.splice(at..at, turns);
+                self.inner.reply(&base, &shown)
+            }
+            None => self.inner.reply(&base, request),
         }
     }
 }

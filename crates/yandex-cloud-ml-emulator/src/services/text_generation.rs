@@ -22,7 +22,7 @@ use yandex_cloud_ml_proto::{
 use super::{caller, cut_by_fault, deadline, idempotency_key, operation_faults, rpc_status, start_operation};
 use crate::admission::CutByFault;
 use crate::{
-    engine::{Engine, generation::Generation, tokenizer::BOS},
+    engine::{Engine, generation::Generation},
     state::{State, operations::NewOperation},
     validate,
 };
@@ -162,7 +162,7 @@ impl TokenizerService for TextGeneration {
         let response = tokio::task::spawn_blocking(move || {
             validate::model_uri(&state, &request.model_uri)?;
             let tokenizer = state.engine.tokenizer();
-            let mut tokens = vec![pb::Token { id: BOS.1, text: BOS.0.into(), special: true }];
+            let mut tokens = tokenizer.text_prefix();
             let count = || {
                 tokens.extend(tokenizer.tokenize(&request.text));
                 tokens.len()

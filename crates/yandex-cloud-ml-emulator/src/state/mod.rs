@@ -29,6 +29,10 @@ pub struct Stats {
     pub streams_cancelled: u64,
     /// Streams ended with DEADLINE_EXCEEDED because the client's deadline passed.
     pub deadlines_exceeded: u64,
+    /// Generations holding the local model right now (always 0 with the built-in model).
+    pub model_generations_running: u64,
+    /// Tokens the local model generated since start.
+    pub model_tokens_generated: u64,
 }
 
 pub(crate) struct State {
@@ -111,7 +115,12 @@ impl State {
     }
 
     pub(crate) fn stats(&self) -> Stats {
-        *lock(&self.stats)
+        use crate::engine::Engine;
+        Stats {
+            model_generations_running: self.engine.generations_running() as u64,
+            model_tokens_generated: self.engine.tokens_generated(),
+            ..*lock(&self.stats)
+        }
     }
 
     /// Forgets operations, tokens, scripts, the journal, counters, runtime fault rules,

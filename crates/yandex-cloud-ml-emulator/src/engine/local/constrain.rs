@@ -1,0 +1,111 @@
+//! Constrained decoding: a JSON schema becomes a token mask at every step (llguidance), so the
+//! answer always parses and validates, whatever the model would have said.
+
+use std::sync::Arc;
+
+use llguidance::{Matcher, ParserFactory, api::TopLevelGrammar};
+use serde_json::{Value, json};
+use toktrie::{TokEnv, TokRxInfo, TokTrie, TokenId, TokenizerEnv};
+use tonic::Status;
+
+use super::tokenizer::GgufTokenizer;
+
+/// The tokenizer as llguidance sees it: a trie of token bytes plus a way to tokenize bytes.
+struct Env {
+    trie: TokTrie,
+    hf: tokenizers::Tokenizer,
+}
+
+impl TokenizerEnv for Env {
+    fn tok_trie(&self) -> &TokTrie {
+        &self.trie
+    }
+
+    fn tokenize_bytes(&self, s: &[u8]) -> Vec<TokenId> {
+        self.trie.tokenize_with_greedy_fallback(s, |s| {
+            self.hf.encode_fast(s, false).map(|e| e.get_ids().to_vec()).unwrap_or_default()
+        })
+    }
+}
+
+/// Builds grammars for one model's vocabulary (the factory is built once, at load).
+pub(crate) struct Constraints {
+    factory: ParserFactory,
+}
+
+impl Constraints {
+    pub(crate) fn new(tokenizer: &GgufTokenizer, eos: u32) -> Result<Constraints, String> {
+        let trie = TokTrie::from(&TokRxInfo::new(tokenizer.bytes.len() as u32, eos), &tokenizer.bytes);
+        let env: TokEnv = Arc::new(Env { trie, hf: tokenizer.hf.clone() });
+        let mut factory =
+            ParserFactory::new_simple(&env).map_err(|e| format!("cannot prepare constrained decoding: {e}"))?;
+        factory.quiet();
+        Ok(Constraints { factory })
+    }
+
+    /// A matcher for answers that follow `schema`; a schema it cannot compile is the caller's
+    /// INVALID_ARGUMENT.
+    pub(crate) fn matcher(&self, schema: Value) -> Result<Matcher, Status> {
+        let mut schema = bounded(schema);
+        if let Value::Object(o) = &mut schema {
+            // Compact JSON; keywords llguidance lacks are ignored rather than refused.
+            o.entry("x-guidance").or_insert_with(|| json!({"whitespace_flexible": false, "lenient": true}));
+        }
+        let parser = self.factory.create_parser(TopLevelGrammar::from_json_schema(schema)).map_err(|e| {
+            Status::invalid_argument(format!("json_schema.schema: cannot constrain answers to it: {e}"))
+        })?;
+        Ok(Matcher::new(Ok(parser)))
+    }
+}
+
+/// Longest string a constrained answer may hold where the schema sets no bound: a small model
+/// can otherwise stay inside a string forever.
+const MAX_STRING: u64 = 256;
+
+/// `schema` narrowed so that generation ends: unbounded strings get a [`MAX_STRING`] bound and
+/// objects with named properties no others. Every answer valid under it is valid under
+/// `schema`.
+pub(crate) fn bounded(mut schema: Value) -> Value {
+    fn walk(v: &mut Value) {
+        match v {
+            Value::Object(o) => {
+                let is_string = o
+                    .get("type")
+                    .is_some_and(|t| t == "string" || t.as_array().is_some_and(|a| a.contains(&json!("string"))));
+                if is_string && !o.contains_key("maxLength") && !o.contains_key("enum") && !o.contains_key("const") {
+                    o.insert("maxLength".into(), json!(MAX_STRING));
+                }
+                // An object with named properties gets no others: a small model otherwise keeps
+                // inventing keys.
+                if o.contains_key("properties") && !o.contains_key("additionalProperties") {
+                    o.insert("additionalProperties".into(), json!(false));
+                }
+                o.values_mut().for_each(walk);
+            }
+            Value::Array(a) => a.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    walk(&mut schema);
+    schema
+}
+
+/// The schema of one call of one of `tools`: `{"name": <tool>, "arguments": <its parameters>}`.
+pub(crate) fn call_schema(tools: &[(String, String, Value)]) -> Value {
+    let calls: Vec<Value> = tools
+        .iter()
+        .map(|(name, _, parameters)| {
+            let arguments = match parameters {
+                Value::Object(o) if !o.is_empty() => bounded(parameters.clone()),
+                _ => json!({"type": "object"}),
+            };
+            json!({
+                "type": "object",
+                "properties": {"name": {"const": name}, "arguments": arguments},
+                "required": ["name", "arguments"],
+                "additionalProperties": false,
+            })
+        })
+        .collect();
+    json!({"x-guidance": {"whitespace_flexible": false, "lenient": true}, "anyOf": calls})
+}
