@@ -143,7 +143,7 @@ struct Reference {
     prefill: f64,
 }
 
-/// Runs [`reference`] in a fresh process with `CANDLE_DEQUANTIZE_ALL=1` (set for the child, so
+/// Runs [`reference()`] in a fresh process with `CANDLE_DEQUANTIZE_ALL=1` (set for the child, so
 /// no environment is changed while threads run).
 fn reference_process(path: &Path, short_ids: &str, long_ids: &str) -> Reference {
     let exe = std::env::current_exe().expect("current exe");
