@@ -148,7 +148,11 @@ async fn errors_are_reported_with_a_nonzero_exit() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("temperature must be between 0 and 1"));
     let out = ycml(&e, &["complete", "--reasoning", "maybe", "hi"], None);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--reasoning: invalid input: unknown reasoning mode"));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "ycml: --reasoning: invalid input: unknown reasoning mode `maybe`: use disabled or enabled_hidden\n"
+    );
 }
 
 #[test]
@@ -179,23 +183,20 @@ async fn endpoint_flag_sends_everything_to_one_address_without_discovery() {
     assert_eq!(stdout(&out), "Echo: direct\n");
     let methods: Vec<String> = e.control().journal().into_iter().map(|j| j.method).collect();
     assert_eq!(methods, ["yandex.cloud.ai.foundation_models.v1.TextGenerationService/Completion"]);
+    // A closed loopback port: the connection is refused, retried until --timeout, and the error
+    // says both.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_ycml"))
-        .args([
-            "--endpoint",
-            "10.255.255.1:1",
-            "--insecure",
-            "--folder-id",
-            "f",
-            "--api-key",
-            "k",
-            "--timeout",
-            "0.5",
-            "complete",
-            "x",
-        ])
+        .args(["--endpoint", &closed.to_string(), "--folder-id", "f", "--api-key", "k", "--timeout", "0.5"])
+        .args(["complete", "x"])
+        .env_remove("YCML_EMULATOR_HOST")
         .output()
         .unwrap();
-    assert!(!out.status.success(), "an unreachable endpoint fails");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("retrying TextGenerationService/Completion (attempt 2 of 5"), "{stderr}");
+    assert!(stderr.contains("deadline of 500ms exceeded; raise it with --timeout SECONDS"), "{stderr}");
+    assert!(stderr.contains("the previous attempt failed: transport error") && stderr.contains("refused"), "{stderr}");
 }
 
 /// A command line with no connection settings from the environment.
@@ -224,7 +225,7 @@ fn bare(args: &[&str]) -> Command {
 async fn the_recorded_function_call_round_trip_is_reproduced_from_the_cli() {
     use yandex_cloud_ml_emulator::replay::{Cassette, ReplayServer};
     let cassette = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/cassettes/models/test_function_call.gprc.json");
+        .join("../../testdata/cassettes/models/test_function_call.gprc.json");
     let server = ReplayServer::start(Cassette::load(cassette).unwrap(), "127.0.0.1:0").await.unwrap();
     let tool = write_temp(
         "something.json",

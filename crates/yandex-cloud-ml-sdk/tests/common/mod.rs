@@ -46,9 +46,18 @@ pub fn error(code: tonic::Code, message: &str) -> ScriptedAnswer {
     ScriptedAnswer::Error { code: code as i32, message: message.into() }
 }
 
-/// `../shared/cassettes/<rel>` relative to the repository root.
+/// `testdata/cassettes/<rel>` in the repository (recordings of the official Python SDK's test
+/// suite; origin in NOTICE).
 pub fn cassette(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/cassettes").join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/cassettes").join(rel)
+}
+
+/// A command that runs the ignored test `name` of the current test binary on its own, in a child
+/// process: for steps that need an environment or a stdin of their own. The caller sets them.
+pub fn child_test(name: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(std::env::current_exe().expect("the test binary's path"));
+    cmd.args([name, "--exact", "--ignored", "--nocapture", "--test-threads=1"]);
+    cmd
 }
 
 /// Methods received by the emulator, in order.
@@ -88,7 +97,7 @@ pub async fn metadata_server(token: &'static str, hits: Arc<AtomicUsize>) -> Str
 }
 
 /// The HTTP half of a recording: the object-storage exchanges of a vcrpy YAML cassette under
-/// `../shared/cassettes/<rel>`.
+/// `testdata/cassettes/<rel>`.
 pub fn storage_cassette(rel: &str) -> Vec<yandex_cloud_ml_emulator::replay::StorageInteraction> {
     use base64::Engine as _;
     use yaml_rust2::{Yaml, YamlLoader};
