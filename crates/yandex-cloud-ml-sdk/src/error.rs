@@ -56,6 +56,16 @@ pub enum ErrorDetails {
         /// What validation found, with row numbers.
         errors: Vec<crate::datasets::ValidationError>,
     },
+    /// A stream failed after it had delivered part of the answer. What was delivered stays
+    /// delivered (a stream is never replayed): the text so far is the last chunk's
+    /// [`text`](crate::completions::CompletionChunk::text), also kept by
+    /// [`CompletionStream::current`](crate::completions::CompletionStream::current).
+    StreamInterrupted {
+        /// Chunks delivered before the failure.
+        chunks: u64,
+        /// Characters of alternative 0's text delivered before the failure.
+        text_chars: u64,
+    },
     /// A batch task failed or was cancelled.
     BatchTask {
         /// The task.
@@ -299,6 +309,27 @@ impl Error {
         self
     }
 
+    /// Adds the failure of an earlier attempt to a timeout, so the message says why the call
+    /// never succeeded (e.g. a refused connection), not only that time ran out.
+    pub(crate) fn after_failure(mut self, earlier: &Error) -> Error {
+        let mut cause = earlier.to_string();
+        if let Some(root) = root_cause(earlier).filter(|r| !cause.contains(r.as_str())) {
+            cause = format!("{cause} ({root})");
+        }
+        self.inner.message = format!("{}; the previous attempt failed: {cause}", self.inner.message);
+        self
+    }
+
+    /// Records how far a stream got before this error ended it, in the details and the message.
+    pub(crate) fn after_stream_progress(mut self, chunks: u64, text_chars: u64) -> Error {
+        self.inner.message = format!(
+            "{} (the stream broke after {chunks} chunks with {text_chars} characters of text; \
+             what was delivered is not sent again)",
+            self.inner.message
+        );
+        self.with_details(ErrorDetails::StreamInterrupted { chunks, text_chars })
+    }
+
     pub(crate) fn with_details(mut self, details: ErrorDetails) -> Error {
         self.inner.details = Some(details);
         self
@@ -397,6 +428,16 @@ impl Error {
     pub fn is_not_found(&self) -> bool {
         self.inner.code == Some(Code::NotFound)
     }
+}
+
+/// The text of the innermost error in the source chain of `error` (e.g. the operating
+/// system's "Connection refused" under a transport error), if there is one.
+fn root_cause(error: &(dyn StdError + 'static)) -> Option<String> {
+    let mut current = error.source()?;
+    while let Some(next) = current.source() {
+        current = next;
+    }
+    Some(current.to_string())
 }
 
 /// Whether some error in the source chain of `error` is an `E` matching `matches`.

@@ -1,8 +1,8 @@
 //! Retry policy: which failures are retried, how often, and how long to wait in between.
 //!
 //! The defaults match the official Python SDK (5 attempts in total, UNAVAILABLE and
-//! RESOURCE_EXHAUSTED, exponential backoff ×1.5 starting from 1 s, capped at 10 s, plus up to
-//! 1 s of jitter). Unlike the Python SDK, every call also has an overall deadline that the
+//! RESOURCE_EXHAUSTED; before retry n a sleep of 1 s × 1.5ⁿ plus up to 1 s of jitter, the sum
+//! capped at 10 s). Unlike the Python SDK, every call also has an overall deadline that the
 //! backoff sleeps respect, an optional per-attempt timeout, and a server stream is never
 //! replayed once a message has been handed to the caller.
 

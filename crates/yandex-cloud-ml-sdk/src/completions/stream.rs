@@ -82,6 +82,7 @@ pub struct CompletionStream {
     inner: RpcStream<pb::CompletionResponse>,
     seen: Vec<String>,
     last: Option<CompletionResult>,
+    chunks: u64,
 }
 
 impl std::fmt::Debug for CompletionStream {
@@ -92,7 +93,7 @@ impl std::fmt::Debug for CompletionStream {
 
 impl CompletionStream {
     pub(crate) fn new(inner: RpcStream<pb::CompletionResponse>) -> CompletionStream {
-        CompletionStream { inner, seen: Vec::new(), last: None }
+        CompletionStream { inner, seen: Vec::new(), last: None, chunks: 0 }
     }
 
     /// The `x-client-request-id` of this call.
@@ -115,6 +116,7 @@ impl CompletionStream {
     }
 
     fn chunk(&mut self, response: pb::CompletionResponse) -> CompletionChunk {
+        self.chunks += 1;
         let result = CompletionResult::from_proto(response);
         let (deltas, restated) = deltas(&self.seen, &result);
         self.seen = result.alternatives().iter().map(|a| a.text().to_owned()).collect();
@@ -151,6 +153,13 @@ impl Stream for CompletionStream {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
         let item = ready!(Pin::new(&mut this.inner).poll_next(cx));
-        Poll::Ready(item.map(|r| r.map(|response| this.chunk(response))))
+        Poll::Ready(item.map(|r| match r {
+            Ok(response) => Ok(this.chunk(response)),
+            Err(e) if this.chunks > 0 => {
+                let text_chars = this.seen.first().map_or(0, |t| t.chars().count()) as u64;
+                Err(e.after_stream_progress(this.chunks, text_chars))
+            }
+            Err(e) => Err(e),
+        }))
     }
 }

@@ -298,11 +298,21 @@ impl Transport {
     {
         let mut attempt = 0;
         let mut reauthenticated = false;
+        // What made the previous attempt fail, for a deadline that passes after it.
+        let mut last_failure: Option<Error> = None;
+        let timed_out = |attempts: u32, last: &Option<Error>| {
+            let e = Error::timeout(ctx.timeout);
+            let e = match last {
+                Some(last) => e.after_failure(last),
+                None => e,
+            };
+            e.with_call(ctx.rpc.path, ctx.request_id(), attempts)
+        };
         loop {
             attempt += 1;
             let now = Instant::now();
             if now >= ctx.deadline {
-                return Err(Error::timeout(ctx.timeout).with_call(ctx.rpc.path, ctx.request_id(), attempt - 1));
+                return Err(timed_out(attempt - 1, &last_failure));
             }
             let attempt_deadline =
                 ctx.attempt_timeout.map_or(ctx.deadline, |t| (now + crate::clock::capped(t)).min(ctx.deadline));
@@ -333,9 +343,7 @@ impl Transport {
                     format!("attempt timed out after {:?}", ctx.attempt_timeout.unwrap_or_default()),
                 )
                 .with_code(Code::DeadlineExceeded),
-                Err(_) => {
-                    return Err(Error::timeout(ctx.timeout).with_call(ctx.rpc.path, ctx.request_id(), attempt));
-                }
+                Err(_) => return Err(timed_out(attempt, &last_failure)),
             };
             let attempt_timed_out = error.kind() == ErrorKind::Timeout && attempt_deadline < ctx.deadline;
             let rejected = ctx.last_auth.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -387,6 +395,7 @@ impl Transport {
                 delay = ?delay,
                 "retrying"
             );
+            last_failure = Some(error);
             tokio::time::sleep(delay).await;
         }
     }
