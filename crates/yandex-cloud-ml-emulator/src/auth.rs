@@ -114,3 +114,52 @@ pub(crate) fn check_jwt(jwt: &str) -> Result<(), Status> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A JWT from JSON header and claims and a signature (base64url of each).
+    fn jwt(header: Value, claims: Value, signature: &[u8]) -> String {
+        let part = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
+        format!("{}.{}.{}", part(header.to_string().as_bytes()), part(claims.to_string().as_bytes()), part(signature))
+    }
+
+    #[test]
+    fn malformed_service_account_jwts_are_refused_saying_what_is_wrong() {
+        let far = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() + 3600;
+        let header = serde_json::json!({"alg": "PS256", "kid": "key"});
+        let claims = serde_json::json!({"iss": "sa", "aud": JWT_AUDIENCE, "exp": far});
+        assert!(check_jwt(&jwt(header.clone(), claims.clone(), b"sig")).is_ok());
+        let with = |mut v: Value, key: &str, value: Value| {
+            v[key] = value;
+            v
+        };
+        let cases = [
+            ("a.b".to_owned(), "invalid JWT: expected three dot-separated parts"),
+            ("!!.e30.c2ln".to_owned(), "invalid JWT: header is not base64url"),
+            (jwt(with(header.clone(), "alg", "RS256".into()), claims.clone(), b"s"), "invalid JWT: alg must be PS256"),
+            (
+                jwt(with(header.clone(), "kid", "".into()), claims.clone(), b"s"),
+                "invalid JWT: kid (the key id) is missing",
+            ),
+            (
+                jwt(header.clone(), with(claims.clone(), "iss", Value::Null), b"s"),
+                "invalid JWT: iss (the service account id) is missing",
+            ),
+            (
+                jwt(header.clone(), with(claims.clone(), "aud", "x".into()), b"s"),
+                "invalid JWT: aud must be https://iam.api.cloud.yandex.net/iam/v1/tokens",
+            ),
+            (jwt(header.clone(), with(claims.clone(), "exp", 1.into()), b"s"), "invalid JWT: it has expired"),
+            (jwt(header.clone(), with(claims.clone(), "exp", Value::Null), b"s"), "invalid JWT: exp is missing"),
+            (jwt(header.clone(), claims.clone(), b""), "invalid JWT: signature is missing"),
+        ];
+        for (token, message) in cases {
+            let status = check_jwt(&token).unwrap_err();
+            assert_eq!((status.code(), status.message()), (tonic::Code::Unauthenticated, message));
+        }
+        let long = check_jwt(&"x".repeat(8001)).unwrap_err();
+        assert_eq!((long.code(), long.message()), (tonic::Code::InvalidArgument, "jwt: longer than 8000 characters"));
+    }
+}

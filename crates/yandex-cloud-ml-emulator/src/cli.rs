@@ -171,9 +171,9 @@ pub async fn run(args: EmulatorArgs) -> std::io::Result<()> {
         }
     }
     let mut handle = builder.start(args.listen.as_str()).await?;
-    println!("{}", crate::BANNER);
-    if let Some(path) = &args.model {
-        println!("answering with the local model {} (not the built-in one)", path.display());
+    match &args.model {
+        Some(path) => println!("{}; answers come from the local model {}", crate::BANNER, path.display()),
+        None => println!("{}; answers come from the deterministic built-in model", crate::BANNER),
     }
     let bound = handle.bound_address();
     if bound.ip().is_unspecified() {

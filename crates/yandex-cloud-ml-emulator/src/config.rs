@@ -88,7 +88,8 @@ pub struct EmulatorConfig {
     pub folders: Vec<String>,
     /// When deferred completions finish.
     pub operations: OperationPolicy,
-    /// Lifetime of IAM tokens issued by `IamTokenService/Create`, in seconds.
+    /// Lifetime of IAM tokens issued by `IamTokenService/Create`, in seconds (at most a century
+    /// is used).
     pub token_lifetime_secs: u64,
     /// Tokens per streamed chunk.
     pub stream_chunk_tokens: usize,

@@ -42,7 +42,8 @@ impl Control {
     }
 
     /// Adds a scripted reply; rejects one whose tool-call arguments are not JSON objects the
-    /// API can carry.
+    /// API can carry, and one past the bounds ([`MAX_SCRIPTS`](crate::MAX_SCRIPTS) rules,
+    /// [`MAX_SCRIPT_BYTES`](crate::MAX_SCRIPT_BYTES) bytes).
     pub fn add_script(&self, rule: ScriptRule) -> Result<(), String> {
         self.state.engine.add(rule)
     }
@@ -82,11 +83,11 @@ impl Control {
     /// Adds a fault injection rule at run time.
     ///
     /// Rules that could not act as written (a status code outside 1–16, a probability outside
-    /// [0, 1]) are refused with the reason.
+    /// [0, 1]) are refused with the reason, and so is a rule past
+    /// [`MAX_FAULT_RULES`](crate::MAX_FAULT_RULES).
     pub fn add_fault(&self, rule: FaultRule) -> Result<(), String> {
         rule.check()?;
-        self.state.faults().add(rule);
-        Ok(())
+        self.state.faults().add(rule)
     }
 
     /// The active fault rules.

@@ -139,6 +139,9 @@ impl FaultRule {
     }
 }
 
+/// At most this many fault rules are active at once.
+pub const MAX_FAULT_RULES: usize = 1_000;
+
 /// The active rules and the seeded generator.
 pub(crate) struct Faults {
     rules: Vec<(FaultRule, u32)>,
@@ -150,8 +153,16 @@ impl Faults {
         Faults { rules: rules.into_iter().map(|r| (r, 0)).collect(), rng: fastrand::Rng::with_seed(seed) }
     }
 
-    pub(crate) fn add(&mut self, rule: FaultRule) {
+    /// Adds a rule, within [`MAX_FAULT_RULES`].
+    pub(crate) fn add(&mut self, rule: FaultRule) -> Result<(), String> {
+        if self.rules.len() >= MAX_FAULT_RULES {
+            return Err(format!(
+                "{MAX_FAULT_RULES} fault rules are active, the most the emulator keeps; clear the faults first \
+                 (one rule can match many methods and calls)"
+            ));
+        }
         self.rules.push((rule, 0));
+        Ok(())
     }
 
     pub(crate) fn rules(&self) -> Vec<FaultRule> {

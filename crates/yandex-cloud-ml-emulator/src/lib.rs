@@ -2,8 +2,9 @@
 //!
 //! A local server that speaks the Yandex Cloud AI Studio text-generation gRPC API, so the
 //! SDK (and the official Python SDK) can be developed and tested offline. It is an
-//! **emulator**: answers come from a deterministic built-in model ([`SyntheticEngine`]),
-//! not from YandexGPT. See `DIFFERENCES.md` in this crate for what differs from the cloud.
+//! **emulator**: answers come from a deterministic built-in model ([`SyntheticEngine`]) or,
+//! with the `local-model` feature, from a small real model ([`EmulatorBuilder::model`]), never
+//! from YandexGPT. See `DIFFERENCES.md` in this crate for what differs from the cloud.
 //!
 //! Start it in-process on a free port:
 //!
@@ -16,7 +17,10 @@
 //!
 //! Served: `ApiEndpointService` (every service id points at the emulator),
 //! `IamTokenService`, `OperationService`, `TextGenerationService` (streaming and not),
-//! `TextGenerationAsyncService`, `TokenizerService`, and the standard `grpc.health.v1.Health`.
+//! `TextGenerationAsyncService`, `TokenizerService`, `DatasetService` (with the object storage
+//! its presigned upload and download URLs point to, over HTTP/1.1 on the same port),
+//! `TuningService`, `TextGenerationBatchService`, `BatchInferenceService`, and the standard
+//! `grpc.health.v1.Health`.
 //!
 //! The services are also listed by gRPC server reflection, so grpcurl, Postman or evans can
 //! call them without `.proto` files.
@@ -73,19 +77,19 @@ pub use control::Control;
 #[cfg(feature = "local-model")]
 #[cfg_attr(docsrs, doc(cfg(feature = "local-model")))]
 pub use engine::local::{LocalEngine, LocalOptions};
+pub use engine::scripted::{MAX_SCRIPT_BYTES, MAX_SCRIPTS};
 pub use engine::{
     Engine, ModelRef, Reply, TokenStream, Tokenizer,
     scripted::{ScriptRule, ScriptedAnswer, ScriptedCall},
     synthetic::{SYNTHETIC_MODEL_VERSION, SyntheticEngine},
     tokenizer::SyntheticTokenizer,
 };
-pub use faults::{FaultAction, FaultRule};
+pub use faults::{FaultAction, FaultRule, MAX_FAULT_RULES};
 use state::State;
 pub use state::{Stats, journal::JournalEntry};
 
-/// What the emulator says about itself at startup.
-pub const BANNER: &str = "ycml-emulator: a local EMULATOR of the Yandex Cloud AI Studio text-generation API \
-(not the cloud; answers come from a deterministic built-in model)";
+/// What the emulator says about itself at startup (followed by where its answers come from).
+pub const BANNER: &str = "ycml-emulator: a local EMULATOR of the Yandex Cloud AI Studio API (not the cloud)";
 
 /// Loads the configured GGUF model off the reactor; a bad file is an `InvalidInput` error that
 /// names it and the problem.
@@ -256,11 +260,11 @@ impl EmulatorBuilder {
     /// handle is shut down or dropped.
     pub async fn start(self, addr: impl tokio::net::ToSocketAddrs) -> std::io::Result<EmulatorHandle> {
         let invalid = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, what);
-        for rule in &self.scripts {
-            rule.check().map_err(|e| invalid(format!("scripted reply: {e}")))?;
-        }
         for rule in &self.config.faults {
             rule.check().map_err(|e| invalid(format!("fault rule: {e}")))?;
+        }
+        if self.config.faults.len() > MAX_FAULT_RULES {
+            return Err(invalid(format!("{} fault rules given; at most {MAX_FAULT_RULES}", self.config.faults.len())));
         }
         let mut config = self.config;
         let engine = match (self.engine, config.model.clone()) {
@@ -287,7 +291,8 @@ impl EmulatorBuilder {
         let control_token = config.control_token.clone().map_or_else(control::new_token, |t| t.0);
         let tuning = state::tuning::Tuning::open(config.data_dir.as_deref(), config.max_tuning_tasks)?;
         let engine = Arc::new(engine::tuned::Tuned::new(engine, tuning.models.clone()));
-        let scripted = engine::scripted::Scripted::new(engine, self.scripts);
+        let scripted = engine::scripted::Scripted::new(engine, self.scripts)
+            .map_err(|e| invalid(format!("scripted reply: {e}")))?;
         let state = Arc::new(State::new(config, scripted, advertised, self.tls.is_some(), tuning)?);
 
         let (reporter, health) = tonic_health::server::health_reporter();
@@ -334,7 +339,7 @@ impl EmulatorBuilder {
                 tracing::error!(error = %e, "emulator server stopped with an error");
             }
         });
-        tracing::info!(address = %local, tls = self.tls.is_some(), "{BANNER}");
+        tracing::info!(address = %local, tls = self.tls.is_some(), model = state.engine.model_version(), "{BANNER}");
         Ok(EmulatorHandle {
             address: reachable,
             bound: local,

@@ -130,3 +130,82 @@ async fn a_web_page_cannot_read_or_change_anything() {
     let bound = open.serve_control("0.0.0.0:0").await.unwrap();
     assert!(bound.ip().is_unspecified());
 }
+
+#[tokio::test]
+async fn rules_that_could_not_act_as_written_and_rules_past_the_bounds_are_refused() {
+    use yandex_cloud_ml_emulator::{
+        FaultAction, FaultRule, MAX_FAULT_RULES, MAX_SCRIPT_BYTES, MAX_SCRIPTS, ScriptRule, ScriptedAnswer,
+    };
+    let mut emulator = Emulator::builder().start("127.0.0.1:0").await.unwrap();
+    let control = emulator.serve_control("127.0.0.1:0").await.unwrap();
+    let token = emulator.control_token().to_owned();
+    let http = |method: &'static str, path: String, body: Value| {
+        let token = token.clone();
+        async move {
+            let r = Req {
+                method,
+                path: &path,
+                body: Some(body),
+                token: Some(&token),
+                host: "127.0.0.1",
+                content_type: "application/json",
+            };
+            send(control, r).await
+        }
+    };
+    let code_error =
+        |code: i32| format!("status code {code} is not a gRPC error code: use 1 (CANCELLED) to 16 (UNAUTHENTICATED)");
+
+    let scripted_error = json!({"answer": {"kind": "error", "code": 0, "message": "x"}});
+    assert_eq!(http("POST", "/scripts".into(), scripted_error).await, (400, json!({"error": code_error(0)})));
+    let used_up = json!({"answer": {"kind": "text", "text": "x"}, "times": 0});
+    let expected = json!({"error": "times must be at least 1 (leave it unset to answer every request)"});
+    assert_eq!(http("POST", "/scripts".into(), used_up).await, (400, expected));
+    let fault = json!({"method": "", "action": {"kind": "fail", "code": 17, "message": "x"}});
+    assert_eq!(http("POST", "/faults".into(), fault).await, (400, json!({"error": code_error(17)})));
+    for code in [0, 17] {
+        let (status, body) =
+            http("POST", "/operations/anything/fail".into(), json!({"code": code, "message": "x"})).await;
+        assert_eq!((status, body), (400, json!({"error": code_error(code)})));
+    }
+    assert!(emulator.control().fail_operation("anything", tonic::Code::Ok, "x").is_err());
+
+    // The same refusals at start.
+    let rule = |times| ScriptRule {
+        prompt_contains: String::new(),
+        model: None,
+        answer: ScriptedAnswer::Text { text: "x".into() },
+        times,
+    };
+    let e = Emulator::builder().script(rule(Some(0))).start("127.0.0.1:0").await.unwrap_err();
+    assert_eq!(e.to_string(), "scripted reply: times must be at least 1 (leave it unset to answer every request)");
+    let zero = FaultRule::new("", FaultAction::Fail { code: 0, message: "x".into() });
+    let e = Emulator::builder().fault(zero).start("127.0.0.1:0").await.unwrap_err();
+    assert_eq!(e.to_string(), format!("fault rule: {}", code_error(0)));
+
+    // Bounded stores: the rule past the bound is refused with the reason, the others stay.
+    for _ in 0..MAX_SCRIPTS {
+        emulator.control().add_script(rule(None)).unwrap();
+    }
+    let e = emulator.control().add_script(rule(None)).unwrap_err();
+    assert!(e.starts_with(&format!("{MAX_SCRIPTS} scripted replies are active")), "{e}");
+    emulator.control().reset();
+    let big = ScriptRule { answer: ScriptedAnswer::Text { text: "x".repeat(MAX_SCRIPT_BYTES / 2 + 1) }, ..rule(None) };
+    emulator.control().add_script(big.clone()).unwrap();
+    let e = emulator.control().add_script(big).unwrap_err();
+    assert!(e.contains(&format!("past {} MiB", MAX_SCRIPT_BYTES >> 20)), "{e}");
+    assert_eq!(emulator.control().scripts().len(), 1);
+    let delay = || FaultRule::new("Nothing", FaultAction::Delay { ms: 1 });
+    for _ in 0..MAX_FAULT_RULES {
+        emulator.control().add_fault(delay()).unwrap();
+    }
+    let (status, body) =
+        http("POST", "/faults".into(), json!({"method": "x", "action": {"kind": "delay", "ms": 1}})).await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"].as_str().unwrap().starts_with(&format!("{MAX_FAULT_RULES} fault rules are active")),
+        "{body}"
+    );
+    emulator.control().clear_faults();
+    emulator.control().add_fault(delay()).unwrap();
+}

@@ -98,10 +98,22 @@ impl ScriptRule {
     }
 }
 
+/// At most this many scripted replies are kept at once…
+pub const MAX_SCRIPTS: usize = 10_000;
+/// …holding at most this many bytes of patterns and answers together.
+pub const MAX_SCRIPT_BYTES: usize = 64 << 20;
+
+/// The active rules and the bytes they hold.
+#[derive(Default)]
+struct Rules {
+    list: Vec<ScriptRule>,
+    bytes: usize,
+}
+
 /// An engine that answers from scripts first and asks the wrapped engine otherwise.
 pub(crate) struct Scripted {
     inner: Arc<dyn Engine>,
-    rules: Mutex<Vec<ScriptRule>>,
+    rules: Mutex<Rules>,
     /// Set once a scripted text long enough to matter was added: tokenizing it must not happen
     /// on the reactor, so the engine stops claiming to be cheap.
     long_text: AtomicBool,
@@ -117,46 +129,78 @@ fn is_long(rule: &ScriptRule) -> bool {
     }
 }
 
+/// What a rule holds in memory, roughly: its pattern, model name and answer.
+fn size_of(rule: &ScriptRule) -> usize {
+    let answer = match &rule.answer {
+        ScriptedAnswer::Text { text } | ScriptedAnswer::ContentFilter { text } => text.len(),
+        ScriptedAnswer::Error { message, .. } => message.len(),
+        ScriptedAnswer::ToolCalls { calls } => calls.iter().map(|c| c.name.len() + c.arguments.to_string().len()).sum(),
+    };
+    rule.prompt_contains.len() + rule.model.as_ref().map_or(0, String::len) + answer
+}
+
 impl Scripted {
-    pub(crate) fn new(inner: Arc<dyn Engine>, rules: Vec<ScriptRule>) -> Scripted {
-        let long_text = AtomicBool::new(rules.iter().any(is_long));
-        Scripted { inner, rules: Mutex::new(rules), long_text }
+    /// The engine with the rules given at start, checked and bounded like rules added later.
+    pub(crate) fn new(inner: Arc<dyn Engine>, rules: Vec<ScriptRule>) -> Result<Scripted, String> {
+        let scripted = Scripted { inner, rules: Mutex::default(), long_text: AtomicBool::new(false) };
+        for rule in rules {
+            scripted.add(rule)?;
+        }
+        Ok(scripted)
     }
 
-    fn rules(&self) -> MutexGuard<'_, Vec<ScriptRule>> {
+    fn rules(&self) -> MutexGuard<'_, Rules> {
         self.rules.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Adds a rule after checking it, within [`MAX_SCRIPTS`] and [`MAX_SCRIPT_BYTES`].
     pub(crate) fn add(&self, rule: ScriptRule) -> Result<(), String> {
         rule.check()?;
+        let size = size_of(&rule);
+        let mut rules = self.rules();
+        if rules.list.len() >= MAX_SCRIPTS {
+            return Err(format!(
+                "{MAX_SCRIPTS} scripted replies are active, the most the emulator keeps; give rules a `times` \
+                 so they expire, or reset the scripts"
+            ));
+        }
+        if rules.bytes + size > MAX_SCRIPT_BYTES {
+            return Err(format!(
+                "this reply ({size} bytes) would take the active scripted replies past {} MiB, the most the \
+                 emulator keeps; reset the scripts or script shorter answers",
+                MAX_SCRIPT_BYTES >> 20
+            ));
+        }
         if is_long(&rule) {
             self.long_text.store(true, Ordering::Relaxed);
         }
-        self.rules().push(rule);
+        rules.bytes += size;
+        rules.list.push(rule);
         Ok(())
     }
 
     pub(crate) fn list(&self) -> Vec<ScriptRule> {
-        self.rules().clone()
+        self.rules().list.clone()
     }
 
     pub(crate) fn clear(&self) {
-        self.rules().clear();
+        *self.rules() = Rules::default();
     }
 
     /// The scripted answer for a request, consuming one use of the matching rule.
     fn take(&self, model: &str, prompt: &str) -> Option<ScriptedAnswer> {
         let mut rules = self.rules();
         let prompt = prompt.to_lowercase();
-        let index = rules.iter().position(|r| {
+        let index = rules.list.iter().position(|r| {
             r.model.as_deref().is_none_or(|m| m == model) && prompt.contains(&r.prompt_contains.to_lowercase())
         })?;
-        let rule = &mut rules[index];
+        let rule = &mut rules.list[index];
         let answer = rule.answer.clone();
         if let Some(times) = rule.times.as_mut() {
             *times = times.saturating_sub(1);
             if *times == 0 {
-                rules.remove(index);
+                let used_up = rules.list.remove(index);
+                rules.bytes -= size_of(&used_up);
             }
         }
         Some(answer)
@@ -189,7 +233,7 @@ impl Engine for Scripted {
     }
 
     fn reply(&self, model: &ModelRef, request: &pb::CompletionRequest) -> Result<Reply, Status> {
-        if self.rules().is_empty() {
+        if self.rules().list.is_empty() {
             return self.inner.reply(model, request);
         }
         match self.take(&model.name, &last_user_text(request)) {

@@ -399,7 +399,9 @@ mod tests {
             metadata: None,
             faults: &[],
         };
-        assert_eq!(s.create(new).unwrap_err().code(), tonic::Code::ResourceExhausted);
+        let full = s.create(new).unwrap_err();
+        assert_eq!(full.code(), tonic::Code::ResourceExhausted);
+        assert_eq!(full.message(), "too many operations in progress (limit 3); wait for some to finish");
         s.set_outcome(&ids[0], Ok(prost_types::Any::default()));
         let fourth = create(&s);
         assert!(s.get(&ids[0]).is_none(), "the finished one made room");

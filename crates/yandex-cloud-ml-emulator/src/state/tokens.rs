@@ -37,8 +37,11 @@ pub(crate) struct Tokens {
 }
 
 impl Tokens {
+    /// Tokens live `lifetime`, at most a century (a longer one, up to `u64::MAX` seconds, would
+    /// overflow the clock and the protobuf timestamp).
     pub(crate) fn new(lifetime: Duration, max: usize) -> Tokens {
-        Tokens { issued: Mutex::default(), lifetime, max: max.max(1) }
+        const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+        Tokens { issued: Mutex::default(), lifetime: lifetime.min(CENTURY), max: max.max(1) }
     }
 
     fn lock(&self) -> MutexGuard<'_, Issued> {

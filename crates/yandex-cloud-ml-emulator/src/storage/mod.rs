@@ -475,7 +475,11 @@ mod tests {
             Signed { expires: 1, sig: s.signature("PUT", "/storage/upload/fds1", 1, 10, 1), size: 10, generation: 1 };
         let other_upload = Signed { generation: 2, ..query(&url) };
         assert!(s.verify("PUT", "/storage/upload/fds1", &other_upload).is_err(), "another upload");
-        assert!(s.verify("PUT", "/storage/upload/fds1", &expired).is_err(), "expired");
+        let e = s.verify("PUT", "/storage/upload/fds1", &expired).unwrap_err();
+        assert_eq!(
+            (e.status, e.code, e.message.as_str()),
+            (StatusCode::FORBIDDEN, "AccessDenied", "Request has expired")
+        );
         assert!(Signer::new(None).unwrap().verify("PUT", "/storage/upload/fds1", &query(&url)).is_err(), "another key");
     }
 
