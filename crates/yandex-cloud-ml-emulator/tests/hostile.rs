@@ -107,11 +107,15 @@ impl EmulatorProcess {
         EmulatorProcess { child, endpoint }
     }
 
-    /// Peak resident memory in MiB (Linux).
-    fn peak_rss_mib(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-        line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kb| kb / 1024)
+    /// Peak resident memory in MiB, from `/proc/<pid>/status` (Linux): a test that checks
+    /// memory fails where it cannot be read rather than passing unchecked.
+    fn peak_rss_mib(&self) -> u64 {
+        let path = format!("/proc/{}/status", self.child.id());
+        let status = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!("cannot read the emulator's peak memory from {path} ({e}); this check needs Linux")
+        });
+        let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM in /proc/<pid>/status");
+        line.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()).expect("VmHWM in kB") / 1024
     }
 }
 
@@ -154,6 +158,8 @@ async fn schema_bombs_are_refused_naming_the_keyword_while_health_stays_prompt()
         let status = complete(&ch, bomb).await.unwrap_err();
         assert_eq!(status.code(), Code::InvalidArgument, "{status}");
         assert!(status.message().contains(keyword), "{keyword}: {status}");
+        let remedy = status.message().ends_with("lower the bound") || status.message().contains("nest deeper than 20");
+        assert!(remedy, "says what to change: {status}");
         assert!(started.elapsed() < Duration::from_secs(1), "refused at once: {:?}", started.elapsed());
     }
     // A big prompt copied into many strings: the instance budget, not 48 MB of answer.
@@ -168,7 +174,7 @@ async fn schema_bombs_are_refused_naming_the_keyword_while_health_stays_prompt()
     assert!(text.len() < 512 * 1024, "{} bytes", text.len());
     assert!(checker.await.unwrap() < Duration::from_secs(1), "health stayed prompt");
     let peak = emulator.peak_rss_mib();
-    assert!(peak.is_none_or(|mib| mib < 300), "peak RSS {peak:?} MiB");
+    assert!(peak < 300, "peak RSS {peak} MiB");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -198,7 +204,7 @@ async fn long_answers_are_capped_and_streamed_without_building_them_in_memory() 
     assert_eq!(last_len, 8000);
     assert!(chunks > 2000, "{chunks}");
     let peak = emulator.peak_rss_mib();
-    assert!(peak.is_none_or(|mib| mib < 300), "peak RSS {peak:?} MiB");
+    assert!(peak < 300, "peak RSS {peak} MiB");
 }
 
 #[tokio::test]
@@ -234,12 +240,32 @@ async fn raw(endpoint: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>
     let status = response.status().as_u16();
     let from_headers = |h: &http::HeaderMap| {
         let code = h.get("grpc-status")?.to_str().ok()?.parse().ok()?;
-        let message = h.get("grpc-message").and_then(|m| m.to_str().ok()).unwrap_or("").to_owned();
-        Some((code, message))
+        let message = h.get("grpc-message").and_then(|m| m.to_str().ok()).unwrap_or("");
+        Some((code, percent_decoded(message)))
     };
     let early = from_headers(response.headers());
     let collected = response.into_body().collect().await.unwrap();
     (status, early.or_else(|| collected.trailers().and_then(from_headers)))
+}
+
+/// `grpc-message` as sent: percent-encoded UTF-8.
+fn percent_decoded(text: &str) -> String {
+    let mut bytes = Vec::with_capacity(text.len());
+    let mut rest = text.as_bytes();
+    while let Some((&b, tail)) = rest.split_first() {
+        let hex = tail.get(..2).and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
+        match (b, hex) {
+            (b'%', Some(decoded)) => {
+                bytes.push(decoded);
+                rest = &tail[2..];
+            }
+            _ => {
+                bytes.push(b);
+                rest = tail;
+            }
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 fn frame(message: &impl prost::Message) -> Vec<u8> {
@@ -261,10 +287,27 @@ async fn malformed_calls_get_clear_statuses_and_never_panic() {
     // Not gRPC at all.
     let (status, _) = raw(&e, path, &[("content-type", "text/plain")], body.clone()).await;
     assert_eq!(status, 415);
+    // A message with gRPC's compressed flag (what a client that compresses sends, next to its
+    // `grpc-encoding` header): refused by the flag, whatever the headers say.
+    let mut compressed = body.clone();
+    compressed[0] = 1;
+    for encoding in [&[("grpc-encoding", "gzip")][..], &[]] {
+        let (_, grpc_status) = raw(&e, path, &[&grpc[..], encoding].concat(), compressed.clone()).await;
+        let (code, message) = grpc_status.unwrap();
+        assert_eq!(code, Code::Unimplemented as i32);
+        assert_eq!(message, "compressed requests are not supported: send them uncompressed");
+    }
     // Two messages on a unary call.
     let two = [body.clone(), body.clone()].concat();
     let (_, grpc_status) = raw(&e, path, &grpc, two).await;
-    assert_eq!(grpc_status.unwrap().0, Code::Internal as i32);
+    let expected = (Code::Internal as i32, "more than one request message on a call that takes exactly one".into());
+    assert_eq!(grpc_status.unwrap(), expected);
+    // A body over the 4 MiB request limit.
+    let big = frame(&pb::TokenizeRequest { model_uri: MODEL.into(), text: "x".repeat(5 << 20) });
+    let (_, grpc_status) = raw(&e, path, &grpc, big).await;
+    let (code, message) = grpc_status.unwrap();
+    assert_eq!(code, Code::ResourceExhausted as i32);
+    assert!(message.contains("the request is larger than the limit of 4194304 bytes"), "{message}");
     // Deadlines that overflow any clock.
     for timeout in ["18446744073709551615S", "9999999999999999H", "99999999999999999999999n"] {
         let headers = [grpc[0], grpc[1], grpc[2], ("grpc-timeout", timeout)];
@@ -279,6 +322,18 @@ async fn malformed_calls_get_clear_statuses_and_never_panic() {
     assert_eq!(code, Code::InvalidArgument as i32);
     assert!(message.len() < 400 && message.contains("bytes)"), "{} bytes", message.len());
     assert!(health(&e).await < Duration::from_secs(1));
+}
+
+#[tokio::test]
+async fn a_request_body_that_stops_coming_is_given_up_at_the_read_timeout() {
+    const TOKENIZE: &str = "/yandex.cloud.ai.foundation_models.v1.TokenizerService/Tokenize";
+    let config = EmulatorConfig { request_read_timeout_ms: 300, ..Default::default() };
+    let emulator = Emulator::builder().config(config).start("127.0.0.1:0").await.unwrap();
+    let started = Instant::now();
+    let (call, _never_finished) = open_call(&emulator.endpoint(), TOKENIZE, Some("Api-Key k"), 1 << 10).await;
+    let status = tokio::time::timeout(Duration::from_secs(5), call).await.expect("answered").unwrap().unwrap();
+    assert_eq!(status, (Code::DeadlineExceeded as i32, "the request body did not arrive within 300ms".to_owned()));
+    assert!(started.elapsed() >= Duration::from_millis(300), "{:?}", started.elapsed());
 }
 
 #[tokio::test]
@@ -374,7 +429,7 @@ async fn open_call(
         let response = sender.send_request(request).await.ok()?;
         let from = |h: &http::HeaderMap| {
             let code = h.get("grpc-status")?.to_str().ok()?.parse().ok()?;
-            Some((code, h.get("grpc-message").and_then(|m| m.to_str().ok()).unwrap_or("").to_owned()))
+            Some((code, percent_decoded(h.get("grpc-message").and_then(|m| m.to_str().ok()).unwrap_or(""))))
         };
         let early = from(response.headers());
         let collected = response.into_body().collect().await.ok();
@@ -401,7 +456,7 @@ async fn request_bodies_share_one_memory_budget_and_unauthenticated_bodies_are_n
     // An unauthenticated caller is answered while its body is still open: nothing was read.
     let (call, _open) = open_call(&e, TOKENIZE, Some("Api-Key wrong"), 200 << 10).await;
     let answered = tokio::time::timeout(Duration::from_secs(5), call).await.expect("answered before the body ended");
-    assert_eq!(answered.unwrap().unwrap().0, Code::Unauthenticated as i32);
+    assert_eq!(answered.unwrap().unwrap(), (Code::Unauthenticated as i32, "Unknown api key".to_owned()));
 
     // An authenticated caller holding 200 KiB leaves no room for another 100 KiB body.
     let (holding, finish) = open_call(&e, TOKENIZE, Some("Api-Key good"), 200 << 10).await;
@@ -409,7 +464,7 @@ async fn request_bodies_share_one_memory_budget_and_unauthenticated_bodies_are_n
     let (second, _open2) = open_call(&e, TOKENIZE, Some("Api-Key good"), 100 << 10).await;
     let refused = tokio::time::timeout(Duration::from_secs(5), second).await.unwrap().unwrap().unwrap();
     assert_eq!(refused.0, Code::Unavailable as i32, "{refused:?}");
-    assert!(refused.1.contains("too%20many%20request%20bytes"), "{refused:?}");
+    assert_eq!(refused.1, "the emulator holds too many request bytes in memory right now; retry shortly");
     // Once the first call is gone, its bytes are free again.
     drop(finish);
     let _ = holding.await;

@@ -49,6 +49,22 @@ async fn http(method: &str, url: &str, body: &[u8], length: Option<usize>) -> (u
     (status, etag, String::from_utf8_lossy(&body).into_owned())
 }
 
+/// A PUT announcing `length` bytes that sends `sent` and closes its side: the raw response.
+async fn broken_off_put(url: &str, length: usize, sent: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let uri: http::Uri = url.parse().unwrap();
+    let host = uri.authority().unwrap().as_str();
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    let head =
+        format!("PUT {} HTTP/1.1\r\nhost: {host}\r\ncontent-length: {length}\r\n\r\n", uri.path_and_query().unwrap());
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(sent).await.unwrap();
+    stream.shutdown().await.unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response).await;
+    response
+}
+
 async fn put(url: &str, body: &[u8]) -> (u16, Option<String>, String) {
     http("PUT", url, body, Some(body.len())).await
 }
@@ -60,6 +76,11 @@ async fn presigned_urls_are_bound_checked_and_refused_like_s3() {
     let e = Emulator::builder().config(config).start("127.0.0.1:0").await.unwrap();
     let mut c = client(&e).await;
     let id = create(&mut c).await;
+    // Nothing to validate yet.
+    let early = c.validate(authorized(pb::ValidateDatasetRequest { dataset_id: id.clone() })).await.unwrap_err();
+    assert_eq!(early.code(), Code::FailedPrecondition);
+    let expected = format!("dataset {id} has no uploaded file to validate (status DRAFT); upload the file first");
+    assert_eq!(early.message(), expected);
     let url = |size| pb::GetUploadDraftUrlRequest { dataset_id: id.clone(), size_bytes: size };
     let first = c.get_upload_draft_url(authorized(url(10))).await.unwrap().into_inner().upload_url;
     assert!(first.starts_with(&format!("http://{}/storage/upload/{id}?", e.endpoint())), "{first}");
@@ -69,7 +90,12 @@ async fn presigned_urls_are_bound_checked_and_refused_like_s3() {
     let (status, _, body) = put(&tampered, b"0123456789").await;
     assert_eq!(status, 403);
     assert!(body.contains("<Code>SignatureDoesNotMatch</Code>"), "{body}");
-    assert_eq!(put(&first, b"012345678").await.0, 400, "content-length differs from the signed size");
+    let (status, _, body) = put(&first, b"012345678").await;
+    assert_eq!(status, 400, "content-length differs from the signed size");
+    assert!(body.contains("<Code>BadRequest</Code>"), "{body}");
+    // A body that breaks off (the client closes its side after 5 of 10 bytes).
+    let body = broken_off_put(&first, 10, b"01234").await;
+    assert!(body.starts_with("HTTP/1.1 400") && body.contains("<Code>IncompleteBody</Code>"), "{body}");
     let (status, _, body) = http("PUT", &first, b"01234", Some(10)).await;
     assert_eq!(status, 400, "a body shorter than announced");
     assert!(body.contains("RequestTimeout"), "{body}");
@@ -96,6 +122,10 @@ async fn presigned_urls_are_bound_checked_and_refused_like_s3() {
     assert_eq!(status, 403, "{body}");
     let again = c.validate(authorized(pb::ValidateDatasetRequest { dataset_id: id.clone() })).await.unwrap_err();
     assert_eq!(again.code(), Code::FailedPrecondition);
+    assert!(
+        again.message().starts_with(&format!("dataset {id} has no uploaded file to validate (status ")),
+        "{again:?}"
+    );
 
     // Downloads: only of READY datasets; this one is INVALID (no response column).
     let mut status = pb::dataset_info::Status::Validating as i32;
@@ -107,6 +137,7 @@ async fn presigned_urls_are_bound_checked_and_refused_like_s3() {
     assert_eq!(status, pb::dataset_info::Status::Invalid as i32);
     let no = c.get_download_urls(authorized(pb::GetDownloadUrlsRequest { dataset_id: id.clone() })).await.unwrap_err();
     assert_eq!(no.code(), Code::FailedPrecondition);
+    assert_eq!(no.message(), format!("dataset {id} is INVALID; only READY datasets can be downloaded"));
 }
 
 #[tokio::test]

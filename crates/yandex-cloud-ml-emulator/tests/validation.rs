@@ -56,7 +56,11 @@ async fn invalid_requests_get_invalid_argument_naming_the_field() {
         tool_type: Some(pb::tool::ToolType::Function(pb::FunctionTool { name: name.into(), ..Default::default() })),
     };
     let cases: Vec<(pb::CompletionRequest, Code, &str)> = vec![
-        (pb::CompletionRequest { model_uri: "yandexgpt".into(), ..request() }, Code::InvalidArgument, "model_uri"),
+        (
+            pb::CompletionRequest { model_uri: "yandexgpt".into(), ..request() },
+            Code::InvalidArgument,
+            "model_uri: invalid model uri `yandexgpt`; expected gpt://<folder_id>/<model>/<version>",
+        ),
         (
             pb::CompletionRequest { model_uri: "gpt://b1gfolder/yandexgpt".into(), ..request() },
             Code::InvalidArgument,
@@ -65,13 +69,17 @@ async fn invalid_requests_get_invalid_argument_naming_the_field() {
         (
             pb::CompletionRequest { model_uri: "gpt://b1gother/yandexgpt/latest".into(), ..request() },
             Code::PermissionDenied,
-            "b1gother",
+            "Permission to [resource-manager.folder b1gother] denied",
         ),
-        (pb::CompletionRequest { messages: vec![], ..request() }, Code::InvalidArgument, "messages"),
+        (
+            pb::CompletionRequest { messages: vec![], ..request() },
+            Code::InvalidArgument,
+            "messages: at least one message is required",
+        ),
         (
             pb::CompletionRequest { messages: vec![pb::Message { role: "user".into(), content: None }], ..request() },
             Code::InvalidArgument,
-            "messages[0]",
+            "messages[0]: one of text, tool_call_list, tool_result_list is required",
         ),
         (
             pb::CompletionRequest {
@@ -79,7 +87,7 @@ async fn invalid_requests_get_invalid_argument_naming_the_field() {
                 ..request()
             },
             Code::InvalidArgument,
-            "completion_options.temperature",
+            "completion_options.temperature: must be in [0, 1], got 1.5",
         ),
         (
             pb::CompletionRequest {
@@ -87,7 +95,15 @@ async fn invalid_requests_get_invalid_argument_naming_the_field() {
                 ..request()
             },
             Code::InvalidArgument,
-            "completion_options.max_tokens",
+            "completion_options.max_tokens: must be positive, got -1",
+        ),
+        (
+            pb::CompletionRequest {
+                completion_options: Some(pb::CompletionOptions { max_tokens: Some(9000), ..Default::default() }),
+                ..request()
+            },
+            Code::InvalidArgument,
+            "exceeds the model limit of 8000",
         ),
         (
             pb::CompletionRequest {
@@ -98,10 +114,18 @@ async fn invalid_requests_get_invalid_argument_naming_the_field() {
                 ..request()
             },
             Code::InvalidArgument,
-            "tool_choice.function_name",
+            "tool_choice.function_name: unknown tool `b`",
         ),
-        (pb::CompletionRequest { tools: vec![tool("")], ..request() }, Code::InvalidArgument, "tools[0].function.name"),
-        (pb::CompletionRequest { tools: vec![tool("a"), tool("a")], ..request() }, Code::InvalidArgument, "duplicate"),
+        (
+            pb::CompletionRequest { tools: vec![tool("")], ..request() },
+            Code::InvalidArgument,
+            "tools[0].function.name: must not be empty",
+        ),
+        (
+            pb::CompletionRequest { tools: vec![tool("a"), tool("a")], ..request() },
+            Code::InvalidArgument,
+            "tools[1].function.name: duplicate tool name `a`",
+        ),
         (
             pb::CompletionRequest {
                 response_format: Some(pb::completion_request::ResponseFormat::JsonSchema(pb::JsonSchema {
@@ -115,7 +139,7 @@ async fn invalid_requests_get_invalid_argument_naming_the_field() {
         (
             pb::CompletionRequest { messages: vec![user(&"word ".repeat(40_000))], ..request() },
             Code::InvalidArgument,
-            "context window",
+            "more than the model's context window of 32768",
         ),
     ];
     for (r, code, needle) in cases {
@@ -131,9 +155,80 @@ async fn missing_or_malformed_credentials_are_unauthenticated() {
     let mut client = TextGenerationServiceClient::new(channel);
     let status = client.completion(Request::new(request())).await.unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
+    assert_eq!(status.message(), "The request is missing the authorization header");
     let mut r = Request::new(request());
     r.metadata_mut().insert("authorization", "Basic abc".parse().unwrap());
-    assert_eq!(client.completion(r).await.unwrap_err().code(), Code::Unauthenticated);
+    let status = client.completion(r).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert_eq!(
+        status.message(),
+        "Unsupported authorization scheme `Basic`: use `Api-Key <key>` or `Bearer <IAM token>`"
+    );
+}
+
+fn with_auth<T>(message: T, authorization: &str) -> Request<T> {
+    let mut r = Request::new(message);
+    r.metadata_mut().insert("authorization", authorization.parse().unwrap());
+    r
+}
+
+/// An IAM token issued by the emulator for an OAuth token.
+async fn issued_token(channel: &Channel) -> String {
+    use yandex_cloud_ml_proto::yandex::cloud::iam::v1::{
+        CreateIamTokenRequest, create_iam_token_request::Identity, iam_token_service_client::IamTokenServiceClient,
+    };
+    let r = CreateIamTokenRequest { identity: Some(Identity::YandexPassportOauthToken("y0_valid".into())) };
+    IamTokenServiceClient::new(channel.clone()).create(Request::new(r)).await.unwrap().into_inner().iam_token
+}
+
+#[tokio::test]
+async fn unknown_keys_and_expired_or_forgotten_tokens_are_refused_in_every_checking_mode() {
+    use yandex_cloud_ml_emulator::AuthMode;
+    let require =
+        AuthMode::Require { api_keys: vec!["good".into()], iam_tokens: vec![], oauth_tokens: vec!["y0_valid".into()] };
+    for mode in [AuthMode::AcceptAny, require] {
+        let checks_keys = matches!(mode, AuthMode::Require { .. });
+        let emulator = Emulator::builder().auth(mode).start("127.0.0.1:0").await.unwrap();
+        let channel = Channel::from_shared(format!("http://{}", emulator.endpoint())).unwrap().connect().await.unwrap();
+        let mut client = TextGenerationServiceClient::new(channel.clone());
+        let status = |r: Result<_, tonic::Status>| {
+            let s = r.unwrap_err();
+            assert_eq!(s.code(), Code::Unauthenticated);
+            s.message().to_owned()
+        };
+        if checks_keys {
+            assert_eq!(status(client.completion(with_auth(request(), "Api-Key wrong")).await), "Unknown api key");
+        }
+        let token = issued_token(&channel).await;
+        let bearer = format!("Bearer {token}");
+        assert!(client.completion(with_auth(request(), &bearer)).await.is_ok());
+        emulator.control().expire_tokens();
+        assert_eq!(status(client.completion(with_auth(request(), &bearer)).await), "The token has expired");
+        // Forgotten (a reset, or evicted): an emulator token it does not know is invalid.
+        let token = issued_token(&channel).await;
+        emulator.control().reset();
+        let bearer = format!("Bearer {token}");
+        assert_eq!(status(client.completion(with_auth(request(), &bearer)).await), "The token is invalid");
+    }
+    // `--open` checks no credentials at all, so such a token passes there.
+    let emulator = Emulator::builder().auth(AuthMode::Open).start("127.0.0.1:0").await.unwrap();
+    let channel = Channel::from_shared(format!("http://{}", emulator.endpoint())).unwrap().connect().await.unwrap();
+    let mut client = TextGenerationServiceClient::new(channel);
+    assert!(client.completion(with_auth(request(), "Bearer t1.emulator.forgotten")).await.is_ok());
+}
+
+#[tokio::test]
+async fn operation_ids_that_name_nothing() {
+    use yandex_cloud_ml_proto::yandex::cloud::operation::{
+        GetOperationRequest, operation_service_client::OperationServiceClient,
+    };
+    let (_emulator, channel) = start().await;
+    let mut client = OperationServiceClient::new(channel);
+    let get = |id: &str| authorized(GetOperationRequest { operation_id: id.into() });
+    let status = client.get(get("")).await.unwrap_err();
+    assert_eq!((status.code(), status.message()), (Code::InvalidArgument, "operation_id: required"));
+    let status = client.get(get("d7enotthere000000000")).await.unwrap_err();
+    assert_eq!((status.code(), status.message()), (Code::NotFound, "Operation d7enotthere000000000 not found"));
 }
 
 #[tokio::test]

@@ -317,8 +317,23 @@ fn results_go_in_the_order_of_the_calls_and_errors_say_so() {
 
 #[test]
 fn encode_refuses_what_yandex_cannot_do_with_a_clear_error() {
-    let e = sent(CompletionRequest::new("hi").top_p(0.5)).unwrap_err();
-    assert!(e.to_string().contains("top_p"), "{e}");
+    use rig_core::completion::{CacheRetention, Reasoning, ServiceTier, Verbosity};
+    let hi = || CompletionRequest::new("hi");
+    // Every option Yandex has no equivalent for is refused by name, never dropped.
+    let refused = [
+        (hi().top_p(0.5), "top_p"),
+        (hi().seed(7), "seed"),
+        (hi().stop(["END"]), "stop sequences"),
+        (hi().cache(CacheRetention::Long), "prompt cache"),
+        (hi().service_tier(ServiceTier::Flex), "service tier"),
+        (hi().verbosity(Verbosity::Low), "verbosity"),
+        (hi().reasoning(Reasoning::Budget { tokens: 512 }), "token budget cannot be set"),
+        (hi().additional_params(json!({"top_k": 5})), "additional_params are not sent"),
+    ];
+    for (request, named) in refused {
+        let e = sent(request).unwrap_err();
+        assert!(e.to_string().contains(named), "{named}: {e}");
+    }
     let e = sent(CompletionRequest::new("hi").temperature(7.0)).unwrap_err();
     assert!(e.to_string().contains("temperature"), "{e}");
     let two = ToolChoice::Specific { function_names: vec![name("a"), name("b")] };
@@ -326,4 +341,21 @@ fn encode_refuses_what_yandex_cannot_do_with_a_clear_error() {
     assert!(e.to_string().contains("one named function"), "{e}");
     let e = sent(CompletionRequest::new("hi").model("gpt://other/model/latest")).unwrap_err();
     assert!(e.to_string().contains("bound to"), "{e}");
+}
+
+#[test]
+fn media_in_user_messages_reach_yandex_as_rig_placeholders() {
+    use rig_core::message::{DocumentSourceKind, Image, ImageMediaType, UserContent};
+    let image = Image {
+        data: DocumentSourceKind::base64("iVBORw0KGgo="),
+        media_type: Some(ImageMediaType::PNG),
+        ..Image::default()
+    };
+    let user = RigMessage::User { content: vec![UserContent::text("What is on it?"), UserContent::Image(image)] };
+    let payload = sent(CompletionRequest::new("Describe.").messages(vec![user])).unwrap();
+    let texts: Vec<&str> = payload.messages().iter().filter_map(|m| m.text()).collect();
+    let joined = texts.join("\n");
+    assert!(joined.contains("What is on it?"), "{joined}");
+    assert!(joined.contains(rig_core::completion::history::USER_IMAGE_OMITTED), "{joined}");
+    assert!(!joined.contains("iVBORw0KGgo="), "the image bytes are not sent: {joined}");
 }

@@ -78,6 +78,8 @@ async fn oauth_token_is_exchanged_once_and_cached() {
     let bad = sdk_with(&emulator, Credentials::oauth_token("y0_revoked-secret"));
     let e = hello(&bad).await.unwrap_err();
     assert!(e.is_auth(), "{e}");
+    let shown = e.to_string();
+    assert!(shown.contains("IAM token exchange failed") && shown.contains("The OAuth token is invalid"), "{e}");
     assert!(!format!("{e} {e:?}").contains("y0_revoked-secret"), "secret leaked: {e:?}");
 }
 

@@ -124,13 +124,20 @@ async fn a_cancelled_task_is_an_error_that_names_its_partial_result() {
     tokio::time::sleep(Duration::from_millis(120)).await;
     let e = task.result().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::OperationRunning, "{e}");
+    assert_eq!(e.message(), format!("batch task {} is still IN_PROGRESS; wait for it", task.id()));
     let e = task.delete().await.unwrap_err();
     assert_eq!(e.code(), Some(Code::FailedPrecondition), "a running task is not deleted: {e}");
+    assert_eq!(e.message(), format!("Batch task {} is IN_PROGRESS; cancel it first", task.id()));
     task.cancel().await.unwrap();
     assert_eq!(task.status().await.unwrap(), BatchStatus::Canceled);
     let e = task.wait().poll_interval(FAST).await.unwrap_err();
     assert_eq!((e.kind(), e.code()), (ErrorKind::OperationFailed, Some(Code::Cancelled)), "{e}");
     let Some(ErrorDetails::BatchTask { partial_result: Some(partial), .. }) = e.details() else { panic!("{e:?}") };
+    assert!(
+        e.message()
+            .starts_with(&format!("batch task {} ended CANCELED; partial results in dataset {partial}", task.id())),
+        "{e}"
+    );
     // The partial result becomes readable once the worker has written what it answered.
     let mut rows = 0;
     for _ in 0..200 {
@@ -144,6 +151,7 @@ async fn a_cancelled_task_is_an_error_that_names_its_partial_result() {
     assert!(rows > 0 && rows < 1000, "partial rows: {rows}");
     let e = task.cancel().await.unwrap_err();
     assert_eq!(e.code(), Some(Code::FailedPrecondition), "a finished task is not cancelled again: {e}");
+    assert_eq!(e.message(), format!("Batch task {} is CANCELED", task.id()));
 
     // Cancelling its operation cancels the task too; cancelled at once, it leaves no result
     // dataset stuck half-written.
@@ -215,6 +223,7 @@ async fn bad_input_is_refused_with_the_reason() {
     let model = sdk.models().completions("yandexgpt");
     let e = model.batch().run_deferred("fdsnosuchdataset0000").await.unwrap_err();
     assert_eq!(e.code(), Some(Code::NotFound), "{e}");
+    assert_eq!(e.message(), "source_dataset_id: dataset fdsnosuchdataset0000 not found");
     let completions_path = temp_file(
         "wrongtype",
         &[serde_json::json!({"request": [{"role": "user", "text": "q"}], "response": "a"}).to_string()],
@@ -226,6 +235,7 @@ async fn bad_input_is_refused_with_the_reason() {
     assert!(e.message().contains("TextToTextGenerationRequest"), "{e}");
     let e = model.batch().run_deferred("").await.unwrap_err();
     assert!(e.is_invalid_input(), "{e}");
+    assert_eq!(e.message(), "the dataset id is empty: pass a dataset id or a Dataset");
     let hot = model.configure(|c| c.temperature(0.9)).unwrap();
     let source = prompts(&sdk, "bad", &["x".into()]).await;
     assert!(hot.batch().run_deferred(&source).await.is_ok(), "valid options pass");

@@ -202,10 +202,13 @@ async fn bad_input_fails_before_anything_is_created() {
     let sdk = common::sdk(&emulator);
     let dir = temp_dir("bad");
     let file = write_rows(&dir, "ok.jsonl", &[row("a", "b")]);
+    let empty = dir.join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
     let completions = sdk.datasets().completions();
     let cases = [
         (completions.draft_from_path(dir.join("missing.jsonl")), "cannot read dataset file"),
         (completions.draft_from_path(&dir), "is not a regular file"),
+        (completions.draft_from_path(&empty), "is empty: a dataset needs rows"),
         (completions.draft_from_path(&file).chunk_size(1 << 20), "outside 5 MiB"),
         (completions.draft_from_path(&file).chunk_size(6 << 30), "outside 5 MiB"),
         (sdk.datasets().draft_from_path(&file), "no task type"),
@@ -221,6 +224,7 @@ async fn bad_input_fails_before_anything_is_created() {
     assert!(e.is_invalid_input() && e.message().contains("at most 10000 parts"), "{e}");
     let e = sdk.datasets().get("fdsnosuchdataset0000").await.unwrap_err();
     assert_eq!(e.code(), Some(Code::NotFound), "{e}");
+    assert_eq!(e.message(), "Dataset fdsnosuchdataset0000 not found");
     assert!(emulator.control().journal().iter().all(|j| !j.method.ends_with("DatasetService/Create")));
     let _ = std::fs::remove_dir_all(dir);
 }

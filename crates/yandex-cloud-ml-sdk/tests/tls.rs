@@ -57,5 +57,6 @@ async fn a_certificate_for_another_host_fails_at_once() {
     let e = sdk.models().completions("yandexgpt").run("hi").await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Tls, "{e}");
     assert!(e.to_string().contains("not valid for name \"localhost\""), "{e}");
+    assert!(e.to_string().contains("if the host name is wrong, check the endpoint address"), "{e}");
     assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
 }

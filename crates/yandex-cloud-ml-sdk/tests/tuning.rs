@@ -77,10 +77,16 @@ async fn a_tuned_model_answers_what_it_learned_and_the_base_model_does_not() {
     assert!(!tuned.tokenize(prompt).await.unwrap().is_empty());
     // A prompt it did not learn gets the base model's answer.
     assert_eq!(tuned.run("hello there").await.unwrap().text(), base.run("hello there").await.unwrap().text());
+    // A tuned model is not tuned again (the server says so, like the cloud).
+    let e = tuned.tune_deferred(&train).await.unwrap_err();
+    assert_eq!(e.code(), Some(Code::InvalidArgument), "{e}");
+    assert_eq!(e.message(), "base_model_uri: a tuned model cannot be tuned again; tune its base model");
 
     // An unknown tuned URI is NOT_FOUND, like the cloud.
     let unknown = sdk.models().completions(&format!("{}@tamnosuchmodel000000", base.uri()));
-    assert_eq!(unknown.run("hi").await.unwrap_err().code(), Some(Code::NotFound));
+    let e = unknown.run("hi").await.unwrap_err();
+    assert_eq!(e.code(), Some(Code::NotFound));
+    assert_eq!(e.message(), format!("model {} not found", unknown.uri()));
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -163,9 +169,12 @@ async fn tuning_on_a_bad_dataset_fails_and_never_reports_success() {
     }
     // Caught before anything is sent.
     let e = model.tune_deferred(Vec::<String>::new()).await.unwrap_err();
-    assert!(e.is_invalid_input(), "{e}");
-    let e = model.tune_deferred((invalid.id(), f64::NAN)).await.unwrap_err();
-    assert!(e.is_invalid_input(), "{e}");
+    assert!(e.is_invalid_input() && e.message().starts_with("no training datasets: pass at least one"), "{e}");
+    for weight in [f64::NAN, -1.0] {
+        let e = model.tune_deferred((invalid.id(), weight)).await.unwrap_err();
+        let expected = format!("dataset {} has weight {weight}, which is not a non-negative number", invalid.id());
+        assert!(e.is_invalid_input() && e.message().contains(&expected), "{e}");
+    }
     let _ = std::fs::remove_dir_all(dir);
 }
 
