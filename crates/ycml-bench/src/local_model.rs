@@ -90,12 +90,18 @@ pub async fn report(path: &Path, slots: usize) -> String {
         tokens.iter().map(|t| t.id.to_string()).collect::<Vec<_>>().join(",")
     };
     let short_ids = ids(model(&endpoint, 1).tokenize(PROMPT).await.expect("tokenize"));
+    let short_tokens = short_ids.split(',').count();
     let long_ids = ids(model(&endpoint, 1).tokenize(long_prompt.as_str()).await.expect("tokenize"));
     drop(emulator);
     let reference = reference_process(path, &short_ids, &long_ids);
     let mut out = String::new();
+    let threads: Vec<String> = ["RAYON_NUM_THREADS", "CANDLE_NUM_THREADS"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok().map(|n| format!("{v}={n}")))
+        .collect();
+    let threads = if threads.is_empty() { "default threads".to_owned() } else { threads.join(" ") };
     out.push_str(&format!(
-        "Local model (`ycml-bench local-model`): {} with {slots} generation slot(s), greedy, {NEW_TOKENS} new tokens.\n\n",
+        "Local model (`ycml-bench local-model`): {} with {slots} generation slot(s), {threads}, greedy, {NEW_TOKENS} new tokens.\n\n",
         path.file_name().unwrap_or_default().to_string_lossy()
     ));
     out.push_str("| measure | emulator + SDK (gRPC stream) | candle's own loop (same weights, no server) | ratio |\n|---|---|---|---|\n");
@@ -105,7 +111,7 @@ pub async fn report(path: &Path, slots: usize) -> String {
         100.0 * decode / reference.decode
     ));
     out.push_str(&format!(
-        "| time to first token (short prompt) | {:.0} ms | {:.0} ms | |\n",
+        "| time to first token ({short_tokens}-token prompt) | {:.0} ms | {:.0} ms | |\n",
         ms(single.ttft),
         ms(reference.first)
     ));

@@ -195,6 +195,17 @@ fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
+/// The SDK against bare tonic and the Python SDK at one concurrency.
+struct Ratios {
+    concurrency: usize,
+    p50: f64,
+    p99: f64,
+    cpu: f64,
+    sdk_rps: f64,
+    python_rps: Option<f64>,
+    python_cpu: Option<f64>,
+}
+
 /// Unary results of one client at one concurrency.
 struct Unary {
     rps: f64,
@@ -391,13 +402,15 @@ async fn main() {
                 ));
             }
         }
-        ratios.push((
+        ratios.push(Ratios {
             concurrency,
-            sdk_u.p50_ms / bare_u.p50_ms,
-            sdk_u.p99_ms / bare_u.p99_ms,
-            sdk_u.cpu_us.unwrap_or(0.0) / bare_u.cpu_us.unwrap_or(1.0),
-            py.as_ref().map(|p| sdk_u.rps / p.rps),
-        ));
+            p50: sdk_u.p50_ms / bare_u.p50_ms,
+            p99: sdk_u.p99_ms / bare_u.p99_ms,
+            cpu: sdk_u.cpu_us.unwrap_or(0.0) / bare_u.cpu_us.unwrap_or(1.0),
+            sdk_rps: sdk_u.rps,
+            python_rps: py.as_ref().map(|p| sdk_u.rps / p.rps),
+            python_cpu: py.as_ref().and_then(|p| Some(p.cpu_us? / sdk_u.cpu_us?)),
+        });
     }
     line(String::new());
 
@@ -488,10 +501,24 @@ async fn main() {
 
     line("### Ratios (targets: SDK/bare ≤ 1.10 in latency and CPU per call; SDK/Python ≥ 20× throughput)".into());
     line(String::new());
-    line("| concurrency | SDK/bare p50 | SDK/bare p99 | SDK/bare CPU per call | SDK/Python throughput |".into());
-    line("|---:|---:|---:|---:|---:|".into());
-    for (c, p50, p99, cpu, py) in ratios {
-        line(format!("| {c} | {p50:.2} | {p99:.2} | {cpu:.2} | {} |", py.map_or("-".into(), |r| format!("{r:.1}×"))));
+    line(
+        "| concurrency | SDK/bare p50 | SDK/bare p99 | SDK/bare CPU per call | SDK/Python throughput | \
+         Python/SDK CPU per call | SDK rate / emulator's highest |"
+            .into(),
+    );
+    line("|---:|---:|---:|---:|---:|---:|---:|".into());
+    let times = |r: Option<f64>| r.map_or("-".into(), |r| format!("{r:.1}×"));
+    for r in ratios {
+        line(format!(
+            "| {} | {:.2} | {:.2} | {:.2} | {} | {} | {:.0} % |",
+            r.concurrency,
+            r.p50,
+            r.p99,
+            r.cpu,
+            times(r.python_rps),
+            times(r.python_cpu),
+            100.0 * r.sdk_rps / max.rps()
+        ));
     }
     if let Some(path) = args.write {
         std::fs::write(&path, report).expect("write report");
