@@ -53,7 +53,7 @@ pub(crate) fn authenticate(state: &State, headers: &http::HeaderMap) -> Result<S
         },
         _ => Err(Status::unauthenticated(format!(
             "Unsupported authorization scheme `{}`: use `Api-Key <key>` or `Bearer <IAM token>`",
-            crate::validate::shown(scheme)
+            crate::text::shown(scheme)
         ))),
     }
 }

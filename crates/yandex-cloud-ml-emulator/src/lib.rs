@@ -66,6 +66,7 @@ mod server;
 mod services;
 mod state;
 mod storage;
+mod text;
 mod validate;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
@@ -318,7 +319,10 @@ impl EmulatorBuilder {
             .add_service(reflection)
             .add_service(services::endpoint::Endpoints::server(state.clone()))
             .add_service(services::iam::Iam::server(state.clone()))
-            .add_service(services::operation::Operations::server(state.clone()))
+            .add_service(services::operation::Operations::server(
+                state.clone(),
+                vec![Arc::new(services::tuning::TuningOperations), Arc::new(services::batch::BatchOperations)],
+            ))
             .add_service(services::text_generation::TextGeneration::sync_server(state.clone()))
             .add_service(services::text_generation::TextGeneration::async_server(state.clone()))
             .add_service(services::text_generation::TextGeneration::tokenizer_server(state.clone()))
@@ -329,7 +333,7 @@ impl EmulatorBuilder {
         let mut routes = routes.routes();
         // Dataset files go over HTTP/1.1 to presigned URLs on the same port, like S3 next to
         // the API in the cloud.
-        let storage = storage::routes(state.clone());
+        let storage = services::storage::routes(state.clone());
         *routes.axum_router_mut() = std::mem::take(routes.axum_router_mut()).merge(storage);
         let router = builder.accept_http1(true).layer(admission::AdmissionLayer::new(state.clone())).add_routes(routes);
         let (shutdown, signal) = oneshot::channel::<()>();

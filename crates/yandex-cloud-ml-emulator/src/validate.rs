@@ -7,17 +7,8 @@ use yandex_cloud_ml_proto::yandex::cloud::ai::foundation_models::v1 as pb;
 use crate::{
     engine::{ModelRef, Tokenizer, schema},
     state::State,
+    text::shown,
 };
-
-/// Client input quoted in an error message, cut to a readable length (a huge value must not
-/// make a status the client cannot even receive).
-pub(crate) fn shown(input: &str) -> String {
-    const MAX: usize = 80;
-    match input.char_indices().nth(MAX) {
-        Some((at, _)) => format!("{}… ({} bytes)", &input[..at], input.len()),
-        None => input.to_owned(),
-    }
-}
 
 /// Checks that `folder` may be used.
 pub(crate) fn folder(state: &State, folder: &str) -> Result<(), Status> {

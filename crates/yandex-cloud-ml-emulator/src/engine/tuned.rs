@@ -153,7 +153,7 @@ impl TunedModels {
                 model.folder,
                 model.name,
                 model.version,
-                crate::validate::shown(suffix)
+                crate::text::shown(suffix)
             ))),
         }
     }

@@ -35,14 +35,13 @@ use yandex_cloud_ml_proto::{
     },
 };
 
-use super::{Disarm, caller, idempotency_key, operation_faults, required, rpc_status, start_operation};
+use super::{Creator, Disarm, required, rpc_status, start_operation};
 use crate::{
     engine::{Engine, generation::Generation},
     rows::ParquetWriter,
     state::{
         State,
         batch::{BatchStatus, end},
-        operations::NewOperation,
         tasks::StoredTask,
     },
     storage::blobs::SyncBlobWriter,
@@ -128,12 +127,10 @@ fn task_request(batch: &fm::BatchCompletionRequest, source: &str) -> pb::BatchCo
 #[tonic::async_trait]
 impl TextGenerationBatchService for Batch {
     async fn completion(&self, request: Request<fm::BatchCompletionRequest>) -> Result<Response<Operation>, Status> {
-        let caller = caller(&request);
-        let key = idempotency_key(&request);
-        let faults = operation_faults(&request);
-        if let Some(existing) = key.as_deref().and_then(|k| self.0.operations.by_idempotency_key(k)) {
-            return Ok(Response::new(existing));
-        }
+        let creator = match Creator::of(&self.0, &request) {
+            Ok(creator) => creator,
+            Err(existing) => return Ok(Response::new(*existing)),
+        };
         let r = request.into_inner();
         let model = validate::model_uri(&self.0, required("model_uri", &r.model_uri)?)?;
         let source = match &r.request_format {
@@ -148,21 +145,7 @@ impl TextGenerationBatchService for Batch {
             vec![fm::Message { role: "user".into(), content: Some(fm::message::Content::Text("?".into())) }],
         );
         validate::completion(&self.0, &probe, self.0.engine.tokenizer())?;
-        let dataset = self.0.datasets.describe(&source).map_err(|_| {
-            Status::not_found(format!("source_dataset_id: dataset {} not found", validate::shown(&source)))
-        })?;
-        let status = crate::state::datasets::status_name(dataset.status);
-        if dataset.status != yandex_cloud_ml_proto::yandex::cloud::ai::dataset::v1::dataset_info::Status::Ready as i32 {
-            return Err(Status::failed_precondition(format!(
-                "source_dataset_id: dataset {source} is {status}; a batch needs a READY dataset (wait for its validation)"
-            )));
-        }
-        if dataset.task_type != SOURCE_TYPE {
-            return Err(Status::failed_precondition(format!(
-                "source_dataset_id: dataset {source} holds {} rows; a batch reads {SOURCE_TYPE} datasets",
-                dataset.task_type
-            )));
-        }
+        let dataset = self.0.datasets.ready_for("source_dataset_id", &source, SOURCE_TYPE, "a batch")?;
         if dataset.rows == 0 {
             return Err(Status::failed_precondition(format!("source_dataset_id: dataset {source} has no rows")));
         }
@@ -170,14 +153,8 @@ impl TextGenerationBatchService for Batch {
 
         let task_id = crate::state::new_id("fbi");
         let total_rows = u64::try_from(dataset.rows).unwrap_or(0);
-        let new = NewOperation {
-            prefix: "fbi",
-            description: "",
-            created_by: &caller,
-            idempotency_key: key.as_deref(),
-            metadata: None,
-            faults: &faults,
-        };
+        let new = creator.operation("fbi", "");
+        let caller = creator.caller().to_owned();
         let state = self.0.clone();
         let op = start_operation(&self.0, new, |op_id| {
             let task = pb::BatchInferenceTask {
@@ -538,6 +515,17 @@ async fn answer(
 
 /// Cancels a running task: CANCELED at once (so a worker finishing now cannot complete it),
 /// then its worker stops and its operation ends cancelled. An error if it had finished.
+/// Batch's operations for `OperationService`: cancelled with their task.
+pub(crate) struct BatchOperations;
+
+impl super::OperationKind for BatchOperations {
+    fn cancel(&self, state: &State, id: &str) -> bool {
+        let Some(task) = state.batch.tasks.find(|t| t.operation_id == id) else { return false };
+        let _ = cancel(state, &task.task_id);
+        true
+    }
+}
+
 pub(crate) fn cancel(state: &State, id: &str) -> Result<pb::BatchInferenceTask, Status> {
     let task = state.batch.tasks.update(id, |t| end(t, BatchStatus::Canceled, None))?;
     state.batch.stop(id);

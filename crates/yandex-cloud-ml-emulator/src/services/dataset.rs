@@ -18,13 +18,12 @@ use yandex_cloud_ml_proto::{
     },
 };
 
-use super::{Disarm, caller, idempotency_key, operation_faults, required, rpc_status, start_operation};
+use super::{Creator, Disarm, caller, idempotency_key, required, rpc_status, start_operation};
 use crate::{
     rows,
     state::{
         State,
         datasets::{TASK_TYPES, UPLOAD_FORMAT},
-        operations::NewOperation,
     },
 };
 
@@ -136,22 +135,13 @@ impl DatasetService for Datasets {
     }
 
     async fn validate(&self, request: Request<pb::ValidateDatasetRequest>) -> Result<Response<Operation>, Status> {
-        let caller = caller(&request);
-        let key = idempotency_key(&request);
-        let faults = operation_faults(&request);
         let dataset_id = required("dataset_id", &request.get_ref().dataset_id)?.to_owned();
-        if let Some(existing) = key.as_deref().and_then(|k| self.0.operations.by_idempotency_key(k)) {
-            return Ok(Response::new(existing));
-        }
-        let (task_type, upload, validation) = self.0.datasets.start_validation(&dataset_id)?;
-        let new = NewOperation {
-            prefix: "fds",
-            description: "",
-            created_by: &caller,
-            idempotency_key: key.as_deref(),
-            metadata: None,
-            faults: &faults,
+        let creator = match Creator::of(&self.0, &request) {
+            Ok(creator) => creator,
+            Err(existing) => return Ok(Response::new(*existing)),
         };
+        let (task_type, upload, validation) = self.0.datasets.start_validation(&dataset_id)?;
+        let new = creator.operation("fds", "");
         let state = self.0.clone();
         let id = dataset_id.clone();
         let started = start_operation(&self.0, new, |op_id| async move {
@@ -238,7 +228,7 @@ fn known_task_type(task_type: &str) -> Result<&str, Status> {
     } else {
         Err(Status::invalid_argument(format!(
             "task_type: unknown task type `{}`; use one of {}",
-            crate::validate::shown(task_type),
+            crate::text::shown(task_type),
             TASK_TYPES.join(", ")
         )))
     }

@@ -33,7 +33,7 @@ impl ApiEndpointService for Endpoints {
         if SERVICE_IDS.contains(&id.as_str()) {
             Ok(Response::new(self.entry(id)))
         } else {
-            Err(Status::not_found(format!("Api endpoint {} not found", crate::validate::shown(id))))
+            Err(Status::not_found(format!("Api endpoint {} not found", crate::text::shown(id))))
         }
     }
 

@@ -8,6 +8,7 @@ pub(crate) mod dataset;
 pub(crate) mod endpoint;
 pub(crate) mod iam;
 pub(crate) mod operation;
+pub(crate) mod storage;
 pub(crate) mod text_generation;
 pub(crate) mod tuning;
 
@@ -25,6 +26,57 @@ use crate::{
         operations::{NewOperation, Outcome},
     },
 };
+
+/// What every call that creates an operation needs first: who calls, the idempotency key and
+/// the operation faults the call was given.
+pub(crate) struct Creator {
+    caller: String,
+    key: Option<String>,
+    faults: Vec<OperationFault>,
+}
+
+impl Creator {
+    /// The preface of a creating call; `Err` holds the operation a retry of the same call (same
+    /// idempotency key) already made, to be answered again before any work is done.
+    pub(crate) fn of<T>(state: &State, request: &Request<T>) -> Result<Creator, Box<Operation>> {
+        let key = idempotency_key(request);
+        if let Some(existing) = key.as_deref().and_then(|k| state.operations.by_idempotency_key(k)) {
+            return Err(Box::new(existing));
+        }
+        Ok(Creator { caller: caller(request), key, faults: operation_faults(request) })
+    }
+
+    /// Who calls (recorded as `created_by`).
+    pub(crate) fn caller(&self) -> &str {
+        &self.caller
+    }
+
+    /// The new operation of this call.
+    pub(crate) fn operation<'a>(&'a self, prefix: &'a str, description: &'a str) -> NewOperation<'a> {
+        NewOperation {
+            prefix,
+            description,
+            created_by: &self.caller,
+            idempotency_key: self.key.as_deref(),
+            metadata: None,
+            faults: &self.faults,
+        }
+    }
+}
+
+/// What a kind of long work (tuning, batch) does for `OperationService`, which knows no
+/// domain: it registers these hooks.
+pub(crate) trait OperationKind: Send + Sync {
+    /// The operation `id` rebuilt from this kind's task, when the store no longer has it (its
+    /// task outlived it: evicted, or from before a restart).
+    fn rebuild(&self, _state: &State, _id: &str) -> Option<Operation> {
+        None
+    }
+
+    /// Whether `id` is the operation of one of this kind's tasks; if so, the task is cancelled
+    /// with it (one that has finished stays as it ended).
+    fn cancel(&self, state: &State, id: &str) -> bool;
+}
 
 /// A gRPC status as an operation's error.
 pub(crate) fn rpc_status(status: &Status) -> rpc::Status {

@@ -19,11 +19,11 @@ use yandex_cloud_ml_proto::{
     },
 };
 
-use super::{caller, cut_by_fault, deadline, idempotency_key, operation_faults, rpc_status, start_operation};
+use super::{Creator, cut_by_fault, deadline, rpc_status, start_operation};
 use crate::admission::CutByFault;
 use crate::{
     engine::{Engine, generation::Generation},
-    state::{State, operations::NewOperation},
+    state::State,
     validate,
 };
 
@@ -125,28 +125,19 @@ impl TextGenerationService for TextGeneration {
 #[tonic::async_trait]
 impl TextGenerationAsyncService for TextGeneration {
     async fn completion(&self, request: Request<pb::CompletionRequest>) -> Result<Response<Operation>, Status> {
-        let caller = caller(&request);
-        let key = idempotency_key(&request);
-        let faults = operation_faults(&request);
+        // A retry of a call whose answer was lost gets the same operation, before any work (a
+        // second generation would use up scripted replies meant for later calls).
+        let creator = match Creator::of(&self.0, &request) {
+            Ok(creator) => creator,
+            Err(existing) => return Ok(Response::new(*existing)),
+        };
         let mut request = request.into_inner();
         if let Some(o) = request.completion_options.as_mut() {
             o.stream = false;
         }
-        // A retry of a call whose answer was lost gets the same operation, before any work (a
-        // second generation would use up scripted replies meant for later calls).
-        if let Some(existing) = key.as_deref().and_then(|k| self.0.operations.by_idempotency_key(k)) {
-            return Ok(Response::new(existing));
-        }
         // Validation errors belong to this call, not to the operation.
         let generation = Generation::start(&self.0, request, 0, true).await?;
-        let new = NewOperation {
-            prefix: "d7e",
-            description: "Async GPT Completion",
-            created_by: &caller,
-            idempotency_key: key.as_deref(),
-            metadata: None,
-            faults: &faults,
-        };
+        let new = creator.operation("d7e", "Async GPT Completion");
         let op = start_operation(&self.0, new, |_| async move {
             generation.finish().await.map(|response| pack_any(&response)).map_err(|s| rpc_status(&s))
         })?;

@@ -12,25 +12,21 @@ use yandex_cloud_ml_proto::{
     google::rpc,
     pack_any,
     yandex::cloud::{
-        ai::{
-            dataset::v1::dataset_info::Status as DatasetStatus,
-            tuning::v1::{
-                self as pb,
-                tuning_request::{TuningParams, WeightedDataset},
-                tuning_service_server::{TuningService, TuningServiceServer},
-                tuning_task::Status as TaskStatus,
-            },
+        ai::tuning::v1::{
+            self as pb,
+            tuning_request::{TuningParams, WeightedDataset},
+            tuning_service_server::{TuningService, TuningServiceServer},
+            tuning_task::Status as TaskStatus,
         },
         operation::{Operation, operation::Result as OpResult},
     },
 };
 
-use super::{Disarm, caller, idempotency_key, operation_faults, required, rpc_status, start_operation};
+use super::{Creator, Disarm, required, rpc_status, start_operation};
 use crate::{
     engine::tuned::Learned,
     state::{
         State,
-        operations::NewOperation,
         tuning::{Saved, is_finished, status_name},
     },
     storage::Grant,
@@ -90,6 +86,23 @@ pub(crate) fn operation_of(state: &State, id: &str) -> Option<Operation> {
 /// Cancels a running task: it is marked CANCELED first (so a job finishing at that moment
 /// cannot complete it), then its operation is cancelled and its job stops. False if the task
 /// had already finished, and then nothing changes.
+/// Tuning's operations for `OperationService`: rebuilt from their task, cancelled with it.
+pub(crate) struct TuningOperations;
+
+impl super::OperationKind for TuningOperations {
+    fn rebuild(&self, state: &State, id: &str) -> Option<Operation> {
+        operation_of(state, id)
+    }
+
+    fn cancel(&self, state: &State, id: &str) -> bool {
+        if state.tuning.get(id).is_err() {
+            return false;
+        }
+        cancel(state, id);
+        true
+    }
+}
+
 pub(crate) fn cancel(state: &State, id: &str) -> bool {
     if state.tuning.fail(id, TaskStatus::Canceled, "the tuning was cancelled").is_err() {
         return false;
@@ -137,12 +150,10 @@ fn check_name(name: &str) -> Result<(), Status> {
 #[tonic::async_trait]
 impl TuningService for Tuning {
     async fn tune(&self, request: Request<pb::TuningRequest>) -> Result<Response<Operation>, Status> {
-        let caller = caller(&request);
-        let key = idempotency_key(&request);
-        let faults = operation_faults(&request);
-        if let Some(existing) = key.as_deref().and_then(|k| self.0.operations.by_idempotency_key(k)) {
-            return Ok(Response::new(existing));
-        }
+        let creator = match Creator::of(&self.0, &request) {
+            Ok(creator) => creator,
+            Err(existing) => return Ok(Response::new(*existing)),
+        };
         let r = request.into_inner();
         let base = validate::model_uri(&self.0, required("base_model_uri", &r.base_model_uri)?)?;
         if base.tuned.is_some() {
@@ -170,14 +181,8 @@ impl TuningService for Tuning {
 
         let now = SystemTime::now();
         let state = self.0.clone();
-        let new = NewOperation {
-            prefix: "ftn",
-            description: "Tuning",
-            created_by: &caller,
-            idempotency_key: key.as_deref(),
-            metadata: None,
-            faults: &faults,
-        };
+        let new = creator.operation("ftn", "Tuning");
+        let caller = creator.caller().to_owned();
         let op = start_operation(&self.0, new, |id| {
             let task = pb::TuningTask {
                 task_id: id.clone(),
@@ -394,22 +399,8 @@ async fn tune(
 /// Every dataset must exist, be READY and hold completion rows.
 fn check_ready(state: &State, field: &str, datasets: &[WeightedDataset]) -> Result<(), Status> {
     for (i, d) in datasets.iter().enumerate() {
-        let info = state.datasets.describe(&d.dataset_id).map_err(|_| {
-            Status::not_found(format!("{field}[{i}]: dataset {} not found", validate::shown(&d.dataset_id)))
-        })?;
-        if info.status != DatasetStatus::Ready as i32 {
-            let status = DatasetStatus::try_from(info.status).map_or("UNKNOWN", |s| s.as_str_name());
-            return Err(Status::failed_precondition(format!(
-                "{field}[{i}]: dataset {} is {status}; tuning needs READY datasets (upload and validate it first)",
-                d.dataset_id
-            )));
-        }
-        if info.task_type != "TextToTextGeneration" {
-            return Err(Status::failed_precondition(format!(
-                "{field}[{i}]: dataset {} holds {} rows; tuning a completion model needs TextToTextGeneration",
-                d.dataset_id, info.task_type
-            )));
-        }
+        let field = format!("{field}[{i}]");
+        state.datasets.ready_for(&field, &d.dataset_id, "TextToTextGeneration", "tuning a completion model")?;
     }
     Ok(())
 }

@@ -212,14 +212,14 @@ impl Datasets {
         if !TASK_TYPES.contains(&r.task_type.as_str()) {
             return Err(Status::invalid_argument(format!(
                 "task_type: unknown task type `{}`; use one of {}",
-                crate::validate::shown(&r.task_type),
+                crate::text::shown(&r.task_type),
                 TASK_TYPES.join(", ")
             )));
         }
         if r.upload_format != UPLOAD_FORMAT {
             return Err(Status::invalid_argument(format!(
                 "upload_format: `{}` is not supported; use {UPLOAD_FORMAT}",
-                crate::validate::shown(&r.upload_format)
+                crate::text::shown(&r.upload_format)
             )));
         }
         for (field, value, limit) in
@@ -274,6 +274,33 @@ impl Datasets {
         self.lock().get(id).map(|r| r.info.clone()).ok_or_else(|| not_found(id))
     }
 
+    /// The dataset named in `field` if it exists, is READY and holds `task_type` rows (what
+    /// `user`, e.g. "a batch", needs); otherwise the status that says which of these fails.
+    pub(crate) fn ready_for(
+        &self,
+        field: &str,
+        id: &str,
+        task_type: &str,
+        user: &str,
+    ) -> Result<pb::DatasetInfo, Status> {
+        let info = self
+            .describe(id)
+            .map_err(|_| Status::not_found(format!("{field}: dataset {} not found", crate::text::shown(id))))?;
+        if info.status != pb::dataset_info::Status::Ready as i32 {
+            return Err(Status::failed_precondition(format!(
+                "{field}: dataset {id} is {}; {user} needs a READY dataset (upload it and wait for its validation)",
+                status_name(info.status)
+            )));
+        }
+        if info.task_type != task_type {
+            return Err(Status::failed_precondition(format!(
+                "{field}: dataset {id} holds {} rows; {user} reads {task_type} datasets",
+                info.task_type
+            )));
+        }
+        Ok(info)
+    }
+
     /// `Update` with exactly the fields its mask names.
     pub(crate) fn update(&self, r: pb::UpdateDatasetRequest, caller: &str) -> Result<pb::DatasetInfo, Status> {
         let paths = r.update_mask.map(|m| m.paths).unwrap_or_default();
@@ -284,7 +311,7 @@ impl Datasets {
             if !matches!(p.as_str(), "name" | "description" | "labels") {
                 return Err(Status::invalid_argument(format!(
                     "update_mask: `{}` cannot be updated; use name, description or labels",
-                    crate::validate::shown(p)
+                    crate::text::shown(p)
                 )));
             }
         }
