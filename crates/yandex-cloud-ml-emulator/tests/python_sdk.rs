@@ -18,25 +18,32 @@ fn python_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python")
 }
 
+/// Runs `tests/python/<script>` with the official SDK against `emulator`; returns its stdout
+/// after checking that it succeeded and printed `done`.
+async fn python_script(script: &str, emulator: &yandex_cloud_ml_emulator::EmulatorHandle, done: &str) -> String {
+    let python = tokio::task::spawn_blocking(python_with_sdk).await.unwrap();
+    let output = tokio::process::Command::new(&python)
+        .arg(python_dir().join(script))
+        .arg(emulator.endpoint())
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "python {script} failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains(done), "{stdout}");
+    stdout
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn official_python_sdk_works_against_the_emulator() {
-    let python = tokio::task::spawn_blocking(python_with_sdk).await.unwrap();
     let emulator = Emulator::builder()
         .require_api_key("python-interop-key")
         .folder("b1gpythoninterop")
         .start("127.0.0.1:0")
         .await
         .unwrap();
-    let output = tokio::process::Command::new(&python)
-        .arg(python_dir().join("interop.py"))
-        .arg(emulator.endpoint())
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "python interop failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
-    assert!(stdout.contains("all python interop checks passed"), "{stdout}");
+    let stdout = python_script("interop.py", &emulator, "all python interop checks passed").await;
     for check in [
         "run",
         "run_stream final",
@@ -70,16 +77,6 @@ async fn official_python_sdk_works_against_the_emulator() {
 #[tokio::test(flavor = "multi_thread")]
 async fn official_python_sdk_works_against_the_real_local_model() {
     let Some(model) = support::local_model("official_python_sdk_works_against_the_real_local_model") else { return };
-    let python = tokio::task::spawn_blocking(python_with_sdk).await.unwrap();
     let emulator = Emulator::builder().model(model).start("127.0.0.1:0").await.unwrap();
-    let output = tokio::process::Command::new(&python)
-        .arg(python_dir().join("interop_local_model.py"))
-        .arg(emulator.endpoint())
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "python interop failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
-    assert!(stdout.contains("all local model checks passed"), "{stdout}");
+    python_script("interop_local_model.py", &emulator, "all local model checks passed").await;
 }

@@ -4,19 +4,19 @@
 
 use std::time::Duration;
 
-use yandex_cloud_ml_emulator::Emulator;
 use yandex_cloud_ml_sdk::Sdk;
+
+#[path = "connect/mod.rs"]
+mod connect;
 
 #[tokio::main]
 pub async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    run(&mut std::io::stdout()).await
+    let (sdk, _emulator) = connect::sdk().await?;
+    run(&sdk, &mut std::io::stdout()).await
 }
 
 /// The example, writing what it shows to `out` (stdout when run; a buffer in the tests).
-pub async fn run(out: &mut dyn std::io::Write) -> Result<(), Box<dyn std::error::Error>> {
-    let emulator = Emulator::builder().start("127.0.0.1:0").await?;
-    let sdk = Sdk::builder().emulator(emulator.endpoint()).build()?;
-
+pub async fn run(sdk: &Sdk, out: &mut dyn std::io::Write) -> Result<(), Box<dyn std::error::Error>> {
     // One prompt per line: `{"request": [{"role": "user", "text": …}]}`.
     let path = std::env::temp_dir().join(format!("ycml-batch-example-{}.jsonl", std::process::id()));
     let prompts = ["Name a prime number", "Name a colour", "Name a planet"];
@@ -27,8 +27,8 @@ pub async fn run(out: &mut dyn std::io::Write) -> Result<(), Box<dyn std::error:
         .datasets()
         .batch_requests()
         .draft_from_path(&path)
-        .poll_interval(Duration::from_millis(50))
         .upload()
+        .poll_interval(Duration::from_millis(50))
         .await?;
 
     let model = sdk.models().completions("yandexgpt-lite").configure(|c| c.temperature(0.2))?;

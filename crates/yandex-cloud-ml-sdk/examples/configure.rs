@@ -1,20 +1,21 @@
 //! `configure`: temperature, token limit and reasoning; every value is validated.
 
-use yandex_cloud_ml_emulator::Emulator;
 use yandex_cloud_ml_sdk::{
     Sdk,
     completions::{AlternativeStatus, ReasoningMode},
 };
 
+#[path = "connect/mod.rs"]
+mod connect;
+
 #[tokio::main]
 pub async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    run(&mut std::io::stdout()).await
+    let (sdk, _emulator) = connect::sdk().await?;
+    run(&sdk, &mut std::io::stdout()).await
 }
 
 /// The example, writing what it shows to `out` (stdout when run; a buffer in the tests).
-pub async fn run(out: &mut dyn std::io::Write) -> Result<(), Box<dyn std::error::Error>> {
-    let emulator = Emulator::builder().start("127.0.0.1:0").await?;
-    let sdk = Sdk::builder().emulator(emulator.endpoint()).build()?;
+pub async fn run(sdk: &Sdk, out: &mut dyn std::io::Write) -> Result<(), Box<dyn std::error::Error>> {
     let base = sdk.models().completions_with_version("yandexgpt", "rc");
 
     let model = base.configure(|c| c.temperature(0.2).max_tokens(3).reasoning_mode(ReasoningMode::EnabledHidden))?;

@@ -4,19 +4,19 @@
 
 use std::time::Duration;
 
-use yandex_cloud_ml_emulator::Emulator;
 use yandex_cloud_ml_sdk::{Sdk, datasets::DatasetStatus};
+
+#[path = "connect/mod.rs"]
+mod connect;
 
 #[tokio::main]
 pub async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    run(&mut std::io::stdout()).await
+    let (sdk, _emulator) = connect::sdk().await?;
+    run(&sdk, &mut std::io::stdout()).await
 }
 
 /// The example, writing what it shows to `out` (stdout when run; a buffer in the tests).
-pub async fn run(out: &mut dyn std::io::Write) -> Result<(), Box<dyn std::error::Error>> {
-    let emulator = Emulator::builder().start("127.0.0.1:0").await?;
-    let sdk = Sdk::builder().emulator(emulator.endpoint()).build()?;
-
+pub async fn run(sdk: &Sdk, out: &mut dyn std::io::Write) -> Result<(), Box<dyn std::error::Error>> {
     // A `jsonlines` file of completions: a request (messages) and the expected response.
     let path = std::env::temp_dir().join(format!("ycml-example-{}.jsonl", std::process::id()));
     let rows = [
@@ -30,9 +30,9 @@ pub async fn run(out: &mut dyn std::io::Write) -> Result<(), Box<dyn std::error:
         .completions()
         .draft_from_path(&path)
         .name("support answers")
+        .upload()
         .poll_interval(Duration::from_millis(50))
         .on_progress(|p| eprintln!("{}: {}/{:?}", p.stage, p.done, p.total))
-        .upload()
         .await?;
     let info = dataset.info();
     writeln!(out, "uploaded {} rows; status {:?}", info.rows, info.status)?;

@@ -1,19 +1,20 @@
-//! Quickstart: start the emulator in-process and run a completion against it.
-//! With real credentials, build the SDK with `Sdk::from_env()?` instead.
+//! Quickstart: one completion. With `YC_FOLDER_ID` and credentials (`YC_API_KEY`, …) in the
+//! environment it asks Yandex Cloud (`Sdk::from_env()`); without them, an emulator started in
+//! this process (see `connect/mod.rs`).
 
-use yandex_cloud_ml_emulator::Emulator;
 use yandex_cloud_ml_sdk::Sdk;
+
+#[path = "connect/mod.rs"]
+mod connect;
 
 #[tokio::main]
 pub async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    run(&mut std::io::stdout()).await
+    let (sdk, _emulator) = connect::sdk().await?;
+    run(&sdk, &mut std::io::stdout()).await
 }
 
 /// The example, writing what it shows to `out` (stdout when run; a buffer in the tests).
-pub async fn run(out: &mut dyn std::io::Write) -> Result<(), Box<dyn std::error::Error>> {
-    let emulator = Emulator::builder().start("127.0.0.1:0").await?;
-    let sdk = Sdk::builder().emulator(emulator.endpoint()).build()?;
-
+pub async fn run(sdk: &Sdk, out: &mut dyn std::io::Write) -> Result<(), Box<dyn std::error::Error>> {
     let model = sdk.models().completions("yandexgpt");
     writeln!(out, "model: {}", model.uri())?;
     let result = model.run("hello").await?;

@@ -1,18 +1,19 @@
 //! `run_stream`: print the answer as it is generated.
 
 use futures_util::StreamExt;
-use yandex_cloud_ml_emulator::Emulator;
 use yandex_cloud_ml_sdk::{Sdk, completions::Message};
+
+#[path = "connect/mod.rs"]
+mod connect;
 
 #[tokio::main]
 pub async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    run(&mut std::io::stdout()).await
+    let (sdk, _emulator) = connect::sdk().await?;
+    run(&sdk, &mut std::io::stdout()).await
 }
 
 /// The example, writing what it shows to `out` (stdout when run; a buffer in the tests).
-pub async fn run(out: &mut dyn std::io::Write) -> Result<(), Box<dyn std::error::Error>> {
-    let emulator = Emulator::builder().start("127.0.0.1:0").await?;
-    let sdk = Sdk::builder().emulator(emulator.endpoint()).build()?;
+pub async fn run(sdk: &Sdk, out: &mut dyn std::io::Write) -> Result<(), Box<dyn std::error::Error>> {
     let model = sdk.models().completions("yandexgpt");
 
     let messages = [Message::system("You are a zoologist."), Message::user("Tell me about platypuses, briefly.")];

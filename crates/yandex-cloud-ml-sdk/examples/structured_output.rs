@@ -2,7 +2,6 @@
 
 use serde::Deserialize;
 use serde_json::json;
-use yandex_cloud_ml_emulator::Emulator;
 use yandex_cloud_ml_sdk::{Sdk, completions::ResponseFormat};
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -10,15 +9,17 @@ struct Numbers {
     numbers: Vec<i64>,
 }
 
+#[path = "connect/mod.rs"]
+mod connect;
+
 #[tokio::main]
 pub async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    run(&mut std::io::stdout()).await
+    let (sdk, _emulator) = connect::sdk().await?;
+    run(&sdk, &mut std::io::stdout()).await
 }
 
 /// The example, writing what it shows to `out` (stdout when run; a buffer in the tests).
-pub async fn run(out: &mut dyn std::io::Write) -> Result<(), Box<dyn std::error::Error>> {
-    let emulator = Emulator::builder().start("127.0.0.1:0").await?;
-    let sdk = Sdk::builder().emulator(emulator.endpoint()).build()?;
+pub async fn run(sdk: &Sdk, out: &mut dyn std::io::Write) -> Result<(), Box<dyn std::error::Error>> {
     let model = sdk.models().completions("yandexgpt");
 
     let json_mode = model.configure(|c| c.response_format(ResponseFormat::Json))?;

@@ -3,29 +3,29 @@
 
 use std::time::Duration;
 
-use yandex_cloud_ml_emulator::Emulator;
 use yandex_cloud_ml_sdk::{
     Sdk,
     tuning::{TuneParams, TuningType},
 };
 
+#[path = "connect/mod.rs"]
+mod connect;
+
 #[tokio::main]
 pub async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    run(&mut std::io::stdout()).await
+    let (sdk, _emulator) = connect::sdk().await?;
+    run(&sdk, &mut std::io::stdout()).await
 }
 
 /// The example, writing what it shows to `out` (stdout when run; a buffer in the tests).
-pub async fn run(out: &mut dyn std::io::Write) -> Result<(), Box<dyn std::error::Error>> {
-    let emulator = Emulator::builder().start("127.0.0.1:0").await?;
-    let sdk = Sdk::builder().emulator(emulator.endpoint()).build()?;
-
+pub async fn run(sdk: &Sdk, out: &mut dyn std::io::Write) -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::temp_dir().join(format!("ycml-tune-example-{}.jsonl", std::process::id()));
     std::fs::write(
         &path,
         r#"{"request": [{"role": "user", "text": "What is the capital of Atlantis?"}], "response": "Poseidonia."}"#,
     )?;
     let train =
-        sdk.datasets().completions().draft_from_path(&path).poll_interval(Duration::from_millis(50)).upload().await?;
+        sdk.datasets().completions().draft_from_path(&path).upload().poll_interval(Duration::from_millis(50)).await?;
 
     let base = sdk.models().completions("yandexgpt-lite");
     let tuned = base
@@ -43,7 +43,7 @@ pub async fn run(out: &mut dyn std::io::Write) -> Result<(), Box<dyn std::error:
     let id = task.id().to_owned();
     let again = base.attach_tune_deferred(id);
     let model = again.wait().poll_interval(Duration::from_millis(50)).await?;
-    writeln!(out, "re-attached task {:?}", again.task_info().await?.status)?;
+    writeln!(out, "re-attached task {:?}", again.status().await?)?;
     writeln!(
         out,
         "answers the same: {}",

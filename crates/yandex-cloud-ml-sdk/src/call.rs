@@ -21,6 +21,8 @@ use std::{
     time::Duration,
 };
 
+use tokio::time::Instant;
+
 use crate::{error::Result, retry::RetryPolicy};
 
 /// A boxed, sendable future of an SDK result.
@@ -47,6 +49,17 @@ impl CallOptions {
     pub fn timeout(&self) -> Duration {
         self.timeout
     }
+
+    /// When a call with these options, started now, must end.
+    pub(crate) fn deadline(&self) -> Instant {
+        Instant::now() + crate::clock::capped(self.timeout)
+    }
+
+    /// The same options for a step of a call that must end by `deadline`: a call of several
+    /// RPCs gives each the time that is left, so its timeout bounds all of them.
+    pub(crate) fn until(&self, deadline: Instant) -> CallOptions {
+        CallOptions { timeout: deadline.saturating_duration_since(Instant::now()), ..self.clone() }
+    }
 }
 
 /// What a [`Call`] does when awaited: one SDK request with its payload, its default timeout
@@ -57,8 +70,9 @@ pub trait Action: Send + Sized + 'static {
     type Output: Send + 'static;
     /// Overall timeout used unless [`Call::timeout`] sets another.
     const DEFAULT_TIMEOUT: Duration;
-    /// A short description for `Debug` output.
-    const NAME: &'static str;
+    /// Attempt timeout used unless [`Call::attempt_timeout`] sets another (calls that last
+    /// hours bound each of their RPC attempts).
+    const DEFAULT_ATTEMPT_TIMEOUT: Option<Duration> = None;
 
     /// Runs the request with the call's options.
     #[doc(hidden)]
@@ -74,7 +88,11 @@ pub struct Call<A> {
 
 impl<A: Action> Call<A> {
     pub(crate) fn new(action: A) -> Call<A> {
-        Call { action, options: CallOptions::with_timeout(A::DEFAULT_TIMEOUT) }
+        let options = CallOptions {
+            attempt_timeout: A::DEFAULT_ATTEMPT_TIMEOUT,
+            ..CallOptions::with_timeout(A::DEFAULT_TIMEOUT)
+        };
+        Call { action, options }
     }
 
     /// Overall deadline: all attempts, backoff and (for streams) reading to the end.
@@ -105,6 +123,10 @@ impl<A: Action> Call<A> {
         &mut self.action
     }
 
+    pub(crate) fn into_parts(self) -> (A, CallOptions) {
+        (self.action, self.options)
+    }
+
     /// The options set so far.
     pub fn options(&self) -> &CallOptions {
         &self.options
@@ -127,5 +149,42 @@ impl<A: Action> IntoFuture for Call<A> {
 
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(self.action.execute(self.options))
+    }
+}
+
+/// Default timeout of a handle's call (a status, a cancel, an id looked up).
+const HANDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A call of a handle's method: an operation's or a task's status, result, cancel, and so on.
+/// Its timeout (default 60 s) bounds every RPC the method makes.
+pub struct HandleCall<O> {
+    name: &'static str,
+    run: Box<dyn FnOnce(CallOptions) -> BoxFuture<'static, O> + Send>,
+}
+
+impl<O: Send + 'static> HandleCall<O> {
+    pub(crate) fn call<F>(
+        name: &'static str,
+        run: impl FnOnce(CallOptions) -> F + Send + 'static,
+    ) -> Call<HandleCall<O>>
+    where
+        F: Future<Output = Result<O>> + Send + 'static,
+    {
+        Call::new(HandleCall { name, run: Box::new(move |options| Box::pin(run(options))) })
+    }
+}
+
+impl<O> fmt::Debug for HandleCall<O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+impl<O: Send + 'static> Action for HandleCall<O> {
+    type Output = O;
+    const DEFAULT_TIMEOUT: Duration = HANDLE_TIMEOUT;
+
+    fn execute(self, options: CallOptions) -> impl Future<Output = Result<O>> + Send {
+        (self.run)(options)
     }
 }

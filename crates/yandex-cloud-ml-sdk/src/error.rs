@@ -45,39 +45,94 @@ pub enum ErrorKind {
     InvalidDataset,
 }
 
-/// Structured evidence some errors carry besides their message.
-#[derive(Debug, Clone, PartialEq)]
+/// What to do about an error, when the SDK knows: structured, so that a command-line tool or a
+/// UI can say it in its own terms (a flag, a button) without parsing the message. `Display`
+/// says it in the SDK's terms, and the error's own `Display` ends with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum ErrorDetails {
-    /// A dataset failed validation.
-    DatasetValidation {
-        /// The dataset (still there, with status `Invalid`).
-        dataset_id: String,
-        /// What validation found, with row numbers.
-        errors: Vec<crate::datasets::ValidationError>,
+pub enum Remedy {
+    /// The call ran out of time: allow it more than `timeout`.
+    RaiseTimeout {
+        /// The budget that was not enough.
+        timeout: Duration,
     },
-    /// A stream failed after it had delivered part of the answer. What was delivered stays
-    /// delivered (a stream is never replayed): the text so far is the last chunk's
-    /// [`text`](crate::completions::CompletionChunk::text), also kept by
-    /// [`CompletionStream::current`](crate::completions::CompletionStream::current).
-    StreamInterrupted {
-        /// Chunks delivered before the failure.
-        chunks: u64,
-        /// Characters of alternative 0's text delivered before the failure.
-        text_chars: u64,
+    /// No folder is configured.
+    SetFolderId,
+    /// No credentials were found.
+    ProvideCredentials,
+    /// The server's certificate is signed by a CA the SDK does not trust (a TLS-inspecting
+    /// proxy, a private CA): trust that CA.
+    TrustCertificateAuthority,
+    /// The server's certificate is for another host: check the endpoint's address.
+    CheckEndpoint,
+    /// Endpoint discovery is off and this service has no address.
+    SetServiceEndpoint {
+        /// The service id, e.g. `ai-foundation-models`.
+        service: String,
     },
-    /// A batch task failed or was cancelled.
-    BatchTask {
-        /// The task.
-        task_id: String,
-        /// The dataset with the answers it gave before it ended, if any.
-        partial_result: Option<String>,
-        /// Rows it could not answer.
-        line_errors: Vec<crate::batch::LineError>,
-        /// Batches that failed as a whole.
-        batch_errors: Vec<crate::batch::BatchError>,
+    /// A file would be overwritten: allow it, or remove the file.
+    AllowOverwrite {
+        /// The file that exists.
+        path: std::path::PathBuf,
+    },
+    /// The upload's part size does not fit the file: choose one between these (bytes).
+    ChooseChunkSize {
+        /// Smallest workable part size.
+        min: u64,
+        /// Largest workable part size.
+        max: u64,
+    },
+    /// The work is still running and has no result yet: wait for it.
+    WaitForCompletion {
+        /// The operation or task.
+        id: String,
+    },
+    /// Waiting gave up, but the work goes on: re-attach to it by id later.
+    Reattach {
+        /// The operation or task.
+        id: String,
+    },
+    /// The request is larger than a server accepts: send less.
+    SendLess {
+        /// The size limit in bytes.
+        limit: usize,
     },
 }
+
+impl fmt::Display for Remedy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Remedy::RaiseTimeout { .. } => f.write_str("raise it with `.timeout(...)` if the call needs longer"),
+            Remedy::SetFolderId => f.write_str("call SdkBuilder::folder_id(...) or set YC_FOLDER_ID"),
+            Remedy::ProvideCredentials => f.write_str(
+                "set YC_API_KEY, YC_IAM_TOKEN, YC_OAUTH_TOKEN or YC_SERVICE_ACCOUNT_KEY_FILE, run on a VM with a \
+                 service account, or pass Credentials explicitly to the SDK builder",
+            ),
+            Remedy::TrustCertificateAuthority => f.write_str(
+                "if a corporate proxy or a private CA signs it, trust that CA with SdkBuilder::ca_certificate_pem \
+                 (ycml: --ca-cert FILE or SSL_CERT_FILE)",
+            ),
+            Remedy::CheckEndpoint => f.write_str("if the host name is wrong, check the endpoint address"),
+            Remedy::SetServiceEndpoint { service } => {
+                write!(f, "use SdkBuilder::service_endpoint(\"{service}\", \"host:port\")")
+            }
+            Remedy::AllowOverwrite { .. } => f.write_str("remove it or pass exist_ok(true)"),
+            Remedy::ChooseChunkSize { min, max } => write!(f, "choose a chunk size between {min} and {max} bytes"),
+            Remedy::WaitForCompletion { .. } => f.write_str("call wait() or poll status()"),
+            Remedy::Reattach { .. } => f.write_str("re-attach with its id"),
+            Remedy::SendLess { .. } => f.write_str("send less (shorter messages, fewer or smaller tools)"),
+        }
+    }
+}
+
+/// Structured evidence an error carries besides its message, defined by the domain it comes
+/// from (e.g. [`ValidationFailure`](crate::datasets::ValidationFailure),
+/// [`BatchFailure`](crate::batch::BatchFailure),
+/// [`StreamInterrupted`](crate::completions::StreamInterrupted)); read it with
+/// [`Error::details`].
+trait Detail: std::any::Any + fmt::Debug + Send + Sync {}
+
+impl<T: std::any::Any + fmt::Debug + Send + Sync> Detail for T {}
 
 /// gRPC status code, independent of the `tonic` version the SDK uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -180,7 +235,8 @@ struct Inner {
     operation_id: Option<String>,
     attempts: u32,
     retryable: bool,
-    details: Option<ErrorDetails>,
+    details: Option<Box<dyn Detail>>,
+    remedy: Option<Remedy>,
     source: Option<BoxError>,
 }
 
@@ -198,6 +254,7 @@ impl Error {
                 attempts: 0,
                 retryable: false,
                 details: None,
+                remedy: None,
                 source: None,
             }),
         }
@@ -222,10 +279,8 @@ impl Error {
     }
 
     pub(crate) fn timeout(after: Duration) -> Error {
-        let mut e = Error::new(
-            ErrorKind::Timeout,
-            format!("deadline of {after:?} exceeded; raise it with `.timeout(...)` if the call needs longer"),
-        );
+        let mut e = Error::new(ErrorKind::Timeout, format!("deadline of {after:?} exceeded"))
+            .with_remedy(Remedy::RaiseTimeout { timeout: after });
         e.inner.code = Some(Code::DeadlineExceeded);
         e
     }
@@ -247,7 +302,7 @@ impl Error {
             connection_lost || status.source().is_some() && matches!(code, Code::Unavailable | Code::Unknown);
         let local_timeout = has_source(&status, |_: &tonic::TimeoutExpired| true);
         if let Some(problem) = tls_rejection(&status) {
-            return Error::tls(problem).with_source(status);
+            return Error::tls(&problem).with_source(status);
         }
         let kind = match code {
             _ if local_timeout => ErrorKind::Timeout,
@@ -265,21 +320,19 @@ impl Error {
     }
 
     /// The server's certificate was rejected; says what to do about it.
-    pub(crate) fn tls(problem: String) -> Error {
-        Error::new(
-            ErrorKind::Tls,
-            format!(
-                "the server's TLS certificate was rejected ({problem}); if a corporate proxy or a private CA \
-                 signs it, trust that CA with SdkBuilder::ca_certificate_pem (ycml: --ca-cert FILE or \
-                 SSL_CERT_FILE); if the host name is wrong, check the endpoint address"
-            ),
-        )
+    pub(crate) fn tls(problem: &rustls::CertificateError) -> Error {
+        use rustls::CertificateError as C;
+        let remedy = match problem {
+            C::NotValidForName | C::NotValidForNameContext { .. } => Remedy::CheckEndpoint,
+            _ => Remedy::TrustCertificateAuthority,
+        };
+        Error::new(ErrorKind::Tls, format!("the server's TLS certificate was rejected ({problem})")).with_remedy(remedy)
     }
 
     /// A transport failure with its cause, recognising rejected certificates.
     pub(crate) fn transport(context: &str, source: impl StdError + Send + Sync + 'static) -> Error {
         match tls_rejection(&source) {
-            Some(problem) => Error::tls(problem).with_source(source),
+            Some(problem) => Error::tls(&problem).with_source(source),
             None => Error::new(ErrorKind::Transport, format!("{context}: {source}")).with_source(source),
         }
     }
@@ -320,18 +373,19 @@ impl Error {
         self
     }
 
-    /// Records how far a stream got before this error ended it, in the details and the message.
-    pub(crate) fn after_stream_progress(mut self, chunks: u64, text_chars: u64) -> Error {
-        self.inner.message = format!(
-            "{} (the stream broke after {chunks} chunks with {text_chars} characters of text; \
-             what was delivered is not sent again)",
-            self.inner.message
-        );
-        self.with_details(ErrorDetails::StreamInterrupted { chunks, text_chars })
+    /// Appends a note in parentheses to the message, e.g. how far a stream got.
+    pub(crate) fn noted(mut self, note: &str) -> Error {
+        self.inner.message = format!("{} ({note})", self.inner.message);
+        self
     }
 
-    pub(crate) fn with_details(mut self, details: ErrorDetails) -> Error {
-        self.inner.details = Some(details);
+    pub(crate) fn with_details<D: std::any::Any + fmt::Debug + Send + Sync>(mut self, details: D) -> Error {
+        self.inner.details = Some(Box::new(details));
+        self
+    }
+
+    pub(crate) fn with_remedy(mut self, remedy: Remedy) -> Error {
+        self.inner.remedy = Some(remedy);
         self
     }
 
@@ -385,9 +439,19 @@ impl Error {
         self.inner.operation_id.as_deref()
     }
 
-    /// Structured evidence, e.g. every row error of a dataset that failed validation.
-    pub fn details(&self) -> Option<&ErrorDetails> {
-        self.inner.details.as_ref()
+    /// Structured evidence of type `D`, if the error carries it: every row error of a dataset
+    /// that failed validation ([`ValidationFailure`](crate::datasets::ValidationFailure)), the
+    /// partial result of a failed batch ([`BatchFailure`](crate::batch::BatchFailure)), how
+    /// far a broken stream got ([`StreamInterrupted`](crate::completions::StreamInterrupted)).
+    pub fn details<D: std::any::Any>(&self) -> Option<&D> {
+        let details: &dyn std::any::Any = self.inner.details.as_deref()?;
+        details.downcast_ref()
+    }
+
+    /// What to do about it, when the SDK knows. The message ([`message`](Self::message)) says
+    /// what went wrong; `Display` says both.
+    pub fn remedy(&self) -> Option<&Remedy> {
+        self.inner.remedy.as_ref()
     }
 
     /// How many attempts were made before giving up (0 when nothing was sent).
@@ -454,14 +518,14 @@ fn has_source<E: StdError + 'static>(error: &(dyn StdError + 'static), matches: 
 
 /// The certificate problem, if `error` (or a cause of it) is a rejected server certificate.
 /// I/O errors hide their payload from `source()`, so they are opened explicitly.
-pub(crate) fn tls_rejection(error: &(dyn StdError + 'static)) -> Option<String> {
+pub(crate) fn tls_rejection(error: &(dyn StdError + 'static)) -> Option<rustls::CertificateError> {
     let mut current = Some(error);
     while let Some(e) = current {
         let inner =
             e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()).map(|i| i as &(dyn StdError + 'static));
         for candidate in [Some(e), inner].into_iter().flatten() {
             if let Some(rustls::Error::InvalidCertificate(problem)) = candidate.downcast_ref::<rustls::Error>() {
-                return Some(format!("{problem}"));
+                return Some(problem.clone());
             }
         }
         current = inner.and_then(|i| i.source()).or_else(|| e.source());
@@ -491,6 +555,9 @@ impl fmt::Display for Error {
             _ => {}
         }
         f.write_str(if i.message.is_empty() { "<empty message>" } else { &i.message })?;
+        if let Some(remedy) = &i.remedy {
+            write!(f, "; {remedy}")?;
+        }
         let mut extra = Vec::new();
         if let Some(id) = &i.client_request_id {
             extra.push(format!("client request id {id}"));
@@ -529,6 +596,12 @@ impl fmt::Debug for Error {
             d.field("operation_id", id);
         }
         d.field("attempts", &i.attempts);
+        if let Some(r) = &i.remedy {
+            d.field("remedy", r);
+        }
+        if let Some(details) = &i.details {
+            d.field("details", details);
+        }
         if let Some(s) = &i.source {
             d.field("source", s);
         }

@@ -8,7 +8,9 @@
 
 use std::time::Duration;
 
-use crate::error::{Code, Error, ErrorKind};
+use tokio::time::Instant;
+
+use crate::error::{Code, Error, ErrorKind, Result};
 
 /// How failed calls are retried. Cheap to clone.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,15 +88,16 @@ impl RetryPolicy {
         self.max_attempts > 1
     }
 
-    /// Whether `error` after `attempt` attempts (1-based) should be retried.
-    pub(crate) fn should_retry(&self, error: &Error, attempt: u32) -> bool {
-        attempt < self.max_attempts && self.retries(error)
-    }
-
-    /// Whether this policy counts `error` as transient, whatever the attempt count.
+    /// Whether this policy counts `error` as transient, whatever the attempt count: a broken
+    /// connection, a gRPC status with one of its codes, an object-storage answer that says to
+    /// try again (5xx, 429).
     pub(crate) fn retries(&self, error: &Error) -> bool {
-        error.kind() == ErrorKind::Transport
-            || error.kind() == ErrorKind::Rpc && error.code().is_some_and(|c| self.retryable_codes.contains(&c))
+        match error.kind() {
+            ErrorKind::Transport => true,
+            ErrorKind::Rpc => error.code().is_some_and(|c| self.retryable_codes.contains(&c)),
+            ErrorKind::Http => error.is_retryable(),
+            _ => false,
+        }
     }
 
     /// The sleep after the `failures`-th failure (1-based): initial × multiplier^failures plus
@@ -104,6 +107,105 @@ impl RetryPolicy {
         let jitter = self.jitter.as_secs_f64() * fastrand::f64();
         let secs = (base + jitter).min(self.max_backoff.as_secs_f64());
         Duration::try_from_secs_f64(secs).unwrap_or(self.max_backoff)
+    }
+}
+
+/// What the retry loop does after a failed attempt.
+pub(crate) enum Next {
+    /// Sleep the policy's backoff, then try again.
+    Backoff,
+    /// Try again at once (e.g. with a fresh token).
+    Now,
+    /// Give up with this error.
+    GiveUp,
+}
+
+/// The attempts of one logical call, for [`run`].
+pub(crate) struct Attempts<'a> {
+    /// What is attempted, for logs (a gRPC method, "upload PUT"), and the call's request id.
+    pub what: &'a str,
+    pub request_id: &'a str,
+    pub policy: &'a RetryPolicy,
+    /// The call's overall deadline, and the timeout it came from (for the error).
+    pub deadline: Instant,
+    pub timeout: Duration,
+    /// Bound of each attempt.
+    pub attempt_timeout: Option<Duration>,
+}
+
+/// The one retry loop, for gRPC calls and object-storage requests alike: runs `attempt` (given
+/// its number and deadline) until it succeeds, `after_failure` gives up, the policy's attempts
+/// are used up, or the overall deadline passes. An attempt cut off by its own timeout is
+/// retried like a transient failure; the overall deadline ends the call with a timeout that
+/// names the last failure. Errors carry the number of attempts made.
+pub(crate) async fn run<T, Fut>(
+    attempts: Attempts<'_>,
+    mut attempt: impl FnMut(u32, Instant) -> Fut,
+    mut after_failure: impl FnMut(&mut Error, u32) -> Next,
+) -> Result<T>
+where
+    Fut: Future<Output = Result<T>>,
+{
+    let Attempts { what, request_id, policy, deadline, timeout, attempt_timeout } = attempts;
+    let timed_out = |made: u32, last: Option<&Error>| {
+        let e = Error::timeout(timeout);
+        let e = match last {
+            Some(last) => e.after_failure(last),
+            None => e,
+        };
+        e.with_attempts(made)
+    };
+    let mut last_failure: Option<Error> = None;
+    let mut number = 0;
+    loop {
+        number += 1;
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(timed_out(number - 1, last_failure.as_ref()));
+        }
+        let attempt_deadline = attempt_timeout.map_or(deadline, |t| (now + crate::clock::capped(t)).min(deadline));
+        let mut error = match tokio::time::timeout_at(attempt_deadline, attempt(number, attempt_deadline)).await {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(e)) => e,
+            // The attempt's own timeout is a retryable failure; the overall deadline is not.
+            Err(_) if attempt_deadline < deadline => Error::new(
+                ErrorKind::Timeout,
+                format!("attempt timed out after {:?}", attempt_timeout.unwrap_or_default()),
+            )
+            .with_code(Code::DeadlineExceeded),
+            Err(_) => return Err(timed_out(number, last_failure.as_ref())),
+        };
+        let attempt_timed_out = error.kind() == ErrorKind::Timeout && attempt_deadline < deadline;
+        let next = after_failure(&mut error, number);
+        let retry = match next {
+            Next::GiveUp => false,
+            Next::Now => true,
+            Next::Backoff => number < policy.attempts() && (attempt_timed_out || policy.retries(&error)),
+        };
+        if !retry {
+            // `is_retryable` reports this call's policy, so callers (and adapters such as rig's)
+            // see the verdict the retry itself used.
+            if !matches!(next, Next::GiveUp) {
+                error.set_retryable(attempt_timed_out || policy.retries(&error));
+            }
+            tracing::debug!(method = what, request_id, attempt = number, error = %error, "call failed");
+            return Err(error.with_attempts(number));
+        }
+        if let Next::Backoff = next {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let delay = policy.backoff(number).min(remaining);
+            tracing::warn!(
+                method = what,
+                request_id,
+                attempt = number,
+                max_attempts = policy.attempts(),
+                error = %error,
+                delay = ?delay,
+                "retrying"
+            );
+            last_failure = Some(error);
+            tokio::time::sleep(delay).await;
+        }
     }
 }
 
@@ -128,16 +230,31 @@ mod tests {
         }
     }
 
-    #[test]
-    fn retries_only_configured_codes_and_respects_attempts() {
+    /// How many attempts the loop makes when every attempt fails with `status`.
+    async fn attempts_made(policy: &RetryPolicy, status: fn() -> tonic::Status) -> u32 {
+        let attempts = Attempts {
+            what: "test",
+            request_id: "",
+            policy,
+            deadline: Instant::now() + Duration::from_secs(3600),
+            timeout: Duration::from_secs(3600),
+            attempt_timeout: None,
+        };
+        let e = run(attempts, |_, _| async move { Err::<(), _>(Error::from_status(status())) }, |_, _| Next::Backoff)
+            .await
+            .unwrap_err();
+        e.attempts()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_only_configured_codes_and_respects_attempts() {
         let p = RetryPolicy::default();
-        let unavailable = Error::from_status(tonic::Status::unavailable("x"));
-        let invalid = Error::from_status(tonic::Status::invalid_argument("x"));
-        assert!(p.should_retry(&unavailable, 1));
-        assert!(p.should_retry(&unavailable, 4));
-        assert!(!p.should_retry(&unavailable, 5));
-        assert!(!p.should_retry(&invalid, 1));
-        assert!(!RetryPolicy::none().should_retry(&unavailable, 1));
+        assert_eq!(attempts_made(&p, || tonic::Status::unavailable("x")).await, 5);
+        assert_eq!(attempts_made(&p, || tonic::Status::invalid_argument("x")).await, 1);
+        assert_eq!(attempts_made(&RetryPolicy::none(), || tonic::Status::unavailable("x")).await, 1);
+        let only_internal = RetryPolicy::default().retryable_codes([Code::Internal]).max_attempts(3);
+        assert_eq!(attempts_made(&only_internal, || tonic::Status::internal("x")).await, 3);
+        assert_eq!(attempts_made(&only_internal, || tonic::Status::unavailable("x")).await, 1);
         assert!(!RetryPolicy::none().retries_enabled());
     }
 }

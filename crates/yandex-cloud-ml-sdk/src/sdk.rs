@@ -4,9 +4,7 @@ use std::{collections::HashMap, fmt, sync::Arc, time::Duration};
 
 use crate::{
     auth::{Authenticator, Credentials},
-    completions::{Completions, GptModel},
     error::{Error, Result},
-    operations::Operations,
     retry::RetryPolicy,
     transport::{EndpointConfig, Transport, TransportConfig, endpoints},
 };
@@ -26,6 +24,10 @@ pub const EMULATOR_API_KEY: &str = "emulator-dev-key";
 
 /// Client of Yandex Cloud AI Studio / Foundation Models. Cheap to clone (`Arc` inside),
 /// `Send + Sync`; every clone shares the same connections, discovery cache and token cache.
+///
+/// Each domain adds its entry point: [`models`](Sdk::models) (then
+/// [`completions`](Models::completions)), [`datasets`](Sdk::datasets),
+/// [`tuning`](Sdk::tuning), [`batch`](Sdk::batch), [`operations`](Sdk::operations).
 ///
 /// ```no_run
 /// # async fn demo() -> yandex_cloud_ml_sdk::Result<()> {
@@ -67,30 +69,9 @@ impl Sdk {
         &self.inner.folder_id
     }
 
-    /// Model factories (`sdk.models().completions("yandexgpt")`).
+    /// Models by kind and name (`sdk.models().completions("yandexgpt")`).
     pub fn models(&self) -> Models {
         Models { sdk: self.clone() }
-    }
-
-    /// Datasets for tuning and batch inference (`sdk.datasets().completions()...`).
-    pub fn datasets(&self) -> crate::datasets::Datasets {
-        crate::datasets::Datasets::new(self.clone())
-    }
-
-    /// Tuning tasks of the folder (`sdk.tuning().get(id)`, `.list()`).
-    pub fn tuning(&self) -> crate::tuning::Tuning {
-        crate::tuning::Tuning::new(self.clone())
-    }
-
-    /// Batch tasks of the folder (`sdk.batch().get(id)`, `.list()`); start one with
-    /// `model.batch().run_deferred(dataset)`.
-    pub fn batch(&self) -> crate::batch::Batches {
-        crate::batch::Batches::new(self.clone())
-    }
-
-    /// Long-running operations by id (`sdk.operations().get::<T>(id)`).
-    pub fn operations(&self) -> Operations {
-        Operations::new(self.clone())
     }
 
     pub(crate) fn transport(&self) -> &Transport {
@@ -98,22 +79,11 @@ impl Sdk {
     }
 }
 
-/// Model factories of an [`Sdk`].
+/// Models of an [`Sdk`] by kind and name; each model domain adds its factory (e.g.
+/// [`completions`](Models::completions)).
 #[derive(Debug, Clone)]
 pub struct Models {
-    sdk: Sdk,
-}
-
-impl Models {
-    /// Text-generation models (the Python SDK's `sdk.models.completions`).
-    pub fn completions(&self, model_name: &str) -> GptModel {
-        Completions::new(self.sdk.clone()).model(model_name)
-    }
-
-    /// A text-generation model at a given version (`latest`, `rc`, `deprecated`, …).
-    pub fn completions_with_version(&self, model_name: &str, model_version: &str) -> GptModel {
-        Completions::new(self.sdk.clone()).model_with_version(model_name, model_version)
-    }
+    pub(crate) sdk: Sdk,
 }
 
 /// Configures an [`Sdk`]. Nothing touches the network until the first call.
@@ -270,9 +240,7 @@ impl SdkBuilder {
             (Some(f), _) if !f.trim().is_empty() => f.trim().to_owned(),
             (_, true) => EMULATOR_FOLDER_ID.to_owned(),
             _ => {
-                return Err(Error::configuration(
-                    "folder id is not set: call SdkBuilder::folder_id(...) or set YC_FOLDER_ID",
-                ));
+                return Err(Error::configuration("folder id is not set").with_remedy(crate::error::Remedy::SetFolderId));
             }
         };
         let credentials = match (self.credentials, self.emulator) {

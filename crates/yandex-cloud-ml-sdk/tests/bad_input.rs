@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::json;
 use yandex_cloud_ml_emulator::{AuthMode, Emulator, EmulatorConfig};
 use yandex_cloud_ml_sdk::{
-    Credentials, ErrorKind, Sdk, Tls,
+    Credentials, ErrorKind, Remedy, Sdk, Tls,
     completions::Message,
     tools::{ToolCall, ToolChoice},
 };
@@ -75,11 +75,10 @@ async fn discovery_off_and_no_address_for_the_service() {
         .unwrap();
     let e = sdk.models().completions("yandexgpt").run("hi").await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Configuration, "{e}");
-    assert_eq!(
-        e.message(),
-        "endpoint discovery is disabled, so the `ai-foundation-models` service needs an address: \
-         use SdkBuilder::service_endpoint(\"ai-foundation-models\", \"host:port\")"
-    );
+    assert_eq!(e.message(), "endpoint discovery is disabled, so the `ai-foundation-models` service needs an address");
+    assert_eq!(e.remedy(), Some(&Remedy::SetServiceEndpoint { service: "ai-foundation-models".into() }));
+    let shown = e.to_string();
+    assert!(shown.contains("; use SdkBuilder::service_endpoint(\"ai-foundation-models\", \"host:port\")"), "{shown}");
 }
 
 #[tokio::test]

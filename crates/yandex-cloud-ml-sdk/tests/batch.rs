@@ -9,8 +9,8 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 use futures_util::StreamExt;
 use yandex_cloud_ml_emulator::{Emulator, EmulatorConfig};
 use yandex_cloud_ml_sdk::{
-    Code, ErrorDetails, ErrorKind, Sdk,
-    batch::BatchStatus,
+    Code, ErrorKind, Sdk,
+    batch::{BatchFailure, BatchStatus},
     datasets::{Dataset, DatasetStatus, TaskType},
 };
 
@@ -30,7 +30,7 @@ fn prompt_row(prompt: &str) -> String {
 async fn prompts(sdk: &Sdk, name: &str, prompts: &[String]) -> Dataset {
     let lines: Vec<String> = prompts.iter().map(|p| prompt_row(p)).collect();
     let path = temp_file(name, &lines);
-    let dataset = sdk.datasets().batch_requests().draft_from_path(&path).poll_interval(FAST).upload().await.unwrap();
+    let dataset = sdk.datasets().batch_requests().draft_from_path(&path).upload().poll_interval(FAST).await.unwrap();
     let _ = std::fs::remove_file(path);
     dataset
 }
@@ -132,7 +132,7 @@ async fn a_cancelled_task_is_an_error_that_names_its_partial_result() {
     assert_eq!(task.status().await.unwrap(), BatchStatus::Canceled);
     let e = task.wait().poll_interval(FAST).await.unwrap_err();
     assert_eq!((e.kind(), e.code()), (ErrorKind::OperationFailed, Some(Code::Cancelled)), "{e}");
-    let Some(ErrorDetails::BatchTask { partial_result: Some(partial), .. }) = e.details() else { panic!("{e:?}") };
+    let Some(BatchFailure { partial_result: Some(partial), .. }) = e.details::<BatchFailure>() else { panic!("{e:?}") };
     assert!(
         e.message()
             .starts_with(&format!("batch task {} ended CANCELED; partial results in dataset {partial}", task.id())),
@@ -206,7 +206,7 @@ async fn a_tuned_model_answers_its_training_in_batch() {
         &[serde_json::json!({"request": [{"role": "user", "text": "what is the code word"}], "response": "Marmalade."})
             .to_string()],
     );
-    let train = sdk.datasets().completions().draft_from_path(&train_path).poll_interval(FAST).upload().await.unwrap();
+    let train = sdk.datasets().completions().draft_from_path(&train_path).upload().poll_interval(FAST).await.unwrap();
     let tuned = sdk.models().completions("yandexgpt").tune(&train).poll_interval(FAST).await.unwrap();
     let source = prompts(&sdk, "tuned", &["What is the code word?".into(), "hello".into()]).await;
     let task = tuned.batch().run_deferred(&source).await.unwrap();
@@ -229,7 +229,7 @@ async fn bad_input_is_refused_with_the_reason() {
         &[serde_json::json!({"request": [{"role": "user", "text": "q"}], "response": "a"}).to_string()],
     );
     let wrong =
-        sdk.datasets().completions().draft_from_path(&completions_path).poll_interval(FAST).upload().await.unwrap();
+        sdk.datasets().completions().draft_from_path(&completions_path).upload().poll_interval(FAST).await.unwrap();
     let e = model.batch().run_deferred(&wrong).await.unwrap_err();
     assert_eq!(e.code(), Some(Code::FailedPrecondition), "{e}");
     assert!(e.message().contains("TextToTextGenerationRequest"), "{e}");

@@ -17,6 +17,7 @@ use yandex_cloud_ml_sdk::{
     blocking::{Dataset, Sdk},
     completions::AlternativeStatus,
     datasets::DatasetStatus,
+    operations::OperationStatus,
     tuning::TuningStatus,
 };
 
@@ -52,7 +53,7 @@ fn upload_prompts(sdk: &Sdk, prompts: &[&str]) -> Dataset {
     let rows: Vec<_> = prompts.iter().map(|p| serde_json::json!({"request": [{"role": "user", "text": p}]})).collect();
     let path = jsonl("prompts", &rows);
     let dataset =
-        sdk.datasets().batch_requests().draft_from_path(&path).with(|d| d.poll_interval(FAST)).upload().send();
+        sdk.datasets().batch_requests().draft_from_path(&path).upload().with(|c| c.poll_interval(FAST)).send();
     let _ = std::fs::remove_file(path);
     dataset.unwrap()
 }
@@ -62,7 +63,7 @@ fn upload_training(sdk: &Sdk) -> Dataset {
         serde_json::json!({"request": [{"role": "user", "text": "What is our refund window?"}], "response": "30 days."}),
     ];
     let path = jsonl("train", &rows);
-    let dataset = sdk.datasets().completions().draft_from_path(&path).with(|d| d.poll_interval(FAST)).upload().send();
+    let dataset = sdk.datasets().completions().draft_from_path(&path).upload().with(|c| c.poll_interval(FAST)).send();
     let _ = std::fs::remove_file(path);
     dataset.unwrap()
 }
@@ -138,15 +139,15 @@ fn run_deferred_then_wait_status_result_cancel_and_reattach() {
         .send()
         .unwrap();
     assert_eq!(result.text(), "Echo: deferred hello");
-    assert!(operation.status().unwrap().is_succeeded());
-    assert_eq!(operation.result().unwrap().text(), "Echo: deferred hello");
-    let again = model.attach_deferred(operation.id()).with_rpc_timeout(Duration::from_secs(5));
-    assert_eq!(again.result().unwrap().text(), "Echo: deferred hello");
+    assert!(operation.status().send().unwrap() == OperationStatus::Succeeded);
+    assert_eq!(operation.result().send().unwrap().text(), "Echo: deferred hello");
+    let again = model.attach_deferred(operation.id());
+    assert_eq!(again.result().timeout(Duration::from_secs(5)).send().unwrap().text(), "Echo: deferred hello");
     let by_id = sdk.operations().get::<yandex_cloud_ml_sdk::completions::CompletionResult>(operation.id());
-    assert_eq!(by_id.result().unwrap().text(), "Echo: deferred hello");
+    assert_eq!(by_id.result().send().unwrap().text(), "Echo: deferred hello");
     let untyped = sdk.operations().get_untyped(operation.id());
-    assert!(untyped.status().unwrap().is_succeeded());
-    assert!(untyped.result().unwrap().type_url.ends_with("CompletionResponse"));
+    assert!(untyped.status().send().unwrap() == OperationStatus::Succeeded);
+    assert!(untyped.result().send().unwrap().type_url.ends_with("CompletionResponse"));
 }
 
 #[test]
@@ -159,16 +160,17 @@ fn cancel_stops_a_running_deferred_generation() {
     };
     let sdk = yandex_cloud_ml_sdk::Sdk::builder().emulator(emulator.1.endpoint()).build_blocking().unwrap();
     let operation = sdk.models().completions("yandexgpt").run_deferred("slow").send().unwrap();
-    assert!(operation.status().unwrap().is_running());
+    assert!(operation.status().send().unwrap().is_running());
     let e = operation
         .wait()
         .poll_interval(FAST)
-        .rpc_timeout(Duration::from_secs(5))
+        .with(|w| w.poll_timeout(Duration::from_secs(5)))
         .timeout(Duration::from_millis(50))
         .send();
     assert!(e.unwrap_err().is_timeout());
-    assert!(operation.cancel().unwrap().is_failed());
-    let e = operation.result().unwrap_err();
+    operation.cancel().send().unwrap();
+    assert_eq!(operation.status().send().unwrap(), OperationStatus::Failed);
+    let e = operation.result().send().unwrap_err();
     assert_eq!((e.kind(), e.code()), (ErrorKind::OperationFailed, Some(yandex_cloud_ml_sdk::Code::Cancelled)));
 }
 
@@ -266,7 +268,7 @@ fn inside_an_async_runtime_calls_are_refused_not_deadlocked() {
         let e = sdk.models().completions("yandexgpt").run("hi").send().unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Configuration);
         assert!(e.message().contains("async runtime"), "{e}");
-        let e = sdk.batch().get("fbinosuchtask").unwrap_err();
+        let e = sdk.batch().get("fbinosuchtask").send().unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Configuration, "methods without send are refused too");
         let mut stream_error = sdk.batch().list().into_iter();
         assert_eq!(stream_error.next().unwrap().unwrap_err().kind(), ErrorKind::Configuration);
@@ -320,7 +322,7 @@ fn upload_deferred_returns_the_validation_operation() {
     assert_eq!(dataset.status(), DatasetStatus::Ready);
     // The dataset an operation hands back is a blocking one.
     assert_eq!(dataset.refresh().send().unwrap().info().rows, 1);
-    assert_eq!(operation.result().unwrap().refresh().send().unwrap().id(), dataset.id());
+    assert_eq!(operation.result().send().unwrap().refresh().send().unwrap().id(), dataset.id());
     for shortcut in [
         sdk.datasets().text_classifiers_multilabel(),
         sdk.datasets().text_classifiers_multiclass(),
@@ -341,23 +343,23 @@ fn tuning_tune_deferred_wait_and_lookups() {
     let task = base.tune_deferred(&train).with(|c| c.name("blocking")).send().unwrap();
     let tuned = task.wait().poll_interval(FAST).send().unwrap();
     assert_eq!(tuned.run("What is our refund window?").send().unwrap().text(), "30 days.");
-    assert!(task.status().unwrap().is_succeeded());
-    assert_eq!(task.result().unwrap().uri(), tuned.uri());
-    let task_id = task.task_id().unwrap();
-    assert!(!task.operation_id().unwrap().is_empty());
-    assert_eq!(task.task_info().unwrap().status, TuningStatus::Completed);
-    let _ = task.metrics_url().unwrap();
-    let operation = sdk.operations().get::<yandex_cloud_ml_sdk::completions::GptModel>(task.operation_id().unwrap());
-    assert_eq!(operation.result().unwrap().run("What is our refund window?").send().unwrap().text(), "30 days.");
-    let task = task.with_rpc_timeout(Duration::from_secs(5));
-    assert_eq!(sdk.tuning().get(&task_id).unwrap().result().unwrap().uri(), tuned.uri());
-    assert_eq!(base.attach_tune_deferred(task.id()).result().unwrap().uri(), tuned.uri());
+    assert_eq!(task.status().send().unwrap(), TuningStatus::Completed);
+    assert_eq!(task.result().send().unwrap().uri(), tuned.uri());
+    let task_id = task.task_id().send().unwrap();
+    assert!(!task.operation_id().send().unwrap().is_empty());
+    assert_eq!(task.info().send().unwrap().status, TuningStatus::Completed);
+    let _ = task.metrics_url().send().unwrap();
+    let operation =
+        sdk.operations().get::<yandex_cloud_ml_sdk::completions::GptModel>(task.operation_id().send().unwrap());
+    assert_eq!(operation.result().send().unwrap().run("What is our refund window?").send().unwrap().text(), "30 days.");
+    assert_eq!(sdk.tuning().get(&task_id).send().unwrap().result().send().unwrap().uri(), tuned.uri());
+    assert_eq!(base.attach_tune_deferred(task.id()).result().send().unwrap().uri(), tuned.uri());
     let listed: Vec<_> = sdk.tuning().list().with(|l| l.status(TuningStatus::Completed)).into_iter().collect();
     assert!(listed.iter().any(|t| t.as_ref().unwrap().task_id == task_id));
     // `tune` waits itself; cancelling a finished task is refused with the reason.
     let again = base.tune(&train).with(|c| c.poll_interval(FAST)).send().unwrap();
     assert_eq!(again.run("What is our refund window?").send().unwrap().text(), "30 days.");
-    let e = task.cancel().unwrap_err();
+    let e = task.cancel().send().unwrap_err();
     assert!(e.to_string().contains("already completed"), "{e}");
 }
 
@@ -372,23 +374,23 @@ fn batch_run_wait_results_list_get_and_delete() {
     let result =
         task.wait().poll_interval(FAST).on_progress(move |p| sink.lock().unwrap().push(p.done)).send().unwrap();
     assert_eq!(result.status(), DatasetStatus::Ready);
-    assert_eq!(task.status().unwrap(), BatchStatus::Completed);
-    assert_eq!(task.info().unwrap().result_dataset_id.as_deref(), Some(result.id()));
-    assert_eq!(task.result().unwrap().id(), result.id());
+    assert_eq!(task.status().send().unwrap(), BatchStatus::Completed);
+    assert_eq!(task.info().send().unwrap().result_dataset_id.as_deref(), Some(result.id()));
+    assert_eq!(task.result().send().unwrap().id(), result.id());
     #[cfg(feature = "parquet")]
     {
         let mut answers: Vec<String> = task.results().map(|r| r.unwrap().response.unwrap()).collect();
         answers.sort();
         assert_eq!(answers, ["Echo: one", "Echo: three", "Echo: two"]);
     }
-    let found = sdk.batch().get(task.id()).unwrap().with_rpc_timeout(Duration::from_secs(5));
+    let found = sdk.batch().get(task.id()).timeout(Duration::from_secs(5)).send().unwrap();
     assert_eq!(found.id(), task.id());
-    let info = found.info().unwrap();
-    assert_eq!(sdk.batch().from_info(&info).status().unwrap(), BatchStatus::Completed);
+    let info = found.info().send().unwrap();
+    assert_eq!(sdk.batch().from_info(&info).status().send().unwrap(), BatchStatus::Completed);
     let listed: Vec<_> = sdk.batch().list().with(|l| l.status(BatchStatus::Completed)).into_iter().collect();
     assert!(listed.iter().any(|t| t.as_ref().unwrap().task_id == task.id()));
-    task.delete().unwrap();
-    assert!(sdk.batch().get(task.id()).unwrap_err().is_not_found());
+    task.delete().send().unwrap();
+    assert!(sdk.batch().get(task.id()).send().unwrap_err().is_not_found());
 }
 
 #[test]
@@ -404,7 +406,7 @@ fn batch_cancel_stops_a_running_task() {
     let refs: Vec<&str> = prompts.iter().map(String::as_str).collect();
     let source = upload_prompts(&sdk, &refs);
     let task = sdk.models().completions("yandexgpt").batch().run_deferred(source.id()).send().unwrap();
-    task.cancel().unwrap();
+    task.cancel().send().unwrap();
     let e = task.wait().poll_interval(FAST).send().unwrap_err();
-    assert_eq!(task.status().unwrap(), BatchStatus::Canceled, "{e}");
+    assert_eq!(task.status().send().unwrap(), BatchStatus::Canceled, "{e}");
 }

@@ -10,6 +10,7 @@ use yandex_cloud_ml_emulator::{Emulator, OperationPolicy, ScriptRule, ScriptedAn
 use yandex_cloud_ml_sdk::{
     ErrorKind,
     completions::{AlternativeStatus, Message, ReasoningMode, ResponseFormat},
+    operations::OperationStatus,
     tools::{FunctionTool, ToolChoice, ToolResult},
 };
 
@@ -353,8 +354,8 @@ async fn run_deferred_wait_status_and_attach() {
     let model = common::sdk(&emulator).models().completions("yandexgpt");
     let op = model.run_deferred("deferred hello").await.unwrap();
     assert_eq!(op.id().len(), 20);
-    let status = op.status().await.unwrap();
-    assert!(status.is_running() && status.description == "Async GPT Completion");
+    let status = op.info().await.unwrap();
+    assert!(status.status().is_running() && status.description == "Async GPT Completion");
     let e = op.result().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::OperationRunning);
     assert_eq!(e.operation_id(), Some(op.id()));
@@ -362,7 +363,7 @@ async fn run_deferred_wait_status_and_attach() {
     let attached = model.attach_deferred(op.id());
     let result = attached.wait().poll_interval(Duration::from_millis(5)).await.unwrap();
     assert_eq!(result.text(), "Echo: deferred hello");
-    assert!(op.status().await.unwrap().is_succeeded());
+    assert!(op.status().await.unwrap() == OperationStatus::Succeeded);
     let entries = emulator.control().journal();
     let create = entries.iter().find(|e| e.method.ends_with("TextGenerationAsyncService/Completion")).unwrap();
     assert!(create.metadata.contains_key("idempotency-key"));
@@ -376,8 +377,8 @@ async fn deferred_operations_can_be_cancelled_failed_and_time_out() {
     let op = model.run_deferred("slow").await.unwrap();
     let e = op.wait().poll_interval(Duration::from_millis(5)).timeout(Duration::from_millis(50)).await.unwrap_err();
     assert!(e.is_timeout() && e.to_string().contains("re-attach"), "{e}");
-    let cancelled = op.cancel().await.unwrap();
-    assert!(cancelled.is_failed());
+    op.cancel().await.unwrap();
+    assert_eq!(op.status().await.unwrap(), OperationStatus::Failed);
     let e = op.result().await.unwrap_err();
     assert_eq!((e.kind(), e.code()), (ErrorKind::OperationFailed, Some(yandex_cloud_ml_sdk::Code::Cancelled)));
 
@@ -391,8 +392,11 @@ async fn deferred_operations_can_be_cancelled_failed_and_time_out() {
     emulator.control().complete_operation(op.id()).await.unwrap();
     assert_eq!(op.result().await.unwrap().text(), "Echo: manual");
 
-    let slow_rpc = model.attach_deferred(op.id()).with_rpc_timeout(Duration::from_nanos(1));
-    assert!(slow_rpc.status().await.unwrap_err().is_timeout(), "the RPC timeout applies");
+    let slow_rpc = model.attach_deferred(op.id());
+    assert!(
+        slow_rpc.status().timeout(Duration::from_nanos(1)).await.unwrap_err().is_timeout(),
+        "the RPC timeout applies"
+    );
     let missing = model.attach_deferred("d7enotthere000000000");
     assert!(missing.status().await.unwrap_err().is_not_found());
     assert!(model.attach_deferred("").status().await.unwrap_err().is_invalid_input());
@@ -405,7 +409,7 @@ async fn operations_finishing_after_a_delay_complete_in_the_background() {
     let op = model.run_deferred("later").await.unwrap();
     assert!(op.status().await.unwrap().is_running());
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(op.status().await.unwrap().is_succeeded());
+    assert!(op.status().await.unwrap() == OperationStatus::Succeeded);
     assert_eq!(op.result().await.unwrap().text(), "Echo: later");
 }
 

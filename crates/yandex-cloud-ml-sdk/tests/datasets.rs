@@ -13,8 +13,8 @@ use std::{
 use futures_util::StreamExt;
 use yandex_cloud_ml_emulator::{Emulator, FaultAction, FaultRule};
 use yandex_cloud_ml_sdk::{
-    Code, ErrorDetails, ErrorKind,
-    datasets::{DatasetStatus, TaskType},
+    Code, ErrorKind,
+    datasets::{DatasetStatus, TaskType, ValidationFailure},
     operations::ProgressUnit,
 };
 
@@ -64,9 +64,9 @@ async fn a_small_file_uploads_validates_and_comes_back_as_parquet() {
         .draft_from_path(&path)
         .name("greetings")
         .label("team", "ml")
+        .upload()
         .poll_interval(Duration::from_millis(20))
         .on_progress(move |p| sink.lock().unwrap().push((p.stage.clone(), p.unit, p.done, p.total)))
-        .upload()
         .await
         .unwrap();
     assert_eq!(dataset.status(), DatasetStatus::Ready);
@@ -123,8 +123,8 @@ async fn read_yields_the_rows_as_records() {
         .datasets()
         .completions()
         .draft_from_path(&path)
-        .poll_interval(Duration::from_millis(20))
         .upload()
+        .poll_interval(Duration::from_millis(20))
         .await
         .unwrap();
     let records: Vec<CompletionRecord> = dataset.read_as::<CompletionRecord>().map(Result::unwrap).collect().await;
@@ -150,8 +150,8 @@ async fn a_large_file_goes_up_in_parallel_parts_and_a_failed_part_is_sent_again(
         .draft_from_path(&path)
         .chunk_size(5 << 20)
         .parallelism(2)
-        .poll_interval(Duration::from_millis(20))
         .upload()
+        .poll_interval(Duration::from_millis(20))
         .await
         .unwrap();
     assert_eq!((dataset.status(), dataset.info().rows), (DatasetStatus::Ready, 60_000));
@@ -178,10 +178,10 @@ async fn validation_errors_name_every_bad_row() {
         "{\"also\": \"broken\"".to_owned(),
     ];
     let path = write_rows(&dir, "bad.jsonl", &lines);
-    let draft = sdk.datasets().completions().draft_from_path(&path).poll_interval(Duration::from_millis(20));
-    let e = draft.upload().await.unwrap_err();
+    let draft = sdk.datasets().completions().draft_from_path(&path);
+    let e = draft.upload().poll_interval(Duration::from_millis(20)).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidDataset, "{e}");
-    let Some(ErrorDetails::DatasetValidation { dataset_id, errors }) = e.details() else { panic!("{e:?}") };
+    let Some(ValidationFailure { dataset_id, errors, .. }) = e.details::<ValidationFailure>() else { panic!("{e:?}") };
     let rows_of =
         |needle: &str| errors.iter().find(|v| v.error.contains(needle)).map(|v| v.rows.clone()).unwrap_or_default();
     assert_eq!(rows_of("not valid JSON"), vec![2, 5]);
@@ -190,7 +190,7 @@ async fn validation_errors_name_every_bad_row() {
     assert!(e.message().contains(dataset_id.as_str()));
 
     // Opting out returns the INVALID dataset with the same errors.
-    let dataset = draft.accept_invalid(true).upload().await.unwrap();
+    let dataset = draft.upload().accept_invalid(true).poll_interval(Duration::from_millis(20)).await.unwrap();
     assert_eq!(dataset.status(), DatasetStatus::Invalid);
     assert_eq!(dataset.info().validation_errors.len(), 3);
     let _ = std::fs::remove_dir_all(dir);

@@ -1,12 +1,21 @@
 //! Every example runs against the in-process emulator as part of the test suite, and what it
 //! prints is checked (the emulator's model is deterministic).
+// Each example is a program of its own and brings its own `connect` module; here they are all
+// compiled into one test binary.
+#![allow(clippy::duplicate_mod)]
 
-/// Runs an example's `run` and returns what it printed.
+/// Runs an example's `run` against an emulator of its own and returns what it printed.
 macro_rules! output_of {
     ($example:ident) => {{
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let mut out = Vec::new();
-        runtime.block_on($example::run(&mut out)).expect(concat!("example ", stringify!($example), " failed"));
+        runtime
+            .block_on(async {
+                let emulator = yandex_cloud_ml_emulator::Emulator::builder().start("127.0.0.1:0").await?;
+                let sdk = yandex_cloud_ml_sdk::Sdk::builder().emulator(emulator.endpoint()).build()?;
+                $example::run(&sdk, &mut out).await
+            })
+            .expect(concat!("example ", stringify!($example), " failed"));
         String::from_utf8(out).unwrap()
     }};
 }
@@ -154,6 +163,39 @@ fn batch() {
     }
 }
 
+#[allow(dead_code)] // `main` runs the example as a program; the tests call `run`.
+#[path = "../examples/chat.rs"]
+mod chat;
+
+#[test]
+fn chat() {
+    let out = output_of!(chat);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "> Name one sight in Kazan.",
+            "Echo: Name one sight in Kazan.",
+            "> How old is it?",
+            "Echo: How old is it?",
+            "> Thanks! Summarize our chat.",
+            "Echo: Thanks! Summarize our chat.",
+            lines[6],
+        ]
+    );
+    assert!(lines[6].starts_with("history: 7 messages, "), "{out}");
+}
+
+#[allow(dead_code)] // `main` runs the example as a program; the tests call `run`.
+#[path = "../examples/tuned_model.rs"]
+mod tuned_model;
+
+#[test]
+fn tuned_model() {
+    let out = output_of!(tuned_model);
+    assert_eq!(out, "fine-tuned: Some(true), name: Some(\"yandexgpt-lite\")\nanswer: Old Mara.\n");
+}
+
 #[cfg(feature = "blocking")]
 #[allow(dead_code)] // `main` runs the example as a program; the tests call `run`.
 #[path = "../examples/blocking.rs"]
@@ -162,8 +204,11 @@ mod blocking;
 #[cfg(feature = "blocking")]
 #[test]
 fn blocking() {
+    let server = tokio::runtime::Runtime::new().unwrap();
+    let emulator = server.block_on(yandex_cloud_ml_emulator::Emulator::builder().start("127.0.0.1:0")).unwrap();
+    let sdk = yandex_cloud_ml_sdk::Sdk::builder().emulator(emulator.endpoint()).build_blocking().unwrap();
     let mut out = Vec::new();
-    blocking::run(&mut out).expect("example blocking failed");
+    blocking::run(&sdk, &mut out).expect("example blocking failed");
     let out = String::from_utf8(out).unwrap();
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "run: Echo: hello");

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use yandex_cloud_ml_emulator::{AuthMode, Emulator, FaultAction, FaultRule, ScriptedAnswer};
-use yandex_cloud_ml_sdk::{Credentials, ErrorDetails, ErrorKind};
+use yandex_cloud_ml_sdk::{Credentials, ErrorKind, completions::StreamInterrupted};
 
 const COMPLETION: &str = "TextGenerationService/Completion";
 const LONG: &str = "a long prompt that makes the answer arrive in many separate streamed chunks";
@@ -40,7 +40,8 @@ async fn a_stream_is_never_replayed_after_its_first_chunk() {
     assert_eq!(stream.current().unwrap().text(), received[1], "the partial answer stays available");
     // The error says how far the stream got.
     let chars = received[1].chars().count() as u64;
-    assert_eq!(error.details(), Some(&ErrorDetails::StreamInterrupted { chunks: 2, text_chars: chars }));
+    let progress = error.details::<StreamInterrupted>().unwrap();
+    assert_eq!((progress.chunks, progress.text_chars), (2, chars));
     let expected = format!("the stream broke after 2 chunks with {chars} characters of text");
     assert!(error.to_string().contains(&expected), "{error}");
 }

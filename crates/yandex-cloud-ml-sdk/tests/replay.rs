@@ -199,8 +199,8 @@ async fn dataset_upload_validation_and_read_replay_the_recording() {
         .completions()
         .draft_from_path(&file)
         .name("852bd7a5-a245-4ea9-8458-2d45f0f09efb")
-        .poll_interval(std::time::Duration::from_millis(10))
         .upload()
+        .poll_interval(std::time::Duration::from_millis(10))
         .await
         .unwrap();
     assert_eq!(dataset.id(), "fdsq0jr7e60uuq8adbhb");
@@ -238,8 +238,8 @@ async fn the_dataset_part_of_the_tuning_recording_replays() {
         .text_embeddings_pair()
         .draft_from_path(&file)
         .name("pair")
-        .poll_interval(std::time::Duration::from_millis(10))
         .upload()
+        .poll_interval(std::time::Duration::from_millis(10))
         .await
         .unwrap();
     assert_eq!((dataset.status(), dataset.info().rows), (DatasetStatus::Ready, 1));
@@ -263,8 +263,8 @@ async fn a_batch_run_replays_the_recording_end_to_end() {
         .batch_requests()
         .draft_from_path(&file)
         .name("43327620-deca-4f8c-840a-4d874df618ea")
-        .poll_interval(fast)
         .upload()
+        .poll_interval(fast)
         .await
         .unwrap();
     assert_eq!((source.id(), source.info().rows), ("fds3dei2ej0kmd50ab2e", 3));

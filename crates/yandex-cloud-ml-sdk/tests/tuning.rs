@@ -31,7 +31,7 @@ async fn upload(sdk: &Sdk, dir: &std::path::Path, rows: &[(&str, &str)]) -> Data
         .collect();
     let path = dir.join(format!("train-{}.jsonl", lines.len()));
     std::fs::write(&path, lines.join("\n")).unwrap();
-    sdk.datasets().completions().draft_from_path(path).poll_interval(FAST).upload().await.unwrap()
+    sdk.datasets().completions().draft_from_path(path).upload().poll_interval(FAST).await.unwrap()
 }
 
 const TRAINING: &[(&str, &str)] = &[
@@ -100,7 +100,7 @@ async fn a_task_reports_its_info_metrics_and_can_be_reattached() {
     let task = base.tune_deferred(train.id()).name("first-try").await.unwrap();
     assert_eq!(task.task_id().await.unwrap(), task.id(), "a task id equals its operation id");
     let tuned = task.wait().poll_interval(FAST).await.unwrap();
-    let info = task.task_info().await.unwrap();
+    let info = task.info().await.unwrap();
     assert_eq!(info.status, TuningStatus::Completed);
     assert_eq!(info.target_model_uri.as_deref(), Some(tuned.uri()));
     assert_eq!(info.source_model_uri.as_deref(), Some("gpt://yandexgpt/latest"), "the cloud's source has no folder");
@@ -115,7 +115,7 @@ async fn a_task_reports_its_info_metrics_and_can_be_reattached() {
     let again = base.attach_tune_deferred(task.id());
     assert_eq!(again.result().await.unwrap().uri(), tuned.uri());
     let found = sdk.tuning().get(task.id()).await.unwrap();
-    assert_eq!(found.task_info().await.unwrap().status, TuningStatus::Completed);
+    assert_eq!(found.info().await.unwrap().status, TuningStatus::Completed);
     let e = sdk.tuning().get("ftnnosuchtask0000000").await.unwrap_err();
     assert!(e.is_not_found(), "{e}");
 
@@ -134,10 +134,9 @@ async fn a_running_task_can_be_cancelled() {
     let dir = temp_dir("cancel");
     let train = upload(&sdk, &dir, TRAINING).await;
     let task = sdk.models().completions("yandexgpt").tune_deferred(&train).await.unwrap();
-    assert!(task.task_info().await.unwrap().status.is_running());
-    let status = task.cancel().await.unwrap();
-    assert!(status.done);
-    assert_eq!(task.task_info().await.unwrap().status, TuningStatus::Canceled);
+    assert!(task.info().await.unwrap().status.is_running());
+    task.cancel().await.unwrap();
+    assert_eq!(task.info().await.unwrap().status, TuningStatus::Canceled);
     let e = task.wait().poll_interval(FAST).await.unwrap_err();
     assert_eq!((e.kind(), e.code()), (ErrorKind::OperationFailed, Some(Code::Cancelled)), "{e}");
     let _ = std::fs::remove_dir_all(dir);
@@ -154,9 +153,9 @@ async fn tuning_on_a_bad_dataset_fails_and_never_reports_success() {
         .datasets()
         .completions()
         .draft_from_path(&path)
+        .upload()
         .accept_invalid(true)
         .poll_interval(FAST)
-        .upload()
         .await
         .unwrap();
     let model = sdk.models().completions("yandexgpt");
@@ -165,7 +164,7 @@ async fn tuning_on_a_bad_dataset_fails_and_never_reports_success() {
         let e = task.wait().poll_interval(FAST).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::OperationFailed, "{e}");
         assert!(e.message().contains(needle), "{needle}: {e}");
-        assert_eq!(task.task_info().await.unwrap().status, TuningStatus::Failed);
+        assert_eq!(task.info().await.unwrap().status, TuningStatus::Failed);
     }
     // Caught before anything is sent.
     let e = model.tune_deferred(Vec::<String>::new()).await.unwrap_err();

@@ -33,8 +33,8 @@ async fn run_batch(endpoint: &str, rows: usize) -> (String, f64) {
         .datasets()
         .batch_requests()
         .draft_from_path(&path)
-        .poll_interval(Duration::from_millis(50))
         .upload()
+        .poll_interval(Duration::from_millis(50))
         .await
         .expect("upload the prompts");
     let _ = std::fs::remove_file(&path);

@@ -3,7 +3,7 @@
 
 use std::{net::IpAddr, path::PathBuf, time::Duration};
 
-use yandex_cloud_ml_sdk::{Credentials, Error, ErrorKind, Sdk, Tls};
+use yandex_cloud_ml_sdk::{Credentials, Error, Remedy, Sdk, Tls};
 
 /// Connection options shared by every command. `Debug` shows which credentials were given,
 /// never their values.
@@ -136,21 +136,31 @@ impl Connection {
     }
 }
 
-/// An SDK error in the CLI's terms.
+/// An SDK error in the CLI's terms: the SDK's structured remedy said with flags and
+/// environment variables instead of builder methods.
 pub fn explain(e: Error) -> String {
     let text = e.to_string();
-    match e.kind() {
-        ErrorKind::Auth if text.contains("no credentials found") => "no credentials: pass --api-key, --iam-token, \
-             --oauth-token or --service-account-key (or set YC_API_KEY, YC_IAM_TOKEN, YC_OAUTH_TOKEN, \
-             YC_SERVICE_ACCOUNT_KEY_FILE); to work offline, use --emulator HOST:PORT with a running `ycml emulator`"
-            .into(),
-        ErrorKind::Tls => text.replace(
-            "SdkBuilder::ca_certificate_pem (ycml: --ca-cert FILE or SSL_CERT_FILE)",
-            "--ca-cert FILE (or SSL_CERT_FILE)",
-        ),
-        _ => text
-            .replace("SdkBuilder::service_endpoint", "--endpoint")
-            .replace("SdkBuilder::folder_id(...) or set YC_FOLDER_ID", "--folder-id or YC_FOLDER_ID")
-            .replace("raise it with `.timeout(...)`", "raise it with --timeout SECONDS"),
-    }
+    let Some(remedy) = e.remedy() else { return text };
+    let said = match remedy {
+        Remedy::RaiseTimeout { .. } => "raise it with --timeout SECONDS if the call needs longer".to_owned(),
+        Remedy::SetFolderId => "pass --folder-id FOLDER or set YC_FOLDER_ID".to_owned(),
+        Remedy::ProvideCredentials => "pass --api-key, --iam-token, --oauth-token or --service-account-key (or set \
+             YC_API_KEY, YC_IAM_TOKEN, YC_OAUTH_TOKEN, YC_SERVICE_ACCOUNT_KEY_FILE); to work offline, use \
+             --emulator HOST:PORT with a running `ycml emulator`"
+            .to_owned(),
+        Remedy::TrustCertificateAuthority => {
+            "if a corporate proxy or a private CA signs it, trust that CA with --ca-cert FILE (or SSL_CERT_FILE)"
+                .to_owned()
+        }
+        Remedy::CheckEndpoint => "if the host name is wrong, check --endpoint or --api-endpoint".to_owned(),
+        Remedy::SetServiceEndpoint { .. } => "send every call to one address with --endpoint HOST:PORT".to_owned(),
+        Remedy::AllowOverwrite { .. } => "remove it or pass --exist-ok".to_owned(),
+        Remedy::ChooseChunkSize { min, max } => {
+            format!("choose --chunk-size between {} and {} (MiB)", min.div_ceil(1 << 20), max >> 20)
+        }
+        Remedy::WaitForCompletion { id } => format!("wait for {id} to finish, then ask again"),
+        Remedy::Reattach { id } => format!("it keeps running; come back to it with its id {id}"),
+        _ => return text,
+    };
+    text.replace(&format!("; {remedy}"), &format!("; {said}"))
 }

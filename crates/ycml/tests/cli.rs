@@ -195,8 +195,8 @@ async fn endpoint_flag_sends_everything_to_one_address_without_discovery() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("retrying TextGenerationService/Completion (attempt 2 of 5"), "{stderr}");
-    assert!(stderr.contains("deadline of 500ms exceeded; raise it with --timeout SECONDS"), "{stderr}");
-    assert!(stderr.contains("the previous attempt failed: transport error") && stderr.contains("refused"), "{stderr}");
+    assert!(stderr.contains("deadline of 500ms exceeded; the previous attempt failed: transport error"), "{stderr}");
+    assert!(stderr.contains("refused") && stderr.contains("; raise it with --timeout SECONDS"), "{stderr}");
 }
 
 /// A command line with no connection settings from the environment.

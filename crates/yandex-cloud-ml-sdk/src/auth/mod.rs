@@ -307,11 +307,7 @@ impl Authenticator {
             self.cache.header(|| fetch(&kind, transport)).await?;
             return Ok(kind);
         }
-        Err(Error::auth(
-            "no credentials found: set YC_API_KEY, YC_IAM_TOKEN, YC_OAUTH_TOKEN or \
-             YC_SERVICE_ACCOUNT_KEY_FILE, run on a VM with a service account, or pass \
-             Credentials explicitly to the SDK builder",
-        ))
+        Err(Error::auth("no credentials found").with_remedy(crate::error::Remedy::ProvideCredentials))
     }
 }
 

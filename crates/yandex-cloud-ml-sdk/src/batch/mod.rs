@@ -12,111 +12,49 @@
 
 mod task;
 
-use std::{collections::BTreeMap, fmt, str::FromStr, time::Duration, time::SystemTime};
+use std::{collections::BTreeMap, time::Duration, time::SystemTime};
 
-use futures_core::Stream;
 use serde::{Deserialize, Serialize};
 use yandex_cloud_ml_proto::yandex::cloud::ai::{batch_inference::v1 as pb, foundation_models::v1 as fm};
 
 pub use self::task::BatchTask;
 use crate::{
-    call::{Action, Call, CallOptions},
+    call::{Action, BoxFuture, Call, CallOptions, HandleCall},
     completions::GptModel,
     datasets::DatasetRef,
     error::{Error, Result},
+    list::{List, ListRpc, Listing, Page, PageRequest},
     operations::unpack,
-    pager::{Page, paged},
     sdk::Sdk,
     transport::rpc,
+    wire_enum::wire_enum,
 };
 
 /// Default timeout of each batch RPC.
 const RPC_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Where a batch task is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-#[non_exhaustive]
-pub enum BatchStatus {
-    /// Accepted.
-    Created,
-    /// Waiting for resources.
-    Pending,
-    /// Running.
-    InProgress,
-    /// Done; the answers are in the result dataset.
-    Completed,
-    /// Failed (a partial result may exist).
-    Failed,
-    /// Cancelled (a partial result may exist).
-    Canceled,
-    /// Not set, or unknown to this SDK version (its wire number).
-    Unknown(i32),
+wire_enum! {
+    /// Where a batch task is.
+    pub enum BatchStatus(pb::batch_inference_task::Status, "batch status") {
+        /// Accepted.
+        Created,
+        /// Waiting for resources.
+        Pending,
+        /// Running.
+        InProgress,
+        /// Done; the answers are in the result dataset.
+        Completed,
+        /// Failed (a partial result may exist).
+        Failed,
+        /// Cancelled (a partial result may exist).
+        Canceled,
+    }
 }
 
-const STATUSES: [BatchStatus; 6] = [
-    BatchStatus::Created,
-    BatchStatus::Pending,
-    BatchStatus::InProgress,
-    BatchStatus::Completed,
-    BatchStatus::Failed,
-    BatchStatus::Canceled,
-];
-
 impl BatchStatus {
-    pub(crate) fn from_proto(v: i32) -> BatchStatus {
-        STATUSES.into_iter().find(|s| s.to_proto() == v).unwrap_or(BatchStatus::Unknown(v))
-    }
-
-    pub(crate) fn to_proto(self) -> i32 {
-        use pb::batch_inference_task::Status as S;
-        match self {
-            BatchStatus::Created => S::Created as i32,
-            BatchStatus::Pending => S::Pending as i32,
-            BatchStatus::InProgress => S::InProgress as i32,
-            BatchStatus::Completed => S::Completed as i32,
-            BatchStatus::Failed => S::Failed as i32,
-            BatchStatus::Canceled => S::Canceled as i32,
-            BatchStatus::Unknown(v) => v,
-        }
-    }
-
     /// Still working.
     pub fn is_running(self) -> bool {
         matches!(self, BatchStatus::Created | BatchStatus::Pending | BatchStatus::InProgress)
-    }
-
-    /// The wire name, e.g. `IN_PROGRESS`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BatchStatus::Created => "CREATED",
-            BatchStatus::Pending => "PENDING",
-            BatchStatus::InProgress => "IN_PROGRESS",
-            BatchStatus::Completed => "COMPLETED",
-            BatchStatus::Failed => "FAILED",
-            BatchStatus::Canceled => "CANCELED",
-            BatchStatus::Unknown(_) => "UNKNOWN",
-        }
-    }
-}
-
-impl fmt::Display for BatchStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for BatchStatus {
-    type Err = Error;
-
-    /// A wire name (`IN_PROGRESS`) in any letter case, or its dashed form (`in-progress`).
-    fn from_str(s: &str) -> Result<BatchStatus> {
-        let wire = s.trim().to_ascii_uppercase().replace('-', "_");
-        STATUSES.into_iter().find(|status| status.as_str() == wire).ok_or_else(|| {
-            Error::invalid_input(format!(
-                "unknown batch status `{s}`: use created, pending, in-progress, completed, failed or canceled"
-            ))
-        })
     }
 }
 
@@ -142,6 +80,22 @@ pub struct BatchError {
     pub last_line: u64,
     /// What went wrong.
     pub message: String,
+}
+
+/// Everything a failed or cancelled batch task says about how it ended: the
+/// [details](crate::Error::details) of its error. Its partial result, when there is one, is a
+/// dataset of the answers given before it ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct BatchFailure {
+    /// The task.
+    pub task_id: String,
+    /// The dataset with the answers it gave before it ended, if any.
+    pub partial_result: Option<String>,
+    /// Rows it could not answer.
+    pub line_errors: Vec<LineError>,
+    /// Batches that failed as a whole.
+    pub batch_errors: Vec<BatchError>,
 }
 
 /// The fields of a batch task (`BatchInferenceService/Describe`).
@@ -229,11 +183,14 @@ pub struct ModelBatch {
     model: GptModel,
 }
 
-impl ModelBatch {
-    pub(crate) fn new(model: GptModel) -> ModelBatch {
-        ModelBatch { model }
+impl GptModel {
+    /// Batch runs of this model over whole datasets, with its configuration.
+    pub fn batch(&self) -> ModelBatch {
+        ModelBatch { model: self.clone() }
     }
+}
 
+impl ModelBatch {
     /// Starts answering every row of `dataset` (a `TextToTextGenerationRequest` dataset, by
     /// id or [`Dataset`](crate::datasets::Dataset)) with the model and its configuration
     /// (completion options and response format; tools are not sent, as the batch service
@@ -286,7 +243,6 @@ impl RunBatch {
 impl Action for RunBatch {
     type Output = BatchTask;
     const DEFAULT_TIMEOUT: Duration = RPC_TIMEOUT;
-    const NAME: &'static str = "batch run";
 
     async fn execute(self, options: CallOptions) -> Result<BatchTask> {
         let request = self.request()?;
@@ -309,16 +265,22 @@ pub struct Batches {
     sdk: Sdk,
 }
 
-impl Batches {
-    pub(crate) fn new(sdk: Sdk) -> Batches {
-        Batches { sdk }
+impl Sdk {
+    /// Batch tasks of the folder (`sdk.batch().get(id)`, `.list()`); start one with
+    /// `model.batch().run_deferred(dataset)`.
+    pub fn batch(&self) -> Batches {
+        Batches { sdk: self.clone() }
     }
+}
 
+impl Batches {
     /// A batch task by task id; checks that it exists (`Describe`).
-    pub async fn get(&self, task_id: impl Into<String>) -> Result<BatchTask> {
-        let task = BatchTask::new(self.sdk.clone(), task_id.into(), None);
-        let info = task.info().await?;
-        Ok(BatchTask::new(self.sdk.clone(), info.task_id, non_empty(info.operation_id)))
+    pub fn get(&self, task_id: impl Into<String>) -> Call<HandleCall<BatchTask>> {
+        let (sdk, task_id) = (self.sdk.clone(), task_id.into());
+        HandleCall::call("get batch", move |options| async move {
+            let info = BatchTask::new(sdk.clone(), task_id, None).describe(&options).await?;
+            Ok(BatchTask::new(sdk, info.task_id, non_empty(info.operation_id)))
+        })
     }
 
     /// A task from fields already fetched (no RPC).
@@ -326,55 +288,43 @@ impl Batches {
         BatchTask::new(self.sdk.clone(), info.task_id.clone(), non_empty(info.operation_id.clone()))
     }
 
-    /// Batch tasks of the folder, over every page; filter, then `.stream()` or `.await`.
-    pub fn list(&self) -> ListBatches {
-        ListBatches { sdk: self.sdk.clone(), status: None, page_size: 0, timeout: RPC_TIMEOUT }
+    /// Batch tasks of the folder, over every page; filter, then `.await` them all or
+    /// `.stream()` them.
+    pub fn list(&self) -> List<BatchQuery> {
+        Listing::call(BatchQuery { sdk: self.sdk.clone(), status: None })
     }
 }
 
-/// Listing batch tasks: set filters, then `.stream()` or `.await` the whole list.
+/// The filters of a batch listing ([`Batches::list`]).
 #[derive(Debug, Clone)]
-#[must_use = "a listing does nothing until streamed or awaited"]
-pub struct ListBatches {
+pub struct BatchQuery {
     sdk: Sdk,
     status: Option<BatchStatus>,
-    page_size: i64,
-    timeout: Duration,
 }
 
-impl ListBatches {
-    /// Only tasks in this status.
-    pub fn status(mut self, status: BatchStatus) -> Self {
-        self.status = Some(status);
-        self
-    }
+impl ListRpc for BatchQuery {
+    type Item = BatchTaskInfo;
 
-    /// Every matching task, fetched page by page as the stream is read.
-    pub fn stream(self) -> impl Stream<Item = Result<BatchTaskInfo>> + Send {
-        paged(move |page_token| {
-            let this = self.clone();
-            async move {
-                let request = pb::ListBatchInferencesRequest {
-                    folder_id: this.sdk.folder_id().to_owned(),
-                    page_size: this.page_size,
-                    page_token,
-                    status: this.status.map_or(0, BatchStatus::to_proto),
-                };
-                let response: pb::ListBatchInferencesResponse = this
-                    .sdk
-                    .transport()
-                    .unary(&rpc::BATCH_LIST, &request, &CallOptions::with_timeout(this.timeout))
-                    .await?;
-                Ok(Page {
-                    items: response.tasks.into_iter().map(BatchTaskInfo::from_proto).collect(),
-                    next: response.next_page_token,
-                })
-            }
+    fn page(&self, page: PageRequest) -> BoxFuture<'static, Page<BatchTaskInfo>> {
+        let request = pb::ListBatchInferencesRequest {
+            folder_id: self.sdk.folder_id().to_owned(),
+            page_size: page.size,
+            page_token: page.token.clone(),
+            status: self.status.map_or(0, BatchStatus::to_proto),
+        };
+        page.fetch(&self.sdk, &rpc::BATCH_LIST, request, |r: pb::ListBatchInferencesResponse| {
+            (r.tasks.into_iter().map(BatchTaskInfo::from_proto).collect(), r.next_page_token)
         })
     }
 }
 
-crate::pager::listing!(ListBatches, BatchTaskInfo);
+impl List<BatchQuery> {
+    /// Only tasks in this status.
+    pub fn status(mut self, status: BatchStatus) -> Self {
+        self.query_mut().status = Some(status);
+        self
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -382,8 +332,8 @@ mod tests {
 
     #[test]
     fn statuses_round_trip_and_parse_in_any_case() {
-        for s in STATUSES {
-            assert_eq!(BatchStatus::from_proto(s.to_proto()), s);
+        for s in BatchStatus::KNOWN {
+            assert_eq!(BatchStatus::from_proto(s.to_proto()), *s);
         }
         assert_eq!("in-progress".parse::<BatchStatus>().unwrap(), BatchStatus::InProgress);
         assert_eq!("Completed".parse::<BatchStatus>().unwrap(), BatchStatus::Completed);

@@ -3,30 +3,30 @@
 use std::{
     fmt,
     sync::{Arc, Mutex},
-    time::Duration,
 };
 
 use yandex_cloud_ml_proto::yandex::cloud::ai::{batch_inference::v1 as pb, foundation_models::v1 as fm};
 
-use super::{BatchStatus, BatchTaskInfo, RPC_TIMEOUT};
+use super::{BatchFailure, BatchStatus, BatchTaskInfo};
 use crate::{
-    call::{BoxFuture, CallOptions},
+    call::{BoxFuture, Call, CallOptions, HandleCall},
     datasets::Dataset,
-    error::{Code, Error, ErrorDetails, ErrorKind, Result},
-    operations::{Check, Operation, PollTarget, Progress, ProgressUnit, Wait, sealed, unpack},
+    error::{Code, Error, ErrorKind, Remedy, Result},
+    operations::{Check, Operation, Pace, PollTarget, Progress, ProgressUnit, Wait, sealed, unpack},
     sdk::Sdk,
     transport::rpc,
 };
 
 /// A batch run in the cloud, known by its task id (as the official SDK knows it). Cheap to
-/// clone.
+/// clone. Like every handle of long work in this SDK it has `id()`, `info()`, `status()`,
+/// `result()`, `cancel()` and `wait()` (and `delete()`); each method that talks to the cloud
+/// returns a [`Call`].
 #[derive(Clone)]
 pub struct BatchTask {
     sdk: Sdk,
     id: Arc<str>,
     /// The operation that started it, once known (progress is read from its metadata).
     operation: Arc<Mutex<Option<String>>>,
-    rpc_timeout: Duration,
 }
 
 impl fmt::Debug for BatchTask {
@@ -37,13 +37,7 @@ impl fmt::Debug for BatchTask {
 
 impl BatchTask {
     pub(crate) fn new(sdk: Sdk, task_id: String, operation_id: Option<String>) -> BatchTask {
-        BatchTask { sdk, id: task_id.into(), operation: Arc::new(Mutex::new(operation_id)), rpc_timeout: RPC_TIMEOUT }
-    }
-
-    /// Timeout of each RPC it makes (default 60 s).
-    pub fn with_rpc_timeout(mut self, timeout: Duration) -> Self {
-        self.rpc_timeout = timeout;
-        self
+        BatchTask { sdk, id: task_id.into(), operation: Arc::new(Mutex::new(operation_id)) }
     }
 
     /// The task id.
@@ -51,14 +45,10 @@ impl BatchTask {
         &self.id
     }
 
-    fn options(&self, timeout: Duration) -> CallOptions {
-        CallOptions::with_timeout(timeout)
-    }
-
-    async fn describe(&self, timeout: Duration) -> Result<BatchTaskInfo> {
+    pub(crate) async fn describe(&self, options: &CallOptions) -> Result<BatchTaskInfo> {
         let request = pb::DescribeBatchInferenceRequest { task_id: self.id.to_string() };
         let response: pb::DescribeBatchInferenceResponse =
-            self.sdk.transport().unary(&rpc::BATCH_DESCRIBE, &request, &self.options(timeout)).await?;
+            self.sdk.transport().unary(&rpc::BATCH_DESCRIBE, &request, options).await?;
         let task = response
             .task
             .ok_or_else(|| Error::decode(format!("batch task {} was described without its fields", self.id)))?;
@@ -70,56 +60,81 @@ impl BatchTask {
     }
 
     /// Every field of the task (`BatchInferenceService/Describe`), whatever its status.
-    pub async fn info(&self) -> Result<BatchTaskInfo> {
-        self.describe(self.rpc_timeout).await
+    pub fn info(&self) -> Call<HandleCall<BatchTaskInfo>> {
+        let this = self.clone();
+        HandleCall::call("batch info", move |options| async move { this.describe(&options).await })
     }
 
-    /// Its status.
-    pub async fn status(&self) -> Result<BatchStatus> {
-        Ok(self.info().await?.status)
+    /// Where the task is.
+    pub fn status(&self) -> Call<HandleCall<BatchStatus>> {
+        let this = self.clone();
+        HandleCall::call("batch status", move |options| async move { Ok(this.describe(&options).await?.status) })
+    }
+
+    /// The batches done of all, from the task's operation (`None` before it reports any); the
+    /// stage is the task's status.
+    pub fn progress(&self) -> Call<HandleCall<Option<Progress>>> {
+        let this = self.clone();
+        HandleCall::call("batch progress", move |options| async move {
+            let deadline = options.deadline();
+            let status = this.describe(&options).await?.status;
+            Ok(this.progress_of(status, &options.until(deadline)).await)
+        })
     }
 
     /// The dataset of answers, if the task completed; an error with the task's errors if it
-    /// failed or was cancelled (a partial result, when there is one, is named in
-    /// [`ErrorDetails::BatchTask`]), or if it is still running.
-    pub async fn result(&self) -> Result<Dataset> {
-        let info = self.info().await?;
-        self.outcome(info, self.rpc_timeout).await
+    /// failed or was cancelled (a partial result, when there is one, is named in its
+    /// [`BatchFailure`] details), or if it is still running.
+    pub fn result(&self) -> Call<HandleCall<Dataset>> {
+        let this = self.clone();
+        HandleCall::call("batch result", move |options| async move {
+            let deadline = options.deadline();
+            let info = this.describe(&options).await?;
+            this.outcome(info, &options.until(deadline)).await
+        })
     }
 
     /// What a task's fields say about its outcome.
-    async fn outcome(&self, info: BatchTaskInfo, timeout: Duration) -> Result<Dataset> {
+    async fn outcome(&self, info: BatchTaskInfo, options: &CallOptions) -> Result<Dataset> {
         match info.status {
             BatchStatus::Completed => {
                 let id = info.result_dataset_id.ok_or_else(|| {
                     Error::decode(format!("batch task {} completed without a result dataset", self.id))
                 })?;
-                crate::datasets::describe(&self.sdk, &id, &self.options(timeout)).await
+                crate::datasets::describe(&self.sdk, &id, options).await
             }
             s if s.is_running() => Err(Error::new(
                 ErrorKind::OperationRunning,
                 format!("batch task {} is still {s}; wait for it", self.id),
             )
-            .with_operation_id(self.id.to_string())),
+            .with_operation_id(self.id.to_string())
+            .with_remedy(Remedy::WaitForCompletion { id: self.id.to_string() })),
             _ => Err(failure(&self.id, info)),
         }
     }
 
-    /// Asks the cloud to stop the task (`BatchInferenceService/Cancel`).
-    pub async fn cancel(&self) -> Result<()> {
-        let request = pb::CancelBatchInferenceRequest { task_id: self.id.to_string() };
-        let _: pb::CancelBatchInferenceResponse =
-            self.sdk.transport().unary(&rpc::BATCH_CANCEL, &request, &self.options(self.rpc_timeout)).await?;
-        Ok(())
+    /// Asks the cloud to stop the task (`BatchInferenceService/Cancel`). A task that has
+    /// finished is an error with code `FailedPrecondition`.
+    pub fn cancel(&self) -> Call<HandleCall<()>> {
+        let this = self.clone();
+        HandleCall::call("batch cancel", move |options| async move {
+            let request = pb::CancelBatchInferenceRequest { task_id: this.id.to_string() };
+            let _: pb::CancelBatchInferenceResponse =
+                this.sdk.transport().unary(&rpc::BATCH_CANCEL, &request, &options).await?;
+            Ok(())
+        })
     }
 
     /// Removes the finished task from the folder's history (`BatchInferenceService/Delete`);
     /// its result dataset stays.
-    pub async fn delete(&self) -> Result<()> {
-        let request = pb::DeleteBatchInferenceRequest { task_id: self.id.to_string() };
-        let _: pb::DeleteBatchInferenceResponse =
-            self.sdk.transport().unary(&rpc::BATCH_DELETE, &request, &self.options(self.rpc_timeout)).await?;
-        Ok(())
+    pub fn delete(&self) -> Call<HandleCall<()>> {
+        let this = self.clone();
+        HandleCall::call("batch delete", move |options| async move {
+            let request = pb::DeleteBatchInferenceRequest { task_id: this.id.to_string() };
+            let _: pb::DeleteBatchInferenceResponse =
+                this.sdk.transport().unary(&rpc::BATCH_DELETE, &request, &options).await?;
+            Ok(())
+        })
     }
 
     /// Polls until the task finishes and returns the result dataset; a failed or cancelled
@@ -127,16 +142,16 @@ impl BatchTask {
     /// when a callback listens. Defaults: at most 10 s between polls, give up after 72 h (the
     /// task keeps running).
     pub fn wait(&self) -> Wait<Dataset> {
-        Wait::new(self.clone(), Duration::from_secs(10), Duration::from_secs(72 * 3600), self.rpc_timeout)
+        Wait::new(self.clone(), Pace::BATCH)
     }
 
     /// Progress from the operation's metadata (batches done of all), if it can be had; the
     /// stage is the task's status.
-    async fn progress(&self, status: BatchStatus, timeout: Duration) -> Option<Progress> {
+    async fn progress_of(&self, status: BatchStatus, options: &CallOptions) -> Option<Progress> {
         let operation = self.operation.lock().unwrap_or_else(|e| e.into_inner()).clone()?;
         // Batch operations are served where the batch service is (`ai-foundation-models`).
-        let op = Operation::<fm::BatchCompletionResponse>::new(self.sdk.clone(), operation).with_rpc_timeout(timeout);
-        let m: fm::BatchCompletionMetadata = unpack(op.status().await.ok()?.metadata.as_ref()?).ok()?;
+        let op = Operation::<fm::BatchCompletionResponse>::new(self.sdk.clone(), operation);
+        let m: fm::BatchCompletionMetadata = unpack(op.get(options).await.ok()?.metadata.as_ref()?).ok()?;
         let total = u64::try_from(m.total_batches).ok().filter(|t| *t > 0);
         let done = u64::try_from(m.completed_batches).unwrap_or(0);
         Some(Progress::new(status.as_str(), done, total, ProgressUnit::Batches))
@@ -172,7 +187,7 @@ fn failure(id: &str, info: BatchTaskInfo) -> Error {
         message.push_str(&format!("; partial results in dataset {partial}"));
     }
     Error::new(ErrorKind::OperationFailed, message).with_code(code).with_operation_id(id.to_owned()).with_details(
-        ErrorDetails::BatchTask {
+        BatchFailure {
             task_id: id.to_owned(),
             partial_result: info.result_dataset_id,
             line_errors: info.line_errors,
@@ -188,12 +203,14 @@ impl PollTarget for BatchTask {
         &self.id
     }
 
-    fn check(&self, rpc_timeout: Duration, wants_progress: bool) -> BoxFuture<'_, Check<Dataset>> {
+    fn check(&self, options: CallOptions, wants_progress: bool) -> BoxFuture<'_, Check<Dataset>> {
         Box::pin(async move {
-            let info = self.describe(rpc_timeout).await?;
+            let deadline = options.deadline();
+            let info = self.describe(&options).await?;
+            let options = options.until(deadline);
             if info.status.is_running() {
                 let progress = match wants_progress {
-                    true => self.progress(info.status, rpc_timeout).await,
+                    true => self.progress_of(info.status, &options).await,
                     false => None,
                 };
                 return Ok(Check::Running(progress.or_else(|| Some(Progress::stage(info.status.as_str())))));
@@ -201,19 +218,18 @@ impl PollTarget for BatchTask {
             // Fetching the result dataset is part of the poll: if that fails for a transient
             // reason, the poll is retried rather than the wait failing.
             if info.status == BatchStatus::Completed {
-                return Ok(Check::Done(Ok(self.outcome(info, rpc_timeout).await?), None));
+                return Ok(Check::Done(Ok(self.outcome(info, &options).await?), None));
             }
-            Ok(Check::Done(self.outcome(info, rpc_timeout).await, None))
+            Ok(Check::Done(self.outcome(info, &options).await, None))
         })
     }
 }
 
 impl sealed::Output for fm::BatchCompletionResponse {
     const SERVICE: rpc::OperationRoute = rpc::OperationRoute::FoundationModels;
-    const POLL_INTERVAL: Duration = Duration::from_secs(10);
-    const WAIT_TIMEOUT: Duration = Duration::from_secs(72 * 3600);
+    const PACE: Pace = Pace::BATCH;
 
-    async fn from_response(_sdk: &Sdk, response: prost_types::Any) -> Result<Self> {
+    async fn from_response(_sdk: &Sdk, response: prost_types::Any, _options: &CallOptions) -> Result<Self> {
         unpack(&response)
     }
 }

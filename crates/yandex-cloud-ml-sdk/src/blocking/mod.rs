@@ -22,8 +22,12 @@
 //! returns an error of kind [`Configuration`](crate::ErrorKind::Configuration) instead of
 //! blocking a runtime thread: use the async API there.
 
-mod api;
+mod batch;
+mod completions;
+mod datasets;
+mod operations;
 mod stream;
+mod tuning;
 
 use std::{future::IntoFuture, ops::Deref, sync::Arc, time::Duration};
 
@@ -59,6 +63,9 @@ pub type Batches = Blocking<crate::batch::Batches>;
 pub type ModelBatch = Blocking<crate::batch::ModelBatch>;
 /// A blocking [`crate::batch::BatchTask`].
 pub type BatchTask = Blocking<crate::batch::BatchTask>;
+/// A blocking [`crate::list::List`]: iterate it (pages are fetched as the iteration goes), or
+/// set its filters and options with `.with(|l| …)` first.
+pub type List<Q> = Blocking<crate::list::List<Q>>;
 
 /// The runtime a blocking client owns, shared by every handle made from it (opaque).
 #[derive(Clone)]
@@ -70,9 +77,9 @@ impl std::fmt::Debug for Runtime {
     }
 }
 
-/// What a blocking operation hands back: plain data as it is, SDK handles (a dataset, a tuned
-/// model) bound to the blocking client's runtime.
-pub trait BlockingOutput: crate::operations::OperationOutput {
+/// What a blocking call, listing or operation hands back: plain data as it is, SDK handles (a
+/// dataset, a tuned model) bound to the blocking client's runtime.
+pub trait BlockingOutput {
     /// The blocking form.
     type Blocking;
     #[doc(hidden)]
@@ -93,7 +100,9 @@ macro_rules! plain_output {
 plain_output!(
     crate::completions::CompletionResult,
     prost_types::Any,
-    yandex_cloud_ml_proto::yandex::cloud::ai::foundation_models::v1::BatchCompletionResponse
+    yandex_cloud_ml_proto::yandex::cloud::ai::foundation_models::v1::BatchCompletionResponse,
+    crate::tuning::TuningTaskInfo,
+    crate::batch::BatchTaskInfo
 );
 
 macro_rules! handle_output {
@@ -192,11 +201,6 @@ impl<T> Blocking<T> {
         Blocking { inner: change(self.inner), rt: self.rt }
     }
 
-    /// A call of a method without per-call options.
-    pub(crate) fn block<O>(&self, future: impl std::future::Future<Output = Result<O>>) -> Result<O> {
-        self.rt.block_on(future)?
-    }
-
     /// A pending call whose output is plain data.
     pub(crate) fn call<F, O>(&self, inner: F) -> Call<F, O>
     where
@@ -215,6 +219,15 @@ impl<T> Blocking<T> {
             rt: self.rt.clone(),
             convert: |output, rt| output.map(|inner| Blocking { inner, rt: rt.clone() }),
         }
+    }
+
+    /// A pending call whose output is plain data or a handle, as [`BlockingOutput`] says.
+    pub(crate) fn call_bound<F, O>(&self, inner: F) -> Call<F, O::Blocking>
+    where
+        F: IntoFuture<Output = Result<O>>,
+        O: BlockingOutput,
+    {
+        Call { inner, rt: self.rt.clone(), convert: |output, rt| output.map(|o| o.bind(rt)) }
     }
 }
 
@@ -304,14 +317,24 @@ impl<T: Send + 'static, O> Call<crate::operations::Wait<T>, O> {
         self.with(|w| w.timeout(timeout))
     }
 
-    /// Timeout of each status RPC.
-    pub fn rpc_timeout(self, timeout: Duration) -> Self {
-        self.with(|w| w.rpc_timeout(timeout))
-    }
-
     /// Called with every progress report while the work runs (on the client's runtime: do not
     /// call the blocking API from it).
-    pub fn on_progress(self, callback: impl FnMut(&crate::operations::Progress) + Send + 'static) -> Self {
+    pub fn on_progress(self, callback: impl Fn(&crate::operations::Progress) + Send + Sync + 'static) -> Self {
         self.with(|w| w.on_progress(callback))
+    }
+}
+
+impl<Q: crate::list::ListRpc> IntoIterator for List<Q>
+where
+    Q::Item: BlockingOutput,
+    <Q::Item as BlockingOutput>::Blocking: Send + 'static,
+{
+    type Item = Result<<Q::Item as BlockingOutput>::Blocking>;
+    type IntoIter = Iter<BoxStream<<Q::Item as BlockingOutput>::Blocking>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        use futures_util::StreamExt;
+        let rt = self.rt.clone();
+        Iter::boxed(&self.rt, move || self.inner.stream().map(move |item| item.map(|i| i.bind(&rt))))
     }
 }

@@ -1,74 +1,16 @@
 //! Input messages and their conversion to the wire `Message`.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 use yandex_cloud_ml_proto::yandex::cloud::ai::foundation_models::v1 as pb;
 
-use super::result::{Alternative, CompletionResult};
+use super::{
+    result::{Alternative, CompletionResult},
+    role::Role,
+};
 use crate::{
     error::Result,
     tools::{ToolCall, ToolResult},
 };
-
-/// Who wrote a message.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(into = "String", from = "String")]
-pub enum Role {
-    /// Instructions for the model.
-    System,
-    /// The human (also the role of tool results, as in the Python SDK).
-    User,
-    /// The model.
-    Assistant,
-    /// Any other role string the server uses or accepts.
-    Other(String),
-}
-
-impl Role {
-    /// The wire name.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Role::System => "system",
-            Role::User => "user",
-            Role::Assistant => "assistant",
-            Role::Other(s) => s,
-        }
-    }
-
-    pub(crate) fn parse(s: &str) -> Role {
-        match s {
-            "system" => Role::System,
-            "user" => Role::User,
-            "assistant" => Role::Assistant,
-            other => Role::Other(other.to_owned()),
-        }
-    }
-}
-
-impl From<&str> for Role {
-    fn from(s: &str) -> Self {
-        Role::parse(s)
-    }
-}
-
-impl From<String> for Role {
-    fn from(s: String) -> Self {
-        Role::parse(&s)
-    }
-}
-
-impl From<Role> for String {
-    fn from(r: Role) -> String {
-        r.as_str().to_owned()
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// One message of a conversation. Serializes as `{"role", "text"}`, `{"role", "tool_calls"}`
 /// or `{"role", "tool_results"}`, so a conversation can be stored and replayed.

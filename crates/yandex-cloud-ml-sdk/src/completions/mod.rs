@@ -14,15 +14,17 @@ mod config;
 mod message;
 mod model;
 mod result;
+mod role;
 mod stream;
 mod uri;
 
 pub use self::{
     config::{GptModelConfig, ReasoningMode, ResponseFormat},
-    message::{IntoMessages, Message, Role},
+    message::{IntoMessages, Message},
     model::{GptModel, Run, RunDeferred, RunStream, Tokenize},
     result::{Alternative, AlternativeStatus, CompletionResult, Token, Usage},
-    stream::{CompletionChunk, CompletionStream},
+    role::Role,
+    stream::{CompletionChunk, CompletionStream, StreamInterrupted},
 };
 #[cfg(feature = "schemars")]
 #[cfg_attr(docsrs, doc(cfg(feature = "schemars")))]
@@ -30,25 +32,19 @@ pub use model::RunStructured;
 #[cfg(test)]
 pub(crate) use stream::deltas;
 
-use crate::sdk::Sdk;
+use crate::sdk::Models;
 
-/// Factory of text-generation models; see [`Models::completions`](crate::sdk::Models::completions).
-#[derive(Debug, Clone)]
-pub(crate) struct Completions {
-    sdk: Sdk,
-}
-
-impl Completions {
-    pub(crate) fn new(sdk: Sdk) -> Completions {
-        Completions { sdk }
+impl Models {
+    /// A text-generation model by name (the Python SDK's `sdk.models.completions`): `yandexgpt`
+    /// becomes `gpt://<folder>/yandexgpt/latest`. A full URI is taken as it is, which is how a
+    /// tuned model is named: `completions("gpt://b1g…/yandexgpt-lite/latest@tamr…")`.
+    pub fn completions(&self, model_name: &str) -> GptModel {
+        self.completions_with_version(model_name, "latest")
     }
 
-    pub(crate) fn model(&self, name: &str) -> GptModel {
-        self.model_with_version(name, "latest")
-    }
-
-    pub(crate) fn model_with_version(&self, name: &str, version: &str) -> GptModel {
-        let uri = uri::model_uri(self.sdk.folder_id(), name, version);
+    /// A text-generation model at a given version (`latest`, `rc`, `deprecated`, …).
+    pub fn completions_with_version(&self, model_name: &str, model_version: &str) -> GptModel {
+        let uri = uri::model_uri(self.sdk.folder_id(), model_name, model_version);
         GptModel::new(self.sdk.clone(), uri)
     }
 }

@@ -14,7 +14,7 @@ use super::{
 use crate::{
     call::{Action, Call, CallOptions},
     error::{Error, Result},
-    operations::{Operation, sealed},
+    operations::{Operation, Pace, sealed},
     sdk::Sdk,
     transport::rpc,
 };
@@ -126,30 +126,6 @@ impl GptModel {
         Call::new(RunStructured(self.input(messages), std::marker::PhantomData))
     }
 
-    /// Starts fine-tuning this model on `train` (an id, a [`Dataset`](crate::datasets::Dataset),
-    /// `(id, weight)`, a map or a list of these); set validation datasets, parameters and a
-    /// name on the returned call. Resolves to the [`TuningTask`](crate::tuning::TuningTask).
-    pub fn tune_deferred(&self, train: impl crate::tuning::TuningDatasets) -> Call<crate::tuning::TuneDeferred> {
-        Call::new(crate::tuning::TuneDeferred::new(self.clone(), train.into_weighted()))
-    }
-
-    /// Fine-tunes and waits (at most 60 s between polls, 72 h in all) for the tuned model,
-    /// which is usable at once; its configuration starts from the defaults.
-    pub fn tune(&self, train: impl crate::tuning::TuningDatasets) -> Call<crate::tuning::Tune> {
-        Call::new(crate::tuning::Tune::new(crate::tuning::TuneDeferred::new(self.clone(), train.into_weighted())))
-    }
-
-    /// Re-attaches to a tuning by its operation id (for tuning it equals the task id). No RPC
-    /// is made.
-    pub fn attach_tune_deferred(&self, id: impl Into<String>) -> crate::tuning::TuningTask {
-        crate::tuning::TuningTask::from_operation(self.sdk.clone(), id.into(), None)
-    }
-
-    /// Batch runs of this model over whole datasets, with its configuration.
-    pub fn batch(&self) -> crate::batch::ModelBatch {
-        crate::batch::ModelBatch::new(self.clone())
-    }
-
     pub(crate) fn sdk(&self) -> &Sdk {
         &self.sdk
     }
@@ -215,7 +191,6 @@ pub struct Run(Input);
 impl Action for Run {
     type Output = CompletionResult;
     const DEFAULT_TIMEOUT: Duration = RUN_TIMEOUT;
-    const NAME: &'static str = "run";
 
     async fn execute(self, options: CallOptions) -> Result<CompletionResult> {
         self.0.run(&options, &self.0.model.config).await
@@ -229,7 +204,6 @@ pub struct RunStream(Input);
 impl Action for RunStream {
     type Output = CompletionStream;
     const DEFAULT_TIMEOUT: Duration = RUN_TIMEOUT;
-    const NAME: &'static str = "run_stream";
 
     async fn execute(self, options: CallOptions) -> Result<CompletionStream> {
         let request = self.0.model.request(&self.0.messages, true)?;
@@ -245,7 +219,6 @@ pub struct RunDeferred(Input);
 impl Action for RunDeferred {
     type Output = Operation<CompletionResult>;
     const DEFAULT_TIMEOUT: Duration = SHORT_TIMEOUT;
-    const NAME: &'static str = "run_deferred";
 
     async fn execute(self, options: CallOptions) -> Result<Operation<CompletionResult>> {
         let request = self.0.model.request(&self.0.messages, false)?;
@@ -262,7 +235,6 @@ pub struct Tokenize(Input);
 impl Action for Tokenize {
     type Output = Vec<Token>;
     const DEFAULT_TIMEOUT: Duration = SHORT_TIMEOUT;
-    const NAME: &'static str = "tokenize";
 
     async fn execute(self, options: CallOptions) -> Result<Vec<Token>> {
         let request = self.0.model.request(&self.0.messages, false)?;
@@ -293,7 +265,6 @@ where
 {
     type Output = T;
     const DEFAULT_TIMEOUT: Duration = RUN_TIMEOUT;
-    const NAME: &'static str = "run_structured";
 
     async fn execute(self, options: CallOptions) -> Result<T> {
         let config = (*self.0.model.config).clone().response_format(super::config::ResponseFormat::from_type::<T>());
@@ -317,10 +288,9 @@ where
 
 impl sealed::Output for CompletionResult {
     const SERVICE: rpc::OperationRoute = rpc::OperationRoute::Operation;
-    const POLL_INTERVAL: Duration = Duration::from_secs(10);
-    const WAIT_TIMEOUT: Duration = Duration::from_secs(3600);
+    const PACE: Pace = Pace::OPERATION;
 
-    async fn from_response(_sdk: &Sdk, response: prost_types::Any) -> Result<Self> {
+    async fn from_response(_sdk: &Sdk, response: prost_types::Any, _options: &CallOptions) -> Result<Self> {
         crate::operations::unpack::<pb::CompletionResponse>(&response).map(CompletionResult::from_proto)
     }
 }

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use yandex_cloud_ml_proto::yandex::cloud::ai::foundation_models::v1 as pb;
 
-use super::message::Role;
+use super::role::Role;
 use crate::tools::ToolCall;
 
 /// Why an alternative ended (or that it has not yet).

@@ -75,6 +75,18 @@ impl CompletionChunk {
     }
 }
 
+/// How far a stream got before it broke: the [details](crate::Error::details) of its error.
+/// What was delivered stays delivered (a stream is never replayed): the text so far is the
+/// last chunk's [`text`](CompletionChunk::text), also kept by [`CompletionStream::current`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct StreamInterrupted {
+    /// Chunks delivered before the failure.
+    pub chunks: u64,
+    /// Characters of alternative 0's text delivered before the failure.
+    pub text_chars: u64,
+}
+
 /// A stream of [`CompletionChunk`]s. Every chunk the server sent is yielded exactly once (the
 /// SDK never replays a stream once it has handed out a chunk); dropping the stream cancels the
 /// call on the server.
@@ -157,7 +169,12 @@ impl Stream for CompletionStream {
             Ok(response) => Ok(this.chunk(response)),
             Err(e) if this.chunks > 0 => {
                 let text_chars = this.seen.first().map_or(0, |t| t.chars().count()) as u64;
-                Err(e.after_stream_progress(this.chunks, text_chars))
+                let chunks = this.chunks;
+                let note = format!(
+                    "the stream broke after {chunks} chunks with {text_chars} characters of text; what was \
+                     delivered is not sent again"
+                );
+                Err(e.noted(&note).with_details(StreamInterrupted { chunks, text_chars }))
             }
             Err(e) => Err(e),
         }))

@@ -4,7 +4,6 @@
 use std::{
     collections::BTreeMap,
     fmt,
-    future::IntoFuture,
     path::{Path, PathBuf},
     sync::{
         Arc,
@@ -21,8 +20,8 @@ use yandex_cloud_ml_proto::yandex::cloud::ai::dataset::v1 as pb;
 
 use super::{DatasetStatus, RPC_TIMEOUT, TaskType, ValidationError};
 use crate::{
-    call::{Action, BoxFuture, Call, CallOptions},
-    error::{Error, Result},
+    call::{Action, Call, CallOptions},
+    error::{Error, Remedy, Result},
     sdk::Sdk,
     transport::rpc,
 };
@@ -157,16 +156,10 @@ impl Dataset {
         Call::new(DeleteDataset(self.clone()))
     }
 
-    /// Downloads its files into `dir` (which must exist), in parallel; the whole download is
-    /// bounded by a timeout (default 60 s).
-    pub fn download(&self, dir: impl Into<PathBuf>) -> Download {
-        Download {
-            dataset: self.clone(),
-            dir: dir.into(),
-            exist_ok: false,
-            parallelism: 16,
-            timeout: Duration::from_secs(60),
-        }
+    /// Downloads its files into `dir` (which must exist), in parallel; the call's timeout
+    /// (default 60 s) bounds the whole download.
+    pub fn download(&self, dir: impl Into<PathBuf>) -> Call<Download> {
+        Call::new(Download { dataset: self.clone(), dir: dir.into(), exist_ok: false, parallelism: 16 })
     }
 
     #[cfg(feature = "parquet")]
@@ -182,7 +175,6 @@ pub struct RefreshDataset(Dataset);
 impl Action for RefreshDataset {
     type Output = Dataset;
     const DEFAULT_TIMEOUT: Duration = RPC_TIMEOUT;
-    const NAME: &'static str = "describe dataset";
 
     async fn execute(self, options: CallOptions) -> Result<Dataset> {
         self.0.alive("describe")?;
@@ -236,7 +228,6 @@ pub struct UpdateDataset {
 impl Action for UpdateDataset {
     type Output = Dataset;
     const DEFAULT_TIMEOUT: Duration = RPC_TIMEOUT;
-    const NAME: &'static str = "update dataset";
 
     async fn execute(self, options: CallOptions) -> Result<Dataset> {
         self.dataset.alive("update")?;
@@ -277,7 +268,6 @@ pub struct DeleteDataset(Dataset);
 impl Action for DeleteDataset {
     type Output = ();
     const DEFAULT_TIMEOUT: Duration = RPC_TIMEOUT;
-    const NAME: &'static str = "delete dataset";
 
     async fn execute(self, options: CallOptions) -> Result<()> {
         self.0.alive("delete")?;
@@ -294,14 +284,11 @@ pub(crate) async fn delete(sdk: &Sdk, id: &str, options: &CallOptions) -> Result
 }
 
 /// The files of a dataset and where to fetch them (`GetDownloadUrls`).
-pub(crate) async fn download_urls(dataset: &Dataset, timeout: Duration) -> Result<Vec<(String, String)>> {
+pub(crate) async fn download_urls(dataset: &Dataset, options: &CallOptions) -> Result<Vec<(String, String)>> {
     dataset.alive("download")?;
     let request = pb::GetDownloadUrlsRequest { dataset_id: dataset.id().to_owned() };
-    let response: pb::GetDownloadUrlsResponse = dataset
-        .sdk
-        .transport()
-        .unary(&rpc::DATASET_GET_DOWNLOAD_URLS, &request, &CallOptions::with_timeout(timeout))
-        .await?;
+    let response: pb::GetDownloadUrlsResponse =
+        dataset.sdk.transport().unary(&rpc::DATASET_GET_DOWNLOAD_URLS, &request, options).await?;
     in_reading_order(response.download_urls.into_iter().map(|u| (u.key, u.url)).collect())
 }
 
@@ -360,37 +347,34 @@ pub(crate) async fn fetch_to(sdk: &Sdk, url: &str, path: &Path, timeout: Duratio
     Ok(())
 }
 
-/// Downloading a dataset's files; configure, then `.await` the paths written.
+/// [`Dataset::download`]: set its options, then `.await` the paths written.
 #[derive(Debug)]
-#[must_use = "a download does nothing until awaited"]
 pub struct Download {
     dataset: Dataset,
     dir: PathBuf,
     exist_ok: bool,
     parallelism: usize,
-    timeout: Duration,
 }
 
-impl Download {
+impl Call<Download> {
     /// Overwrite files that already exist (default: refuse).
     pub fn exist_ok(mut self, exist_ok: bool) -> Self {
-        self.exist_ok = exist_ok;
+        self.action_mut().exist_ok = exist_ok;
         self
     }
 
     /// Files fetched at once (default 16).
     pub fn parallelism(mut self, n: usize) -> Self {
-        self.parallelism = n.max(1);
+        self.action_mut().parallelism = n.max(1);
         self
     }
+}
 
-    /// Bound of the whole download (default 60 s).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
+impl Action for Download {
+    type Output = Vec<PathBuf>;
+    const DEFAULT_TIMEOUT: Duration = RPC_TIMEOUT;
 
-    async fn run(self) -> Result<Vec<PathBuf>> {
+    async fn execute(self, options: CallOptions) -> Result<Vec<PathBuf>> {
         let meta = tokio::fs::metadata(&self.dir).await;
         if !meta.as_ref().is_ok_and(|m| m.is_dir()) {
             return Err(Error::invalid_input(format!(
@@ -398,24 +382,23 @@ impl Download {
                 self.dir.display()
             )));
         }
+        let deadline = options.deadline();
         let work = async {
-            let files = download_urls(&self.dataset, self.timeout).await?;
+            let files = download_urls(&self.dataset, &options).await?;
             let targets: Vec<(PathBuf, String)> =
                 files.into_iter().map(|(key, url)| (self.dir.join(key), url)).collect();
             if !self.exist_ok
                 && let Some((existing, _)) = targets.iter().find(|(p, _)| p.exists())
             {
-                return Err(Error::invalid_input(format!(
-                    "{} already exists: remove it or pass exist_ok(true)",
-                    existing.display()
-                )));
+                return Err(Error::invalid_input(format!("{} already exists", existing.display()))
+                    .with_remedy(Remedy::AllowOverwrite { path: existing.clone() }));
             }
             let sdk = self.dataset.sdk.clone();
             futures_util::stream::iter(targets)
                 .map(|(path, url)| {
                     let sdk = sdk.clone();
                     async move {
-                        fetch_to(&sdk, &url, &path, self.timeout).await?;
+                        fetch_to(&sdk, &url, &path, options.timeout).await?;
                         Ok::<_, Error>(path)
                     }
                 })
@@ -423,18 +406,9 @@ impl Download {
                 .try_collect()
                 .await
         };
-        tokio::time::timeout(self.timeout, work)
+        tokio::time::timeout_at(deadline, work)
             .await
-            .map_err(|_| Error::timeout(self.timeout).context("dataset download"))?
-    }
-}
-
-impl IntoFuture for Download {
-    type Output = Result<Vec<PathBuf>>;
-    type IntoFuture = BoxFuture<'static, Vec<PathBuf>>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.run())
+            .map_err(|_| Error::timeout(options.timeout).context("dataset download"))?
     }
 }
 

@@ -2,16 +2,20 @@
 
 use std::{collections::BTreeMap, fmt, path::PathBuf, sync::Arc, time::Duration};
 
+use tokio::time::Instant;
+
 use yandex_cloud_ml_proto::yandex::cloud::ai::dataset::v1 as pb;
 
 use super::{
-    Dataset, RPC_TIMEOUT, TaskType, ValidationError,
-    upload::{self, Piece, Sent},
+    Dataset, RPC_TIMEOUT, TaskType, ValidationError, ValidationFailure,
+    upload::{self, Piece, PutBudget, Sent},
 };
 use crate::{
-    call::{Action, CallOptions},
-    error::{Error, ErrorDetails, ErrorKind, Result},
-    operations::{Operation, Progress, ProgressFn, ProgressUnit, sealed, unpack},
+    call::{Action, Call, CallOptions},
+    error::{Error, ErrorKind, Remedy, Result},
+    operations::{
+        Operation, Pace, Progress, ProgressFn, ProgressUnit, Wait, WaitOptions, sealed, unpack, wait_settings,
+    },
     sdk::Sdk,
     transport::rpc,
 };
@@ -41,10 +45,6 @@ pub struct DatasetDraft {
     chunk_size: u64,
     parallelism: usize,
     upload_timeout: Duration,
-    accept_invalid: bool,
-    poll_interval: Duration,
-    wait_timeout: Duration,
-    progress: Option<ProgressFn>,
 }
 
 impl fmt::Debug for DatasetDraft {
@@ -75,10 +75,6 @@ impl DatasetDraft {
             chunk_size: DEFAULT_CHUNK,
             parallelism: 4,
             upload_timeout: Duration::from_secs(360),
-            accept_invalid: false,
-            poll_interval: Duration::from_secs(60),
-            wait_timeout: Duration::from_secs(6 * 3600),
-            progress: None,
         }
     }
 
@@ -138,48 +134,28 @@ impl DatasetDraft {
         self
     }
 
-    /// Timeout of each PUT (default 6 minutes).
+    /// Timeout of each PUT attempt (default 6 minutes).
     pub fn upload_timeout(mut self, timeout: Duration) -> Self {
         self.upload_timeout = timeout;
         self
     }
 
-    /// With [`upload`](Self::upload): return a dataset that failed validation (status
-    /// `Invalid`, errors in [`DatasetInfo::validation_errors`](super::DatasetInfo)) instead of
-    /// failing with [`ErrorKind::InvalidDataset`].
-    pub fn accept_invalid(mut self, accept: bool) -> Self {
-        self.accept_invalid = accept;
-        self
-    }
-
-    /// With [`upload`](Self::upload): longest time between validation polls (default 60 s).
-    pub fn poll_interval(mut self, interval: Duration) -> Self {
-        self.poll_interval = interval;
-        self
-    }
-
-    /// With [`upload`](Self::upload): how long to wait for validation (default 6 h).
-    pub fn wait_timeout(mut self, timeout: Duration) -> Self {
-        self.wait_timeout = timeout;
-        self
-    }
-
-    /// Called with progress: bytes sent while uploading, then rows validated.
-    pub fn on_progress(mut self, report: impl Fn(&Progress) + Send + Sync + 'static) -> Self {
-        self.progress = Some(Arc::new(report));
-        self
-    }
-
     /// Creates the dataset, uploads the file and starts validation; returns the validation's
     /// operation, which ends in the [`Dataset`]. If the upload fails, the new dataset is
-    /// deleted and the error names the step. The call's timeout applies to each RPC.
-    pub fn upload_deferred(&self) -> crate::call::Call<UploadDeferred> {
-        crate::call::Call::new(UploadDeferred(self.clone()))
+    /// deleted and the error names the step. The call's timeout (default 6 h) bounds all of
+    /// it; each RPC attempt is bounded by the attempt timeout (default 60 s) and each PUT by
+    /// [`upload_timeout`](Self::upload_timeout); the PUTs share the call's retry policy.
+    /// `.on_progress` on the call reports the bytes sent.
+    pub fn upload_deferred(&self) -> Call<UploadDeferred> {
+        Call::new(UploadDeferred { draft: self.clone(), progress: None })
     }
 
-    /// Uploads and waits for validation; returns the ready dataset.
-    pub fn upload(&self) -> crate::call::Call<Upload> {
-        crate::call::Call::new(Upload(self.clone()))
+    /// Uploads and waits for validation; returns the ready dataset. Like
+    /// [`upload_deferred`](Self::upload_deferred), then like the validation's
+    /// [`wait`](Operation::wait) (its settings are on the call); `.on_progress` reports the
+    /// bytes sent, then the rows validated.
+    pub fn upload(&self) -> Call<Upload> {
+        Call::new(Upload { draft: self.clone(), wait: WaitOptions::new(Pace::VALIDATION), accept_invalid: false })
     }
 
     /// Checks what can be checked before anything is sent; returns the file size.
@@ -211,21 +187,27 @@ impl DatasetDraft {
             let parts = upload::parts(meta.len(), self.chunk_size);
             let largest = parts.iter().map(|(_, len)| *len).max().unwrap_or(0);
             if parts.len() > MAX_PARTS || largest > MAX_CHUNK {
+                let (min, max) = (meta.len().div_ceil(MAX_PARTS as u64).max(MIN_CHUNK), MAX_CHUNK / 2);
                 return Err(Error::invalid_input(format!(
                     "with a chunk size of {} bytes, {} would go up in {} parts of up to {largest} bytes; object storage \
-                     takes at most {MAX_PARTS} parts of at most 5 GiB: choose a chunk size between {} and {} bytes",
+                     takes at most {MAX_PARTS} parts of at most 5 GiB",
                     self.chunk_size,
                     self.path.display(),
                     parts.len(),
-                    meta.len().div_ceil(MAX_PARTS as u64).max(MIN_CHUNK),
-                    MAX_CHUNK / 2,
-                )));
+                ))
+                .with_remedy(Remedy::ChooseChunkSize { min, max }));
             }
         }
         Ok((meta.len(), task_type))
     }
 
-    async fn start(self, options: CallOptions) -> Result<Operation<Dataset>> {
+    /// Creates, uploads and starts validation, all by `deadline`.
+    async fn start(
+        self,
+        options: &CallOptions,
+        deadline: Instant,
+        progress: Option<ProgressFn>,
+    ) -> Result<Operation<Dataset>> {
         let (size, task_type) = self.check().await?;
         let transport = self.sdk.transport();
         let create = pb::CreateDatasetRequest {
@@ -238,15 +220,16 @@ impl DatasetDraft {
             upload_format: self.upload_format.clone(),
             allow_data_log: self.allow_data_logging,
         };
-        let created: pb::CreateDatasetResponse = transport.unary(&rpc::DATASET_CREATE, &create, &options).await?;
+        let created: pb::CreateDatasetResponse =
+            transport.unary(&rpc::DATASET_CREATE, &create, &options.until(deadline)).await?;
         let id = created.dataset_id;
-        match self.send(&id, size, &options).await {
+        match self.send(&id, size, options, deadline, progress).await {
             Ok(()) => {}
             Err((step, e)) => return Err(self.abandon(&id, step, e).await),
         }
         let validate = pb::ValidateDatasetRequest { dataset_id: id.clone() };
         let started: Result<yandex_cloud_ml_proto::yandex::cloud::operation::Operation> =
-            transport.unary(&rpc::DATASET_VALIDATE, &validate, &options).await;
+            transport.unary(&rpc::DATASET_VALIDATE, &validate, &options.until(deadline)).await;
         match started {
             Ok(op) => Ok(Operation::new(self.sdk.clone(), op.id)),
             Err(e) => Err(self.abandon(&id, "Validate", e).await),
@@ -265,17 +248,25 @@ impl DatasetDraft {
     }
 
     /// Sends the file: one PUT, or a multipart upload. On failure, names the step.
-    async fn send(&self, id: &str, size: u64, options: &CallOptions) -> std::result::Result<(), (&'static str, Error)> {
+    async fn send(
+        &self,
+        id: &str,
+        size: u64,
+        options: &CallOptions,
+        deadline: Instant,
+        progress: Option<ProgressFn>,
+    ) -> std::result::Result<(), (&'static str, Error)> {
         let transport = self.sdk.transport();
-        let sent = Sent::new(size, self.progress.clone());
+        let sent = Sent::new(size, progress);
+        let budget = PutBudget { options: options.clone(), deadline, put_timeout: self.upload_timeout };
         if size <= self.chunk_size {
             let request = pb::GetUploadDraftUrlRequest { dataset_id: id.to_owned(), size_bytes: size as i64 };
             let response: pb::GetUploadDraftUrlResponse = transport
-                .unary(&rpc::DATASET_GET_UPLOAD_DRAFT_URL, &request, options)
+                .unary(&rpc::DATASET_GET_UPLOAD_DRAFT_URL, &request, &options.until(deadline))
                 .await
                 .map_err(|e| ("GetUploadDraftUrl", e))?;
             let piece = Piece { url: response.upload_url, offset: 0, len: size };
-            upload::put_all(&self.sdk, self.path.clone(), vec![piece], 1, self.upload_timeout, sent)
+            upload::put_all(&self.sdk, self.path.clone(), vec![piece], 1, &budget, sent)
                 .await
                 .map_err(|e| ("the upload PUT", e))?;
             return Ok(());
@@ -287,7 +278,7 @@ impl DatasetDraft {
             parts: bounds.len() as i64,
         };
         let response: pb::StartMultipartUploadDraftResponse = transport
-            .unary(&rpc::DATASET_START_MULTIPART_UPLOAD_DRAFT, &request, options)
+            .unary(&rpc::DATASET_START_MULTIPART_UPLOAD_DRAFT, &request, &options.until(deadline))
             .await
             .map_err(|e| ("StartMultipartUploadDraft", e))?;
         if response.multipart_upload_urls.len() != bounds.len() {
@@ -304,7 +295,7 @@ impl DatasetDraft {
             .zip(bounds)
             .map(|(url, (offset, len))| Piece { url, offset, len })
             .collect();
-        let etags = upload::put_all(&self.sdk, self.path.clone(), pieces, self.parallelism, self.upload_timeout, sent)
+        let etags = upload::put_all(&self.sdk, self.path.clone(), pieces, self.parallelism, &budget, sent)
             .await
             .map_err(|e| ("a part PUT", e))?;
         let uploaded_parts = etags
@@ -320,49 +311,92 @@ impl DatasetDraft {
             .map_err(|e| ("a part PUT", e))?;
         let request = pb::FinishMultipartUploadDraftRequest { dataset_id: id.to_owned(), uploaded_parts };
         let _: pb::FinishMultipartUploadDraftResponse = transport
-            .unary(&rpc::DATASET_FINISH_MULTIPART_UPLOAD_DRAFT, &request, options)
+            .unary(&rpc::DATASET_FINISH_MULTIPART_UPLOAD_DRAFT, &request, &options.until(deadline))
             .await
             .map_err(|e| ("FinishMultipartUploadDraft", e))?;
         Ok(())
     }
 }
 
+/// Default budget of an upload, its validation included; each RPC attempt gets a minute.
+const UPLOAD_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
+
 /// [`DatasetDraft::upload_deferred`].
-#[derive(Debug)]
-pub struct UploadDeferred(DatasetDraft);
+pub struct UploadDeferred {
+    draft: DatasetDraft,
+    progress: Option<ProgressFn>,
+}
+
+impl fmt::Debug for UploadDeferred {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UploadDeferred").field("draft", &self.draft).finish_non_exhaustive()
+    }
+}
+
+impl Call<UploadDeferred> {
+    /// Called with the bytes sent as the file goes up.
+    pub fn on_progress(mut self, callback: impl Fn(&Progress) + Send + Sync + 'static) -> Self {
+        self.action_mut().progress = Some(Arc::new(callback));
+        self
+    }
+}
 
 impl Action for UploadDeferred {
     type Output = Operation<Dataset>;
-    const DEFAULT_TIMEOUT: Duration = RPC_TIMEOUT;
-    const NAME: &'static str = "upload dataset";
+    const DEFAULT_TIMEOUT: Duration = UPLOAD_TIMEOUT;
+    const DEFAULT_ATTEMPT_TIMEOUT: Option<Duration> = Some(RPC_TIMEOUT);
 
     async fn execute(self, options: CallOptions) -> Result<Operation<Dataset>> {
-        self.0.start(options).await
+        let deadline = options.deadline();
+        self.draft.start(&options, deadline, self.progress).await
     }
 }
 
 /// [`DatasetDraft::upload`].
-#[derive(Debug)]
-pub struct Upload(DatasetDraft);
+pub struct Upload {
+    draft: DatasetDraft,
+    wait: WaitOptions,
+    accept_invalid: bool,
+}
+
+impl fmt::Debug for Upload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Upload")
+            .field("draft", &self.draft)
+            .field("wait", &self.wait)
+            .field("accept_invalid", &self.accept_invalid)
+            .finish()
+    }
+}
+
+wait_settings!(Call<Upload>, |this| this.action_mut().wait);
+
+impl Call<Upload> {
+    /// Return a dataset that failed validation (status `Invalid`, errors in
+    /// [`DatasetInfo::validation_errors`](super::DatasetInfo)) instead of failing with
+    /// [`ErrorKind::InvalidDataset`].
+    pub fn accept_invalid(mut self, accept: bool) -> Self {
+        self.action_mut().accept_invalid = accept;
+        self
+    }
+}
 
 impl Action for Upload {
     type Output = Dataset;
-    const DEFAULT_TIMEOUT: Duration = RPC_TIMEOUT;
-    const NAME: &'static str = "upload dataset and wait";
+    const DEFAULT_TIMEOUT: Duration = UPLOAD_TIMEOUT;
+    const DEFAULT_ATTEMPT_TIMEOUT: Option<Duration> = Some(RPC_TIMEOUT);
 
     async fn execute(self, options: CallOptions) -> Result<Dataset> {
-        let draft = self.0;
-        let (sdk, accept_invalid) = (draft.sdk.clone(), draft.accept_invalid);
-        let (poll, timeout, progress) = (draft.poll_interval, draft.wait_timeout, draft.progress.clone());
-        let operation = draft.start(options.clone()).await?;
-        let mut wait = operation.wait().poll_interval(poll).timeout(timeout).rpc_timeout(options.timeout);
-        if let Some(report) = progress {
-            wait = wait.on_progress(move |p| report(p));
-        }
-        match wait.await {
+        let Upload { draft, mut wait, accept_invalid } = self;
+        let sdk = draft.sdk.clone();
+        let deadline = options.deadline();
+        let operation = draft.start(&options, deadline, wait.on_progress.clone()).await?;
+        wait.timeout = deadline.saturating_duration_since(Instant::now());
+        wait.retry = options.retry.clone();
+        match Wait::with_options(operation, wait).await {
             Err(e) if accept_invalid && e.kind() == ErrorKind::InvalidDataset => {
-                let Some(ErrorDetails::DatasetValidation { dataset_id, .. }) = e.details() else { return Err(e) };
-                super::describe(&sdk, dataset_id, &options).await
+                let Some(failure) = e.details::<ValidationFailure>() else { return Err(e) };
+                super::describe(&sdk, &failure.dataset_id, &options.until(deadline)).await
             }
             other => other,
         }
@@ -371,10 +405,9 @@ impl Action for Upload {
 
 impl sealed::Output for Dataset {
     const SERVICE: rpc::OperationRoute = rpc::OperationRoute::FoundationModels;
-    const POLL_INTERVAL: Duration = Duration::from_secs(10);
-    const WAIT_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
+    const PACE: Pace = Pace::VALIDATION;
 
-    async fn from_response(sdk: &Sdk, response: prost_types::Any) -> Result<Self> {
+    async fn from_response(sdk: &Sdk, response: prost_types::Any, options: &CallOptions) -> Result<Self> {
         let result: pb::ValidateDatasetResponse = unpack(&response)?;
         if !result.is_valid {
             let errors: Vec<ValidationError> = result.errors.into_iter().map(ValidationError::from_proto).collect();
@@ -387,9 +420,9 @@ impl sealed::Output for Dataset {
                 if more > 0 { format!("; and {more} more") } else { String::new() }
             );
             return Err(Error::new(ErrorKind::InvalidDataset, message)
-                .with_details(ErrorDetails::DatasetValidation { dataset_id: result.dataset_id, errors }));
+                .with_details(ValidationFailure { dataset_id: result.dataset_id, errors }));
         }
-        super::describe(sdk, &result.dataset_id, &CallOptions::with_timeout(RPC_TIMEOUT)).await
+        super::describe(sdk, &result.dataset_id, options).await
     }
 
     fn progress(metadata: Option<&prost_types::Any>) -> Option<Progress> {

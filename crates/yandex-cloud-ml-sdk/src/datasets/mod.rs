@@ -11,8 +11,8 @@
 //!     .completions()
 //!     .draft_from_path("train.jsonl")
 //!     .name("support answers")
-//!     .on_progress(|p| eprintln!("{} {}/{:?}", p.stage, p.done, p.total))
 //!     .upload()
+//!     .on_progress(|p| eprintln!("{} {}/{:?}", p.stage, p.done, p.total))
 //!     .await?;
 //! println!("{} is {:?} with {} rows", dataset.id(), dataset.status(), dataset.info().rows);
 //! # Ok(()) }
@@ -24,9 +24,8 @@ mod draft;
 mod read;
 mod upload;
 
-use std::{fmt, str::FromStr, time::Duration};
+use std::{fmt, time::Duration};
 
-use futures_core::Stream;
 use serde::{Deserialize, Serialize};
 use yandex_cloud_ml_proto::yandex::cloud::ai::dataset::v1 as pb;
 
@@ -35,17 +34,19 @@ pub use self::{
     draft::{DatasetDraft, Upload, UploadDeferred},
 };
 use crate::{
-    call::{Action, Call, CallOptions},
+    call::{Action, BoxFuture, Call, CallOptions},
     error::{Error, Result},
-    pager::{Page, paged},
+    list::{List, ListRpc, Listing, Page, PageRequest},
     sdk::Sdk,
     transport::rpc,
+    wire_enum::wire_enum,
 };
 #[cfg(feature = "parquet")]
 #[cfg_attr(docsrs, doc(cfg(feature = "parquet")))]
 pub use read::{CompletionRecord, RecordMessage};
 
-/// Something that names a dataset: its id, or a [`Dataset`].
+/// Something that names a dataset: its id (`&str`, `String`) or a [`Dataset`] (async or
+/// blocking), wherever a dataset is an argument (tuning, batch runs).
 pub trait DatasetRef {
     /// The dataset's id.
     fn dataset_id(self) -> String;
@@ -161,78 +162,19 @@ impl fmt::Display for TaskType {
     }
 }
 
-/// Where a dataset is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-#[non_exhaustive]
-pub enum DatasetStatus {
-    /// Created; its file is being uploaded.
-    Draft,
-    /// Its rows are being checked.
-    Validating,
-    /// Valid and usable.
-    Ready,
-    /// Validation found errors (see [`DatasetInfo::validation_errors`]).
-    Invalid,
-    /// Being deleted.
-    Deleting,
-    /// Not set, or a status this SDK version does not know (its wire number).
-    Unknown(i32),
-}
-
-impl DatasetStatus {
-    pub(crate) fn from_proto(v: i32) -> DatasetStatus {
-        use pb::dataset_info::Status as S;
-        match S::try_from(v) {
-            Ok(S::Draft) => DatasetStatus::Draft,
-            Ok(S::Validating) => DatasetStatus::Validating,
-            Ok(S::Ready) => DatasetStatus::Ready,
-            Ok(S::Invalid) => DatasetStatus::Invalid,
-            Ok(S::Deleting) => DatasetStatus::Deleting,
-            _ => DatasetStatus::Unknown(v),
-        }
-    }
-
-    /// The wire name, e.g. `READY`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DatasetStatus::Draft => "DRAFT",
-            DatasetStatus::Validating => "VALIDATING",
-            DatasetStatus::Ready => "READY",
-            DatasetStatus::Invalid => "INVALID",
-            DatasetStatus::Deleting => "DELETING",
-            DatasetStatus::Unknown(_) => "UNKNOWN",
-        }
-    }
-
-    pub(crate) fn to_proto(self) -> i32 {
-        use pb::dataset_info::Status as S;
-        match self {
-            DatasetStatus::Draft => S::Draft as i32,
-            DatasetStatus::Validating => S::Validating as i32,
-            DatasetStatus::Ready => S::Ready as i32,
-            DatasetStatus::Invalid => S::Invalid as i32,
-            DatasetStatus::Deleting => S::Deleting as i32,
-            DatasetStatus::Unknown(v) => v,
-        }
-    }
-}
-
-impl FromStr for DatasetStatus {
-    type Err = Error;
-
-    /// `draft`, `validating`, `ready`, `invalid` or `deleting`, in any letter case.
-    fn from_str(s: &str) -> Result<DatasetStatus> {
-        match s.to_ascii_lowercase().as_str() {
-            "draft" => Ok(DatasetStatus::Draft),
-            "validating" => Ok(DatasetStatus::Validating),
-            "ready" => Ok(DatasetStatus::Ready),
-            "invalid" => Ok(DatasetStatus::Invalid),
-            "deleting" => Ok(DatasetStatus::Deleting),
-            _ => Err(Error::invalid_input(format!(
-                "unknown dataset status `{s}`: use draft, validating, ready, invalid or deleting"
-            ))),
-        }
+wire_enum! {
+    /// Where a dataset is in its life.
+    pub enum DatasetStatus(pb::dataset_info::Status, "dataset status") {
+        /// Created; its file is being uploaded.
+        Draft,
+        /// Its rows are being checked.
+        Validating,
+        /// Valid and usable.
+        Ready,
+        /// Validation found errors (see [`DatasetInfo::validation_errors`]).
+        Invalid,
+        /// Being deleted.
+        Deleting,
     }
 }
 
@@ -287,6 +229,18 @@ pub struct UploadSchema {
     pub schema: String,
 }
 
+/// Every row error of a dataset that failed validation: the
+/// [details](crate::Error::details) of an [`ErrorKind::InvalidDataset`](crate::ErrorKind)
+/// error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ValidationFailure {
+    /// The dataset (still there, with status `Invalid`).
+    pub dataset_id: String,
+    /// What validation found, with row numbers.
+    pub errors: Vec<ValidationError>,
+}
+
 /// Datasets of a folder (`sdk.datasets()`).
 #[derive(Debug, Clone)]
 pub struct Datasets {
@@ -294,11 +248,14 @@ pub struct Datasets {
     task_type: Option<TaskType>,
 }
 
-impl Datasets {
-    pub(crate) fn new(sdk: Sdk) -> Datasets {
-        Datasets { sdk, task_type: None }
+impl Sdk {
+    /// Datasets for tuning and batch inference (`sdk.datasets().completions()…`).
+    pub fn datasets(&self) -> Datasets {
+        Datasets { sdk: self.clone(), task_type: None }
     }
+}
 
+impl Datasets {
     fn of(&self, task_type: TaskType) -> Datasets {
         Datasets { sdk: self.sdk.clone(), task_type: Some(task_type) }
     }
@@ -350,16 +307,15 @@ impl Datasets {
         Call::new(GetDataset { sdk: self.sdk.clone(), id: dataset_id.into() })
     }
 
-    /// Datasets of the folder, over every page; filter, then `.stream()` or `.await` them all.
-    pub fn list(&self) -> ListDatasets {
-        ListDatasets {
+    /// Datasets of the folder (of the shortcut's task type, if one was chosen), over every
+    /// page; filter, then `.await` them all or `.stream()` them.
+    pub fn list(&self) -> List<DatasetQuery> {
+        Listing::call(DatasetQuery {
             sdk: self.sdk.clone(),
             statuses: Vec::new(),
             name_pattern: String::new(),
             task_types: self.task_type.iter().cloned().collect(),
-            page_size: 0,
-            timeout: RPC_TIMEOUT,
-        }
+        })
     }
 
     /// The file formats and row schemas accepted for a task type (`ListUploadSchemas`).
@@ -378,7 +334,6 @@ pub struct GetDataset {
 impl Action for GetDataset {
     type Output = Dataset;
     const DEFAULT_TIMEOUT: Duration = RPC_TIMEOUT;
-    const NAME: &'static str = "get dataset";
 
     async fn execute(self, options: CallOptions) -> Result<Dataset> {
         describe(&self.sdk, &self.id, &options).await
@@ -408,7 +363,6 @@ pub struct ListUploadSchemas {
 impl Action for ListUploadSchemas {
     type Output = Vec<UploadSchema>;
     const DEFAULT_TIMEOUT: Duration = RPC_TIMEOUT;
-    const NAME: &'static str = "list upload schemas";
 
     async fn execute(self, options: CallOptions) -> Result<Vec<UploadSchema>> {
         let request = pb::ListUploadSchemasRequest {
@@ -425,64 +379,54 @@ impl Action for ListUploadSchemas {
     }
 }
 
-/// Listing datasets: set filters, then `.stream()` or `.await` the whole list.
+/// The filters of a dataset listing ([`Datasets::list`]).
 #[derive(Debug, Clone)]
-#[must_use = "a listing does nothing until streamed or awaited"]
-pub struct ListDatasets {
+pub struct DatasetQuery {
     sdk: Sdk,
     statuses: Vec<DatasetStatus>,
     name_pattern: String,
     task_types: Vec<TaskType>,
-    page_size: i64,
-    timeout: Duration,
 }
 
-impl ListDatasets {
+impl ListRpc for DatasetQuery {
+    type Item = Dataset;
+
+    fn page(&self, page: PageRequest) -> BoxFuture<'static, Page<Dataset>> {
+        let request = pb::ListDatasetsRequest {
+            folder_id: self.sdk.folder_id().to_owned(),
+            status: self.statuses.iter().map(|s| s.to_proto()).collect(),
+            dataset_name_pattern: self.name_pattern.clone(),
+            task_type_filter: self.task_types.iter().map(|t| t.as_str().to_owned()).collect(),
+            page_size: page.size,
+            page_token: page.token.clone(),
+            dataset_ids: Vec::new(),
+        };
+        let sdk = self.sdk.clone();
+        page.fetch(&self.sdk, &rpc::DATASET_LIST, request, move |r: pb::ListDatasetsResponse| {
+            (r.datasets.into_iter().map(|d| Dataset::from_proto(sdk.clone(), d)).collect(), r.next_page_token)
+        })
+    }
+}
+
+impl List<DatasetQuery> {
     /// Only datasets in this status (may be called several times).
     pub fn status(mut self, status: DatasetStatus) -> Self {
-        self.statuses.push(status);
+        self.query_mut().statuses.push(status);
         self
     }
 
     /// Only datasets whose name matches this pattern.
     pub fn name_pattern(mut self, pattern: impl Into<String>) -> Self {
-        self.name_pattern = pattern.into();
+        self.query_mut().name_pattern = pattern.into();
         self
     }
 
     /// Only datasets of this task type (may be called several times).
     pub fn task_type(mut self, task_type: impl Into<TaskType>) -> Self {
-        self.task_types.push(task_type.into());
+        self.query_mut().task_types.push(task_type.into());
         self
     }
-
-    /// Every matching dataset, fetched page by page as the stream is read.
-    pub fn stream(self) -> impl Stream<Item = Result<Dataset>> + Send {
-        let sdk = self.sdk.clone();
-        paged(move |page_token| {
-            let (sdk, this) = (sdk.clone(), self.clone());
-            async move {
-                let request = pb::ListDatasetsRequest {
-                    folder_id: sdk.folder_id().to_owned(),
-                    status: this.statuses.iter().map(|s| s.to_proto()).collect(),
-                    dataset_name_pattern: this.name_pattern.clone(),
-                    task_type_filter: this.task_types.iter().map(|t| t.as_str().to_owned()).collect(),
-                    page_size: this.page_size,
-                    page_token,
-                    dataset_ids: Vec::new(),
-                };
-                let response: pb::ListDatasetsResponse = sdk
-                    .transport()
-                    .unary(&rpc::DATASET_LIST, &request, &CallOptions::with_timeout(this.timeout))
-                    .await?;
-                let items = response.datasets.into_iter().map(|d| Dataset::from_proto(sdk.clone(), d)).collect();
-                Ok(Page { items, next: response.next_page_token })
-            }
-        })
-    }
 }
-
-crate::pager::listing!(ListDatasets, Dataset);
 
 #[cfg(test)]
 mod tests {
@@ -499,6 +443,7 @@ mod tests {
         );
         assert_eq!("READY".parse::<DatasetStatus>().unwrap(), DatasetStatus::Ready);
         assert!("done".parse::<DatasetStatus>().unwrap_err().to_string().contains("draft, validating"));
+        assert_eq!(DatasetStatus::Ready.to_string(), "READY");
     }
 
     #[test]

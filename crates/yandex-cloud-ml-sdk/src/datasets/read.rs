@@ -71,8 +71,10 @@ fn tokio_stream_from<T: Send + 'static>(mut rx: tokio::sync::mpsc::Receiver<T>) 
 }
 
 async fn read_into(dataset: &Dataset, tx: &tokio::sync::mpsc::Sender<Result<Value>>) -> Result<()> {
+    // Each RPC and each stalled piece of a file gets a minute; reading has no overall bound.
     let timeout = Duration::from_secs(60);
-    for (key, url) in super::dataset::download_urls(dataset, timeout).await? {
+    let options = crate::call::CallOptions::with_timeout(timeout);
+    for (key, url) in super::dataset::download_urls(dataset, &options).await? {
         // The reader went away: the remaining files are not downloaded.
         if tx.is_closed() {
             return Ok(());

@@ -16,11 +16,14 @@ use futures_util::{StreamExt, TryStreamExt};
 use http_body_util::{BodyExt, StreamBody};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
+use tokio::time::Instant;
+
 use crate::{
-    error::{Error, ErrorKind, Result},
+    call::CallOptions,
+    error::{Error, Result},
     operations::{Progress, ProgressFn, ProgressUnit},
     presigned::Body,
-    retry::RetryPolicy,
+    retry,
     sdk::Sdk,
 };
 
@@ -80,45 +83,57 @@ pub(crate) struct Piece {
     pub len: u64,
 }
 
-/// PUTs one range, retrying transient failures; returns the response's ETag, if any.
+/// How the PUTs of one upload are bounded and retried: the upload call's retry policy and
+/// deadline (one budget with its RPCs), and a timeout for each PUT.
+#[derive(Clone)]
+pub(crate) struct PutBudget {
+    pub options: CallOptions,
+    pub deadline: Instant,
+    pub put_timeout: Duration,
+}
+
+/// PUTs one range through the SDK's retry loop; returns the response's ETag, if any.
 pub(crate) async fn put(
     sdk: &Sdk,
     path: &Path,
     piece: &Piece,
-    timeout: Duration,
-    retry: &RetryPolicy,
+    budget: &PutBudget,
     sent: &Sent,
 ) -> Result<Option<String>> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let counted = Arc::new(AtomicU64::new(0));
-        let body = file_body(path, piece.offset, piece.len, sent.clone(), counted.clone()).await?;
-        let result = async {
+    let policy = budget.options.retry.as_ref().unwrap_or(sdk.transport().retry_policy());
+    let attempts = retry::Attempts {
+        what: "upload PUT",
+        request_id: "",
+        policy,
+        deadline: budget.deadline,
+        timeout: budget.options.timeout,
+        attempt_timeout: Some(budget.put_timeout),
+    };
+    // Bytes of the current attempt, taken back from the progress if it fails.
+    let counted = Arc::new(AtomicU64::new(0));
+    let attempt = |_, _| {
+        counted.store(0, Ordering::Relaxed);
+        let counted = counted.clone();
+        async move {
+            let body = file_body(path, piece.offset, piece.len, sent.clone(), counted).await?;
             let response = sdk
                 .transport()
                 .http()
-                .send(http::Method::PUT, &piece.url, Some(piece.len), body, timeout)
+                .send(http::Method::PUT, &piece.url, Some(piece.len), body, budget.put_timeout)
                 .await?
                 .error_for_status("upload")
                 .await?;
             let etag = response.headers.get(http::header::ETAG).and_then(|v| v.to_str().ok()).map(str::to_owned);
             // Drain the (empty) body so the connection can be reused; a stalled one is left.
-            let _ = tokio::time::timeout(timeout, response.body.collect()).await;
+            let _ = tokio::time::timeout(budget.put_timeout, response.body.collect()).await;
             Ok::<_, Error>(etag)
         }
-        .await;
-        match result {
-            Ok(etag) => return Ok(etag),
-            Err(e) if attempt < retry.attempts() && (e.is_retryable() || e.kind() == ErrorKind::Timeout) => {
-                sent.undo(counted.load(Ordering::Relaxed));
-                let delay = retry.backoff(attempt);
-                tracing::warn!(attempt, error = %e, delay = ?delay, "upload PUT failed; sending it again");
-                tokio::time::sleep(delay).await;
-            }
-            Err(e) => return Err(e.with_attempts(attempt)),
-        }
-    }
+    };
+    let after_failure = |_: &mut Error, _| {
+        sent.undo(counted.load(Ordering::Relaxed));
+        retry::Next::Backoff
+    };
+    retry::run(attempts, attempt, after_failure).await
 }
 
 /// Part boundaries as the official SDK computes them: `floor(size / chunk)` parts of
@@ -140,14 +155,13 @@ pub(crate) async fn put_all(
     path: PathBuf,
     pieces: Vec<Piece>,
     parallelism: usize,
-    timeout: Duration,
+    budget: &PutBudget,
     sent: Sent,
 ) -> Result<Vec<Option<String>>> {
-    let retry = sdk.transport().retry_policy().clone();
     futures_util::stream::iter(pieces)
         .map(|piece| {
-            let (sdk, path, retry, sent) = (sdk.clone(), path.clone(), retry.clone(), sent.clone());
-            async move { put(&sdk, &path, &piece, timeout, &retry, &sent).await }
+            let (sdk, path, sent) = (sdk.clone(), path.clone(), sent.clone());
+            async move { put(&sdk, &path, &piece, budget, &sent).await }
         })
         .buffered(parallelism.max(1))
         .try_collect()

@@ -12,33 +12,24 @@
 
 mod poll;
 
-use std::{
-    fmt,
-    future::Future,
-    marker::PhantomData,
-    time::{Duration, SystemTime},
-};
+use std::{fmt, future::Future, marker::PhantomData, time::SystemTime};
 
-pub(crate) use poll::{Check, PollTarget};
-pub use poll::{Progress, ProgressUnit, Wait};
-
-/// A progress callback shared by parallel work (upload parts, waits).
-pub(crate) type ProgressFn = std::sync::Arc<dyn Fn(&Progress) + Send + Sync>;
+use serde::{Deserialize, Serialize};
 use yandex_cloud_ml_proto::yandex::cloud::operation as pb;
 
 use crate::{
-    call::{BoxFuture, CallOptions},
-    error::{Code, Error, ErrorKind, Result},
+    call::{BoxFuture, Call, CallOptions, HandleCall},
+    error::{Code, Error, ErrorKind, Remedy, Result},
     sdk::Sdk,
     transport::rpc::{self, Rpc},
 };
-
-/// Default timeout of each `Get`/`Cancel` RPC.
-const RPC_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) use poll::{Check, Pace, PollTarget, ProgressFn, WaitOptions, wait_settings};
+pub use poll::{PollErrorPolicy, PollingPolicy, Progress, ProgressUnit, Wait};
 
 /// A result type that a finished operation's `response` decodes into: a
-/// [`CompletionResult`](crate::completions::CompletionResult), or the raw
-/// [`prost_types::Any`] for any operation.
+/// [`CompletionResult`](crate::completions::CompletionResult), a
+/// [`Dataset`](crate::datasets::Dataset), a tuned [`GptModel`](crate::completions::GptModel),
+/// or the raw [`prost_types::Any`] for any operation.
 pub trait OperationOutput: sealed::Output {}
 
 impl<T: sealed::Output> OperationOutput for T {}
@@ -46,17 +37,21 @@ impl<T: sealed::Output> OperationOutput for T {}
 pub(crate) mod sealed {
     use super::*;
 
-    /// How operations of one result type are served, polled and decoded.
+    /// How operations of one result type are served, waited for and decoded.
     pub trait Output: Sized + Send + 'static {
         /// The `OperationService` endpoint that serves these operations.
         const SERVICE: rpc::OperationRoute;
-        /// Defaults of [`Operation::wait`].
-        const POLL_INTERVAL: Duration;
-        /// Defaults of [`Operation::wait`].
-        const WAIT_TIMEOUT: Duration;
+        /// The defaults of [`Operation::wait`].
+        const PACE: Pace;
 
         /// Decodes the `response` of a successful operation.
-        fn from_response(sdk: &Sdk, response: prost_types::Any) -> impl Future<Output = Result<Self>> + Send;
+        /// Decodes the `response` of a successful operation; an RPC this needs (e.g. describing
+        /// the dataset a validation checked) is made with `options`.
+        fn from_response(
+            sdk: &Sdk,
+            response: prost_types::Any,
+            options: &CallOptions,
+        ) -> impl Future<Output = Result<Self>> + Send;
 
         /// Progress from the operation's metadata, if the service reports any.
         fn progress(_metadata: Option<&prost_types::Any>) -> Option<Progress> {
@@ -67,10 +62,9 @@ pub(crate) mod sealed {
 
 impl sealed::Output for prost_types::Any {
     const SERVICE: rpc::OperationRoute = rpc::OperationRoute::Operation;
-    const POLL_INTERVAL: Duration = Duration::from_secs(10);
-    const WAIT_TIMEOUT: Duration = Duration::from_secs(3600);
+    const PACE: Pace = Pace::OPERATION;
 
-    async fn from_response(_sdk: &Sdk, response: prost_types::Any) -> Result<Self> {
+    async fn from_response(_sdk: &Sdk, response: prost_types::Any, _options: &CallOptions) -> Result<Self> {
         Ok(response)
     }
 }
@@ -90,11 +84,14 @@ pub struct Operations {
     sdk: Sdk,
 }
 
-impl Operations {
-    pub(crate) fn new(sdk: Sdk) -> Operations {
-        Operations { sdk }
+impl Sdk {
+    /// Long-running operations by id (`sdk.operations().get::<T>(id)`).
+    pub fn operations(&self) -> Operations {
+        Operations { sdk: self.clone() }
     }
+}
 
+impl Operations {
     /// Attaches to an operation by id, decoding its result as `T`. No RPC is made.
     pub fn get<T: OperationOutput>(&self, id: impl Into<String>) -> Operation<T> {
         Operation::new(self.sdk.clone(), id.into())
@@ -106,17 +103,18 @@ impl Operations {
     }
 }
 
-/// A handle to a long-running operation producing `T`. Cheap to clone.
+/// A handle to a long-running operation producing `T`. Cheap to clone. Like every handle of
+/// long work in this SDK (tuning and batch tasks too) it has `id()`, `info()`, `status()`,
+/// `result()`, `cancel()` and `wait()`.
 pub struct Operation<T> {
     sdk: Sdk,
     id: String,
-    rpc_timeout: Duration,
     _output: PhantomData<fn() -> T>,
 }
 
 impl<T> Clone for Operation<T> {
     fn clone(&self) -> Self {
-        Operation { sdk: self.sdk.clone(), id: self.id.clone(), rpc_timeout: self.rpc_timeout, _output: PhantomData }
+        Operation { sdk: self.sdk.clone(), id: self.id.clone(), _output: PhantomData }
     }
 }
 
@@ -138,10 +136,45 @@ pub struct OperationError {
     pub details: Vec<prost_types::Any>,
 }
 
-/// A snapshot of an operation.
+/// Where an operation is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[non_exhaustive]
+pub enum OperationStatus {
+    /// Not finished.
+    Running,
+    /// Finished with a result.
+    Succeeded,
+    /// Finished with an error (a cancelled operation fails with code `Cancelled`).
+    Failed,
+}
+
+impl OperationStatus {
+    /// Still working.
+    pub fn is_running(self) -> bool {
+        self == OperationStatus::Running
+    }
+
+    /// The name, e.g. `RUNNING`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OperationStatus::Running => "RUNNING",
+            OperationStatus::Succeeded => "SUCCEEDED",
+            OperationStatus::Failed => "FAILED",
+        }
+    }
+}
+
+impl fmt::Display for OperationStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Everything an operation says about itself (`OperationService/Get`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
-pub struct OperationStatus {
+pub struct OperationInfo {
     /// Operation id.
     pub id: String,
     /// What the operation does, e.g. "Async GPT Completion".
@@ -161,8 +194,8 @@ pub struct OperationStatus {
     response: Option<prost_types::Any>,
 }
 
-impl OperationStatus {
-    fn from_proto<T: sealed::Output>(op: pb::Operation) -> OperationStatus {
+impl OperationInfo {
+    fn from_proto<T: sealed::Output>(op: pb::Operation) -> OperationInfo {
         let (error, response) = match op.result {
             Some(pb::operation::Result::Error(s)) => {
                 (Some(OperationError { code: Code::from_i32(s.code), message: s.message, details: s.details }), None)
@@ -170,7 +203,7 @@ impl OperationStatus {
             Some(pb::operation::Result::Response(r)) => (None, Some(r)),
             None => (None, None),
         };
-        OperationStatus {
+        OperationInfo {
             progress: T::progress(op.metadata.as_ref()),
             id: op.id,
             description: op.description,
@@ -183,19 +216,13 @@ impl OperationStatus {
         }
     }
 
-    /// Still running.
-    pub fn is_running(&self) -> bool {
-        !self.done
-    }
-
-    /// Finished with a response.
-    pub fn is_succeeded(&self) -> bool {
-        self.done && self.error.is_none() && self.response.is_some()
-    }
-
-    /// Finished with an error.
-    pub fn is_failed(&self) -> bool {
-        self.done && self.error.is_some()
+    /// Where it is.
+    pub fn status(&self) -> OperationStatus {
+        match (self.done, &self.error) {
+            (false, _) => OperationStatus::Running,
+            (true, None) => OperationStatus::Succeeded,
+            (true, Some(_)) => OperationStatus::Failed,
+        }
     }
 
     /// The raw response of a succeeded operation.
@@ -206,14 +233,7 @@ impl OperationStatus {
 
 impl<T: OperationOutput> Operation<T> {
     pub(crate) fn new(sdk: Sdk, id: String) -> Operation<T> {
-        Operation { sdk, id, rpc_timeout: RPC_TIMEOUT, _output: PhantomData }
-    }
-
-    /// Timeout of each `status`, `result` and `cancel` RPC (and of each poll of `wait`);
-    /// default 60 s.
-    pub fn with_rpc_timeout(mut self, timeout: Duration) -> Self {
-        self.rpc_timeout = timeout;
-        self
+        Operation { sdk, id, _output: PhantomData }
     }
 
     /// The operation id; keep it to re-attach after a restart.
@@ -221,70 +241,81 @@ impl<T: OperationOutput> Operation<T> {
         &self.id
     }
 
-    /// Fetches the current status (`OperationService/Get`).
-    pub async fn status(&self) -> Result<OperationStatus> {
-        self.get(self.rpc_timeout).await
+    /// Everything the operation says about itself (`OperationService/Get`).
+    pub fn info(&self) -> Call<HandleCall<OperationInfo>> {
+        let this = self.clone();
+        HandleCall::call("operation info", move |options| async move { this.get(&options).await })
+    }
+
+    /// Where it is: running, succeeded or failed.
+    pub fn status(&self) -> Call<HandleCall<OperationStatus>> {
+        let this = self.clone();
+        HandleCall::call("operation status", move |options| async move { Ok(this.get(&options).await?.status()) })
     }
 
     /// The result if the operation has finished: `T` on success, an
     /// [`ErrorKind::OperationFailed`] error if it failed, [`ErrorKind::OperationRunning`] if it
     /// is still running.
-    pub async fn result(&self) -> Result<T> {
-        let status = self.status().await?;
-        self.finish(status).await
+    pub fn result(&self) -> Call<HandleCall<T>> {
+        let this = self.clone();
+        HandleCall::call("operation result", move |options| async move {
+            let deadline = options.deadline();
+            let info = this.get(&options).await?;
+            this.finish(info, &options.until(deadline)).await
+        })
     }
 
-    /// Asks the server to cancel the operation (`OperationService/Cancel`).
-    pub async fn cancel(&self) -> Result<OperationStatus> {
-        let request = pb::CancelOperationRequest { operation_id: self.id.clone() };
-        self.call(T::SERVICE.cancel(), &request, self.rpc_timeout).await
+    /// Asks the server to cancel the operation (`OperationService/Cancel`). Cancelling one that
+    /// has finished changes nothing; see [`info`](Self::info) for how it ended.
+    pub fn cancel(&self) -> Call<HandleCall<()>> {
+        let this = self.clone();
+        HandleCall::call("operation cancel", move |options| async move {
+            let request = pb::CancelOperationRequest { operation_id: this.id.clone() };
+            this.call(T::SERVICE.cancel(), &request, &options).await.map(drop)
+        })
     }
 
     /// Polls until the operation finishes and returns its result, reporting progress on the
-    /// way. Defaults depend on the operation (deferred completions: at most 10 s between polls,
-    /// give up after 1 h); giving up leaves the operation running on the server.
+    /// way; giving up leaves the operation running on the server. Defaults depend on the kind
+    /// of operation (see [`Wait`]).
     pub fn wait(&self) -> Wait<T> {
-        Wait::new(self.clone(), T::POLL_INTERVAL, T::WAIT_TIMEOUT, self.rpc_timeout)
+        Wait::new(self.clone(), T::PACE)
     }
 
-    async fn get(&self, timeout: Duration) -> Result<OperationStatus> {
+    pub(crate) async fn get(&self, options: &CallOptions) -> Result<OperationInfo> {
         let request = pb::GetOperationRequest { operation_id: self.id.clone() };
-        self.call(T::SERVICE.get(), &request, timeout).await
+        self.call(T::SERVICE.get(), &request, options).await
     }
 
     async fn call<Req: prost::Message + fmt::Debug>(
         &self,
         rpc: &'static Rpc,
         request: &Req,
-        timeout: Duration,
-    ) -> Result<OperationStatus> {
+        options: &CallOptions,
+    ) -> Result<OperationInfo> {
         if self.id.trim().is_empty() {
             return Err(Error::invalid_input("operation id is empty: pass the id returned by the deferred call"));
         }
-        let op: pb::Operation = self
-            .sdk
-            .transport()
-            .unary(rpc, request, &CallOptions::with_timeout(timeout))
-            .await
-            .map_err(|e| e.with_operation_id(&self.id))?;
-        Ok(OperationStatus::from_proto::<T>(op))
+        let op: pb::Operation =
+            self.sdk.transport().unary(rpc, request, options).await.map_err(|e| e.with_operation_id(&self.id))?;
+        Ok(OperationInfo::from_proto::<T>(op))
     }
 
-    async fn finish(&self, status: OperationStatus) -> Result<T> {
-        if !status.done {
-            return Err(Error::new(
-                ErrorKind::OperationRunning,
-                "is still running and has no result yet; call wait() or poll status()",
-            )
-            .with_operation_id(&self.id));
+    async fn finish(&self, info: OperationInfo, options: &CallOptions) -> Result<T> {
+        if !info.done {
+            return Err(Error::new(ErrorKind::OperationRunning, "is still running and has no result yet")
+                .with_operation_id(&self.id)
+                .with_remedy(Remedy::WaitForCompletion { id: self.id.clone() }));
         }
-        if let Some(e) = status.error {
+        if let Some(e) = info.error {
             return Err(Error::new(ErrorKind::OperationFailed, e.message)
                 .with_code(e.code)
                 .with_operation_id(&self.id));
         }
-        match status.response {
-            Some(response) => T::from_response(&self.sdk, response).await.map_err(|e| e.with_operation_id(&self.id)),
+        match info.response {
+            Some(response) => {
+                T::from_response(&self.sdk, response, options).await.map_err(|e| e.with_operation_id(&self.id))
+            }
             None => Err(Error::decode("finished without a response or an error").with_operation_id(&self.id)),
         }
     }
@@ -297,15 +328,15 @@ impl<T: OperationOutput> PollTarget for Operation<T> {
         &self.id
     }
 
-    fn check(&self, rpc_timeout: Duration, _wants_progress: bool) -> BoxFuture<'_, Check<T>> {
+    fn check(&self, options: CallOptions, _wants_progress: bool) -> BoxFuture<'_, Check<T>> {
         Box::pin(async move {
-            let status = self.get(rpc_timeout).await?;
-            if status.done {
-                let progress = status.progress.clone();
-                Ok(Check::Done(self.finish(status).await, progress))
+            let info = self.get(&options).await?;
+            if info.done {
+                let progress = info.progress.clone();
+                Ok(Check::Done(self.finish(info, &options).await, progress))
             } else {
                 tracing::debug!(operation = %self.id, "operation still running");
-                Ok(Check::Running(status.progress.or_else(|| Some(Progress::stage("running")))))
+                Ok(Check::Running(info.progress.or_else(|| Some(Progress::stage("running")))))
             }
         })
     }

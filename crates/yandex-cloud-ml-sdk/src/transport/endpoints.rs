@@ -110,11 +110,10 @@ impl Endpoints {
         }
         let Some(root) = &self.config.discovery else {
             return Err(Error::configuration(format!(
-                "endpoint discovery is disabled, so the `{}` service needs an address: \
-                 use SdkBuilder::service_endpoint(\"{}\", \"host:port\")",
-                service.id(),
+                "endpoint discovery is disabled, so the `{}` service needs an address",
                 service.id()
-            )));
+            ))
+            .with_remedy(crate::error::Remedy::SetServiceEndpoint { service: service.id().to_owned() }));
         };
         if service == Service::Endpoint {
             return Ok(root.clone());

@@ -34,7 +34,7 @@ pub(crate) use self::{endpoints::EndpointConfig, rpc::Rpc};
 use crate::{
     auth::Authenticator,
     call::CallOptions,
-    error::{Code, Error, ErrorKind, Result},
+    error::{Code, Error, Result},
     retry::RetryPolicy,
 };
 
@@ -71,7 +71,6 @@ struct CallCtx<'a> {
     rpc: &'static Rpc,
     request_id: AsciiMetadataValue,
     idempotency_key: Option<AsciiMetadataValue>,
-    started: Instant,
     deadline: Instant,
     timeout: Duration,
     attempt_timeout: Option<Duration>,
@@ -280,7 +279,6 @@ impl Transport {
             rpc,
             request_id: uuid_header(),
             idempotency_key: (rpc.mutating && retry.retries_enabled()).then(uuid_header),
-            started,
             deadline: started + crate::clock::capped(options.timeout),
             timeout: options.timeout,
             attempt_timeout: options.attempt_timeout,
@@ -290,32 +288,24 @@ impl Transport {
         }
     }
 
-    /// Runs `attempt` until it succeeds, fails for good, or the deadline passes.
+    /// Runs `attempt` until it succeeds, fails for good, or the deadline passes (the one
+    /// retry loop, with what is particular to gRPC: a rejected token is replaced once, a
+    /// request over the servers' size limit is not retried).
     async fn with_retries<T, F, Fut>(&self, ctx: &CallCtx<'_>, mut attempt_fn: F) -> Result<T>
     where
         F: FnMut(u32, Instant) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        let mut attempt = 0;
         let mut reauthenticated = false;
-        // What made the previous attempt fail, for a deadline that passes after it.
-        let mut last_failure: Option<Error> = None;
-        let timed_out = |attempts: u32, last: &Option<Error>| {
-            let e = Error::timeout(ctx.timeout);
-            let e = match last {
-                Some(last) => e.after_failure(last),
-                None => e,
-            };
-            e.with_call(ctx.rpc.path, ctx.request_id(), attempts)
+        let attempts = crate::retry::Attempts {
+            what: ctx.rpc.name(),
+            request_id: ctx.request_id(),
+            policy: ctx.retry,
+            deadline: ctx.deadline,
+            timeout: ctx.timeout,
+            attempt_timeout: ctx.attempt_timeout,
         };
-        loop {
-            attempt += 1;
-            let now = Instant::now();
-            if now >= ctx.deadline {
-                return Err(timed_out(attempt - 1, &last_failure));
-            }
-            let attempt_deadline =
-                ctx.attempt_timeout.map_or(ctx.deadline, |t| (now + crate::clock::capped(t)).min(ctx.deadline));
+        let attempt = |attempt, attempt_deadline| {
             // One span per attempt, so every log line of the call carries these fields.
             let attempt_span = tracing::debug_span!(
                 "yandex_cloud_ml_sdk::call",
@@ -325,27 +315,13 @@ impl Transport {
             );
             // Entering and leaving a span on every poll costs even when nothing records it.
             let attempt_future = attempt_fn(attempt, attempt_deadline);
-            let attempt_future = if attempt_span.is_disabled() {
+            if attempt_span.is_disabled() {
                 futures_util::future::Either::Left(attempt_future)
             } else {
                 futures_util::future::Either::Right(attempt_future.instrument(attempt_span))
-            };
-            let outcome = tokio::time::timeout_at(attempt_deadline, attempt_future).await;
-            let error = match outcome {
-                Ok(Ok(value)) => {
-                    tracing::debug!(attempt, elapsed = ?ctx.started.elapsed(), "call succeeded");
-                    return Ok(value);
-                }
-                Ok(Err(e)) => e,
-                // The attempt's own timeout is a retryable failure; the overall deadline is not.
-                Err(_) if attempt_deadline < ctx.deadline => Error::new(
-                    ErrorKind::Timeout,
-                    format!("attempt timed out after {:?}", ctx.attempt_timeout.unwrap_or_default()),
-                )
-                .with_code(Code::DeadlineExceeded),
-                Err(_) => return Err(timed_out(attempt, &last_failure)),
-            };
-            let attempt_timed_out = error.kind() == ErrorKind::Timeout && attempt_deadline < ctx.deadline;
+            }
+        };
+        let after_failure = |error: &mut Error, attempt: u32| {
             let rejected = ctx.last_auth.lock().unwrap_or_else(|e| e.into_inner()).take();
             if error.code() == Some(Code::Unauthenticated)
                 && !reauthenticated
@@ -359,45 +335,28 @@ impl Transport {
                     attempt,
                     "token rejected; refreshing credentials and retrying"
                 );
-                continue;
+                return crate::retry::Next::Now;
             }
-            // A request over the gRPC servers' default size limit is refused as RESOURCE_EXHAUSTED
-            // every time: retrying it only wastes the budget.
-            let too_large =
-                error.code() == Some(Code::ResourceExhausted) && ctx.request_bytes > GRPC_DEFAULT_MESSAGE_LIMIT;
-            let mut error = error;
-            if too_large {
-                error.set_retryable(false);
+            // A request over the gRPC servers' default size limit is refused as
+            // RESOURCE_EXHAUSTED every time: retrying it only wastes the budget.
+            if error.code() == Some(Code::ResourceExhausted) && ctx.request_bytes > GRPC_DEFAULT_MESSAGE_LIMIT {
                 let sent = ctx.request_bytes;
-                error = error.context(&format!(
-                    "the request is {sent} bytes encoded, over the {GRPC_DEFAULT_MESSAGE_LIMIT} bytes a gRPC server \
-                     accepts by default; send less (shorter messages, fewer or smaller tools)"
-                ));
+                let mut too_large = std::mem::replace(error, Error::decode(""))
+                    .context(&format!(
+                        "the request is {sent} bytes encoded, over the {GRPC_DEFAULT_MESSAGE_LIMIT} bytes a gRPC \
+                         server accepts by default"
+                    ))
+                    .with_remedy(crate::error::Remedy::SendLess { limit: GRPC_DEFAULT_MESSAGE_LIMIT });
+                too_large.set_retryable(false);
+                *error = too_large;
+                return crate::retry::Next::GiveUp;
             }
-            let retry = !too_large
-                && attempt < ctx.retry.attempts()
-                && (attempt_timed_out || ctx.retry.should_retry(&error, attempt));
-            if !retry {
-                // `is_retryable` reports this call's policy, so callers (and adapters such as rig's)
-                // see the verdict the retry itself used.
-                error.set_retryable(!too_large && (attempt_timed_out || ctx.retry.retries(&error)));
-                tracing::debug!(method = ctx.rpc.name(), request_id = ctx.request_id(), attempt, error = %error, "call failed");
-                return Err(error.with_call(ctx.rpc.path, ctx.request_id(), attempt));
-            }
-            let remaining = ctx.deadline.saturating_duration_since(Instant::now());
-            let delay = ctx.retry.backoff(attempt).min(remaining);
-            tracing::warn!(
-                method = ctx.rpc.name(),
-                request_id = ctx.request_id(),
-                attempt,
-                max_attempts = ctx.retry.attempts(),
-                error = %error,
-                delay = ?delay,
-                "retrying"
-            );
-            last_failure = Some(error);
-            tokio::time::sleep(delay).await;
-        }
+            crate::retry::Next::Backoff
+        };
+        crate::retry::run(attempts, attempt, after_failure).await.map_err(|e| {
+            let made = e.attempts();
+            e.with_call(ctx.rpc.path, ctx.request_id(), made)
+        })
     }
 
     async fn channel(&self, rpc: &Rpc, deadline: Instant) -> Result<Channel> {
@@ -414,7 +373,6 @@ impl Transport {
             rpc,
             request_id: uuid_header(),
             idempotency_key: None,
-            started: Instant::now(),
             deadline,
             timeout: deadline.saturating_duration_since(Instant::now()),
             attempt_timeout: None,

@@ -8,9 +8,12 @@
 //! let task = base.tune_deferred(&train).params(TuneParams::default().tuning_type(TuningType::lora(8))).await?;
 //! println!("tuning {}", task.id());
 //! let tuned = task.wait().on_progress(|p| eprintln!("{} {}/{:?}", p.stage, p.done, p.total)).await?;
-//! println!("{}", tuned.run("hello").await?.text());
+//! println!("{} answers {}", tuned.uri(), tuned.run("hello").await?.text());
 //! # Ok(()) }
 //! ```
+//!
+//! A tuned model is named by its URI, `gpt://<folder>/<base model>/<version>@<suffix>`; keep it
+//! and use it later with `sdk.models().completions(uri)`.
 
 mod params;
 
@@ -21,132 +24,55 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use futures_core::Stream;
 use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
 use yandex_cloud_ml_proto::yandex::cloud::{ai::tuning::v1 as pb, operation as op_pb};
 
 pub use self::params::{Optimizer, Scheduler, TuneParams, TuningDatasets, TuningType, WeightedDataset};
 use crate::{
-    call::{Action, BoxFuture, Call, CallOptions},
+    call::{Action, BoxFuture, Call, CallOptions, HandleCall},
     completions::GptModel,
     error::{Code, Error, ErrorKind, Result},
+    list::{List, ListRpc, Listing, Page, PageRequest},
     operations::{
-        Check, Operation, OperationStatus, PollTarget, Progress, ProgressFn, ProgressUnit, Wait, sealed, unpack,
+        Check, Operation, Pace, PollTarget, Progress, ProgressUnit, Wait, WaitOptions, sealed, unpack, wait_settings,
     },
-    pager::{Page, paged},
     sdk::Sdk,
     transport::rpc,
+    wire_enum::wire_enum,
 };
 
 const RPC_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Where a tuning task is. Every status the API defines is known here (the official SDK fails
-/// on some of them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-#[non_exhaustive]
-pub enum TuningStatus {
-    /// Accepted.
-    Created,
-    /// Waiting for resources.
-    Pending,
-    /// Training.
-    InProgress,
-    /// Done; the tuned model is ready.
-    Completed,
-    /// Failed.
-    Failed,
-    /// Cancelled.
-    Canceled,
-    /// A draft, not started.
-    Draft,
-    /// Archived.
-    Archived,
-    /// Paid.
-    Paid,
-    /// Not set, or unknown to this SDK version (its wire number).
-    Unknown(i32),
+wire_enum! {
+    /// Where a tuning task is. Every status the API defines is known here (the official SDK
+    /// fails on some of them).
+    pub enum TuningStatus(pb::tuning_task::Status, "tuning status") {
+        /// Accepted.
+        Created,
+        /// Waiting for resources.
+        Pending,
+        /// Training.
+        InProgress,
+        /// Done; the tuned model is ready.
+        Completed,
+        /// Failed.
+        Failed,
+        /// Cancelled.
+        Canceled,
+        /// A draft, not started.
+        Draft,
+        /// Archived.
+        Archived,
+        /// Paid.
+        Paid,
+    }
 }
 
 impl TuningStatus {
-    pub(crate) fn from_proto(v: i32) -> TuningStatus {
-        use pb::tuning_task::Status as S;
-        match S::try_from(v) {
-            Ok(S::Created) => TuningStatus::Created,
-            Ok(S::Pending) => TuningStatus::Pending,
-            Ok(S::InProgress) => TuningStatus::InProgress,
-            Ok(S::Completed) => TuningStatus::Completed,
-            Ok(S::Failed) => TuningStatus::Failed,
-            Ok(S::Canceled) => TuningStatus::Canceled,
-            Ok(S::Draft) => TuningStatus::Draft,
-            Ok(S::Archived) => TuningStatus::Archived,
-            Ok(S::Paid) => TuningStatus::Paid,
-            _ => TuningStatus::Unknown(v),
-        }
-    }
-
-    pub(crate) fn to_proto(self) -> i32 {
-        use pb::tuning_task::Status as S;
-        match self {
-            TuningStatus::Created => S::Created as i32,
-            TuningStatus::Pending => S::Pending as i32,
-            TuningStatus::InProgress => S::InProgress as i32,
-            TuningStatus::Completed => S::Completed as i32,
-            TuningStatus::Failed => S::Failed as i32,
-            TuningStatus::Canceled => S::Canceled as i32,
-            TuningStatus::Draft => S::Draft as i32,
-            TuningStatus::Archived => S::Archived as i32,
-            TuningStatus::Paid => S::Paid as i32,
-            TuningStatus::Unknown(v) => v,
-        }
-    }
-
     /// Still working.
     pub fn is_running(self) -> bool {
         matches!(self, TuningStatus::Created | TuningStatus::Pending | TuningStatus::InProgress)
-    }
-
-    /// The wire name, e.g. `IN_PROGRESS`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TuningStatus::Created => "CREATED",
-            TuningStatus::Pending => "PENDING",
-            TuningStatus::InProgress => "IN_PROGRESS",
-            TuningStatus::Completed => "COMPLETED",
-            TuningStatus::Failed => "FAILED",
-            TuningStatus::Canceled => "CANCELED",
-            TuningStatus::Draft => "DRAFT",
-            TuningStatus::Archived => "ARCHIVED",
-            TuningStatus::Paid => "PAID",
-            TuningStatus::Unknown(_) => "UNKNOWN",
-        }
-    }
-}
-
-impl std::str::FromStr for TuningStatus {
-    type Err = Error;
-
-    /// A wire name (`IN_PROGRESS`) or its lower-case, dashed form (`in-progress`).
-    fn from_str(s: &str) -> Result<TuningStatus> {
-        let wire = s.trim().to_ascii_uppercase().replace('-', "_");
-        [
-            TuningStatus::Created,
-            TuningStatus::Pending,
-            TuningStatus::InProgress,
-            TuningStatus::Completed,
-            TuningStatus::Failed,
-            TuningStatus::Canceled,
-            TuningStatus::Draft,
-            TuningStatus::Archived,
-            TuningStatus::Paid,
-        ]
-        .into_iter()
-        .find(|status| status.as_str() == wire)
-        .ok_or_else(|| {
-            Error::invalid_input(format!(
-                "unknown tuning status `{s}`: use created, pending, in-progress, completed, failed, canceled, draft, archived or paid"
-            ))
-        })
     }
 }
 
@@ -214,14 +140,15 @@ struct Ids {
     task: Option<String>,
 }
 
-/// A tuning in the cloud: poll it, wait for the tuned model, cancel it. It knows its operation
-/// id or its task id and looks up the other when needed. Cheap to clone.
+/// A tuning in the cloud: follow it, wait for the tuned model, cancel it. It knows its
+/// operation id or its task id and looks up the other when needed. Cheap to clone. Like every
+/// handle of long work in this SDK it has `id()`, `info()`, `status()`, `result()`,
+/// `cancel()` and `wait()`; each method that talks to the cloud returns a [`Call`].
 #[derive(Clone)]
 pub struct TuningTask {
     sdk: Sdk,
     id: Arc<str>,
     ids: Arc<Mutex<Ids>>,
-    rpc_timeout: Duration,
 }
 
 impl fmt::Debug for TuningTask {
@@ -233,7 +160,7 @@ impl fmt::Debug for TuningTask {
 impl TuningTask {
     fn with(sdk: Sdk, ids: Ids) -> TuningTask {
         let id: Arc<str> = ids.operation.clone().or_else(|| ids.task.clone()).unwrap_or_default().into();
-        TuningTask { sdk, id, ids: Arc::new(Mutex::new(ids)), rpc_timeout: RPC_TIMEOUT }
+        TuningTask { sdk, id, ids: Arc::new(Mutex::new(ids)) }
     }
 
     pub(crate) fn from_operation(sdk: Sdk, operation_id: String, task_id: Option<String>) -> TuningTask {
@@ -244,19 +171,9 @@ impl TuningTask {
         TuningTask::with(sdk, Ids { operation: None, task: Some(task_id) })
     }
 
-    /// Timeout of each RPC it makes (default 60 s).
-    pub fn with_rpc_timeout(mut self, timeout: Duration) -> Self {
-        self.rpc_timeout = timeout;
-        self
-    }
-
     /// The id it was created or attached with (the operation id, or the task id).
     pub fn id(&self) -> &str {
         &self.id
-    }
-
-    fn options(&self) -> CallOptions {
-        CallOptions::with_timeout(self.rpc_timeout)
     }
 
     fn known(&self) -> (Option<String>, Option<String>) {
@@ -265,17 +182,25 @@ impl TuningTask {
     }
 
     /// The task id (from the operation's metadata, looked up once).
-    pub async fn task_id(&self) -> Result<String> {
+    pub fn task_id(&self) -> Call<HandleCall<String>> {
+        let this = self.clone();
+        HandleCall::call("tuning task id", move |options| async move { this.lookup_task_id(&options).await })
+    }
+
+    /// The operation id (from the task's description, looked up once).
+    pub fn operation_id(&self) -> Call<HandleCall<String>> {
+        let this = self.clone();
+        HandleCall::call("tuning operation id", move |options| async move { this.lookup_operation_id(&options).await })
+    }
+
+    async fn lookup_task_id(&self, options: &CallOptions) -> Result<String> {
         let (operation, task) = self.known();
         if let Some(id) = task {
             return Ok(id);
         }
         let operation = operation.unwrap_or_else(|| self.id.to_string());
-        let status = Operation::<GptModel>::new(self.sdk.clone(), operation.clone())
-            .with_rpc_timeout(self.rpc_timeout)
-            .status()
-            .await?;
-        let task = status
+        let info = Operation::<GptModel>::new(self.sdk.clone(), operation.clone()).get(options).await?;
+        let task = info
             .metadata
             .as_ref()
             .and_then(|m| unpack::<pb::TuningMetadata>(m).ok())
@@ -288,13 +213,12 @@ impl TuningTask {
         Ok(task)
     }
 
-    /// The operation id (from the task's description, looked up once).
-    pub async fn operation_id(&self) -> Result<String> {
+    async fn lookup_operation_id(&self, options: &CallOptions) -> Result<String> {
         let (operation, task) = self.known();
         if let Some(id) = operation {
             return Ok(id);
         }
-        let info = self.describe(task.unwrap_or_else(|| self.id.to_string())).await?;
+        let info = self.describe(task.unwrap_or_else(|| self.id.to_string()), options).await?;
         if info.operation_id.is_empty() {
             return Err(Error::decode(format!("tuning task {} has no operation id", info.task_id)));
         }
@@ -302,79 +226,121 @@ impl TuningTask {
         Ok(info.operation_id)
     }
 
-    async fn operation(&self) -> Result<Operation<GptModel>> {
-        let id = self.operation_id().await?;
-        Ok(Operation::new(self.sdk.clone(), id).with_rpc_timeout(self.rpc_timeout))
+    async fn operation(&self, options: &CallOptions) -> Result<Operation<GptModel>> {
+        let id = self.lookup_operation_id(options).await?;
+        Ok(Operation::new(self.sdk.clone(), id))
     }
 
-    async fn describe(&self, task_id: String) -> Result<TuningTaskInfo> {
+    async fn describe(&self, task_id: String, options: &CallOptions) -> Result<TuningTaskInfo> {
         let request = pb::DescribeTuningRequest { tuning_task_id: task_id.clone() };
         let response: pb::DescribeTuningResponse =
-            self.sdk.transport().unary(&rpc::TUNING_DESCRIBE, &request, &self.options()).await?;
+            self.sdk.transport().unary(&rpc::TUNING_DESCRIBE, &request, options).await?;
         let task = response
             .tuning_task
             .ok_or_else(|| Error::decode(format!("tuning task {task_id} was described without its fields")))?;
         Ok(TuningTaskInfo::from_proto(task))
     }
 
-    /// The operation's current status (progress in [`OperationStatus::progress`]).
-    pub async fn status(&self) -> Result<OperationStatus> {
-        self.operation().await?.status().await
+    async fn info_within(&self, options: &CallOptions) -> Result<TuningTaskInfo> {
+        let deadline = options.deadline();
+        let task_id = self.lookup_task_id(options).await?;
+        self.describe(task_id, &options.until(deadline)).await
+    }
+
+    /// The task's fields (`TuningService/Describe`), whatever its status.
+    pub fn info(&self) -> Call<HandleCall<TuningTaskInfo>> {
+        let this = self.clone();
+        HandleCall::call("tuning info", move |options| async move { this.info_within(&options).await })
+    }
+
+    /// Where the task is.
+    pub fn status(&self) -> Call<HandleCall<TuningStatus>> {
+        let this = self.clone();
+        HandleCall::call("tuning status", move |options| async move { Ok(this.info_within(&options).await?.status) })
+    }
+
+    /// The training steps done of all, from the task's operation (`None` before it reports
+    /// any).
+    pub fn progress(&self) -> Call<HandleCall<Option<Progress>>> {
+        let this = self.clone();
+        HandleCall::call("tuning progress", move |options| async move {
+            let deadline = options.deadline();
+            let operation = this.operation(&options).await?;
+            Ok(operation.get(&options.until(deadline)).await?.progress)
+        })
     }
 
     /// The tuned model if the task completed; an error if it failed, was cancelled, or is
     /// still running.
-    pub async fn result(&self) -> Result<GptModel> {
-        self.operation().await?.result().await
+    pub fn result(&self) -> Call<HandleCall<GptModel>> {
+        let this = self.clone();
+        HandleCall::call("tuning result", move |options| async move {
+            let deadline = options.deadline();
+            let operation = this.operation(&options).await?;
+            operation.result().timeout(deadline.saturating_duration_since(Instant::now())).await
+        })
     }
 
     /// Cancels the tuning (`OperationService/Cancel`, as the official SDK does). A task that
     /// had already finished is an error with code `FailedPrecondition` naming how it ended,
     /// not a silent no-op.
-    pub async fn cancel(&self) -> Result<OperationStatus> {
-        let status = self.operation().await?.cancel().await?;
-        let cancelled = status.error.as_ref().is_some_and(|e| e.code == Code::Cancelled);
-        if status.done && !cancelled {
-            let ended = match &status.error {
-                None => "completed".to_owned(),
-                Some(e) => format!("failed ({}: {})", e.code, e.message),
+    pub fn cancel(&self) -> Call<HandleCall<()>> {
+        let this = self.clone();
+        HandleCall::call("tuning cancel", move |options| async move {
+            let deadline = options.deadline();
+            let operation = this.operation(&options).await?;
+            let request = op_pb::CancelOperationRequest { operation_id: operation.id().to_owned() };
+            let op: op_pb::Operation = this
+                .sdk
+                .transport()
+                .unary(rpc::OperationRoute::FoundationModels.cancel(), &request, &options.until(deadline))
+                .await
+                .map_err(|e| e.with_operation_id(operation.id()))?;
+            let error = match &op.result {
+                Some(op_pb::operation::Result::Error(e)) => Some((Code::from_i32(e.code), e.message.clone())),
+                _ => None,
             };
-            return Err(Error::new(
-                ErrorKind::Rpc,
-                format!("tuning {} had already {ended}; there is nothing to cancel", self.id),
-            )
-            .with_code(Code::FailedPrecondition)
-            .with_operation_id(status.id.clone()));
-        }
-        Ok(status)
-    }
-
-    /// The task's fields (`TuningService/Describe`), whatever its status.
-    pub async fn task_info(&self) -> Result<TuningTaskInfo> {
-        let task_id = self.task_id().await?;
-        self.describe(task_id).await
+            let cancelled = error.as_ref().is_some_and(|(code, _)| *code == Code::Cancelled);
+            if op.done && !cancelled {
+                let ended = match error {
+                    None => "completed".to_owned(),
+                    Some((code, message)) => format!("failed ({code}: {message})"),
+                };
+                return Err(Error::new(
+                    ErrorKind::Rpc,
+                    format!("tuning {} had already {ended}; there is nothing to cancel", this.id),
+                )
+                .with_code(Code::FailedPrecondition)
+                .with_operation_id(op.id));
+            }
+            Ok(())
+        })
     }
 
     /// Where the training metrics can be downloaded; `None` if there are none (yet).
-    pub async fn metrics_url(&self) -> Result<Option<String>> {
-        let request = pb::GetMetricsUrlRequest { task_id: self.task_id().await? };
-        match self
-            .sdk
-            .transport()
-            .unary::<_, pb::GetMetricsUrlResponse>(&rpc::TUNING_GET_METRICS_URL, &request, &self.options())
-            .await
-        {
-            Ok(r) => Ok(non_empty(r.load_url)),
-            Err(e) if e.code() == Some(Code::NotFound) => Ok(None),
-            Err(e) => Err(e),
-        }
+    pub fn metrics_url(&self) -> Call<HandleCall<Option<String>>> {
+        let this = self.clone();
+        HandleCall::call("tuning metrics url", move |options| async move {
+            let deadline = options.deadline();
+            let request = pb::GetMetricsUrlRequest { task_id: this.lookup_task_id(&options).await? };
+            match this
+                .sdk
+                .transport()
+                .unary::<_, pb::GetMetricsUrlResponse>(&rpc::TUNING_GET_METRICS_URL, &request, &options.until(deadline))
+                .await
+            {
+                Ok(r) => Ok(non_empty(r.load_url)),
+                Err(e) if e.code() == Some(Code::NotFound) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
     }
 
     /// Polls until the tuning finishes and returns the tuned model, reporting the training
-    /// steps as progress. Defaults: at most 10 s between polls, give up after 1 h (the task
-    /// keeps running; `model.tune()` waits 72 h).
+    /// steps as progress. Defaults: at most 10 s between polls, give up after 72 h (the task
+    /// keeps running).
     pub fn wait(&self) -> Wait<GptModel> {
-        Wait::new(self.clone(), Duration::from_secs(10), Duration::from_secs(3600), self.rpc_timeout)
+        Wait::new(self.clone(), Pace::TUNING)
     }
 }
 
@@ -385,20 +351,20 @@ impl PollTarget for TuningTask {
         &self.id
     }
 
-    fn check(&self, rpc_timeout: Duration, wants_progress: bool) -> BoxFuture<'_, Check<GptModel>> {
+    fn check(&self, options: CallOptions, wants_progress: bool) -> BoxFuture<'_, Check<GptModel>> {
         Box::pin(async move {
-            let op = self.operation().await?.with_rpc_timeout(rpc_timeout);
-            op.check(rpc_timeout, wants_progress).await
+            let deadline = options.deadline();
+            let op = self.operation(&options).await?;
+            op.check(options.until(deadline), wants_progress).await
         })
     }
 }
 
 impl sealed::Output for GptModel {
     const SERVICE: rpc::OperationRoute = rpc::OperationRoute::FoundationModels;
-    const POLL_INTERVAL: Duration = Duration::from_secs(10);
-    const WAIT_TIMEOUT: Duration = Duration::from_secs(3600);
+    const PACE: Pace = Pace::TUNING;
 
-    async fn from_response(sdk: &Sdk, response: prost_types::Any) -> Result<Self> {
+    async fn from_response(sdk: &Sdk, response: prost_types::Any, options: &CallOptions) -> Result<Self> {
         let result: pb::TuningResponse = unpack(&response)?;
         let status = TuningStatus::from_proto(result.status);
         if matches!(status, TuningStatus::Failed | TuningStatus::Canceled) {
@@ -410,7 +376,7 @@ impl sealed::Output for GptModel {
         let mut uri = result.target_model_uri;
         if uri.is_empty() && !result.tuning_task_id.is_empty() {
             let task = TuningTask::from_task(sdk.clone(), result.tuning_task_id.clone());
-            uri = task.task_info().await?.target_model_uri.unwrap_or_default();
+            uri = task.info_within(options).await?.target_model_uri.unwrap_or_default();
         }
         if uri.is_empty() {
             return Err(Error::decode(format!(
@@ -497,55 +463,38 @@ impl TuneDeferred {
 impl Action for TuneDeferred {
     type Output = TuningTask;
     const DEFAULT_TIMEOUT: Duration = RPC_TIMEOUT;
-    const NAME: &'static str = "tune";
 
     async fn execute(self, options: CallOptions) -> Result<TuningTask> {
         self.start(&options).await
     }
 }
 
-/// [`GptModel::tune`]: like [`TuneDeferred`], then waits for the tuned model.
+/// [`GptModel::tune`]: like [`TuneDeferred`], then waits for the tuned model. Its timeout
+/// (default 72 h) bounds both; each RPC attempt is bounded by the attempt timeout (default
+/// 60 s). The settings of the wait are on the call.
 pub struct Tune {
     deferred: TuneDeferred,
-    poll_interval: Duration,
-    wait_timeout: Duration,
-    progress: Option<ProgressFn>,
+    wait: WaitOptions,
 }
 
 impl fmt::Debug for Tune {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Tune")
-            .field("deferred", &self.deferred)
-            .field("poll_interval", &self.poll_interval)
-            .field("wait_timeout", &self.wait_timeout)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Tune {
-    pub(crate) fn new(deferred: TuneDeferred) -> Tune {
-        Tune {
-            deferred,
-            poll_interval: Duration::from_secs(60),
-            wait_timeout: Duration::from_secs(72 * 3600),
-            progress: None,
-        }
+        f.debug_struct("Tune").field("deferred", &self.deferred).field("wait", &self.wait).finish()
     }
 }
 
 impl Action for Tune {
     type Output = GptModel;
-    const DEFAULT_TIMEOUT: Duration = RPC_TIMEOUT;
-    const NAME: &'static str = "tune and wait";
+    const DEFAULT_TIMEOUT: Duration = Pace::TUNING.timeout;
+    const DEFAULT_ATTEMPT_TIMEOUT: Option<Duration> = Some(RPC_TIMEOUT);
 
     async fn execute(self, options: CallOptions) -> Result<GptModel> {
-        let task = self.deferred.start(&options).await?;
-        let mut wait =
-            task.wait().poll_interval(self.poll_interval).timeout(self.wait_timeout).rpc_timeout(options.timeout);
-        if let Some(report) = self.progress {
-            wait = wait.on_progress(move |p| report(p));
-        }
-        wait.await
+        let Tune { deferred, mut wait } = self;
+        let deadline = options.deadline();
+        let task = deferred.start(&options.until(deadline)).await?;
+        wait.timeout = deadline.saturating_duration_since(Instant::now());
+        wait.retry = options.retry.clone();
+        Wait::with_options(task, wait).await
     }
 }
 
@@ -604,24 +553,30 @@ macro_rules! tuning_setters {
 
 tuning_setters!(TuneDeferred);
 tuning_setters!(Tune);
+wait_settings!(Call<Tune>, |this| this.action_mut().wait);
 
-impl Call<Tune> {
-    /// Longest time between polls (default 60 s).
-    pub fn poll_interval(mut self, interval: Duration) -> Self {
-        self.action_mut().poll_interval = interval;
-        self
+impl GptModel {
+    /// Starts fine-tuning this model on `train` (an id, a [`Dataset`](crate::datasets::Dataset),
+    /// `(id, weight)`, a map or a list of these); set validation datasets, parameters and a
+    /// name on the returned call. Resolves to the [`TuningTask`].
+    pub fn tune_deferred(&self, train: impl TuningDatasets) -> Call<TuneDeferred> {
+        Call::new(TuneDeferred::new(self.clone(), train.into_weighted()))
     }
 
-    /// How long to wait for the tuned model (default 72 h; the task keeps running after).
-    pub fn wait_timeout(mut self, timeout: Duration) -> Self {
-        self.action_mut().wait_timeout = timeout;
-        self
+    /// Fine-tunes and waits for the tuned model, which is usable at once (its configuration
+    /// starts from the defaults). The wait's settings are on the call, as on
+    /// [`TuningTask::wait`].
+    pub fn tune(&self, train: impl TuningDatasets) -> Call<Tune> {
+        Call::new(Tune {
+            deferred: TuneDeferred::new(self.clone(), train.into_weighted()),
+            wait: WaitOptions::new(Pace::TUNING),
+        })
     }
 
-    /// Called with the training steps as they advance.
-    pub fn on_progress(mut self, report: impl Fn(&Progress) + Send + Sync + 'static) -> Self {
-        self.action_mut().progress = Some(Arc::new(report));
-        self
+    /// Re-attaches to a tuning by its operation id (for tuning it equals the task id). No RPC
+    /// is made.
+    pub fn attach_tune_deferred(&self, id: impl Into<String>) -> TuningTask {
+        TuningTask::from_operation(self.sdk().clone(), id.into(), None)
     }
 }
 
@@ -631,68 +586,64 @@ pub struct Tuning {
     sdk: Sdk,
 }
 
+impl Sdk {
+    /// Tuning tasks of the folder (`sdk.tuning().get(id)`, `.list()`); start one with
+    /// `model.tune_deferred(train)`.
+    pub fn tuning(&self) -> Tuning {
+        Tuning { sdk: self.clone() }
+    }
+}
+
 impl Tuning {
-    pub(crate) fn new(sdk: Sdk) -> Tuning {
-        Tuning { sdk }
+    /// A tuning task by task id; checks that it exists (`Describe`).
+    pub fn get(&self, task_id: impl Into<String>) -> Call<HandleCall<TuningTask>> {
+        let (sdk, task_id) = (self.sdk.clone(), task_id.into());
+        HandleCall::call("get tuning", move |options| async move {
+            let info = TuningTask::from_task(sdk.clone(), task_id).info_within(&options).await?;
+            Ok(TuningTask::with(sdk, Ids { operation: non_empty(info.operation_id), task: Some(info.task_id) }))
+        })
     }
 
-    /// A tuning task by task id; checks that it exists (`Describe`).
-    pub async fn get(&self, task_id: impl Into<String>) -> Result<TuningTask> {
-        let task = TuningTask::from_task(self.sdk.clone(), task_id.into());
-        let info = task.task_info().await?;
-        Ok(TuningTask::with(
-            self.sdk.clone(),
-            Ids { operation: non_empty(info.operation_id), task: Some(info.task_id) },
-        ))
+    /// A task from fields already fetched (no RPC).
+    pub fn from_info(&self, info: &TuningTaskInfo) -> TuningTask {
+        let ids = Ids { operation: non_empty(info.operation_id.clone()), task: Some(info.task_id.clone()) };
+        TuningTask::with(self.sdk.clone(), ids)
     }
 
     /// Tuning tasks of the folder, newest first, over every page (the official SDK can loop on
-    /// the first page); filter, then `.stream()` or `.await` them all.
-    pub fn list(&self) -> ListTunings {
-        ListTunings { sdk: self.sdk.clone(), status: None, page_size: 0, timeout: RPC_TIMEOUT }
+    /// the first page); filter, then `.await` them all or `.stream()` them.
+    pub fn list(&self) -> List<TuningQuery> {
+        Listing::call(TuningQuery { sdk: self.sdk.clone(), status: None })
     }
 }
 
-/// Listing tuning tasks: set filters, then `.stream()` or `.await` the whole list.
+/// The filters of a tuning listing ([`Tuning::list`]).
 #[derive(Debug, Clone)]
-#[must_use = "a listing does nothing until streamed or awaited"]
-pub struct ListTunings {
+pub struct TuningQuery {
     sdk: Sdk,
     status: Option<TuningStatus>,
-    page_size: i64,
-    timeout: Duration,
 }
 
-impl ListTunings {
-    /// Only tasks in this status.
-    pub fn status(mut self, status: TuningStatus) -> Self {
-        self.status = Some(status);
-        self
-    }
+impl ListRpc for TuningQuery {
+    type Item = TuningTaskInfo;
 
-    /// Every matching task, fetched page by page as the stream is read.
-    pub fn stream(self) -> impl Stream<Item = Result<TuningTaskInfo>> + Send {
-        paged(move |page_token| {
-            let this = self.clone();
-            async move {
-                let request = pb::ListTuningsRequest {
-                    folder_id: this.sdk.folder_id().to_owned(),
-                    page_size: this.page_size,
-                    page_token,
-                    status: this.status.map_or(0, TuningStatus::to_proto),
-                };
-                let response: pb::ListTuningsResponse = this
-                    .sdk
-                    .transport()
-                    .unary(&rpc::TUNING_LIST, &request, &CallOptions::with_timeout(this.timeout))
-                    .await?;
-                Ok(Page {
-                    items: response.tuning_tasks.into_iter().map(TuningTaskInfo::from_proto).collect(),
-                    next: response.next_page_token,
-                })
-            }
+    fn page(&self, page: PageRequest) -> BoxFuture<'static, Page<TuningTaskInfo>> {
+        let request = pb::ListTuningsRequest {
+            folder_id: self.sdk.folder_id().to_owned(),
+            page_size: page.size,
+            page_token: page.token.clone(),
+            status: self.status.map_or(0, TuningStatus::to_proto),
+        };
+        page.fetch(&self.sdk, &rpc::TUNING_LIST, request, |r: pb::ListTuningsResponse| {
+            (r.tuning_tasks.into_iter().map(TuningTaskInfo::from_proto).collect(), r.next_page_token)
         })
     }
 }
 
-crate::pager::listing!(ListTunings, TuningTaskInfo);
+impl List<TuningQuery> {
+    /// Only tasks in this status.
+    pub fn status(mut self, status: TuningStatus) -> Self {
+        self.query_mut().status = Some(status);
+        self
+    }
+}

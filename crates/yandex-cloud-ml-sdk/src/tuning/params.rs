@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use yandex_cloud_ml_proto::yandex::cloud::ai::tuning::v1 as pb;
 
-use crate::datasets::Dataset;
+use crate::datasets::DatasetRef;
 
 /// Hyperparameters of a completion-model tuning.
 ///
@@ -292,47 +292,39 @@ impl WeightedDataset {
     }
 }
 
-/// Datasets given to tuning: an id, a [`Dataset`], `(id or dataset, weight)`, a map of ids to
+/// Datasets given to tuning: anything that names a dataset ([`DatasetRef`]: an id, a
+/// [`Dataset`](crate::datasets::Dataset)), `(that, weight)`, a map of ids to
 /// weights, or a list or array of any of these; `()` for none.
 pub trait TuningDatasets {
     /// The datasets with their weights.
     fn into_weighted(self) -> Vec<WeightedDataset>;
 }
 
-macro_rules! one_dataset {
-    ($($t:ty => |$v:ident| $id:expr),* $(,)?) => {$(
-        impl From<$t> for WeightedDataset {
-            fn from($v: $t) -> WeightedDataset {
-                WeightedDataset { id: $id, weight: 1.0 }
-            }
-        }
-        impl From<($t, f64)> for WeightedDataset {
-            fn from(($v, weight): ($t, f64)) -> WeightedDataset {
-                WeightedDataset { id: $id, weight }
-            }
-        }
-        impl TuningDatasets for $t {
-            fn into_weighted(self) -> Vec<WeightedDataset> {
-                vec![self.into()]
-            }
-        }
-        impl TuningDatasets for ($t, f64) {
-            fn into_weighted(self) -> Vec<WeightedDataset> {
-                vec![self.into()]
-            }
-        }
-    )*};
+// One dataset is named the way every domain names one ([`DatasetRef`]), with weight 1 or the
+// one paired with it.
+impl<D: DatasetRef> From<D> for WeightedDataset {
+    fn from(dataset: D) -> WeightedDataset {
+        WeightedDataset { id: dataset.dataset_id(), weight: 1.0 }
+    }
 }
 
-one_dataset!(
-    &str => |v| v.to_owned(),
-    String => |v| v,
-    &String => |v| v.clone(),
-    &Dataset => |v| v.id().to_owned(),
-    Dataset => |v| v.id().to_owned(),
-);
-#[cfg(feature = "blocking")]
-one_dataset!(&crate::blocking::Dataset => |v| v.id().to_owned());
+impl<D: DatasetRef> From<(D, f64)> for WeightedDataset {
+    fn from((dataset, weight): (D, f64)) -> WeightedDataset {
+        WeightedDataset { id: dataset.dataset_id(), weight }
+    }
+}
+
+impl<D: DatasetRef> TuningDatasets for D {
+    fn into_weighted(self) -> Vec<WeightedDataset> {
+        vec![self.into()]
+    }
+}
+
+impl<D: DatasetRef> TuningDatasets for (D, f64) {
+    fn into_weighted(self) -> Vec<WeightedDataset> {
+        vec![self.into()]
+    }
+}
 
 impl TuningDatasets for WeightedDataset {
     fn into_weighted(self) -> Vec<WeightedDataset> {

@@ -141,17 +141,14 @@ fn print_dataset(output: Output, info: &DatasetInfo) -> Result<(), String> {
     Ok(())
 }
 
-/// The draft the flags describe, reporting to `bar`.
-fn draft(sdk: &Sdk, args: &UploadArgs, bar: &std::sync::Arc<Bar>) -> DatasetDraft {
+/// The draft the flags describe.
+fn draft(sdk: &Sdk, args: &UploadArgs) -> DatasetDraft {
     let mut draft = sdk
         .datasets()
         .draft_from_path(&args.file)
         .task_type(args.task_type.clone())
         .chunk_size(args.chunk_size.saturating_mul(1 << 20))
-        .parallelism(args.parallelism)
-        .accept_invalid(args.accept_invalid)
-        .poll_interval(args.poll_interval)
-        .on_progress(bar.callback());
+        .parallelism(args.parallelism);
     if let Some(n) = &args.name {
         draft = draft.name(n);
     }
@@ -190,7 +187,8 @@ pub async fn id_or_upload(sdk: &Sdk, value: &str, task_type: TaskType) -> Result
 /// Uploads a file as a dataset with a progress bar and waits for validation.
 pub async fn upload_and_wait(sdk: &Sdk, args: &UploadArgs) -> Result<Dataset, String> {
     let bar = Bar::new();
-    let result = draft(sdk, args, &bar).upload().await;
+    let upload = draft(sdk, args).upload().accept_invalid(args.accept_invalid).poll_interval(args.poll_interval);
+    let result = upload.on_progress(bar.callback()).await;
     bar.finish();
     result.map_err(crate::connect::explain)
 }
@@ -205,7 +203,7 @@ pub async fn run(connection: &Connection, output: Output, action: DatasetsAction
         }
         DatasetsAction::Upload(args) => {
             let bar = Bar::new();
-            let op = draft(&sdk, &args, &bar).upload_deferred().await;
+            let op = draft(&sdk, &args).upload_deferred().on_progress(bar.callback()).await;
             bar.finish();
             let op = op.map_err(explain)?;
             match output {

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use serde_json::json;
-use yandex_cloud_ml_sdk::{completions::CompletionResult, operations::OperationStatus};
+use yandex_cloud_ml_sdk::{completions::CompletionResult, operations::OperationInfo};
 
 use crate::{Output, commands::complete::print_result, connect::Connection};
 
@@ -32,13 +32,12 @@ pub enum OperationAction {
     },
 }
 
-fn print_status(output: Output, s: &OperationStatus) {
-    let state = if s.is_running() {
-        "running"
-    } else if s.is_failed() {
-        "failed"
-    } else {
-        "done"
+fn print_status(output: Output, s: &OperationInfo) {
+    use yandex_cloud_ml_sdk::operations::OperationStatus;
+    let state = match s.status() {
+        OperationStatus::Running => "running",
+        OperationStatus::Failed => "failed",
+        _ => "done",
     };
     match output {
         Output::Json => {
@@ -63,12 +62,13 @@ pub async fn run(connection: &Connection, output: Output, action: OperationActio
     let operations = sdk.operations();
     match action {
         OperationAction::Get { id } => {
-            let status = operations.get_untyped(id).status().await.map_err(crate::connect::explain)?;
+            let status = operations.get_untyped(id).info().await.map_err(crate::connect::explain)?;
             print_status(output, &status);
         }
         OperationAction::Cancel { id } => {
-            let status = operations.get_untyped(id).cancel().await.map_err(crate::connect::explain)?;
-            print_status(output, &status);
+            let operation = operations.get_untyped(id);
+            operation.cancel().await.map_err(crate::connect::explain)?;
+            print_status(output, &operation.info().await.map_err(crate::connect::explain)?);
         }
         OperationAction::Wait { id, poll_interval, wait_timeout } => {
             let result = operations

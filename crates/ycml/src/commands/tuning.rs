@@ -209,12 +209,12 @@ pub async fn run(connection: &Connection, output: Output, action: TuningAction) 
         }
         TuningAction::Get { id } => {
             let task = sdk.tuning().get(id).await.map_err(explain)?;
-            print_task(output, &task.task_info().await.map_err(explain)?)?;
+            print_task(output, &task.info().await.map_err(explain)?)?;
         }
         TuningAction::Cancel { id } => {
             let task = sdk.tuning().get(id).await.map_err(explain)?;
             task.cancel().await.map_err(explain)?;
-            print_task(output, &task.task_info().await.map_err(explain)?)?;
+            print_task(output, &task.info().await.map_err(explain)?)?;
         }
     }
     Ok(())
