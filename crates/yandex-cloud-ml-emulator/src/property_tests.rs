@@ -12,7 +12,8 @@ use yandex_cloud_ml_proto::yandex::cloud::ai::foundation_models::v1 as pb;
 use crate::{
     admission::parse_grpc_timeout,
     config::EmulatorConfig,
-    engine::{generation::Generation, schema, scripted::Scripted, synthetic::SyntheticEngine, tokenizer},
+    engine::{schema, scripted::Scripted, synthetic::SyntheticEngine, tokenizer},
+    services::generation::Generation,
     state::State,
     validate,
 };

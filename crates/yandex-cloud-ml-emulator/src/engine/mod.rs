@@ -1,10 +1,9 @@
 //! Answer generation. An [`Engine`] decides *what* to answer and produces text token by
-//! token; [`generation`] runs it off the async reactor and pulls tokens only as fast as the
-//! client reads them; [`render`](generation::render) shapes the wire responses exactly like
+//! token; [`services::generation`](crate::services::generation) runs it off the async reactor and pulls tokens only as fast as the
+//! client reads them; [`render`](crate::services::generation::render) shapes the wire responses exactly like
 //! the cloud: usage from the engine's tokenizer, `max_tokens` stopping generation, cumulative
 //! streaming chunks, reasoning token counts.
 
-pub(crate) mod generation;
 #[cfg(feature = "local-model")]
 pub(crate) mod local;
 pub(crate) mod schema;

@@ -37,8 +37,9 @@ use yandex_cloud_ml_proto::{
 
 use super::{Creator, Disarm, required, rpc_status, start_operation};
 use crate::{
-    engine::{Engine, generation::Generation},
+    engine::Engine,
     rows::ParquetWriter,
+    services::generation::Generation,
     state::{
         State,
         batch::{BatchStatus, end},

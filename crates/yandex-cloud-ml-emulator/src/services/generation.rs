@@ -10,8 +10,11 @@ use serde_json::Value;
 use tonic::Status;
 use yandex_cloud_ml_proto::yandex::cloud::ai::foundation_models::v1 as pb;
 
-use super::{Engine, Reply, TokenStream, tokenizer::message_text};
-use crate::{state::State, validate};
+use crate::{
+    engine::{Engine, Reply, TokenStream, tokenizer::message_text},
+    state::State,
+    validate,
+};
 
 use pb::alternative::AlternativeStatus as S;
 

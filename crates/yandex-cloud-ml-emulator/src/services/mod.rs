@@ -6,6 +6,7 @@
 pub(crate) mod batch;
 pub(crate) mod dataset;
 pub(crate) mod endpoint;
+pub(crate) mod generation;
 pub(crate) mod iam;
 pub(crate) mod operation;
 pub(crate) mod storage;

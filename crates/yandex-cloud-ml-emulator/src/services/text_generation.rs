@@ -21,11 +21,7 @@ use yandex_cloud_ml_proto::{
 
 use super::{Creator, cut_by_fault, deadline, rpc_status, start_operation};
 use crate::admission::CutByFault;
-use crate::{
-    engine::{Engine, generation::Generation},
-    state::State,
-    validate,
-};
+use crate::{engine::Engine, services::generation::Generation, state::State, validate};
 
 /// The three foundation-model services share one implementation.
 #[derive(Clone)]
