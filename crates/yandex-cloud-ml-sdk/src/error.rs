@@ -521,14 +521,14 @@ fn has_source<E: StdError + 'static>(error: &(dyn StdError + 'static), matches: 
 pub(crate) fn tls_rejection(error: &(dyn StdError + 'static)) -> Option<rustls::CertificateError> {
     let mut current = Some(error);
     while let Some(e) = current {
-        let inner =
-            e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()).map(|i| i as &(dyn StdError + 'static));
-        for candidate in [Some(e), inner].into_iter().flatten() {
-            if let Some(rustls::Error::InvalidCertificate(problem)) = candidate.downcast_ref::<rustls::Error>() {
-                return Some(problem.clone());
-            }
+        if let Some(rustls::Error::InvalidCertificate(problem)) = e.downcast_ref::<rustls::Error>() {
+            return Some(problem.clone());
         }
-        current = inner.and_then(|i| i.source()).or_else(|| e.source());
+        // An I/O error's `source` skips the error it wraps (connectors nest them), so look inside.
+        current = match e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            Some(wrapped) => Some(wrapped as &(dyn StdError + 'static)),
+            None => e.source(),
+        };
     }
     None
 }

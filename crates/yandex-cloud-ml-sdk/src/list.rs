@@ -66,7 +66,7 @@ impl PageRequest {
     {
         let sdk = sdk.clone();
         Box::pin(async move {
-            let response: Resp = sdk.transport().unary(rpc, &request, &self.options).await?;
+            let response: Resp = sdk.transport().unary(rpc, request, &self.options).await?;
             let (items, next) = split(response);
             Ok(Page { items, next })
         })

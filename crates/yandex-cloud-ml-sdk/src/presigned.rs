@@ -3,10 +3,7 @@
 //! with [`SdkBuilder::ca_certificate_pem`](crate::SdkBuilder::ca_certificate_pem)) and its
 //! plaintext policy (plain `http://` only to loopback unless `Tls::PlaintextInsecure`).
 
-use std::{
-    sync::{Arc, OnceLock},
-    time::Duration,
-};
+use std::{sync::OnceLock, time::Duration};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, combinators::BoxBody};
@@ -52,23 +49,7 @@ impl Http {
         if let Some(c) = self.client.get() {
             return Ok(c);
         }
-        let mut roots = rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        if let Some(pem) = &self.ca_pem {
-            for cert in rustls::pki_types::pem::PemObject::pem_slice_iter(pem) {
-                let cert: rustls::pki_types::CertificateDer<'static> =
-                    cert.map_err(|e| Error::configuration(format!("the extra CA certificate is not valid PEM: {e}")))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| Error::configuration(format!("the extra CA certificate cannot be used: {e}")))?;
-            }
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| Error::configuration(format!("TLS setup failed: {e}")))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let config = crate::transport::endpoints::rustls_config(self.ca_pem.as_deref())?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(self.connect_timeout));

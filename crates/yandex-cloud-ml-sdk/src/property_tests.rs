@@ -95,14 +95,14 @@ proptest! {
                 prop_assert_eq!(alt.status(), AlternativeStatus::Unknown(wire.status));
             }
             // A decoded assistant message converts back to a wire message without panicking.
-            let _ = Message::from(alt).to_proto();
+            let _ = Message::from(alt).into_proto();
         }
         let _ = (result.text(), result.status(), result.tool_calls(), result.usage());
     }
 
     #[test]
     fn text_messages_keep_role_and_text(role in "[a-z]{1,10}", text in ".{0,64}") {
-        let wire = Message::new(role.as_str(), text.clone()).to_proto().unwrap();
+        let wire = Message::new(role.as_str(), text.clone()).into_proto().unwrap();
         prop_assert_eq!(wire.role, role);
         prop_assert_eq!(wire.content, Some(pb::message::Content::Text(text)));
     }
@@ -130,7 +130,7 @@ proptest! {
 
     #[test]
     fn stream_deltas_rebuild_the_text_exactly(parts in prop::collection::vec(".{0,6}", 1..12)) {
-        let mut seen: Vec<String> = Vec::new();
+        let mut seen: Option<CompletionResult> = None;
         let mut rebuilt = String::new();
         let mut cumulative = String::new();
         for part in parts {
@@ -142,10 +142,10 @@ proptest! {
                 }],
                 ..Default::default()
             });
-            let (d, restated) = deltas(&seen, &result);
+            let (d, restated) = deltas(seen.as_ref(), &result);
             prop_assert!(!restated);
             rebuilt.push_str(&d[0]);
-            seen = vec![cumulative.clone()];
+            seen = Some(result);
         }
         prop_assert_eq!(rebuilt, cumulative);
     }

@@ -164,16 +164,23 @@ where
             return Err(timed_out(number - 1, last_failure.as_ref()));
         }
         let attempt_deadline = attempt_timeout.map_or(deadline, |t| (now + crate::clock::capped(t)).min(deadline));
-        let mut error = match tokio::time::timeout_at(attempt_deadline, attempt(number, attempt_deadline)).await {
+        let expired = match tokio::time::timeout_at(attempt_deadline, attempt(number, attempt_deadline)).await {
             Ok(Ok(value)) => return Ok(value),
-            Ok(Err(e)) => e,
+            // A server that gives up at the deadline we sent it can answer just before our
+            // timer fires (tonic servers answer CANCELLED): that is this deadline passing too.
+            Ok(Err(e)) if gave_up_at_deadline(&e) && Instant::now() >= attempt_deadline => None,
+            Ok(Err(e)) => Some(e),
+            Err(_) => None,
+        };
+        let mut error = match expired {
+            Some(e) => e,
             // The attempt's own timeout is a retryable failure; the overall deadline is not.
-            Err(_) if attempt_deadline < deadline => Error::new(
+            None if attempt_deadline < deadline => Error::new(
                 ErrorKind::Timeout,
                 format!("attempt timed out after {:?}", attempt_timeout.unwrap_or_default()),
             )
             .with_code(Code::DeadlineExceeded),
-            Err(_) => return Err(timed_out(number, last_failure.as_ref())),
+            None => return Err(timed_out(number, last_failure.as_ref())),
         };
         let attempt_timed_out = error.kind() == ErrorKind::Timeout && attempt_deadline < deadline;
         let next = after_failure(&mut error, number);
@@ -207,6 +214,11 @@ where
             tokio::time::sleep(delay).await;
         }
     }
+}
+
+/// Whether the server ended the call because its deadline passed.
+pub(crate) fn gave_up_at_deadline(error: &Error) -> bool {
+    matches!(error.code(), Some(Code::DeadlineExceeded | Code::Cancelled))
 }
 
 #[cfg(test)]

@@ -247,6 +247,11 @@ impl Authenticator {
         }
     }
 
+    /// Whether the credential is a cached token that [`invalidate`](Self::invalidate) can replace.
+    pub(crate) fn refreshes(&self) -> bool {
+        matches!(self.source.get(), Some(Source::Refreshing(_)))
+    }
+
     /// Drops a cached token the server rejected. Returns true if a retry can get a new one.
     pub(crate) fn invalidate(&self, rejected: Option<&AsciiMetadataValue>) -> bool {
         match (self.source.get(), rejected) {
@@ -340,7 +345,7 @@ async fn fetch_unboxed(kind: &Kind, transport: &Transport) -> Result<IssuedToken
 async fn exchange(transport: &Transport, identity: iam::create_iam_token_request::Identity) -> Result<IssuedToken> {
     let request = iam::CreateIamTokenRequest { identity: Some(identity) };
     let response: iam::CreateIamTokenResponse = transport
-        .unary(&rpc::IAM_CREATE_TOKEN, &request, &CallOptions::with_timeout(Duration::from_secs(60)))
+        .unary(&rpc::IAM_CREATE_TOKEN, request, &CallOptions::with_timeout(Duration::from_secs(60)))
         .await
         .map_err(|e| Error::auth(format!("IAM token exchange failed: {e}")).with_source(e))?;
     let expires_in = response

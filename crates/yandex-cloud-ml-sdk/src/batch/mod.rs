@@ -248,7 +248,7 @@ impl Action for RunBatch {
         let request = self.request()?;
         let sdk = self.model.sdk().clone();
         let op: yandex_cloud_ml_proto::yandex::cloud::operation::Operation =
-            sdk.transport().unary(&rpc::BATCH_COMPLETION, &request, &options).await?;
+            sdk.transport().unary(&rpc::BATCH_COMPLETION, request, &options).await?;
         let metadata = op
             .metadata
             .as_ref()

@@ -48,7 +48,7 @@ impl BatchTask {
     pub(crate) async fn describe(&self, options: &CallOptions) -> Result<BatchTaskInfo> {
         let request = pb::DescribeBatchInferenceRequest { task_id: self.id.to_string() };
         let response: pb::DescribeBatchInferenceResponse =
-            self.sdk.transport().unary(&rpc::BATCH_DESCRIBE, &request, options).await?;
+            self.sdk.transport().unary(&rpc::BATCH_DESCRIBE, request, options).await?;
         let task = response
             .task
             .ok_or_else(|| Error::decode(format!("batch task {} was described without its fields", self.id)))?;
@@ -120,7 +120,7 @@ impl BatchTask {
         HandleCall::call("batch cancel", move |options| async move {
             let request = pb::CancelBatchInferenceRequest { task_id: this.id.to_string() };
             let _: pb::CancelBatchInferenceResponse =
-                this.sdk.transport().unary(&rpc::BATCH_CANCEL, &request, &options).await?;
+                this.sdk.transport().unary(&rpc::BATCH_CANCEL, request, &options).await?;
             Ok(())
         })
     }
@@ -132,7 +132,7 @@ impl BatchTask {
         HandleCall::call("batch delete", move |options| async move {
             let request = pb::DeleteBatchInferenceRequest { task_id: this.id.to_string() };
             let _: pb::DeleteBatchInferenceResponse =
-                this.sdk.transport().unary(&rpc::BATCH_DELETE, &request, &options).await?;
+                this.sdk.transport().unary(&rpc::BATCH_DELETE, request, &options).await?;
             Ok(())
         })
     }

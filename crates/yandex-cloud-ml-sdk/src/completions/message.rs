@@ -128,10 +128,10 @@ impl Message {
         }
     }
 
-    pub(crate) fn to_proto(&self) -> Result<pb::Message> {
+    pub(crate) fn into_proto(self) -> Result<pb::Message> {
         use pb::message::Content as C;
-        let content = match &self.content {
-            Content::Text(t) => C::Text(t.clone()),
+        let content = match self.content {
+            Content::Text(t) => C::Text(t),
             Content::ToolCalls(calls) => C::ToolCallList(pb::ToolCallList {
                 tool_calls: calls.iter().map(ToolCall::to_proto).collect::<Result<_>>()?,
             }),
@@ -287,7 +287,7 @@ mod tests {
     fn strings_become_user_messages() {
         let m = "hi".into_messages();
         assert_eq!(
-            m[0].to_proto().unwrap(),
+            m[0].clone().into_proto().unwrap(),
             pb::Message { role: "user".into(), content: Some(pb::message::Content::Text("hi".into())) }
         );
     }
@@ -302,7 +302,7 @@ mod tests {
 
     #[test]
     fn tool_results_default_to_user_role() {
-        let m = Message::from(ToolResult::function("sum", "10")).to_proto().unwrap();
+        let m = Message::from(ToolResult::function("sum", "10")).into_proto().unwrap();
         assert_eq!(m.role, "user");
         let Some(pb::message::Content::ToolResultList(list)) = m.content else { panic!() };
         assert_eq!(list.tool_results.len(), 1);
@@ -322,7 +322,7 @@ mod tests {
         );
         let back: Vec<Message> = serde_json::from_str(&text).unwrap();
         assert_eq!(back, history);
-        let wire = back[1].to_proto().unwrap();
+        let wire = back[1].clone().into_proto().unwrap();
         let Some(pb::message::Content::ToolCallList(list)) = wire.content else { panic!() };
         let Some(pb::tool_call::ToolCallType::FunctionCall(f)) = &list.tool_calls[0].tool_call_type else { panic!() };
         assert_eq!(f.name, "sum");

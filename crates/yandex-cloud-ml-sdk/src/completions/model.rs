@@ -134,18 +134,14 @@ impl GptModel {
         Input { model: self.clone(), messages: messages.into_messages() }
     }
 
-    /// Builds the wire request with the model's configuration.
-    pub(crate) fn request(&self, messages: &[Message], stream: bool) -> Result<pb::CompletionRequest> {
-        self.request_with(messages, stream, &self.config)
-    }
-
+    /// Builds the wire request with `config` (messages are moved, not copied).
     fn request_with(
         &self,
-        messages: &[Message],
+        messages: Vec<Message>,
         stream: bool,
         config: &GptModelConfig,
     ) -> Result<pb::CompletionRequest> {
-        if self.uri.trim().is_empty() || self.uri.chars().any(char::is_whitespace) {
+        if self.uri.is_empty() || self.uri.contains(char::is_whitespace) {
             return Err(Error::invalid_input(format!(
                 "model URI `{}` is empty or contains whitespace: pass a model name like \"yandexgpt\"",
                 self.uri
@@ -158,9 +154,9 @@ impl GptModel {
             return Err(Error::invalid_input(format!("message {i} {problem}")));
         }
         let mut request = pb::CompletionRequest {
-            model_uri: self.uri.to_string(),
+            model_uri: String::from(&*self.uri),
             completion_options: Some(pb::CompletionOptions { stream, ..Default::default() }),
-            messages: messages.iter().map(Message::to_proto).collect::<Result<_>>()?,
+            messages: messages.into_iter().map(Message::into_proto).collect::<Result<_>>()?,
             ..Default::default()
         };
         config.apply(&mut request)?;
@@ -176,10 +172,16 @@ struct Input {
 }
 
 impl Input {
-    async fn run(&self, options: &CallOptions, config: &GptModelConfig) -> Result<CompletionResult> {
-        let request = self.model.request_with(&self.messages, false, config)?;
+    /// The wire request with the model's configuration.
+    fn request(self, stream: bool) -> Result<(GptModel, pb::CompletionRequest)> {
+        let request = self.model.request_with(self.messages, stream, &self.model.config)?;
+        Ok((self.model, request))
+    }
+
+    async fn run(self, options: &CallOptions, config: &GptModelConfig) -> Result<CompletionResult> {
+        let request = self.model.request_with(self.messages, false, config)?;
         let response: pb::CompletionResponse =
-            self.model.sdk.transport().stream_last(&rpc::COMPLETION, &request, options).await?;
+            self.model.sdk.transport().stream_last(&rpc::COMPLETION, request, options).await?;
         Ok(CompletionResult::from_proto(response))
     }
 }
@@ -193,7 +195,8 @@ impl Action for Run {
     const DEFAULT_TIMEOUT: Duration = RUN_TIMEOUT;
 
     async fn execute(self, options: CallOptions) -> Result<CompletionResult> {
-        self.0.run(&options, &self.0.model.config).await
+        let config = self.0.model.config.clone();
+        self.0.run(&options, &config).await
     }
 }
 
@@ -206,8 +209,8 @@ impl Action for RunStream {
     const DEFAULT_TIMEOUT: Duration = RUN_TIMEOUT;
 
     async fn execute(self, options: CallOptions) -> Result<CompletionStream> {
-        let request = self.0.model.request(&self.0.messages, true)?;
-        let stream = self.0.model.sdk.transport().stream(&rpc::COMPLETION, &request, &options).await?;
+        let (model, request) = self.0.request(true)?;
+        let stream = model.sdk.transport().stream(&rpc::COMPLETION, request, &options).await?;
         Ok(CompletionStream::new(stream))
     }
 }
@@ -221,10 +224,10 @@ impl Action for RunDeferred {
     const DEFAULT_TIMEOUT: Duration = SHORT_TIMEOUT;
 
     async fn execute(self, options: CallOptions) -> Result<Operation<CompletionResult>> {
-        let request = self.0.model.request(&self.0.messages, false)?;
+        let (model, request) = self.0.request(false)?;
         let op: yandex_cloud_ml_proto::yandex::cloud::operation::Operation =
-            self.0.model.sdk.transport().unary(&rpc::COMPLETION_ASYNC, &request, &options).await?;
-        Ok(self.0.model.attach_deferred(op.id))
+            model.sdk.transport().unary(&rpc::COMPLETION_ASYNC, request, &options).await?;
+        Ok(model.attach_deferred(op.id))
     }
 }
 
@@ -237,9 +240,9 @@ impl Action for Tokenize {
     const DEFAULT_TIMEOUT: Duration = SHORT_TIMEOUT;
 
     async fn execute(self, options: CallOptions) -> Result<Vec<Token>> {
-        let request = self.0.model.request(&self.0.messages, false)?;
+        let (model, request) = self.0.request(false)?;
         let response: pb::TokenizeResponse =
-            self.0.model.sdk.transport().unary(&rpc::TOKENIZE_COMPLETION, &request, &options).await?;
+            model.sdk.transport().unary(&rpc::TOKENIZE_COMPLETION, request, &options).await?;
         Ok(response.tokens.iter().map(Token::from_proto).collect())
     }
 }

@@ -3,6 +3,7 @@
 
 use std::{
     pin::Pin,
+    sync::Arc,
     task::{Context, Poll, ready},
 };
 
@@ -16,7 +17,9 @@ use crate::{error::Result, tools::ToolCall, transport::RpcStream};
 /// One chunk of a streamed completion.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CompletionChunk {
-    result: CompletionResult,
+    // Shared with the stream, which keeps the latest result: a chunk costs no copy of the
+    // cumulative text, so a long answer streams in linear time.
+    result: Arc<CompletionResult>,
     deltas: Vec<String>,
     restated: bool,
 }
@@ -29,7 +32,7 @@ impl CompletionChunk {
 
     /// Turns the chunk into its cumulative result.
     pub fn into_result(self) -> CompletionResult {
-        self.result
+        Arc::unwrap_or_clone(self.result)
     }
 
     /// Cumulative text of alternative 0.
@@ -92,8 +95,7 @@ pub struct StreamInterrupted {
 /// call on the server.
 pub struct CompletionStream {
     inner: RpcStream<pb::CompletionResponse>,
-    seen: Vec<String>,
-    last: Option<CompletionResult>,
+    last: Option<Arc<CompletionResult>>,
     chunks: u64,
 }
 
@@ -105,7 +107,7 @@ impl std::fmt::Debug for CompletionStream {
 
 impl CompletionStream {
     pub(crate) fn new(inner: RpcStream<pb::CompletionResponse>) -> CompletionStream {
-        CompletionStream { inner, seen: Vec::new(), last: None, chunks: 0 }
+        CompletionStream { inner, last: None, chunks: 0 }
     }
 
     /// The `x-client-request-id` of this call.
@@ -115,7 +117,7 @@ impl CompletionStream {
 
     /// The latest cumulative result seen so far.
     pub fn current(&self) -> Option<&CompletionResult> {
-        self.last.as_ref()
+        self.last.as_deref()
     }
 
     /// Reads the rest of the stream and returns the final cumulative result.
@@ -124,29 +126,31 @@ impl CompletionStream {
         while let Some(chunk) = self.next().await {
             chunk?;
         }
-        self.last.ok_or_else(|| crate::Error::decode("the server closed the stream without sending a response"))
+        self.last
+            .map(Arc::unwrap_or_clone)
+            .ok_or_else(|| crate::Error::decode("the server closed the stream without sending a response"))
     }
 
     fn chunk(&mut self, response: pb::CompletionResponse) -> CompletionChunk {
         self.chunks += 1;
-        let result = CompletionResult::from_proto(response);
-        let (deltas, restated) = deltas(&self.seen, &result);
-        self.seen = result.alternatives().iter().map(|a| a.text().to_owned()).collect();
+        let result = Arc::new(CompletionResult::from_proto(response));
+        let (deltas, restated) = deltas(self.last.as_deref(), &result);
         self.last = Some(result.clone());
         CompletionChunk { result, deltas, restated }
     }
 }
 
-/// New text of each alternative compared with the previous cumulative texts `seen`, and
-/// whether alternative 0 was restated (its text does not extend the previous one).
-pub(crate) fn deltas(seen: &[String], result: &CompletionResult) -> (Vec<String>, bool) {
+/// New text of each alternative compared with the `previous` result, and whether alternative
+/// 0 was restated (its text does not extend the previous one).
+pub(crate) fn deltas(previous: Option<&CompletionResult>, result: &CompletionResult) -> (Vec<String>, bool) {
+    let seen = previous.map_or(&[][..], CompletionResult::alternatives);
     let mut restated = false;
     let deltas = result
         .alternatives()
         .iter()
         .enumerate()
         .map(|(i, alt)| {
-            let previous = seen.get(i).map_or("", String::as_str);
+            let previous = seen.get(i).map_or("", |a| a.text());
             match alt.text().strip_prefix(previous) {
                 Some(new) => new.to_owned(),
                 None => {
@@ -168,7 +172,7 @@ impl Stream for CompletionStream {
         Poll::Ready(item.map(|r| match r {
             Ok(response) => Ok(this.chunk(response)),
             Err(e) if this.chunks > 0 => {
-                let text_chars = this.seen.first().map_or(0, |t| t.chars().count()) as u64;
+                let text_chars = this.last.as_ref().map_or(0, |r| r.text().chars().count()) as u64;
                 let chunks = this.chunks;
                 let note = format!(
                     "the stream broke after {chunks} chunks with {text_chars} characters of text; what was \

@@ -253,7 +253,7 @@ impl Action for UpdateDataset {
             labels: u.labels.unwrap_or_default().into_iter().collect(),
         };
         let response: pb::UpdateDatasetResponse =
-            self.dataset.sdk.transport().unary(&rpc::DATASET_UPDATE, &request, &options).await?;
+            self.dataset.sdk.transport().unary(&rpc::DATASET_UPDATE, request, &options).await?;
         let info = response.dataset.ok_or_else(|| Error::decode("the update returned no dataset"))?;
         let mut updated = Dataset::from_proto(self.dataset.sdk.clone(), info);
         updated.deleted = self.dataset.deleted.clone();
@@ -279,7 +279,7 @@ impl Action for DeleteDataset {
 
 pub(crate) async fn delete(sdk: &Sdk, id: &str, options: &CallOptions) -> Result<()> {
     let request = pb::DeleteDatasetRequest { dataset_id: id.to_owned() };
-    let _: pb::DeleteDatasetResponse = sdk.transport().unary(&rpc::DATASET_DELETE, &request, options).await?;
+    let _: pb::DeleteDatasetResponse = sdk.transport().unary(&rpc::DATASET_DELETE, request, options).await?;
     Ok(())
 }
 
@@ -288,7 +288,7 @@ pub(crate) async fn download_urls(dataset: &Dataset, options: &CallOptions) -> R
     dataset.alive("download")?;
     let request = pb::GetDownloadUrlsRequest { dataset_id: dataset.id().to_owned() };
     let response: pb::GetDownloadUrlsResponse =
-        dataset.sdk.transport().unary(&rpc::DATASET_GET_DOWNLOAD_URLS, &request, options).await?;
+        dataset.sdk.transport().unary(&rpc::DATASET_GET_DOWNLOAD_URLS, request, options).await?;
     in_reading_order(response.download_urls.into_iter().map(|u| (u.key, u.url)).collect())
 }
 

@@ -221,7 +221,7 @@ impl DatasetDraft {
             allow_data_log: self.allow_data_logging,
         };
         let created: pb::CreateDatasetResponse =
-            transport.unary(&rpc::DATASET_CREATE, &create, &options.until(deadline)).await?;
+            transport.unary(&rpc::DATASET_CREATE, create, &options.until(deadline)).await?;
         let id = created.dataset_id;
         match self.send(&id, size, options, deadline, progress).await {
             Ok(()) => {}
@@ -229,7 +229,7 @@ impl DatasetDraft {
         }
         let validate = pb::ValidateDatasetRequest { dataset_id: id.clone() };
         let started: Result<yandex_cloud_ml_proto::yandex::cloud::operation::Operation> =
-            transport.unary(&rpc::DATASET_VALIDATE, &validate, &options.until(deadline)).await;
+            transport.unary(&rpc::DATASET_VALIDATE, validate, &options.until(deadline)).await;
         match started {
             Ok(op) => Ok(Operation::new(self.sdk.clone(), op.id)),
             Err(e) => Err(self.abandon(&id, "Validate", e).await),
@@ -262,7 +262,7 @@ impl DatasetDraft {
         if size <= self.chunk_size {
             let request = pb::GetUploadDraftUrlRequest { dataset_id: id.to_owned(), size_bytes: size as i64 };
             let response: pb::GetUploadDraftUrlResponse = transport
-                .unary(&rpc::DATASET_GET_UPLOAD_DRAFT_URL, &request, &options.until(deadline))
+                .unary(&rpc::DATASET_GET_UPLOAD_DRAFT_URL, request, &options.until(deadline))
                 .await
                 .map_err(|e| ("GetUploadDraftUrl", e))?;
             let piece = Piece { url: response.upload_url, offset: 0, len: size };
@@ -278,7 +278,7 @@ impl DatasetDraft {
             parts: bounds.len() as i64,
         };
         let response: pb::StartMultipartUploadDraftResponse = transport
-            .unary(&rpc::DATASET_START_MULTIPART_UPLOAD_DRAFT, &request, &options.until(deadline))
+            .unary(&rpc::DATASET_START_MULTIPART_UPLOAD_DRAFT, request, &options.until(deadline))
             .await
             .map_err(|e| ("StartMultipartUploadDraft", e))?;
         if response.multipart_upload_urls.len() != bounds.len() {
@@ -311,7 +311,7 @@ impl DatasetDraft {
             .map_err(|e| ("a part PUT", e))?;
         let request = pb::FinishMultipartUploadDraftRequest { dataset_id: id.to_owned(), uploaded_parts };
         let _: pb::FinishMultipartUploadDraftResponse = transport
-            .unary(&rpc::DATASET_FINISH_MULTIPART_UPLOAD_DRAFT, &request, &options.until(deadline))
+            .unary(&rpc::DATASET_FINISH_MULTIPART_UPLOAD_DRAFT, request, &options.until(deadline))
             .await
             .map_err(|e| ("FinishMultipartUploadDraft", e))?;
         Ok(())

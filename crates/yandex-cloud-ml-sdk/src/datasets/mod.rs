@@ -346,8 +346,7 @@ pub(crate) async fn describe(sdk: &Sdk, id: &str, options: &CallOptions) -> Resu
         return Err(Error::invalid_input("dataset id is empty: pass the id of an uploaded dataset"));
     }
     let request = pb::DescribeDatasetRequest { dataset_id: id.to_owned() };
-    let response: pb::DescribeDatasetResponse =
-        sdk.transport().unary(&rpc::DATASET_DESCRIBE, &request, options).await?;
+    let response: pb::DescribeDatasetResponse = sdk.transport().unary(&rpc::DATASET_DESCRIBE, request, options).await?;
     let info =
         response.dataset.ok_or_else(|| Error::decode(format!("dataset {id} was described without its fields")))?;
     Ok(Dataset::from_proto(sdk.clone(), info))
@@ -370,7 +369,7 @@ impl Action for ListUploadSchemas {
             folder_id: self.sdk.folder_id().to_owned(),
         };
         let response: pb::ListUploadSchemasResponse =
-            self.sdk.transport().unary(&rpc::DATASET_LIST_UPLOAD_SCHEMAS, &request, &options).await?;
+            self.sdk.transport().unary(&rpc::DATASET_LIST_UPLOAD_SCHEMAS, request, &options).await?;
         Ok(response
             .schemas
             .into_iter()

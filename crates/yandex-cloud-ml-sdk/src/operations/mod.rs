@@ -271,7 +271,7 @@ impl<T: OperationOutput> Operation<T> {
         let this = self.clone();
         HandleCall::call("operation cancel", move |options| async move {
             let request = pb::CancelOperationRequest { operation_id: this.id.clone() };
-            this.call(T::SERVICE.cancel(), &request, &options).await.map(drop)
+            this.call(T::SERVICE.cancel(), request, &options).await.map(drop)
         })
     }
 
@@ -284,13 +284,13 @@ impl<T: OperationOutput> Operation<T> {
 
     pub(crate) async fn get(&self, options: &CallOptions) -> Result<OperationInfo> {
         let request = pb::GetOperationRequest { operation_id: self.id.clone() };
-        self.call(T::SERVICE.get(), &request, options).await
+        self.call(T::SERVICE.get(), request, options).await
     }
 
-    async fn call<Req: prost::Message + fmt::Debug>(
+    async fn call<Req: crate::transport::Message>(
         &self,
         rpc: &'static Rpc,
-        request: &Req,
+        request: Req,
         options: &CallOptions,
     ) -> Result<OperationInfo> {
         if self.id.trim().is_empty() {

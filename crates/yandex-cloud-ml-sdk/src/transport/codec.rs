@@ -1,43 +1,46 @@
-//! A codec that sends a request encoded once, so retries resend the same bytes without
-//! re-encoding or cloning the message, and decodes responses with prost.
+//! A codec that sends a request message shared by every attempt of a call, so retries resend it
+//! without cloning the message or keeping an encoded copy, and decodes responses with prost.
 
-use std::marker::PhantomData;
+use std::{marker::PhantomData, sync::Arc};
 
-use bytes::{BufMut, Bytes};
 use tonic::{
     Status,
     codec::{BufferSettings, Codec, EncodeBuf, Encoder},
 };
 use tonic_prost::ProstDecoder;
 
-pub(crate) struct PreEncoded<Resp>(PhantomData<fn() -> Resp>);
+pub(crate) struct SharedCodec<Req, Resp>(PhantomData<fn(Arc<Req>) -> Resp>);
 
-impl<Resp> Default for PreEncoded<Resp> {
+impl<Req, Resp> Default for SharedCodec<Req, Resp> {
     fn default() -> Self {
-        PreEncoded(PhantomData)
+        SharedCodec(PhantomData)
     }
 }
 
-pub(crate) struct BytesEncoder;
+pub(crate) struct SharedEncoder<Req>(PhantomData<fn(Arc<Req>)>);
 
-impl Encoder for BytesEncoder {
-    type Item = Bytes;
+impl<Req: prost::Message + Send + Sync + 'static> Encoder for SharedEncoder<Req> {
+    type Item = Arc<Req>;
     type Error = Status;
 
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put(item);
-        Ok(())
+    fn encode(&mut self, item: Arc<Req>, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        // The buffer grows as needed, so encoding cannot run out of room.
+        item.encode(dst).map_err(|e| Status::internal(format!("encoding the request failed: {e}")))
     }
 }
 
-impl<Resp: prost::Message + Default + Send + 'static> Codec for PreEncoded<Resp> {
-    type Encode = Bytes;
+impl<Req, Resp> Codec for SharedCodec<Req, Resp>
+where
+    Req: prost::Message + Send + Sync + 'static,
+    Resp: prost::Message + Default + Send + 'static,
+{
+    type Encode = Arc<Req>;
     type Decode = Resp;
-    type Encoder = BytesEncoder;
+    type Encoder = SharedEncoder<Req>;
     type Decoder = ProstDecoder<Resp>;
 
-    fn encoder(&mut self) -> BytesEncoder {
-        BytesEncoder
+    fn encoder(&mut self) -> SharedEncoder<Req> {
+        SharedEncoder(PhantomData)
     }
 
     fn decoder(&mut self) -> ProstDecoder<Resp> {

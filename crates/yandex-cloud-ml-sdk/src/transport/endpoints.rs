@@ -8,9 +8,11 @@ use std::{
 };
 
 use tokio::sync::OnceCell;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
-use super::rpc::Service;
+use super::{
+    channel::{Channel, Connector},
+    rpc::Service,
+};
 use crate::error::{Error, Result};
 
 /// Discovery root of the public cloud.
@@ -46,22 +48,26 @@ pub(crate) struct EndpointConfig {
     pub user_agent: String,
 }
 
-/// Resolves services to channels; channels are created lazily and shared by address.
+/// Resolves services to channels; channels are shared by address and connect on first use.
 pub(crate) struct Endpoints {
     config: EndpointConfig,
+    connector: Connector,
     discovered: OnceCell<HashMap<String, String>>,
     by_service: [OnceCell<Channel>; Service::COUNT],
     by_address: Mutex<HashMap<String, Channel>>,
 }
 
 impl Endpoints {
-    pub(crate) fn new(config: EndpointConfig) -> Arc<Endpoints> {
-        Arc::new(Endpoints {
+    pub(crate) fn new(config: EndpointConfig) -> Result<Arc<Endpoints>> {
+        let tls = rustls_config(config.ca_pem.as_deref())?;
+        let connector = Connector::new(tls, config.connect_timeout, &config.user_agent)?;
+        Ok(Arc::new(Endpoints {
             config,
+            connector,
             discovered: OnceCell::new(),
             by_service: Default::default(),
             by_address: Mutex::new(HashMap::new()),
-        })
+        }))
     }
 
     /// Checks the configuration without touching the network.
@@ -129,39 +135,41 @@ impl Endpoints {
         })
     }
 
-    /// One lazily connecting channel per address, shared by every service that lives there.
+    /// The one channel to `address`, shared by every service that lives there: plaintext where
+    /// the policy allows it, TLS otherwise.
     fn channel_for(&self, address: &str) -> Result<Channel> {
         let mut map = self.by_address.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(ch) = map.get(address) {
-            return Ok(ch.clone());
+        if let Some(channel) = map.get(address) {
+            return Ok(channel.clone());
         }
-        let channel = self.connect_lazy(address)?;
+        parse_address(address)?;
+        let plaintext = check_plaintext_allowed(self.config.tls, address)?;
+        let channel = self.connector.channel(if plaintext { "http" } else { "https" }, address)?;
         map.insert(address.to_owned(), channel.clone());
         Ok(channel)
     }
+}
 
-    fn connect_lazy(&self, address: &str) -> Result<Channel> {
-        let (host, _port) = parse_address(address)?;
-        let plaintext = check_plaintext_allowed(self.config.tls, address)?;
-        let scheme = if plaintext { "http" } else { "https" };
-        let bad = |e: &dyn std::fmt::Display| Error::configuration(format!("invalid endpoint `{address}`: {e}"));
-        let mut endpoint = Endpoint::from_shared(format!("{scheme}://{address}"))
-            .map_err(|e| bad(&e))?
-            .user_agent(self.config.user_agent.clone())
-            .map_err(|e| bad(&e))?
-            .connect_timeout(self.config.connect_timeout)
-            .tcp_nodelay(true)
-            .http2_keep_alive_interval(Duration::from_secs(30))
-            .keep_alive_timeout(Duration::from_secs(20));
-        if !plaintext {
-            let mut tls = ClientTlsConfig::new().with_webpki_roots().domain_name(host.trim_matches(['[', ']']));
-            if let Some(pem) = &self.config.ca_pem {
-                tls = tls.ca_certificate(Certificate::from_pem(pem));
-            }
-            endpoint = endpoint.tls_config(tls).map_err(|e| bad(&e))?;
+/// The TLS settings of every connection the SDK makes: rustls with ring, the Mozilla roots and
+/// the extra CA the user added, if any.
+pub(crate) fn rustls_config(ca_pem: Option<&[u8]>) -> Result<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(pem) = ca_pem {
+        for cert in rustls::pki_types::pem::PemObject::pem_slice_iter(pem) {
+            let cert: rustls::pki_types::CertificateDer<'static> =
+                cert.map_err(|e| Error::configuration(format!("the extra CA certificate is not valid PEM: {e}")))?;
+            roots
+                .add(cert)
+                .map_err(|e| Error::configuration(format!("the extra CA certificate cannot be used: {e}")))?;
         }
-        Ok(endpoint.connect_lazy())
     }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::configuration(format!("TLS setup failed: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 /// Splits `host:port` (IPv6 in brackets), rejecting URLs and missing ports with a hint.

@@ -6,6 +6,7 @@
 //! (when configured), `idempotency-key` (mutating RPCs, one per logical call, only when retries
 //! are enabled) and `x-retry-attempt` (retries only). The user agent is set on the channel.
 
+mod channel;
 mod codec;
 pub(crate) mod endpoints;
 pub(crate) mod rpc;
@@ -18,18 +19,16 @@ use std::{
     time::Duration,
 };
 
-use bytes::Bytes;
 use futures_core::Stream;
 use tokio::time::{Instant, Sleep};
 use tonic::{
     codegen::http::uri::PathAndQuery,
     metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap},
-    transport::Channel,
 };
 use tracing::Instrument;
 use yandex_cloud_ml_proto::yandex::cloud::endpoint as endpoint_pb;
 
-use self::{codec::PreEncoded, endpoints::Endpoints};
+use self::{channel::Channel, codec::SharedCodec, endpoints::Endpoints};
 pub(crate) use self::{endpoints::EndpointConfig, rpc::Rpc};
 use crate::{
     auth::Authenticator,
@@ -62,6 +61,11 @@ struct Inner {
     log_payloads: bool,
 }
 
+/// What the transport needs of request and response messages.
+pub(crate) trait Message: prost::Message + std::fmt::Debug + Send + Sync + 'static {}
+
+impl<M: prost::Message + std::fmt::Debug + Send + Sync + 'static> Message for M {}
+
 /// The message size gRPC servers accept unless configured otherwise (4 MiB); the API sets no
 /// other limit.
 const GRPC_DEFAULT_MESSAGE_LIMIT: usize = 4 << 20;
@@ -75,9 +79,8 @@ struct CallCtx<'a> {
     timeout: Duration,
     attempt_timeout: Option<Duration>,
     retry: &'a RetryPolicy,
-    /// Encoded size of the request message.
-    request_bytes: usize,
-    /// The `authorization` header of the latest attempt, to invalidate exactly that token.
+    /// The `authorization` header of the latest attempt, to invalidate exactly that token
+    /// (kept for refreshing credentials only).
     last_auth: std::sync::Mutex<Option<AsciiMetadataValue>>,
 }
 
@@ -91,16 +94,25 @@ impl CallCtx<'_> {
 /// thread-local generator (no system call per request) and marked sensitive so HPACK does not
 /// index a value that never repeats.
 fn uuid_header() -> AsciiMetadataValue {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let bytes = ((fastrand::u128(..) & !(0xf << 76) & !(0x3 << 62)) | (0x4 << 76) | (0x2 << 62)).to_be_bytes();
+    /// Each byte as two lowercase hex digits.
+    const HEX_PAIRS: [[u8; 2]; 256] = {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut pairs = [[0; 2]; 256];
+        let mut byte = 0;
+        while byte < 256 {
+            pairs[byte] = [HEX[byte >> 4], HEX[byte & 0xf]];
+            byte += 1;
+        }
+        pairs
+    };
+    let bits = (fastrand::u128(..) & !(0xf << 76) & !(0x3 << 62)) | (0x4 << 76) | (0x2 << 62);
     let mut text = [b'-'; 36];
     let mut at = 0;
-    for (i, b) in bytes.iter().enumerate() {
+    for (i, byte) in bits.to_be_bytes().into_iter().enumerate() {
         if matches!(i, 4 | 6 | 8 | 10) {
             at += 1;
         }
-        text[at] = HEX[usize::from(b >> 4)];
-        text[at + 1] = HEX[usize::from(b & 0xf)];
+        text[at..at + 2].copy_from_slice(&HEX_PAIRS[usize::from(byte)]);
         at += 2;
     }
     let mut value = AsciiMetadataValue::try_from(&text[..]).expect("hex is ASCII");
@@ -131,14 +143,26 @@ fn keys() -> &'static Keys {
 }
 
 /// `grpc-timeout` for the remaining time. Whole seconds above ten seconds, so the value
-/// repeats from call to call and HPACK sends it as an index instead of a new literal.
+/// repeats from call to call and HPACK sends it as an index instead of a new literal; the last
+/// such value is kept per thread, so calls with the usual timeouts format nothing.
 fn grpc_timeout(remaining: Duration) -> AsciiMetadataValue {
-    let text = if remaining >= Duration::from_secs(10) {
-        format!("{}S", remaining.as_secs())
-    } else {
-        format!("{}m", remaining.as_millis().max(1))
-    };
-    AsciiMetadataValue::try_from(text).expect("digits are ASCII")
+    thread_local! {
+        static LAST_SECONDS: std::cell::RefCell<(u64, Option<AsciiMetadataValue>)> =
+            const { std::cell::RefCell::new((0, None)) };
+    }
+    if remaining < Duration::from_secs(10) {
+        let text = format!("{}m", remaining.as_millis().max(1));
+        return AsciiMetadataValue::try_from(text).expect("digits are ASCII");
+    }
+    let seconds = remaining.as_secs();
+    LAST_SECONDS.with_borrow_mut(|(last, value)| match value {
+        Some(value) if *last == seconds => value.clone(),
+        _ => {
+            let text = AsciiMetadataValue::try_from(format!("{seconds}S")).expect("digits are ASCII");
+            *last = seconds;
+            value.insert(text).clone()
+        }
+    })
 }
 
 impl Transport {
@@ -151,7 +175,7 @@ impl Transport {
                     config.endpoints.ca_pem.clone(),
                     config.endpoints.connect_timeout,
                 ),
-                endpoints: Endpoints::new(config.endpoints),
+                endpoints: Endpoints::new(config.endpoints)?,
                 auth,
                 retry: config.retry,
                 data_logging: config
@@ -173,15 +197,17 @@ impl Transport {
     }
 
     /// A unary call with retries.
-    pub(crate) async fn unary<Req, Resp>(&self, rpc: &'static Rpc, request: &Req, options: &CallOptions) -> Result<Resp>
+    pub(crate) async fn unary<Req, Resp>(&self, rpc: &'static Rpc, request: Req, options: &CallOptions) -> Result<Resp>
     where
-        Req: prost::Message + std::fmt::Debug,
-        Resp: prost::Message + std::fmt::Debug + Default + Send + Sync + 'static,
+        Req: Message,
+        Resp: Message + Default,
     {
-        let body = self.encode(rpc, request);
-        let ctx = self.context(rpc, options, body.len());
-        self.with_retries(&ctx, |attempt, deadline| self.unary_attempt::<Resp>(&ctx, body.clone(), attempt, deadline))
-            .await
+        let request = self.share(rpc, request);
+        let ctx = self.context(rpc, options);
+        self.with_retries(&ctx, &*request, |attempt, deadline| {
+            self.unary_attempt::<Req, Resp>(&ctx, request.clone(), attempt, deadline)
+        })
+        .await
     }
 
     /// A server-streaming call read to its end, returning the last message. Retries cover the
@@ -189,18 +215,18 @@ impl Transport {
     pub(crate) async fn stream_last<Req, Resp>(
         &self,
         rpc: &'static Rpc,
-        request: &Req,
+        request: Req,
         options: &CallOptions,
     ) -> Result<Resp>
     where
-        Req: prost::Message + std::fmt::Debug,
-        Resp: prost::Message + std::fmt::Debug + Default + Send + Sync + 'static,
+        Req: Message,
+        Resp: Message + Default,
     {
-        let body = self.encode(rpc, request);
-        let ctx = self.context(rpc, options, body.len());
-        let (ctx, body) = (&ctx, &body);
-        self.with_retries(ctx, |attempt, deadline| async move {
-            let mut stream = self.open_stream::<Resp>(ctx, body.clone(), attempt, deadline).await?;
+        let request = self.share(rpc, request);
+        let ctx = self.context(rpc, options);
+        let (ctx, shared) = (&ctx, &request);
+        self.with_retries(ctx, &*request, |attempt, deadline| async move {
+            let mut stream = self.open_stream::<Req, Resp>(ctx, shared.clone(), attempt, deadline).await?;
             let mut last = None;
             while let Some(message) = stream.message().await.map_err(Error::from_status)? {
                 self.log_response(ctx.rpc, &message);
@@ -217,22 +243,22 @@ impl Transport {
     pub(crate) async fn stream<Req, Resp>(
         &self,
         rpc: &'static Rpc,
-        request: &Req,
+        request: Req,
         options: &CallOptions,
     ) -> Result<RpcStream<Resp>>
     where
-        Req: prost::Message + std::fmt::Debug,
-        Resp: prost::Message + std::fmt::Debug + Default + Send + Sync + 'static,
+        Req: Message,
+        Resp: Message + Default,
     {
-        let body = self.encode(rpc, request);
-        let ctx = self.context(rpc, options, body.len());
+        let request = self.share(rpc, request);
+        let ctx = self.context(rpc, options);
         let attempts = std::sync::atomic::AtomicU32::new(0);
-        let (ctx, body) = (&ctx, &body);
+        let (ctx, shared) = (&ctx, &request);
         let (first, inner) = self
-            .with_retries(ctx, |attempt, deadline| {
+            .with_retries(ctx, &*request, |attempt, deadline| {
                 attempts.store(attempt, std::sync::atomic::Ordering::Relaxed);
                 async move {
-                    let mut stream = self.open_stream::<Resp>(ctx, body.clone(), attempt, deadline).await?;
+                    let mut stream = self.open_stream::<Req, Resp>(ctx, shared.clone(), attempt, deadline).await?;
                     let first = stream.message().await.map_err(Error::from_status)?;
                     if let Some(m) = &first {
                         self.log_response(ctx.rpc, m);
@@ -257,22 +283,23 @@ impl Transport {
     /// credentials (IAM exchanges), which are never logged.
     fn log_response<Resp: std::fmt::Debug>(&self, rpc: &Rpc, message: &Resp) {
         if self.inner.log_payloads && !rpc.secret_payload {
-            tracing::debug!(method = rpc.name(), payload = ?message, "response payload");
+            tracing::debug!(method = rpc.name, payload = ?message, "response payload");
         }
     }
 
-    fn encode<Req: prost::Message + std::fmt::Debug>(&self, rpc: &Rpc, request: &Req) -> Bytes {
+    /// The request, logged if payload logging is on, shared by the attempts of its call.
+    fn share<Req: Message>(&self, rpc: &Rpc, request: Req) -> Arc<Req> {
         if self.inner.log_payloads {
             if rpc.secret_payload {
-                tracing::debug!(method = rpc.name(), "request payload withheld: it carries credentials");
+                tracing::debug!(method = rpc.name, "request payload withheld: it carries credentials");
             } else {
-                tracing::debug!(method = rpc.name(), payload = ?request, "request payload");
+                tracing::debug!(method = rpc.name, payload = ?request, "request payload");
             }
         }
-        Bytes::from(request.encode_to_vec())
+        Arc::new(request)
     }
 
-    fn context<'a>(&'a self, rpc: &'static Rpc, options: &'a CallOptions, request_bytes: usize) -> CallCtx<'a> {
+    fn context<'a>(&'a self, rpc: &'static Rpc, options: &'a CallOptions) -> CallCtx<'a> {
         let retry = options.retry.as_ref().unwrap_or(&self.inner.retry);
         let started = Instant::now();
         CallCtx {
@@ -283,7 +310,6 @@ impl Transport {
             timeout: options.timeout,
             attempt_timeout: options.attempt_timeout,
             retry,
-            request_bytes,
             last_auth: Default::default(),
         }
     }
@@ -291,14 +317,14 @@ impl Transport {
     /// Runs `attempt` until it succeeds, fails for good, or the deadline passes (the one
     /// retry loop, with what is particular to gRPC: a rejected token is replaced once, a
     /// request over the servers' size limit is not retried).
-    async fn with_retries<T, F, Fut>(&self, ctx: &CallCtx<'_>, mut attempt_fn: F) -> Result<T>
+    async fn with_retries<T, F, Fut>(&self, ctx: &CallCtx<'_>, request: &impl Message, mut attempt_fn: F) -> Result<T>
     where
         F: FnMut(u32, Instant) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
         let mut reauthenticated = false;
         let attempts = crate::retry::Attempts {
-            what: ctx.rpc.name(),
+            what: ctx.rpc.name,
             request_id: ctx.request_id(),
             policy: ctx.retry,
             deadline: ctx.deadline,
@@ -309,7 +335,7 @@ impl Transport {
             // One span per attempt, so every log line of the call carries these fields.
             let attempt_span = tracing::debug_span!(
                 "yandex_cloud_ml_sdk::call",
-                method = ctx.rpc.name(),
+                method = ctx.rpc.name,
                 request_id = ctx.request_id(),
                 attempt
             );
@@ -330,7 +356,7 @@ impl Transport {
                 // The cached IAM token was rejected (expired early, revoked): fetch a new one once.
                 reauthenticated = true;
                 tracing::info!(
-                    method = ctx.rpc.name(),
+                    method = ctx.rpc.name,
                     request_id = ctx.request_id(),
                     attempt,
                     "token rejected; refreshing credentials and retrying"
@@ -339,8 +365,9 @@ impl Transport {
             }
             // A request over the gRPC servers' default size limit is refused as
             // RESOURCE_EXHAUSTED every time: retrying it only wastes the budget.
-            if error.code() == Some(Code::ResourceExhausted) && ctx.request_bytes > GRPC_DEFAULT_MESSAGE_LIMIT {
-                let sent = ctx.request_bytes;
+            let sent = || request.encoded_len();
+            if error.code() == Some(Code::ResourceExhausted) && sent() > GRPC_DEFAULT_MESSAGE_LIMIT {
+                let sent = sent();
                 let mut too_large = std::mem::replace(error, Error::decode(""))
                     .context(&format!(
                         "the request is {sent} bytes encoded, over the {GRPC_DEFAULT_MESSAGE_LIMIT} bytes a gRPC \
@@ -368,7 +395,6 @@ impl Transport {
     /// call's retry loop and one logical call has one retry budget, discovery included.
     async fn discover(&self, root: Channel, deadline: Instant) -> Result<HashMap<String, String>> {
         let rpc = &rpc::LIST_ENDPOINTS;
-        let body = Bytes::from(prost::Message::encode_to_vec(&endpoint_pb::ListApiEndpointsRequest::default()));
         let ctx = CallCtx {
             rpc,
             request_id: uuid_header(),
@@ -377,14 +403,13 @@ impl Transport {
             timeout: deadline.saturating_duration_since(Instant::now()),
             attempt_timeout: None,
             retry: &self.inner.retry,
-            request_bytes: body.len(),
             last_auth: Default::default(),
         };
-        let request = self.request(&ctx, body, 1, deadline, None);
+        let request = self.request(&ctx, Arc::new(endpoint_pb::ListApiEndpointsRequest::default()), 1, deadline, None);
         let response: endpoint_pb::ListApiEndpointsResponse = async {
-            let response = ready(root)
-                .await?
-                .unary(request, PathAndQuery::from_static(rpc.path), PreEncoded::default())
+            let response = root
+                .grpc()
+                .unary(request, PathAndQuery::from_static(rpc.path), SharedCodec::default())
                 .await
                 .map_err(Error::from_status)?;
             Ok::<_, Error>(response.into_inner())
@@ -396,14 +421,14 @@ impl Transport {
     }
 
     /// Builds the request of one attempt with all metadata.
-    fn request(
+    fn request<Req>(
         &self,
         ctx: &CallCtx<'_>,
-        body: Bytes,
+        body: Arc<Req>,
         attempt: u32,
         deadline: Instant,
         authorization: Option<AsciiMetadataValue>,
-    ) -> tonic::Request<Bytes> {
+    ) -> tonic::Request<Arc<Req>> {
         let mut request = tonic::Request::new(body);
         let md: &mut MetadataMap = request.metadata_mut();
         let k = keys();
@@ -425,27 +450,36 @@ impl Transport {
         request
     }
 
-    /// A ready client on the service's channel and the attempt's request with credentials.
-    async fn prepare(
+    /// A client on the service's channel and the attempt's request with credentials.
+    async fn prepare<Req>(
         &self,
         ctx: &CallCtx<'_>,
-        body: Bytes,
+        body: Arc<Req>,
         attempt: u32,
         deadline: Instant,
-    ) -> Result<(tonic::client::Grpc<Channel>, tonic::Request<Bytes>)> {
+    ) -> Result<(tonic::client::Grpc<Channel>, tonic::Request<Arc<Req>>)> {
         let channel = self.channel(ctx.rpc, deadline).await?;
         let authorization = if ctx.rpc.authenticated { self.inner.auth.header(self).await? } else { None };
-        ctx.last_auth.lock().unwrap_or_else(|e| e.into_inner()).clone_from(&authorization);
-        Ok((ready(channel).await?, self.request(ctx, body, attempt, deadline, authorization)))
+        if self.inner.auth.refreshes() {
+            ctx.last_auth.lock().unwrap_or_else(|e| e.into_inner()).clone_from(&authorization);
+        }
+        Ok((channel.grpc(), self.request(ctx, body, attempt, deadline, authorization)))
     }
 
-    async fn unary_attempt<Resp>(&self, ctx: &CallCtx<'_>, body: Bytes, attempt: u32, deadline: Instant) -> Result<Resp>
+    async fn unary_attempt<Req, Resp>(
+        &self,
+        ctx: &CallCtx<'_>,
+        body: Arc<Req>,
+        attempt: u32,
+        deadline: Instant,
+    ) -> Result<Resp>
     where
-        Resp: prost::Message + std::fmt::Debug + Default + Send + Sync + 'static,
+        Req: Message,
+        Resp: Message + Default,
     {
         let (mut grpc, request) = self.prepare(ctx, body, attempt, deadline).await?;
         let response = grpc
-            .unary(request, PathAndQuery::from_static(ctx.rpc.path), PreEncoded::<Resp>::default())
+            .unary(request, PathAndQuery::from_static(ctx.rpc.path), SharedCodec::<Req, Resp>::default())
             .await
             .map_err(Error::from_status)?;
         let message = response.into_inner();
@@ -453,30 +487,24 @@ impl Transport {
         Ok(message)
     }
 
-    async fn open_stream<Resp>(
+    async fn open_stream<Req, Resp>(
         &self,
         ctx: &CallCtx<'_>,
-        body: Bytes,
+        body: Arc<Req>,
         attempt: u32,
         deadline: Instant,
     ) -> Result<tonic::Streaming<Resp>>
     where
-        Resp: prost::Message + std::fmt::Debug + Default + Send + Sync + 'static,
+        Req: Message,
+        Resp: Message + Default,
     {
         let (mut grpc, request) = self.prepare(ctx, body, attempt, deadline).await?;
         let response = grpc
-            .server_streaming(request, PathAndQuery::from_static(ctx.rpc.path), PreEncoded::<Resp>::default())
+            .server_streaming(request, PathAndQuery::from_static(ctx.rpc.path), SharedCodec::<Req, Resp>::default())
             .await
             .map_err(Error::from_status)?;
         Ok(response.into_inner())
     }
-}
-
-/// A gRPC client on `channel` once the channel can take a request.
-async fn ready(channel: Channel) -> Result<tonic::client::Grpc<Channel>> {
-    let mut grpc = tonic::client::Grpc::new(channel);
-    grpc.ready().await.map_err(|e| Error::transport("channel not ready", e))?;
-    Ok(grpc)
 }
 
 /// A server stream handed to the caller: yields each message once and fails with a timeout
@@ -507,7 +535,7 @@ impl<Resp> RpcStream<Resp> {
 
 impl<Resp> Stream for RpcStream<Resp>
 where
-    Resp: prost::Message + std::fmt::Debug + Default + Send + Sync + Unpin + 'static,
+    Resp: Message + Default + Unpin,
 {
     type Item = Result<Resp>;
 
@@ -527,7 +555,15 @@ where
                     }
                     Some(Ok(message))
                 }
-                Some(Err(status)) => Some(Err(this.fail(Error::from_status(status)))),
+                Some(Err(status)) => {
+                    let error = Error::from_status(status);
+                    // The server ended the stream at the deadline we sent it: the call timed out.
+                    if crate::retry::gave_up_at_deadline(&error) && Instant::now() >= this.deadline.deadline() {
+                        let timeout = this.timeout;
+                        return Poll::Ready(Some(Err(this.fail(Error::timeout(timeout)))));
+                    }
+                    Some(Err(this.fail(error)))
+                }
                 None => {
                     this.inner = None;
                     None

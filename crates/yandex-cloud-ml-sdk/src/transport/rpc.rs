@@ -42,6 +42,8 @@ impl Service {
 pub(crate) struct Rpc {
     /// `/package.Service/Method`.
     pub path: &'static str,
+    /// `Service/Method`, for errors and logs.
+    pub name: &'static str,
     pub service: Service,
     /// Whether the call carries the `authorization` header (discovery and IAM do not).
     pub authenticated: bool,
@@ -52,16 +54,21 @@ pub(crate) struct Rpc {
     pub secret_payload: bool,
 }
 
-impl Rpc {
-    /// `Service/Method`, for errors and logs.
-    pub(crate) fn name(&self) -> &'static str {
-        let path = self.path.trim_start_matches('/');
-        path.rsplit_once('.').map_or(path, |(_, tail)| tail)
+/// `Service/Method` of `/package.Service/Method`, worked out at compile time.
+const fn name_of(path: &'static str) -> &'static str {
+    let bytes = path.as_bytes();
+    let mut start = bytes.len();
+    while start > 0 && bytes[start - 1] != b'.' {
+        start -= 1;
+    }
+    match std::str::from_utf8(bytes.split_at(start).1) {
+        Ok(name) => name,
+        Err(_) => path,
     }
 }
 
 const fn rpc(path: &'static str, service: Service, mutating: bool) -> Rpc {
-    Rpc { path, service, authenticated: true, mutating, secret_payload: false }
+    Rpc { path, name: name_of(path), service, authenticated: true, mutating, secret_payload: false }
 }
 
 pub(crate) static LIST_ENDPOINTS: Rpc =
@@ -144,9 +151,9 @@ mod tests {
 
     #[test]
     fn names_are_service_slash_method() {
-        assert_eq!(COMPLETION.name(), "TextGenerationService/Completion");
-        assert_eq!(OperationRoute::Operation.get().name(), "OperationService/Get");
-        assert_eq!(LIST_ENDPOINTS.name(), "ApiEndpointService/List");
+        assert_eq!(COMPLETION.name, "TextGenerationService/Completion");
+        assert_eq!(OperationRoute::Operation.get().name, "OperationService/Get");
+        assert_eq!(LIST_ENDPOINTS.name, "ApiEndpointService/List");
         assert_eq!(COMPLETION.path, "/yandex.cloud.ai.foundation_models.v1.TextGenerationService/Completion");
     }
 }

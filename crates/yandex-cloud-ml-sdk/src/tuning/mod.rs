@@ -234,7 +234,7 @@ impl TuningTask {
     async fn describe(&self, task_id: String, options: &CallOptions) -> Result<TuningTaskInfo> {
         let request = pb::DescribeTuningRequest { tuning_task_id: task_id.clone() };
         let response: pb::DescribeTuningResponse =
-            self.sdk.transport().unary(&rpc::TUNING_DESCRIBE, &request, options).await?;
+            self.sdk.transport().unary(&rpc::TUNING_DESCRIBE, request, options).await?;
         let task = response
             .tuning_task
             .ok_or_else(|| Error::decode(format!("tuning task {task_id} was described without its fields")))?;
@@ -293,7 +293,7 @@ impl TuningTask {
             let op: op_pb::Operation = this
                 .sdk
                 .transport()
-                .unary(rpc::OperationRoute::FoundationModels.cancel(), &request, &options.until(deadline))
+                .unary(rpc::OperationRoute::FoundationModels.cancel(), request, &options.until(deadline))
                 .await
                 .map_err(|e| e.with_operation_id(operation.id()))?;
             let error = match &op.result {
@@ -326,7 +326,7 @@ impl TuningTask {
             match this
                 .sdk
                 .transport()
-                .unary::<_, pb::GetMetricsUrlResponse>(&rpc::TUNING_GET_METRICS_URL, &request, &options.until(deadline))
+                .unary::<_, pb::GetMetricsUrlResponse>(&rpc::TUNING_GET_METRICS_URL, request, &options.until(deadline))
                 .await
             {
                 Ok(r) => Ok(non_empty(r.load_url)),
@@ -449,7 +449,7 @@ impl TuneDeferred {
             tuning_params: Some(pb::tuning_request::TuningParams::TextToTextCompletion(self.params.to_proto())),
             ..Default::default()
         };
-        let op: op_pb::Operation = sdk.transport().unary(&rpc::TUNING_TUNE, &request, options).await?;
+        let op: op_pb::Operation = sdk.transport().unary(&rpc::TUNING_TUNE, request, options).await?;
         let task_id = op
             .metadata
             .as_ref()
