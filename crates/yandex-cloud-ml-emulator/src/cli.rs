@@ -41,7 +41,8 @@ pub struct EmulatorArgs {
     /// (loopback only unless --control-allow-remote).
     #[arg(long)]
     pub control_listen: Option<String>,
-    /// Bearer token of the control API (default: a random one, printed at start).
+    /// Bearer token of the control API, at least 16 printable characters (default: a random
+    /// one, printed at start).
     #[arg(long, env = "YCML_CONTROL_TOKEN", hide_env_values = true)]
     pub control_token: Option<String>,
     /// Let the control API listen on a non-loopback address and answer any Host.
@@ -193,6 +194,12 @@ pub async fn run(args: EmulatorArgs) -> std::io::Result<()> {
     }
     if let Some(addr) = &args.control_listen {
         let control = handle.serve_control(addr).await?;
+        if args.control_allow_remote {
+            eprintln!(
+                "ycml-emulator: WARNING: the control API on {control} answers remote hosts; whoever holds its token \
+                 can read every request and answer in the journal, reset the emulator and inject faults"
+            );
+        }
         println!("control on http://{control} (authorization: Bearer {})", handle.control_token());
     }
     shutdown_signal().await;

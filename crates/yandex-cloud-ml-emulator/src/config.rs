@@ -122,7 +122,9 @@ pub struct EmulatorConfig {
     pub handshake_timeout_ms: u64,
     /// Time a request body has to arrive, in milliseconds.
     pub request_read_timeout_ms: u64,
-    /// Bearer token of the HTTP control API (default: a random one, printed at start).
+    /// Bearer token of the HTTP control API (default: a random one from the system's
+    /// cryptographic source, printed at start). At least 16 printable ASCII characters; a shorter
+    /// or empty token is refused at start.
     pub control_token: Option<ControlToken>,
     /// Lets the HTTP control API listen on and answer for non-loopback addresses.
     pub control_allow_remote: bool,

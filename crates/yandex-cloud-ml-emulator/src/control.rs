@@ -293,10 +293,34 @@ async fn set_policy(Extract(c): Extract<Control>, body: axum::body::Bytes) -> Re
     }
 }
 
-/// A random control token (32 hex digits) when none is configured.
-pub(crate) fn new_token() -> String {
-    let mut rng = fastrand::Rng::new();
-    (0..32).map(|_| char::from_digit(rng.u32(..16), 16).unwrap_or('0')).collect()
+/// The shortest control token accepted: anyone holding the token can read every request and
+/// answer in the journal, reset state and inject faults.
+pub(crate) const MIN_TOKEN_CHARS: usize = 16;
+
+/// A random control token (32 hex digits, 128 bits from the operating system's cryptographic
+/// source) when none is configured.
+pub(crate) fn new_token() -> std::io::Result<String> {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 16];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| std::io::Error::other("no cryptographic random source for the control token"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Refuses a configured token that would leave the control API open or guessable.
+pub(crate) fn check_token(token: &str) -> Result<(), String> {
+    let chars = token.chars().count();
+    if chars < MIN_TOKEN_CHARS {
+        return Err(format!(
+            "the control token has {chars} characters; at least {MIN_TOKEN_CHARS} are needed \
+             (leave it unset and the emulator makes a random one)"
+        ));
+    }
+    if !token.chars().all(|c| c.is_ascii_graphic()) {
+        return Err("the control token must be printable ASCII without spaces (it is sent as a header)".into());
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -314,7 +338,10 @@ mod tests {
         assert!(!with("evil.example:8080") && !with("10.0.0.1") && !with("127.0.0.1.evil.example"));
         assert!(!loopback_host(&HeaderMap::new()));
         assert!(same(b"abc", b"abc") && !same(b"abc", b"abd") && !same(b"abc", b"ab"));
-        assert_eq!(new_token().len(), 32);
+        let (a, b) = (new_token().unwrap(), new_token().unwrap());
+        assert!(a.len() == 32 && a != b && check_token(&a).is_ok());
+        assert!(check_token("").unwrap_err().contains("0 characters; at least 16"));
+        assert!(check_token("short-token").is_err() && check_token("sixteen chars ok").is_err());
     }
 
     #[test]

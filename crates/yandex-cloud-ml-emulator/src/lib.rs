@@ -289,7 +289,13 @@ impl EmulatorBuilder {
             max_connections: server::effective_max_connections(config.max_connections),
             handshake_timeout: Duration::from_millis(config.handshake_timeout_ms),
         };
-        let control_token = config.control_token.clone().map_or_else(control::new_token, |t| t.0);
+        let control_token = match config.control_token.clone() {
+            Some(t) => {
+                control::check_token(&t.0).map_err(invalid)?;
+                t.0
+            }
+            None => control::new_token()?,
+        };
         let tuning = state::tuning::Tuning::open(config.data_dir.as_deref(), config.max_tuning_tasks)?;
         let engine = Arc::new(engine::tuned::Tuned::new(engine, tuning.models.clone()));
         let scripted = engine::scripted::Scripted::new(engine, self.scripts)

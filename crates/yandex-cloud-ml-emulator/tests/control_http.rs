@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use yandex_cloud_ml_emulator::{Emulator, EmulatorConfig};
+use yandex_cloud_ml_emulator::{ControlToken, Emulator, EmulatorConfig};
 
 #[derive(Clone)]
 struct Req<'a> {
@@ -208,4 +208,20 @@ async fn rules_that_could_not_act_as_written_and_rules_past_the_bounds_are_refus
     );
     emulator.control().clear_faults();
     emulator.control().add_fault(delay()).unwrap();
+}
+
+#[tokio::test]
+async fn an_empty_or_short_control_token_is_refused_at_start() {
+    for token in ["", "0123456789", "has spaces in the token"] {
+        let config = EmulatorConfig { control_token: Some(ControlToken(token.into())), ..Default::default() };
+        let Err(e) = Emulator::builder().config(config).start("127.0.0.1:0").await else {
+            panic!("the emulator started with the control token {token:?}");
+        };
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{e}");
+        assert!(e.to_string().contains("control token"), "{e}");
+    }
+    let config =
+        EmulatorConfig { control_token: Some(ControlToken("a-long-enough-token".into())), ..Default::default() };
+    let emulator = Emulator::builder().config(config).start("127.0.0.1:0").await.unwrap();
+    assert_eq!(emulator.control_token(), "a-long-enough-token");
 }
