@@ -54,6 +54,7 @@ mod auth;
 pub mod cli;
 mod config;
 mod control;
+mod durable;
 mod engine;
 mod faults;
 #[cfg(test)]

@@ -10,6 +10,9 @@ use yandex_cloud_ml_proto::yandex::cloud::ai::{
     dataset::v1::{self as dpb, dataset_service_client::DatasetServiceClient},
     foundation_models::v1::{self as fm, text_generation_batch_service_client::TextGenerationBatchServiceClient},
 };
+use yandex_cloud_ml_proto::yandex::cloud::operation::{
+    self as op_pb, operation_service_client::OperationServiceClient,
+};
 
 fn authorized<T>(message: T) -> Request<T> {
     let mut r = Request::new(message);
@@ -134,5 +137,55 @@ async fn a_finished_task_and_its_results_survive_a_restart() {
         .dataset
         .unwrap();
     assert_eq!((result.status, result.rows), (ready, 1));
+    // The batch's operation is still pollable by its id after the restart, rebuilt from its task.
+    let polled = OperationServiceClient::new(channel(&e).await)
+        .get(authorized(op_pb::GetOperationRequest { operation_id: op.id.clone() }))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(op_pb::operation::Result::Response(response)) = polled.result else { panic!("{polled:?}") };
+    let response: fm::BatchCompletionResponse = yandex_cloud_ml_proto::unpack_any(&response).unwrap().unwrap();
+    assert_eq!(response.result_dataset_id, result.dataset_id);
+    e.shutdown().await;
+
+    // Damage: the result's parquet loses its tail, the task record and a dataset record become
+    // garbage. Each comes back as a failed or INVALID item that says so, none disappears.
+    let parquet = dir.join("blobs/data").join(&result.dataset_id).join("main");
+    let bytes = std::fs::read(&parquet).unwrap();
+    std::fs::write(&parquet, &bytes[..bytes.len() / 2]).unwrap();
+    std::fs::write(dir.join("batch").join(format!("{}.pb", meta.task_id)), b"\xff\xff not a record").unwrap();
+    std::fs::write(dir.join("datasets").join(format!("{id}.pb")), b"\xff\xff not a record").unwrap();
+    let e = Emulator::builder().config(config()).start("127.0.0.1:0").await.unwrap();
+    let ch = channel(&e).await;
+    let mut datasets = DatasetServiceClient::new(ch.clone());
+    let describe_dataset = |dataset_id: &str| dpb::DescribeDatasetRequest { dataset_id: dataset_id.to_owned() };
+    for dataset in [result.dataset_id.as_str(), id.as_str()] {
+        let info =
+            datasets.describe(authorized(describe_dataset(dataset))).await.unwrap().into_inner().dataset.unwrap();
+        assert_eq!(info.status, dpb::dataset_info::Status::Invalid as i32, "{info:?}");
+        let error = &info.validation_error[0].error_description;
+        assert!(error.contains("damaged") || error.contains("bytes, not the"), "{error}");
+    }
+    let task = BatchInferenceServiceClient::new(ch)
+        .describe(authorized(describe(meta.task_id.clone())))
+        .await
+        .unwrap()
+        .into_inner()
+        .task
+        .unwrap();
+    assert_eq!(task.status, bpb::batch_inference_task::Status::Failed as i32);
+    assert!(task.errors.unwrap().status.unwrap().message.contains("record of this task is damaged"));
+    e.shutdown().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn a_data_dir_entry_in_the_way_is_named_in_the_error() {
+    let dir = std::env::temp_dir().join(format!("ycml-blobs-file-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("blobs"), b"a file where a directory belongs").unwrap();
+    let config = EmulatorConfig { data_dir: Some(dir.clone()), ..Default::default() };
+    let Err(e) = Emulator::builder().config(config).start("127.0.0.1:0").await else { panic!("started") };
+    assert!(e.to_string().contains(&format!("{} is a file", dir.join("blobs").display())), "{e}");
     let _ = std::fs::remove_dir_all(dir);
 }

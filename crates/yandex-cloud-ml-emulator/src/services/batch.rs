@@ -520,6 +520,41 @@ async fn answer(
 pub(crate) struct BatchOperations;
 
 impl super::OperationKind for BatchOperations {
+    /// The operation of a task the operation store no longer has (evicted, or from before a
+    /// restart), rebuilt from the task, so it can always be polled by its id.
+    fn rebuild(&self, state: &State, id: &str) -> Option<Operation> {
+        let task = state.batch.tasks.find(|t| t.operation_id == id)?;
+        let status = BatchStatus::try_from(task.status);
+        let done = matches!(status, Ok(BatchStatus::Completed | BatchStatus::Failed | BatchStatus::Canceled));
+        let result = done.then(|| match status {
+            Ok(BatchStatus::Completed) => OpResult::Response(pack_any(&fm::BatchCompletionResponse {
+                task_id: task.task_id.clone(),
+                task_status: task.status,
+                result_dataset_id: task.result_dataset_id.clone(),
+            })),
+            Ok(BatchStatus::Canceled) => OpResult::Error(rpc::Status {
+                code: tonic::Code::Cancelled as i32,
+                message: "the batch was cancelled".into(),
+                details: vec![],
+            }),
+            _ => OpResult::Error(task.errors.as_ref().and_then(|e| e.status.clone()).unwrap_or(rpc::Status {
+                code: tonic::Code::Internal as i32,
+                message: "the batch failed".into(),
+                details: vec![],
+            })),
+        });
+        Some(Operation {
+            id: task.operation_id.clone(),
+            description: String::new(),
+            created_at: task.created_at,
+            created_by: task.created_by.clone(),
+            modified_at: task.finished_at.or(task.started_at).or(task.created_at),
+            done,
+            metadata: Some(metadata(&task, 0, 0)),
+            result,
+        })
+    }
+
     fn cancel(&self, state: &State, id: &str) -> bool {
         let Some(task) = state.batch.tasks.find(|t| t.operation_id == id) else { return false };
         let _ = cancel(state, &task.task_id);

@@ -83,9 +83,6 @@ pub(crate) fn operation_of(state: &State, id: &str) -> Option<Operation> {
     })
 }
 
-/// Cancels a running task: it is marked CANCELED first (so a job finishing at that moment
-/// cannot complete it), then its operation is cancelled and its job stops. False if the task
-/// had already finished, and then nothing changes.
 /// Tuning's operations for `OperationService`: rebuilt from their task, cancelled with it.
 pub(crate) struct TuningOperations;
 
@@ -103,6 +100,9 @@ impl super::OperationKind for TuningOperations {
     }
 }
 
+/// Cancels a running task: it is marked CANCELED first (so a job finishing at that moment
+/// cannot complete it), then its operation is cancelled and its job stops. False if the task
+/// had already finished, and then nothing changes.
 pub(crate) fn cancel(state: &State, id: &str) -> bool {
     if state.tuning.fail(id, TaskStatus::Canceled, "the tuning was cancelled").is_err() {
         return false;

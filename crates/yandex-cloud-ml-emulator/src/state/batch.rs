@@ -48,6 +48,12 @@ impl StoredTask for pb::BatchInferenceTask {
     fn interrupted(&mut self) {
         end(self, BatchStatus::Failed, Some("the emulator stopped while this task ran; start the batch again"));
     }
+
+    fn damaged(id: &str, why: &str) -> Self {
+        let mut task = pb::BatchInferenceTask { task_id: id.to_owned(), ..Default::default() };
+        end(&mut task, BatchStatus::Failed, Some(why));
+        task
+    }
 }
 
 /// Ends a task with `status`; `why` is the task-level error, if it failed as a whole.

@@ -88,6 +88,20 @@ pub(crate) fn not_found(id: &str) -> Status {
     Status::not_found(format!("Dataset {id} not found"))
 }
 
+/// What is left of a dataset the emulator cannot read back: INVALID, saying why and what to do.
+fn damaged(id: &str, why: &str) -> pb::DatasetInfo {
+    pb::DatasetInfo {
+        dataset_id: id.to_owned(),
+        status: pb::dataset_info::Status::Invalid as i32,
+        validation_error: vec![pb::ValidationError {
+            error: "damaged".into(),
+            error_description: format!("{why}; delete the dataset and upload it again"),
+            row_numbers: Vec::new(),
+        }],
+        ..Default::default()
+    }
+}
+
 fn upload_dir(id: &str) -> String {
     format!("upload/{id}")
 }
@@ -118,7 +132,7 @@ impl Datasets {
     pub(crate) fn open(data_dir: Option<&Path>, max: usize, max_stored_bytes: u64) -> std::io::Result<Datasets> {
         let dir = data_dir.map(|d| d.join("datasets"));
         if let Some(dir) = &dir {
-            std::fs::create_dir_all(dir)?;
+            crate::durable::create_dir(dir)?;
         }
         let datasets = Datasets {
             records: Mutex::default(),
@@ -133,19 +147,53 @@ impl Datasets {
     }
 
     /// Reads the records of an earlier run. A dataset caught mid-validation goes back to
-    /// DRAFT with its file, so `Validate` can run again.
+    /// DRAFT with its file, so `Validate` can run again. A damaged record, or a READY dataset
+    /// whose stored file is missing or not the size recorded, is kept as INVALID with an error
+    /// that says so (and logged), never dropped or served as good.
     fn load(&self) -> std::io::Result<()> {
         let Some(dir) = &self.dir else { return Ok(()) };
         let mut records = self.lock();
-        for entry in std::fs::read_dir(dir)?.flatten() {
-            if entry.path().extension().is_none_or(|e| e != "pb") {
-                continue;
+        for entry in crate::durable::read_dir(dir)?.flatten() {
+            let path = entry.path();
+            match path.extension().and_then(|e| e.to_str()) {
+                Some("partial") => {
+                    let _ = std::fs::remove_file(&path);
+                    continue;
+                }
+                Some("pb") => {}
+                _ => continue,
             }
-            let Ok(bytes) = std::fs::read(entry.path()) else { continue };
-            let Ok(mut info) = pb::DatasetInfo::decode(bytes.as_slice()) else {
-                tracing::warn!(file = %entry.path().display(), "skipping an unreadable dataset record");
-                continue;
+            let Some(id) = path.file_stem().and_then(|s| s.to_str()).map(str::to_owned) else { continue };
+            let read = std::fs::read(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|b| pb::DatasetInfo::decode(b.as_slice()).map_err(|e| e.to_string()))
+                .and_then(|info| {
+                    if info.dataset_id == id {
+                        Ok(info)
+                    } else {
+                        Err(format!("it names dataset {:?}", info.dataset_id))
+                    }
+                });
+            let mut info = match read {
+                Ok(info) => info,
+                Err(why) => {
+                    tracing::error!(file = %path.display(), error = %why, "a damaged dataset record; the dataset is kept as INVALID");
+                    damaged(&id, &format!("the emulator's record of this dataset is damaged ({why})"))
+                }
             };
+            let ready = info.status == pb::dataset_info::Status::Ready as i32;
+            let stored = self.blobs.len(&data_key(&id));
+            if ready && stored != Some(info.size_bytes as u64) {
+                let why = match stored {
+                    None => "its stored file is missing".to_owned(),
+                    Some(n) => format!("its stored file has {n} bytes, not the {} recorded", info.size_bytes),
+                };
+                tracing::error!(dataset = %id, error = %why, "a damaged dataset; it is kept as INVALID");
+                info.status = pb::dataset_info::Status::Invalid as i32;
+                info.validation_error = damaged(&id, &why).validation_error;
+                info.rows = 0;
+                self.persist(&info);
+            }
             let has_file = self.blobs.len(&upload_key(&info.dataset_id)).is_some();
             let upload = match pb::dataset_info::Status::try_from(info.status) {
                 // The results of a batch that was running when the emulator stopped.
@@ -177,8 +225,7 @@ impl Datasets {
     fn persist(&self, info: &pb::DatasetInfo) {
         if let Some(dir) = &self.dir {
             let path = dir.join(format!("{}.pb", info.dataset_id));
-            let tmp = path.with_extension("partial");
-            if let Err(e) = std::fs::write(&tmp, info.encode_to_vec()).and_then(|()| std::fs::rename(&tmp, &path)) {
+            if let Err(e) = crate::durable::replace(&path, &info.encode_to_vec()) {
                 tracing::error!(error = %e, dataset = %info.dataset_id, "could not save the dataset record");
             }
         }

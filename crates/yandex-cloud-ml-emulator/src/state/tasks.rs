@@ -28,6 +28,8 @@ pub(crate) trait StoredTask: prost::Message + Default + Clone + Send + 'static {
     fn status_name(&self) -> &'static str;
     /// Marks a task that was running when the emulator stopped as failed, saying so.
     fn interrupted(&mut self);
+    /// What is left of task `id` whose record cannot be read back: failed, saying why.
+    fn damaged(id: &str, why: &str) -> Self;
 }
 
 pub(crate) struct TaskStore<T> {
@@ -44,27 +46,30 @@ impl<T: StoredTask> TaskStore<T> {
     pub(crate) fn open(dir: Option<PathBuf>, max: usize, kind: &'static str) -> std::io::Result<TaskStore<T>> {
         let store = TaskStore { tasks: Mutex::default(), dir, max: max.max(1), kind };
         let Some(dir) = &store.dir else { return Ok(store) };
-        std::fs::create_dir_all(dir)?;
+        crate::durable::create_dir(dir)?;
         let mut tasks = store.lock();
-        for entry in std::fs::read_dir(dir)?.flatten() {
+        for entry in crate::durable::read_dir(dir)?.flatten() {
             let path = entry.path();
             match path.extension().and_then(|e| e.to_str()) {
                 Some("partial") => {
                     let _ = std::fs::remove_file(&path);
                 }
                 Some("pb") => {
-                    let Ok(mut task) =
-                        std::fs::read(&path).map_err(drop).and_then(|b| T::decode(b.as_slice()).map_err(drop))
-                    else {
-                        tracing::warn!(file = %path.display(), "skipping an unreadable task record");
-                        continue;
-                    };
-                    // A record must name the task its file is named after.
-                    let named = path.file_stem().and_then(|s| s.to_str());
-                    if task.id().is_empty() || named != Some(task.id()) {
-                        tracing::warn!(file = %path.display(), "skipping a task record that names another task");
-                        continue;
-                    }
+                    let Some(id) = path.file_stem().and_then(|s| s.to_str()) else { continue };
+                    // A record must name the task its file is named after; one that cannot be
+                    // read back is kept as a failed task that says so, never dropped.
+                    let read = std::fs::read(&path)
+                        .map_err(|e| e.to_string())
+                        .and_then(|b| T::decode(b.as_slice()).map_err(|e| e.to_string()))
+                        .and_then(|t| if t.id() == id { Ok(t) } else { Err(format!("it names task {:?}", t.id())) });
+                    let mut task = read.unwrap_or_else(|why| {
+                        tracing::error!(file = %path.display(), error = %why, "a damaged task record; the task is kept as failed");
+                        let task = T::damaged(id, &format!(
+                            "the emulator's record of this task is damaged ({why}); start the task again"
+                        ));
+                        store.persist(&task);
+                        task
+                    });
                     if !task.is_finished() {
                         task.interrupted();
                         store.persist(&task);
@@ -89,10 +94,7 @@ impl<T: StoredTask> TaskStore<T> {
     /// Saves a task through a temporary file of its own; called with the tasks locked.
     fn persist(&self, task: &T) {
         let Some(dir) = &self.dir else { return };
-        let path = dir.join(format!("{}.pb", task.id()));
-        let tmp = dir.join(format!("{}.{:016x}.partial", task.id(), fastrand::u64(..)));
-        if let Err(e) = std::fs::write(&tmp, task.encode_to_vec()).and_then(|()| std::fs::rename(&tmp, &path)) {
-            let _ = std::fs::remove_file(&tmp);
+        if let Err(e) = crate::durable::replace(&dir.join(format!("{}.pb", task.id())), &task.encode_to_vec()) {
             tracing::error!(error = %e, task = task.id(), "could not save the task");
         }
     }

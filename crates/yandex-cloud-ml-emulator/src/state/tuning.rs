@@ -87,6 +87,13 @@ impl StoredTask for Saved {
     fn interrupted(&mut self) {
         self.end(pb::tuning_task::Status::Failed, "the emulator stopped while this task ran; start the tuning again");
     }
+
+    fn damaged(id: &str, why: &str) -> Self {
+        let task = pb::TuningTask { task_id: id.to_owned(), ..Default::default() };
+        let mut saved = Saved { task: Some(task), ..Default::default() };
+        saved.end(pb::tuning_task::Status::Failed, why);
+        saved
+    }
 }
 
 /// A tuned model written aside, not yet answering; dropped, its file goes.
@@ -124,8 +131,8 @@ impl Tuning {
 
     fn load_models(&self) -> std::io::Result<()> {
         let Some(dir) = &self.models_dir else { return Ok(()) };
-        std::fs::create_dir_all(dir)?;
-        for entry in std::fs::read_dir(dir)?.flatten() {
+        crate::durable::create_dir(dir)?;
+        for entry in crate::durable::read_dir(dir)?.flatten() {
             let path = entry.path();
             // Leftovers of tunings that never completed.
             if path.extension().is_some_and(|e| e == "partial") {
@@ -169,10 +176,14 @@ impl Tuning {
         let file = match &self.models_dir {
             None => None,
             Some(dir) => {
-                let tmp = dir.join(format!("{suffix}.{:016x}.partial", fastrand::u64(..)));
+                let tmp = crate::durable::temporary(&dir.join(format!("{suffix}.json")));
                 serde_json::to_vec(&learned)
                     .map_err(std::io::Error::other)
-                    .and_then(|b| std::fs::write(&tmp, b))
+                    .and_then(|b| {
+                        let mut file = std::fs::File::create(&tmp)?;
+                        std::io::Write::write_all(&mut file, &b)?;
+                        file.sync_all()
+                    })
                     .map_err(|e| {
                         let _ = std::fs::remove_file(&tmp);
                         Status::internal(format!("saving the tuned model: {e}"))
@@ -187,7 +198,7 @@ impl Tuning {
     pub(crate) fn register(&self, mut saved: SavedModel) {
         if let (Some(dir), Some(tmp)) = (&self.models_dir, saved.file.take()) {
             let path = dir.join(format!("{}.json", saved.suffix));
-            if let Err(e) = std::fs::rename(&tmp, path) {
+            if let Err(e) = crate::durable::commit(&tmp, &path) {
                 tracing::error!(error = %e, model = %saved.suffix, "could not keep the tuned model for restarts");
             }
         }

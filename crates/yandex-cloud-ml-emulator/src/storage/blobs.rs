@@ -91,7 +91,7 @@ impl Blobs {
         let store = match dir {
             Some(dir) => {
                 let dir = dir.join("blobs");
-                std::fs::create_dir_all(&dir)?;
+                crate::durable::create_dir(&dir)?;
                 scan(&dir, "", &mut books);
                 Store::Dir(dir)
             }
@@ -168,7 +168,7 @@ impl Blobs {
                 if let Some(parent) = to.parent() {
                     std::fs::create_dir_all(parent)?;
                 }
-                std::fs::rename(tmp.0.as_ref().ok_or_else(|| io::Error::other("no staged file"))?, to)?;
+                crate::durable::commit(tmp.0.as_ref().ok_or_else(|| io::Error::other("no staged file"))?, &to)?;
                 tmp.0 = None;
             }
             _ => return Err(io::Error::other("a blob written for another store")),
