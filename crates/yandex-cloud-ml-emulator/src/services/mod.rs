@@ -12,6 +12,7 @@ pub(crate) mod operation;
 pub(crate) mod storage;
 pub(crate) mod text_generation;
 pub(crate) mod tuning;
+mod tuning_params;
 
 use std::sync::Arc;
 

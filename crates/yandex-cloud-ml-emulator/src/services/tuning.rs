@@ -162,7 +162,7 @@ impl TuningService for Tuning {
             ));
         }
         match &r.tuning_params {
-            Some(TuningParams::TextToTextCompletion(_)) => {}
+            Some(TuningParams::TextToTextCompletion(params)) => super::tuning_params::check(params)?,
             None => return Err(Status::invalid_argument("tuning_params: required (text_to_text_completion)")),
             Some(_) => {
                 return Err(Status::unimplemented(
