@@ -16,8 +16,11 @@ use support::MODEL_FILE;
 use tonic::{Code, Request, transport::Channel};
 use yandex_cloud_ml_emulator::{Emulator, EmulatorConfig, EmulatorHandle};
 use yandex_cloud_ml_proto::yandex::cloud::ai::foundation_models::v1::{
-    self as pb, alternative::AlternativeStatus, text_generation_service_client::TextGenerationServiceClient,
-    tokenizer_service_client::TokenizerServiceClient,
+    self as pb, alternative::AlternativeStatus, text_generation_async_service_client::TextGenerationAsyncServiceClient,
+    text_generation_service_client::TextGenerationServiceClient, tokenizer_service_client::TokenizerServiceClient,
+};
+use yandex_cloud_ml_proto::yandex::cloud::operation::{
+    self as op_pb, operation_service_client::OperationServiceClient,
 };
 
 const URI: &str = "gpt://b1gemulatorfolder000/yandexgpt/latest";
@@ -505,4 +508,76 @@ async fn answers_the_constrained_decoder_cannot_give_are_refused_with_the_reason
     let e = complete(&channel, schema_request("Anything.", external)).await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
     assert!(e.message().starts_with("json_schema.schema: cannot constrain answers to it: "), "{}", e.message());
+}
+
+/// Waits until the model runs no generation, then checks that no more tokens come.
+async fn model_goes_idle(emulator: &EmulatorHandle, how: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while emulator.control().stats().model_generations_running > 0 {
+        assert!(Instant::now() < deadline, "{how}: the model is still generating: {:?}", emulator.control().stats());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let generated = emulator.control().stats().model_tokens_generated;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stats = emulator.control().stats();
+    assert!(stats.model_tokens_generated <= generated + 1, "{how}: tokens after it stopped: {stats:?}");
+}
+
+/// Waits until the model has generated a few tokens of the current answer.
+async fn model_is_generating(emulator: &EmulatorHandle, how: &str) {
+    let before = emulator.control().stats().model_tokens_generated;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while emulator.control().stats().model_tokens_generated < before + 3 {
+        assert!(Instant::now() < deadline, "{how}: the generation never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unary_and_deferred_generations_stop_when_nobody_waits() {
+    let Some(path) = model_path("unary_and_deferred_generations_stop_when_nobody_waits") else { return };
+    let emulator = Emulator::builder().model(path).start("127.0.0.1:0").await.unwrap();
+    let long = || request("Write a very long story about the ocean.", 0.0, Some(2000));
+
+    // 1. The client cancels: its call future is dropped.
+    let ch = channel(&emulator).await;
+    let call = tokio::spawn({
+        let ch = ch.clone();
+        async move { complete(&ch, long()).await }
+    });
+    model_is_generating(&emulator, "cancelled call").await;
+    call.abort();
+    model_goes_idle(&emulator, "cancelled call").await;
+
+    // 2. The deadline passes.
+    let mut r = authorized(long());
+    r.set_timeout(Duration::from_millis(1500));
+    let e = TextGenerationServiceClient::new(ch.clone()).completion(r).await.map(drop).unwrap_err();
+    assert!(matches!(e.code(), Code::Cancelled | Code::DeadlineExceeded), "{e:?}");
+    model_goes_idle(&emulator, "deadline").await;
+
+    // 3. The client's connection closes.
+    let closing = channel(&emulator).await;
+    let call = tokio::spawn(async move { complete(&closing, long()).await });
+    model_is_generating(&emulator, "closed connection").await;
+    call.abort();
+    model_goes_idle(&emulator, "closed connection").await;
+
+    // 4. A deferred generation whose operation is cancelled.
+    let op =
+        TextGenerationAsyncServiceClient::new(ch.clone()).completion(authorized(long())).await.unwrap().into_inner();
+    model_is_generating(&emulator, "cancelled operation").await;
+    let cancelled = OperationServiceClient::new(ch.clone())
+        .cancel(authorized(op_pb::CancelOperationRequest { operation_id: op.id }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(cancelled.done, "{cancelled:?}");
+    model_goes_idle(&emulator, "cancelled operation").await;
+
+    // The one slot is free at once: a short answer takes its own time, not the long one's.
+    let started = Instant::now();
+    let answer = complete(&ch, request("Say hi.", 0.0, Some(5))).await.unwrap();
+    assert!(!text(last(&answer).0).is_empty());
+    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
 }

@@ -2,9 +2,13 @@
 //! decision happen on a blocking thread; text tokens are then pulled in chunks, each chunk on a
 //! blocking thread, only when the consumer asks for the next response. So CPU-heavy work never
 //! runs on the async reactor, memory holds only the cumulative answer, and generation stops as
-//! soon as the consumer stops (client gone, deadline passed, operation cancelled).
+//! soon as the consumer stops (client gone, deadline passed, operation cancelled): a pull
+//! whose caller goes away mid-way stops at the next token, not at the end of the answer.
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
 
 use serde_json::Value;
 use tonic::Status;
@@ -45,6 +49,8 @@ pub(crate) struct Generation {
     finished: bool,
     /// Whether token pulls are cheap enough to run on the reactor.
     inline: bool,
+    /// Cleared when the caller of a pull goes away while it runs on a blocking thread.
+    wanted: Arc<AtomicBool>,
 }
 
 /// Requests whose text is at most this size, for an engine whose work is cheap, are answered
@@ -64,7 +70,9 @@ impl Generation {
     ) -> Result<Generation, Status> {
         let inline = state.engine.is_cheap() && request_bytes(&request) <= INLINE_REQUEST_BYTES;
         let state = state.clone();
-        run(inline, move || {
+        let wanted = Arc::new(AtomicBool::new(true));
+        let flag = wanted.clone();
+        run(inline, &wanted, move || {
             let engine = state.engine.clone();
             let checked = validate::completion(&state, &request, engine.tokenizer())?;
             let options = request.completion_options.unwrap_or_default();
@@ -109,6 +117,7 @@ impl Generation {
                 status,
                 finished: false,
                 inline,
+                wanted: flag,
             };
             generation.generate(first_tokens)?;
             Ok(generation)
@@ -127,6 +136,9 @@ impl Generation {
         let Body::Text(Some(tokens)) = &mut self.body else { return Ok(()) };
         let mut taken = 0;
         while taken < n && self.produced < self.limit {
+            if !self.wanted.load(Ordering::Relaxed) {
+                return Err(Status::cancelled("nobody waits for this answer any more"));
+            }
             match tokens.next() {
                 Some(piece) => {
                     self.text.push_str(&piece?);
@@ -150,7 +162,8 @@ impl Generation {
         if !matches!(self.body, Body::Text(Some(_))) {
             return Ok(self);
         }
-        run(self.inline, move || {
+        let wanted = self.wanted.clone();
+        run(self.inline, &wanted, move || {
             self.generate(n)?;
             Ok(self)
         })
@@ -209,6 +222,7 @@ impl Generation {
             status: S::Final,
             finished: true,
             inline: true,
+            wanted: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -239,15 +253,21 @@ impl Generation {
     }
 }
 
-/// Runs `work` here when it is cheap, otherwise on a blocking thread.
+/// Runs `work` here when it is cheap, otherwise on a blocking thread. A blocking thread cannot
+/// be stopped from outside, so if this future is dropped (the client cancelled, its deadline
+/// passed, the operation was cancelled) `wanted` is cleared and the work stops at its next token.
 async fn run<T: Send + 'static>(
     inline: bool,
+    wanted: &Arc<AtomicBool>,
     work: impl FnOnce() -> Result<T, Status> + Send + 'static,
 ) -> Result<T, Status> {
     if inline {
         return work();
     }
-    tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| Err(Status::internal(format!("generation failed: {e}"))))
+    let abandoned = super::Disarm::new(|| wanted.store(false, Ordering::Relaxed));
+    let done = tokio::task::spawn_blocking(work).await;
+    abandoned.disarm();
+    done.unwrap_or_else(|e| Err(Status::internal(format!("generation failed: {e}"))))
 }
 
 /// Bytes of the request as encoded: a cheap bound on the work it asks for.
