@@ -87,12 +87,34 @@ impl Http {
         body: Body,
         timeout: Duration,
     ) -> Result<Response> {
+        self.send_with(method, url, length, None, body, timeout).await
+    }
+
+    /// [`send`](Self::send) of a GET of the bytes from `from` on (a `Range` request; the server
+    /// may still answer the whole object with 200).
+    pub(crate) async fn get_from(&self, url: &str, from: u64, timeout: Duration) -> Result<Response> {
+        let range = (from > 0).then(|| format!("bytes={from}-"));
+        self.send_with(http::Method::GET, url, None, range, bytes_body(Bytes::new()), timeout).await
+    }
+
+    async fn send_with(
+        &self,
+        method: http::Method,
+        url: &str,
+        length: Option<u64>,
+        range: Option<String>,
+        body: Body,
+        timeout: Duration,
+    ) -> Result<Response> {
         let uri: http::Uri =
             url.parse().map_err(|e| Error::decode(format!("the server gave an invalid storage URL: {e}")))?;
         self.check(&uri)?;
         let mut request = http::Request::builder().method(method).uri(uri.clone());
         if let Some(n) = length {
             request = request.header(http::header::CONTENT_LENGTH, n);
+        }
+        if let Some(range) = range {
+            request = request.header(http::header::RANGE, range);
         }
         let request = request.body(body).map_err(|e| Error::decode(format!("cannot build the request: {e}")))?;
         let response = tokio::time::timeout(timeout, self.client()?.request(request))

@@ -13,7 +13,7 @@ use std::{
 use futures_util::StreamExt;
 use yandex_cloud_ml_emulator::{Emulator, FaultAction, FaultRule};
 use yandex_cloud_ml_sdk::{
-    Code, ErrorKind,
+    Code, ErrorKind, RetryPolicy,
     datasets::{DatasetStatus, TaskType, ValidationFailure},
     operations::ProgressUnit,
 };
@@ -266,5 +266,59 @@ async fn listing_walks_every_page() {
     }
     assert_eq!(deleted, 5);
     assert!(sdk.datasets().list().await.unwrap().is_empty());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn uploads_and_downloads_survive_thirty_percent_failed_storage_requests() {
+    // 30 % of part PUTs and of GETs answer 503 (a PUT before its body is read, so the server
+    // may close the connection while the SDK still sends); every upload and every read must
+    // come through on retries, with the same rows.
+    let unavailable = |method: &str| {
+        FaultRule::new(method, FaultAction::Fail { code: 14, message: "slow down".into() }).probability(0.3)
+    };
+    let emulator = common::start(
+        Emulator::builder()
+            .fault_seed(7)
+            .fault(unavailable("storage/UploadPart"))
+            .fault(unavailable("storage/GetObject")),
+    )
+    .await;
+    let sdk = common::sdk(&emulator);
+    let dir = temp_dir("flaky-storage");
+    let path = big_file(&dir, 6_300, 5_000); // about 31 MiB: six parts of about 5 MiB
+    let runs = 20;
+    let mut done = 0;
+    for run in 0..runs {
+        let upload = sdk
+            .datasets()
+            .completions()
+            .draft_from_path(&path)
+            .chunk_size(5 << 20)
+            .parallelism(2)
+            .upload()
+            .poll_interval(Duration::from_millis(20))
+            .retry_policy(RetryPolicy::default().initial_backoff(Duration::from_millis(5)).jitter(Duration::ZERO))
+            .await;
+        let dataset = match upload {
+            Ok(dataset) => dataset,
+            Err(e) => {
+                eprintln!("upload {run} failed: {e}");
+                continue;
+            }
+        };
+        let rows: Vec<_> = dataset.read().collect().await;
+        match rows.iter().find_map(|r| r.as_ref().err()) {
+            Some(e) => eprintln!("read {run} failed: {e}"),
+            None if rows.len() == 6_300 => done += 1,
+            None => eprintln!("read {run} gave {} rows", rows.len()),
+        }
+    }
+    let journal = emulator.control().journal();
+    let count = |method: &str| journal.iter().filter(|j| j.method == method).count();
+    // Six parts per upload and one file per read when nothing fails.
+    let (puts, gets) = (count("storage/UploadPart"), count("storage/GetObject"));
+    assert!(puts > 6 * runs + 10 && gets > runs + 3, "the faults fired: {puts} part PUTs, {gets} GETs");
+    assert!(done >= 19, "{done} of {runs} uploads and reads came through");
     let _ = std::fs::remove_dir_all(dir);
 }

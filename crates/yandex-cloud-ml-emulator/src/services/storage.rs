@@ -257,9 +257,16 @@ async fn download(
     headers: HeaderMap,
 ) -> Response {
     match admit(&state, GET_OBJECT, &headers, format!("{dataset}/{key}")).await {
-        Ok(answer) => deliver(answer, serve(&state, dataset, key, q).await),
+        Ok(answer) => deliver(answer, serve(&state, dataset, key, q, &headers).await),
         Err(r) => r.into_response(),
     }
+}
+
+/// The start of an open-ended `Range: bytes=N-` (what clients send to resume a download); other
+/// range forms are not served, and the whole object is answered, as HTTP allows.
+fn range_start(headers: &HeaderMap) -> Option<u64> {
+    let value = headers.get(header::RANGE)?.to_str().ok()?;
+    value.strip_prefix("bytes=")?.strip_suffix('-')?.parse().ok()
 }
 
 async fn serve(
@@ -267,6 +274,7 @@ async fn serve(
     dataset: String,
     key: String,
     q: Result<Query<Signed>, axum::extract::rejection::QueryRejection>,
+    headers: &HeaderMap,
 ) -> Response {
     let q = match signed(q) {
         Ok(q) => q,
@@ -285,10 +293,22 @@ async fn serve(
     let Some(blob) = state.datasets.file_key(&dataset, &key) else {
         return s3_error(StatusCode::NOT_FOUND, "NoSuchKey", "The specified key does not exist.").into_response();
     };
-    match state.datasets.blobs.body(&blob).await {
+    let from = range_start(headers);
+    match state.datasets.blobs.body(&blob, from.unwrap_or(0)).await {
+        Ok(Some((len, _))) if from.is_some_and(|from| from >= len) => {
+            s3_error(StatusCode::RANGE_NOT_SATISFIABLE, "InvalidRange", "The requested range is not satisfiable")
+                .into_response()
+        }
         Ok(Some((len, body))) => {
-            let mut r = (StatusCode::OK, [(header::CONTENT_TYPE, "application/octet-stream")], body).into_response();
-            r.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+            let start = from.unwrap_or(0);
+            let status = if from.is_some() { StatusCode::PARTIAL_CONTENT } else { StatusCode::OK };
+            let mut r = (status, [(header::CONTENT_TYPE, "application/octet-stream")], body).into_response();
+            r.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(len - start));
+            if from.is_some()
+                && let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{}/{len}", len - 1))
+            {
+                r.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
             r
         }
         Ok(None) => s3_error(StatusCode::NOT_FOUND, "NoSuchKey", "The specified key does not exist.").into_response(),

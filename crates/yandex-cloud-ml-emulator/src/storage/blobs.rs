@@ -254,19 +254,34 @@ impl Blobs {
         }
     }
 
-    /// A blob as an HTTP body and its length, streamed (never read whole into memory).
-    pub(crate) async fn body(&self, key: &str) -> io::Result<Option<(u64, axum::body::Body)>> {
+    /// A blob's length and, as an HTTP body, its bytes from `from` on (none when `from` is
+    /// past the end), streamed (never read whole into memory).
+    pub(crate) async fn body(&self, key: &str, from: u64) -> io::Result<Option<(u64, axum::body::Body)>> {
         match &self.store {
             Store::Memory(m) => {
                 let Some(chunks) = lock(m).get(key).cloned() else { return Ok(None) };
                 let len = chunks_len(&chunks);
-                let stream =
-                    futures_util::stream::iter((0..chunks.len()).map(move |i| Ok::<_, io::Error>(chunks[i].clone())));
+                let mut skip = from;
+                let rest: Vec<Bytes> = chunks
+                    .iter()
+                    .filter_map(|c| {
+                        let n = c.len() as u64;
+                        if skip >= n {
+                            skip -= n;
+                            return None;
+                        }
+                        let part = c.slice(skip as usize..);
+                        skip = 0;
+                        Some(part)
+                    })
+                    .collect();
+                let stream = futures_util::stream::iter(rest.into_iter().map(Ok::<_, io::Error>));
                 Ok(Some((len, axum::body::Body::from_stream(stream))))
             }
             Store::Dir(dir) => match tokio::fs::File::open(Self::path(dir, key)).await {
-                Ok(file) => {
+                Ok(mut file) => {
                     let len = file.metadata().await?.len();
+                    tokio::io::AsyncSeekExt::seek(&mut file, io::SeekFrom::Start(from.min(len))).await?;
                     let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 << 10);
                     Ok(Some((len, axum::body::Body::from_stream(stream))))
                 }

@@ -15,7 +15,7 @@ use std::{
 use futures_util::{StreamExt, TryStreamExt};
 use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use yandex_cloud_ml_proto::yandex::cloud::ai::dataset::v1 as pb;
 
 use super::{DatasetStatus, RPC_TIMEOUT, TaskType, ValidationError};
@@ -318,33 +318,58 @@ fn in_reading_order(mut files: Vec<(String, String)>) -> Result<Vec<(String, Str
     Ok(files)
 }
 
-/// Streams one URL into `path`, chunk by chunk (never the whole file in memory).
-pub(crate) async fn fetch_to(sdk: &Sdk, url: &str, path: &Path, timeout: Duration) -> Result<()> {
-    let response = sdk
-        .transport()
-        .http()
-        .send(http::Method::GET, url, None, crate::presigned::bytes_body(bytes::Bytes::new()), timeout)
-        .await?
-        .error_for_status("dataset download")
-        .await?;
-    let mut file = tokio::fs::File::create(path)
+/// Streams one URL into `path`, chunk by chunk (never the whole file in memory), through the
+/// SDK's retry loop: a failed or broken-off GET is retried with the call's policy until
+/// `deadline`, resuming from the bytes already written (a `Range` request) when the server
+/// allows it and starting over when it answers the whole object. `stall` bounds the wait for
+/// each piece of the body.
+pub(crate) async fn fetch_to(
+    sdk: &Sdk,
+    url: &str,
+    path: &Path,
+    options: &CallOptions,
+    deadline: tokio::time::Instant,
+    stall: Duration,
+) -> Result<()> {
+    let cannot_write = |e: std::io::Error| Error::invalid_input(format!("cannot write {}: {e}", path.display()));
+    let file = tokio::fs::File::create(path)
         .await
         .map_err(|e| Error::invalid_input(format!("cannot create {}: {e}", path.display())))?;
-    let mut body = response.body;
-    // Each piece of the body must arrive within the timeout: a stalled download fails.
-    while let Some(frame) = tokio::time::timeout(timeout, body.frame())
-        .await
-        .map_err(|_| Error::timeout(timeout).context("the dataset download stalled"))?
-    {
-        let frame = frame.map_err(|e| Error::transport("dataset download broke off", e))?;
-        if let Ok(data) = frame.into_data() {
-            file.write_all(&data)
-                .await
-                .map_err(|e| Error::invalid_input(format!("cannot write {}: {e}", path.display())))?;
+    // The file and the bytes in it, handed from one attempt to the next (one at a time).
+    let target = tokio::sync::Mutex::new((file, 0u64));
+    let attempts = crate::retry::Attempts {
+        what: "dataset download",
+        request_id: "",
+        policy: options.retry.as_ref().unwrap_or(sdk.transport().retry_policy()),
+        deadline,
+        timeout: options.timeout,
+        attempt_timeout: None,
+    };
+    let attempt = |_, _| async {
+        let mut target = target.lock().await;
+        let (file, written) = &mut *target;
+        let response = sdk.transport().http().get_from(url, *written, stall).await?;
+        let response = response.error_for_status("dataset download").await?;
+        if response.status != http::StatusCode::PARTIAL_CONTENT && *written > 0 {
+            // The whole object again: start the file over.
+            file.set_len(0).await.map_err(cannot_write)?;
+            file.seek(std::io::SeekFrom::Start(0)).await.map_err(cannot_write)?;
+            *written = 0;
         }
-    }
-    file.flush().await.map_err(|e| Error::invalid_input(format!("cannot write {}: {e}", path.display())))?;
-    Ok(())
+        let mut body = response.body;
+        while let Some(frame) = tokio::time::timeout(stall, body.frame())
+            .await
+            .map_err(|_| Error::timeout(stall).context("the dataset download stalled"))?
+        {
+            let frame = frame.map_err(|e| Error::transport("dataset download broke off", e))?;
+            if let Ok(data) = frame.into_data() {
+                file.write_all(&data).await.map_err(cannot_write)?;
+                *written += data.len() as u64;
+            }
+        }
+        file.flush().await.map_err(cannot_write)
+    };
+    crate::retry::run(attempts, attempt, |_, _| crate::retry::Next::Backoff).await
 }
 
 /// [`Dataset::download`]: set its options, then `.await` the paths written.
@@ -393,14 +418,11 @@ impl Action for Download {
                 return Err(Error::invalid_input(format!("{} already exists", existing.display()))
                     .with_remedy(Remedy::AllowOverwrite { path: existing.clone() }));
             }
-            let sdk = self.dataset.sdk.clone();
+            let (sdk, options) = (&self.dataset.sdk, &options);
             futures_util::stream::iter(targets)
-                .map(|(path, url)| {
-                    let sdk = sdk.clone();
-                    async move {
-                        fetch_to(&sdk, &url, &path, options.timeout).await?;
-                        Ok::<_, Error>(path)
-                    }
+                .map(|(path, url)| async move {
+                    fetch_to(sdk, &url, &path, options, deadline, options.timeout).await?;
+                    Ok::<_, Error>(path)
                 })
                 .buffered(self.parallelism)
                 .try_collect()

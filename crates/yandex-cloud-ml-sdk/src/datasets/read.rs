@@ -80,7 +80,10 @@ async fn read_into(dataset: &Dataset, tx: &tokio::sync::mpsc::Sender<Result<Valu
             return Ok(());
         }
         let path = temp_path(dataset.id(), &key);
-        let fetched = super::dataset::fetch_to(dataset.sdk(), &url, &path, timeout).await;
+        // No overall bound (only stalls end a read), and a broken-off GET is retried with the
+        // SDK's policy, resuming where it stopped.
+        let deadline = tokio::time::Instant::now() + crate::clock::capped(Duration::MAX);
+        let fetched = super::dataset::fetch_to(dataset.sdk(), &url, &path, &options, deadline, timeout).await;
         if let Err(e) = fetched {
             let _ = tokio::fs::remove_file(&path).await;
             return Err(e);
