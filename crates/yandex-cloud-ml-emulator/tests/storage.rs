@@ -31,22 +31,28 @@ async fn create(c: &mut DatasetServiceClient<Channel>) -> String {
     c.create(authorized(r)).await.unwrap().into_inner().dataset_id
 }
 
-/// An HTTP/1.1 request; returns the status, the ETag and the body.
-async fn http(method: &str, url: &str, body: &[u8], length: Option<usize>) -> (u16, Option<String>, String) {
+/// An HTTP/1.1 request with extra headers; the response with its whole body.
+async fn send(method: &str, url: &str, body: &[u8], headers: &[(&str, String)]) -> http::Response<Bytes> {
     let uri: http::Uri = url.parse().unwrap();
     let stream = tokio::net::TcpStream::connect(uri.authority().unwrap().as_str()).await.unwrap();
     let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
     tokio::spawn(conn);
     let mut request = http::Request::builder().method(method).uri(uri.path_and_query().unwrap().as_str());
     request = request.header("host", uri.authority().unwrap().as_str());
-    if let Some(n) = length {
-        request = request.header("content-length", n);
+    for (name, value) in headers {
+        request = request.header(*name, value);
     }
     let response = sender.send_request(request.body(Full::new(Bytes::copy_from_slice(body))).unwrap()).await.unwrap();
-    let status = response.status().as_u16();
+    let (parts, body) = response.into_parts();
+    http::Response::from_parts(parts, body.collect().await.map(|b| b.to_bytes()).unwrap_or_default())
+}
+
+/// An HTTP/1.1 request; returns the status, the ETag and the body.
+async fn http(method: &str, url: &str, body: &[u8], length: Option<usize>) -> (u16, Option<String>, String) {
+    let length: Vec<_> = length.map(|n| ("content-length", n.to_string())).into_iter().collect();
+    let response = send(method, url, body, &length).await;
     let etag = response.headers().get("etag").map(|v| v.to_str().unwrap().to_owned());
-    let body = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-    (status, etag, String::from_utf8_lossy(&body).into_owned())
+    (response.status().as_u16(), etag, String::from_utf8_lossy(response.body()).into_owned())
 }
 
 /// A PUT announcing `length` bytes that sends `sent` and closes its side: the raw response.
@@ -207,19 +213,9 @@ async fn the_storage_budget_refuses_what_does_not_fit() {
 
 /// A GET with a `Range` header: the status, the `Content-Range` and the body.
 async fn get_range(url: &str, range: &str) -> (u16, Option<String>, Bytes) {
-    let uri: http::Uri = url.parse().unwrap();
-    let stream = tokio::net::TcpStream::connect(uri.authority().unwrap().as_str()).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
-    tokio::spawn(conn);
-    let request = http::Request::get(uri.path_and_query().unwrap().as_str())
-        .header("host", uri.authority().unwrap().as_str())
-        .header("range", range)
-        .body(Full::new(Bytes::new()))
-        .unwrap();
-    let response = sender.send_request(request).await.unwrap();
-    let status = response.status().as_u16();
+    let response = send("GET", url, b"", &[("range", range.to_owned())]).await;
     let content_range = response.headers().get("content-range").map(|v| v.to_str().unwrap().to_owned());
-    (status, content_range, response.into_body().collect().await.unwrap().to_bytes())
+    (response.status().as_u16(), content_range, response.into_body())
 }
 
 #[tokio::test]
