@@ -82,6 +82,9 @@ pub struct EmulatorArgs {
     /// Requests that may wait for the model; more get RESOURCE_EXHAUSTED.
     #[arg(long, value_name = "N")]
     pub model_queue: Option<usize>,
+    /// Tokens a model's answer may take when the request sets no max_tokens (default 512).
+    #[arg(long, value_name = "N")]
+    pub model_max_tokens: Option<usize>,
 }
 
 fn parse_policy(s: &str) -> Result<OperationPolicy, String> {
@@ -149,6 +152,9 @@ pub async fn run(args: EmulatorArgs) -> std::io::Result<()> {
     }
     if let Some(n) = args.model_slots {
         config.model_slots = n;
+    }
+    if let Some(n) = args.model_max_tokens {
+        config.model_max_tokens = n;
     }
     if let Some(n) = args.model_queue {
         config.model_queue = n;

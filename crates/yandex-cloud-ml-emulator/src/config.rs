@@ -170,6 +170,13 @@ pub struct EmulatorConfig {
     /// Requests that may wait for the local model; more get RESOURCE_EXHAUSTED.
     #[serde(default = "default_model_queue")]
     pub model_queue: usize,
+    /// Tokens a local model's answer may take when the request sets no `max_tokens` (512).
+    #[serde(default = "default_model_max_tokens")]
+    pub model_max_tokens: usize,
+}
+
+fn default_model_max_tokens() -> usize {
+    512
 }
 
 fn default_model_slots() -> usize {
@@ -219,6 +226,7 @@ impl Default for EmulatorConfig {
             model: None,
             model_slots: default_model_slots(),
             model_queue: default_model_queue(),
+            model_max_tokens: default_model_max_tokens(),
         }
     }
 }

@@ -97,7 +97,8 @@ pub const BANNER: &str = "ycml-emulator: a local EMULATOR of the Yandex Cloud AI
 /// names it and the problem.
 #[cfg(feature = "local-model")]
 async fn load_model(path: std::path::PathBuf, config: &EmulatorConfig) -> std::io::Result<Arc<dyn Engine>> {
-    let options = LocalOptions { slots: config.model_slots, queue: config.model_queue };
+    let options =
+        LocalOptions { slots: config.model_slots, queue: config.model_queue, max_tokens: config.model_max_tokens };
     let started = std::time::Instant::now();
     let engine = tokio::task::spawn_blocking(move || LocalEngine::load(&path, options))
         .await

@@ -581,3 +581,39 @@ async fn unary_and_deferred_generations_stop_when_nobody_waits() {
     assert!(!text(last(&answer).0).is_empty());
     assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_answer_without_max_tokens_stops_at_the_models_cap_or_when_it_loops() {
+    let Some(path) = model_path("an_answer_without_max_tokens_stops_at_the_models_cap_or_when_it_loops") else {
+        return;
+    };
+    // The cap is configurable; a small one makes the cut certain.
+    let config = EmulatorConfig { model_max_tokens: 40, ..Default::default() };
+    let emulator = Emulator::builder().config(config).model(path).start("127.0.0.1:0").await.unwrap();
+    let ch = channel(&emulator).await;
+    let story = complete(&ch, request("Write a very long story about the ocean.", 0.0, None)).await.unwrap();
+    let (answer, usage) = last(&story);
+    assert_eq!(
+        (usage.completion_tokens, answer.status),
+        (40, AlternativeStatus::TruncatedFinal as i32),
+        "{}",
+        text(answer)
+    );
+    // An explicit max_tokens is the request's own, beyond the cap.
+    let longer = complete(&ch, request("Write a very long story about the ocean.", 0.0, Some(60))).await.unwrap();
+    assert_eq!(last(&longer).1.completion_tokens, 60);
+
+    // With the default cap (512), a greedy answer ends by itself, at the cap or at a loop.
+    let Some(shared) = shared("an_answer_without_max_tokens_stops_at_the_models_cap_or_when_it_loops") else {
+        return;
+    };
+    let ch = channel(shared).await;
+    let prompt = "Describe Rome in one long paragraph, repeating its most important words.";
+    let answer = complete(&ch, request(prompt, 0.0, None)).await.unwrap();
+    let (alternative, usage) = last(&answer);
+    assert!(usage.completion_tokens <= 512, "{usage:?}");
+    if usage.completion_tokens == 512 {
+        assert_eq!(alternative.status, AlternativeStatus::TruncatedFinal as i32);
+    }
+    eprintln!("{} tokens, status {}: {}", usage.completion_tokens, alternative.status, text(alternative));
+}

@@ -107,6 +107,13 @@ pub trait Engine: Send + Sync + 'static {
         None
     }
 
+    /// For a real model, which may ramble or loop: the most tokens an answer gets when the
+    /// request sets no `max_tokens`, and the sign that answers are watched for loops (see
+    /// `services::generation`). Default: none (answers end on their own).
+    fn answer_cap(&self) -> Option<usize> {
+        None
+    }
+
     /// Generations holding the model right now (for stats). Default: 0.
     fn generations_running(&self) -> usize {
         0

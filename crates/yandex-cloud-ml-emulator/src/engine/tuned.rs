@@ -195,6 +195,10 @@ impl Engine for Tuned {
         self.inner.generations_running()
     }
 
+    fn answer_cap(&self) -> Option<usize> {
+        self.inner.answer_cap()
+    }
+
     fn tokens_generated(&self) -> u64 {
         self.inner.tokens_generated()
     }

@@ -51,6 +51,8 @@ pub(crate) struct Generation {
     inline: bool,
     /// Cleared when the caller of a pull goes away while it runs on a blocking thread.
     wanted: Arc<AtomicBool>,
+    /// For a real model: the tokens so far (hashed), watched for an answer that loops.
+    loop_guard: Option<LoopGuard>,
 }
 
 /// Requests whose text is at most this size, for an engine whose work is cheap, are answered
@@ -80,7 +82,11 @@ impl Generation {
                 .reasoning_options
                 .filter(|r| r.mode == pb::reasoning_options::ReasoningMode::EnabledHidden as i32)
                 .map_or(0, |_| 16 + checked.input_tokens as i64 / 4);
-            let limit = options.max_tokens.filter(|m| *m > 0).unwrap_or(state.config.max_tokens_limit);
+            let cap = engine.answer_cap();
+            let limit = options
+                .max_tokens
+                .filter(|m| *m > 0)
+                .unwrap_or_else(|| cap.map_or(state.config.max_tokens_limit, |c| i64::try_from(c).unwrap_or(i64::MAX)));
             let reply = match engine.reply(&checked.model, &request) {
                 Ok(reply) => Ok(reply),
                 Err(status) if defer_refusal => Err(status),
@@ -118,6 +124,7 @@ impl Generation {
                 finished: false,
                 inline,
                 wanted: flag,
+                loop_guard: cap.map(|_| LoopGuard::default()),
             };
             generation.generate(first_tokens)?;
             Ok(generation)
@@ -141,9 +148,16 @@ impl Generation {
             }
             match tokens.next() {
                 Some(piece) => {
-                    self.text.push_str(&piece?);
+                    let piece = piece?;
+                    self.text.push_str(&piece);
                     self.produced += 1;
                     taken += 1;
+                    if self.loop_guard.as_mut().is_some_and(|g| g.looping_after(&piece)) {
+                        // The model repeats itself and would until the cap: cut it here.
+                        self.status = S::TruncatedFinal;
+                        self.body = Body::Text(None);
+                        return Ok(());
+                    }
                 }
                 None => break,
             }
@@ -223,6 +237,7 @@ impl Generation {
             finished: true,
             inline: true,
             wanted: Arc::new(AtomicBool::new(false)),
+            loop_guard: None,
         }
     }
 
@@ -250,6 +265,32 @@ impl Generation {
             }),
             model_version: self.model_version.clone(),
         }
+    }
+}
+
+/// Watches a real model's answer for a loop: the same run of tokens over and over (greedy
+/// decoding of a small model falls into such loops and would repeat them up to the cap). A loop
+/// is a period of 1 to 64 tokens repeated at least 3 times and over at least 48 tokens, so
+/// ordinary repetition (a list's dashes, a refrain) is left alone.
+#[derive(Default)]
+struct LoopGuard {
+    tokens: Vec<u64>,
+}
+
+impl LoopGuard {
+    const LONGEST_PERIOD: usize = 64;
+    const SHORTEST_LOOP: usize = 48;
+
+    /// Records one more token; true when the answer now ends in a loop.
+    fn looping_after(&mut self, piece: &str) -> bool {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        self.tokens.push(BuildHasherDefault::<DefaultHasher>::default().hash_one(piece));
+        let t = &self.tokens;
+        (1..=Self::LONGEST_PERIOD).any(|period| {
+            let repeats = Self::SHORTEST_LOOP.div_ceil(period).max(3);
+            let span = repeats * period;
+            span <= t.len() && (t.len() - span + period..t.len()).all(|i| t[i] == t[i - period])
+        })
     }
 }
 
@@ -296,4 +337,30 @@ fn tool_call_list(calls: &[(String, Value)]) -> Result<pb::ToolCallList, Status>
         })
         .collect::<Result<_, Status>>()?;
     Ok(pb::ToolCallList { tool_calls })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LoopGuard;
+
+    /// The token at which the guard first sees a loop, if it does.
+    fn loop_found(tokens: &[&str]) -> Option<usize> {
+        let mut guard = LoopGuard::default();
+        tokens.iter().position(|t| guard.looping_after(t))
+    }
+
+    #[test]
+    fn loops_are_found_and_ordinary_repetition_is_not() {
+        let phrase =
+            ["Rome", ",", " a", " city", " of", " luxury", ",", " where", " the", " luxury", " of", " the", " past"];
+        let looping: Vec<&str> = phrase.iter().copied().cycle().take(phrase.len() * 6).collect();
+        // Three times 13 tokens are 39, under 48: the fourth repetition completes the loop.
+        assert_eq!(loop_found(&looping), Some(4 * phrase.len() - 1));
+        assert_eq!(loop_found(&["-"; 47]), None, "a rule of 47 dashes is not a loop");
+        assert_eq!(loop_found(&["-"; 48]), Some(47));
+        let counting: Vec<String> = (0..500).map(|i| format!(" {i}")).collect();
+        assert_eq!(loop_found(&counting.iter().map(String::as_str).collect::<Vec<_>>()), None);
+        let refrain = ["la", " la", " la", "!", " And", " then"];
+        assert_eq!(loop_found(&refrain.repeat(2)), None, "a refrain twice");
+    }
 }

@@ -37,13 +37,19 @@ pub struct LocalOptions {
     pub slots: usize,
     /// Requests that may wait for a slot; more are refused with RESOURCE_EXHAUSTED.
     pub queue: usize,
+    /// Tokens an answer (text or function call) may take when the request sets no
+    /// `max_tokens`: a small model can ramble on for minutes.
+    pub max_tokens: usize,
 }
 
 impl Default for LocalOptions {
     fn default() -> Self {
-        LocalOptions { slots: 1, queue: 8 }
+        LocalOptions { slots: 1, queue: 8, max_tokens: DEFAULT_MAX_TOKENS }
     }
 }
+
+/// The default of [`LocalOptions::max_tokens`].
+const DEFAULT_MAX_TOKENS: usize = 512;
 
 /// What every generation shares: the loaded model, its tokenizer and the grammar factory.
 pub(crate) struct Shared {
@@ -53,6 +59,8 @@ pub(crate) struct Shared {
     pub stop: Vec<u32>,
     pub context: usize,
     pub slots: Arc<Slots>,
+    /// Tokens an answer may take when the request sets no `max_tokens`.
+    pub max_tokens: usize,
     /// Tokens generated since start, for stats.
     pub generated: AtomicU64,
 }
@@ -68,9 +76,6 @@ impl std::fmt::Debug for LocalEngine {
         f.debug_struct("LocalEngine").field("model_version", &self.version).finish_non_exhaustive()
     }
 }
-
-/// Tokens a function call may take when the request sets no `max_tokens`.
-const MAX_CALL_TOKENS: i64 = 512;
 
 /// The temperature the cloud uses when a request sets none.
 const DEFAULT_TEMPERATURE: f64 = 0.3;
@@ -91,6 +96,7 @@ impl LocalEngine {
                 stop: loaded.stop,
                 context: loaded.context,
                 slots: Arc::new(Slots::new(options.slots.max(1), options.queue)),
+                max_tokens: options.max_tokens.max(1),
                 generated: AtomicU64::new(0),
             }),
             version,
@@ -134,7 +140,7 @@ impl LocalEngine {
             .as_ref()
             .and_then(|o| o.max_tokens)
             .filter(|n| *n > 0)
-            .unwrap_or(MAX_CALL_TOKENS);
+            .unwrap_or(self.shared.max_tokens as i64);
         let generator =
             self.generate(prompt, request, Some(schema))?.limit(usize::try_from(limit).unwrap_or(usize::MAX));
         let text: String = generator.collect::<Result<_, _>>()?;
@@ -202,6 +208,10 @@ impl Engine for LocalEngine {
 
     fn generations_running(&self) -> usize {
         self.shared.slots.busy()
+    }
+
+    fn answer_cap(&self) -> Option<usize> {
+        Some(self.shared.max_tokens)
     }
 
     fn tokens_generated(&self) -> u64 {
