@@ -296,6 +296,12 @@ where
     }
     let request = http::Request::from_parts(parts, Body::new(http_body_util::Full::new(bytes)));
     let response = inner.call(request).await?;
+    if nested_too_deeply(&response) {
+        return Ok(refuse(Status::invalid_argument(
+            "the request is nested too deeply to decode: protobuf decoders stop at 100 message levels, and each \
+             level of a JSON schema or of tool parameters takes about 4 (send at most about 25)",
+        )));
+    }
     if let Some(status) = lose {
         // The work was done (the answer read to its end); the client never gets it.
         let mut body = std::pin::pin!(response.into_body());
@@ -310,6 +316,19 @@ where
         Some(fault) => response.map(|b| Body::new(FaultyBody::new(b, fault, deadline, cut, state))),
         None => response.map(Body::new),
     })
+}
+
+/// Whether the service refused the request because prost's recursion limit stopped its
+/// decoding: tonic answers that with INTERNAL "failed to decode Protobuf message", which reads
+/// like the server's fault, though the request was too deep. Such an answer is trailers-only,
+/// so its status is in the headers.
+fn nested_too_deeply<B>(response: &http::Response<B>) -> bool {
+    let headers = response.headers();
+    headers.get("grpc-status").is_some_and(|s| s == "13")
+        && headers.get("grpc-message").is_some_and(|m| {
+            let m = m.as_bytes();
+            m.windows(9).any(|w| w == b"recursion") && m.windows(6).any(|w| w == b"decode")
+        })
 }
 
 fn is_grpc(headers: &http::HeaderMap) -> bool {

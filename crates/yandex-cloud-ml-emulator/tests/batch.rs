@@ -50,8 +50,17 @@ async fn a_source_that_is_not_ready_is_refused() {
     assert!(status.message().contains("is DRAFT") && status.message().contains("READY"), "{status:?}");
     let mut no_source = batch("");
     no_source.request_format = None;
-    let status = TextGenerationBatchServiceClient::new(ch).completion(authorized(no_source)).await.unwrap_err();
+    let status = TextGenerationBatchServiceClient::new(ch.clone()).completion(authorized(no_source)).await.unwrap_err();
     assert_eq!((status.code(), status.message()), (Code::InvalidArgument, "source_dataset_id: required"));
+    // A schema no answer can satisfy is refused at creation, as an online request is.
+    let impossible = serde_json::json!({"type": "array", "items": {"type": "string"}, "minItems": 1e9});
+    let mut unsatisfiable = batch(&draft);
+    unsatisfiable.response_format = Some(fm::batch_completion_request::ResponseFormat::JsonSchema(fm::JsonSchema {
+        schema: Some(yandex_cloud_ml_proto::json::object_to_struct(impossible.as_object().unwrap()).unwrap()),
+    }));
+    let status = TextGenerationBatchServiceClient::new(ch).completion(authorized(unsatisfiable)).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("minItems"), "{status:?}");
 }
 
 #[tokio::test]

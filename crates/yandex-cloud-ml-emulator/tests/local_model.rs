@@ -508,6 +508,33 @@ async fn answers_the_constrained_decoder_cannot_give_are_refused_with_the_reason
     let e = complete(&channel, schema_request("Anything.", external)).await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
     assert!(e.message().starts_with("json_schema.schema: cannot constrain answers to it: "), "{}", e.message());
+
+    // Schemas that blow up the decoder's lexer or grammar: a short INVALID_ARGUMENT, never
+    // INTERNAL with the decoder's state.
+    let many: Vec<Value> =
+        (0..5_000).map(|i| json!({"type": "object", "properties": {format!("k{i}"): {"const": i}}})).collect();
+    for (what, schema) in [
+        ("an exploding pattern", json!({"type": "string", "pattern": "^(.*a){30}$"})),
+        ("a required recursion", json!({"type": "object", "properties": {"x": {"$ref": "#"}}, "required": ["x"]})),
+        ("an anyOf of 5,000 objects", json!({"anyOf": many})),
+    ] {
+        match complete(&channel, schema_request("Anything.", schema)).await {
+            Err(e) => {
+                assert_eq!(e.code(), Code::InvalidArgument, "{what}: {e:?}");
+                assert!(e.message().len() < 300, "{what}: a long message: {}", e.message());
+            }
+            // The decoder may manage after all; then the answer must be complete.
+            Ok(answers) => assert_ne!(last(&answers).0.status, AlternativeStatus::Partial as i32, "{what}"),
+        }
+    }
+
+    // A valid schema longer than the emulator's string bound is still answered.
+    let long = json!({"type": "object", "properties": {"s": {"type": "string", "minLength": 300}}, "required": ["s"]});
+    let mut request = schema_request("Write a long sentence.", long);
+    request.completion_options.as_mut().unwrap().max_tokens = Some(1_000);
+    let answers = complete(&channel, request).await.unwrap();
+    let value: Value = serde_json::from_str(text(last(&answers).0)).unwrap();
+    assert!(value["s"].as_str().unwrap().chars().count() >= 300, "{value}");
 }
 
 /// Waits until the model runs no generation, then checks that no more tokens come.

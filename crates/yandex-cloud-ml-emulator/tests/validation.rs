@@ -258,3 +258,23 @@ async fn health_service_reports_serving() {
         health.check(tonic_health::pb::HealthCheckRequest { service: String::new() }).await.unwrap().into_inner();
     assert_eq!(response.status(), tonic_health::pb::health_check_response::ServingStatus::Serving);
 }
+
+#[tokio::test]
+async fn a_request_too_deep_to_decode_is_invalid_argument_not_internal() {
+    // A JSON schema nested 40 levels, built past the SDK's own limit as a raw client can.
+    let (_emulator, channel) = start().await;
+    let mut schema = prost_types::Struct::default();
+    for _ in 0..40 {
+        let inner = prost_types::Value { kind: Some(prost_types::value::Kind::StructValue(schema)) };
+        schema = prost_types::Struct { fields: [("properties".to_owned(), inner)].into() };
+    }
+    let r = pb::CompletionRequest {
+        response_format: Some(pb::completion_request::ResponseFormat::JsonSchema(pb::JsonSchema {
+            schema: Some(schema),
+        })),
+        ..request()
+    };
+    let status = status_of(&channel, r).await;
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().starts_with("the request is nested too deeply to decode"), "{}", status.message());
+}

@@ -107,6 +107,13 @@ pub trait Engine: Send + Sync + 'static {
         None
     }
 
+    /// Checks, without generating, that the engine can answer in `request`'s response format
+    /// (a JSON schema it cannot satisfy or follow is INVALID_ARGUMENT), so work that answers
+    /// later, such as a batch, is refused at once like an online call. Default: no check.
+    fn check_format(&self, _request: &pb::CompletionRequest) -> Result<(), Status> {
+        Ok(())
+    }
+
     /// For a real model, which may ramble or loop: the most tokens an answer gets when the
     /// request sets no `max_tokens`, and the sign that answers are watched for loops (see
     /// `services::generation`). Default: none (answers end on their own).

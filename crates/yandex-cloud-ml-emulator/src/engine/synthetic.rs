@@ -38,6 +38,18 @@ impl Engine for SyntheticEngine {
         true
     }
 
+    fn check_format(&self, request: &pb::CompletionRequest) -> Result<(), Status> {
+        match &request.response_format {
+            Some(pb::completion_request::ResponseFormat::JsonSchema(s)) => {
+                let schema = s.schema.as_ref().map(struct_json).unwrap_or(json!({}));
+                schema::instance(&schema, &schema::Filler::from_prompt(""), "json_schema.schema")
+                    .map(drop)
+                    .map_err(Status::invalid_argument)
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn reply(&self, _model: &ModelRef, request: &pb::CompletionRequest) -> Result<Reply, Status> {
         Ok(match self.answer(request)? {
             Answer::Text(text) => Reply::text(&SyntheticTokenizer, &text),

@@ -199,6 +199,10 @@ impl Engine for Tuned {
         self.inner.answer_cap()
     }
 
+    fn check_format(&self, request: &pb::CompletionRequest) -> Result<(), Status> {
+        self.inner.check_format(request)
+    }
+
     fn tokens_generated(&self) -> u64 {
         self.inner.tokens_generated()
     }

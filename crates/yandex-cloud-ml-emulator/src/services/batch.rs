@@ -146,6 +146,8 @@ impl TextGenerationBatchService for Batch {
             vec![fm::Message { role: "user".into(), content: Some(fm::message::Content::Text("?".into())) }],
         );
         validate::completion(&self.0, &probe, self.0.engine.tokenizer())?;
+        // A schema no answer can satisfy is refused now, not after every row failed.
+        self.0.engine.check_format(&probe)?;
         let dataset = self.0.datasets.ready_for("source_dataset_id", &source, SOURCE_TYPE, "a batch")?;
         if dataset.rows == 0 {
             return Err(Status::failed_precondition(format!("source_dataset_id: dataset {source} has no rows")));

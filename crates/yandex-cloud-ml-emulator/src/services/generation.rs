@@ -77,6 +77,8 @@ impl Generation {
         run(inline, &wanted, move || {
             let engine = state.engine.clone();
             let checked = validate::completion(&state, &request, engine.tokenizer())?;
+            // A structured answer is not watched for loops: cut, it would not parse.
+            let free_text = request.response_format.is_none();
             let options = request.completion_options.unwrap_or_default();
             let reasoning_tokens = options
                 .reasoning_options
@@ -124,7 +126,7 @@ impl Generation {
                 finished: false,
                 inline,
                 wanted: flag,
-                loop_guard: cap.map(|_| LoopGuard::default()),
+                loop_guard: cap.filter(|_| free_text).map(|_| LoopGuard::default()),
             };
             generation.generate(first_tokens)?;
             Ok(generation)

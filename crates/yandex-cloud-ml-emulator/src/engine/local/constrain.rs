@@ -51,20 +51,31 @@ impl Constraints {
             // Compact JSON; keywords llguidance lacks are ignored rather than refused.
             o.entry("x-guidance").or_insert_with(|| json!({"whitespace_flexible": false, "lenient": true}));
         }
-        let parser = self.factory.create_parser(TopLevelGrammar::from_json_schema(schema)).map_err(|e| {
-            Status::invalid_argument(format!("json_schema.schema: cannot constrain answers to it: {e}"))
-        })?;
-        Ok(Matcher::new(Ok(parser)))
+        let parser = self.factory.create_parser(TopLevelGrammar::from_json_schema(schema)).map_err(refused)?;
+        let mut matcher = Matcher::new(Ok(parser));
+        // A grammar that cannot even start (its lexer blows up) is refused before generating.
+        matcher.compute_mask().map_err(refused)?;
+        Ok(matcher)
     }
+}
+
+/// A schema the constrained decoder cannot follow: INVALID_ARGUMENT with the first line of its
+/// reason, cut short (llguidance's messages can carry its whole parser state).
+pub(crate) fn refused(e: impl std::fmt::Display) -> Status {
+    let e = e.to_string();
+    let reason: String = e.lines().next().unwrap_or_default().chars().take(160).collect();
+    let cut = if reason.len() < e.trim_end().len() { "…" } else { "" };
+    Status::invalid_argument(format!("json_schema.schema: cannot constrain answers to it: {reason}{cut}"))
 }
 
 /// Longest string a constrained answer may hold where the schema sets no bound: a small model
 /// can otherwise stay inside a string forever.
 const MAX_STRING: u64 = 256;
 
-/// `schema` narrowed so that generation ends: unbounded strings get a [`MAX_STRING`] bound and
-/// objects with named properties no others. Every answer valid under it is valid under
-/// `schema`.
+/// `schema` narrowed so that generation ends: unbounded strings get a bound ([`MAX_STRING`], or
+/// their `minLength` when that is longer, so the bound never makes a valid schema
+/// unsatisfiable) and objects with named properties no others. Every answer valid under it is
+/// valid under `schema`.
 pub(crate) fn bounded(mut schema: Value) -> Value {
     fn walk(v: &mut Value) {
         match v {
@@ -73,7 +84,8 @@ pub(crate) fn bounded(mut schema: Value) -> Value {
                     .get("type")
                     .is_some_and(|t| t == "string" || t.as_array().is_some_and(|a| a.contains(&json!("string"))));
                 if is_string && !o.contains_key("maxLength") && !o.contains_key("enum") && !o.contains_key("const") {
-                    o.insert("maxLength".into(), json!(MAX_STRING));
+                    let least = o.get("minLength").and_then(Value::as_u64).unwrap_or(0);
+                    o.insert("maxLength".into(), json!(MAX_STRING.max(least)));
                 }
                 // An object with named properties gets no others: a small model otherwise keeps
                 // inventing keys.

@@ -103,7 +103,7 @@ impl Generator {
         }
         let Some(mut logits) = self.logits.take() else { return Ok(None) };
         if let Some(matcher) = &mut self.matcher {
-            let mask = matcher.compute_mask().map_err(failed)?;
+            let mask = matcher.compute_mask().map_err(super::constrain::refused)?;
             let mut masked = vec![f32::NEG_INFINITY; logits.len()];
             mask.iter_set_entries(|i| {
                 if let Some(l) = logits.get(i) {
@@ -132,7 +132,7 @@ impl Generator {
             return Ok(None);
         }
         if let Some(matcher) = &mut self.matcher {
-            matcher.consume_token(token).map_err(failed)?;
+            matcher.consume_token(token).map_err(super::constrain::refused)?;
             // A complete value ends the answer: nothing else may follow it.
             self.done = matcher.is_stopped();
         }

@@ -214,6 +214,16 @@ impl Engine for LocalEngine {
         Some(self.shared.max_tokens)
     }
 
+    fn check_format(&self, request: &pb::CompletionRequest) -> Result<(), Status> {
+        match &request.response_format {
+            Some(pb::completion_request::ResponseFormat::JsonSchema(s)) => {
+                let schema = s.schema.as_ref().and_then(|s| yandex_cloud_ml_proto::json::struct_to_value(s).ok());
+                self.shared.constraints.matcher(schema.unwrap_or_else(|| json!({}))).map(drop)
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn tokens_generated(&self) -> u64 {
         self.shared.generated.load(std::sync::atomic::Ordering::Relaxed)
     }
