@@ -58,17 +58,55 @@ async fn http(method: &str, url: &str, body: &[u8], length: Option<usize>) -> (u
 /// A PUT announcing `length` bytes that sends `sent` and closes its side: the raw response.
 async fn broken_off_put(url: &str, length: usize, sent: &[u8]) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = start_put(url, length, sent).await;
+    stream.shutdown().await.unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response).await;
+    response
+}
+
+/// A PUT announcing `length` bytes that sends only `first` for now; `answer` sends the rest.
+async fn start_put(url: &str, length: usize, first: &[u8]) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
     let uri: http::Uri = url.parse().unwrap();
     let host = uri.authority().unwrap().as_str();
     let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
     let head =
         format!("PUT {} HTTP/1.1\r\nhost: {host}\r\ncontent-length: {length}\r\n\r\n", uri.path_and_query().unwrap());
     stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(sent).await.unwrap();
-    stream.shutdown().await.unwrap();
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response).await;
-    response
+    stream.write_all(first).await.unwrap();
+    // Long enough for the server to have read the head and the first bytes.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    stream
+}
+
+/// Sends the rest of a [`start_put`] and reads the answer: its head and its body.
+async fn answer(mut stream: tokio::net::TcpStream, rest: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream.write_all(rest).await.unwrap();
+    let mut got = Vec::new();
+    let read = async {
+        let mut buf = [0u8; 4096];
+        loop {
+            let text = String::from_utf8_lossy(&got).into_owned();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let length = head
+                    .lines()
+                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length: ").map(str::to_owned))
+                    .and_then(|n| n.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                if body.len() >= length {
+                    break;
+                }
+            }
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), read).await.expect("an answer within 10 s");
+    String::from_utf8_lossy(&got).into_owned()
 }
 
 async fn put(url: &str, body: &[u8]) -> (u16, Option<String>, String) {
@@ -174,6 +212,53 @@ async fn parts_cannot_add_up_to_more_than_was_declared() {
     };
     c.finish_multipart_upload_draft(authorized(right)).await.unwrap();
     assert_eq!(put(&urls[0], &[b'a'; 15]).await.0, 403, "the upload is complete");
+
+    // Parts sent at the same time, each fitting on its own, do not add up to more either.
+    let id = create(&mut c).await;
+    let start = pb::StartMultipartUploadDraftRequest { dataset_id: id.clone(), size_bytes: 10, parts: 2 };
+    let urls = c.start_multipart_upload_draft(authorized(start)).await.unwrap().into_inner().multipart_upload_urls;
+    let first = start_put(&urls[0], 8, b"aaaa").await;
+    assert_eq!(put(&urls[1], &[b'b'; 8]).await.0, 200);
+    let response = answer(first, b"aaaa").await;
+    assert!(response.starts_with("HTTP/1.1 400") && response.contains("EntityTooLarge"), "{response}");
+}
+
+#[tokio::test]
+async fn a_new_upload_drops_what_the_last_one_left_and_voided_urls_stay_void_after_a_restart() {
+    let dir = std::env::temp_dir().join(format!("ycml-upload-generations-{}", std::process::id()));
+    let config = || EmulatorConfig { data_dir: Some(dir.clone()), max_stored_bytes: 30, ..Default::default() };
+    let e = Emulator::builder().config(config()).start("127.0.0.1:0").await.unwrap();
+    let mut c = client(&e).await;
+    let id = create(&mut c).await;
+    // A part of 15 bytes, then the client switches to one PUT of 20: the part goes, the
+    // file fits the budget of 30.
+    let start = pb::StartMultipartUploadDraftRequest { dataset_id: id.clone(), size_bytes: 25, parts: 2 };
+    let urls = c.start_multipart_upload_draft(authorized(start)).await.unwrap().into_inner().multipart_upload_urls;
+    assert_eq!(put(&urls[0], &[b'a'; 15]).await.0, 200);
+    let whole = |size| pb::GetUploadDraftUrlRequest { dataset_id: id.clone(), size_bytes: size };
+    let url = c.get_upload_draft_url(authorized(whole(20))).await.unwrap().into_inner().upload_url;
+    let (status, _, body) = put(&url, &[b'x'; 20]).await;
+    assert_eq!(status, 200, "the part left by the multipart upload still counts: {body}");
+    // A URL voided by a newer one stays void after a restart, even once newer URLs are given.
+    let voided = c.get_upload_draft_url(authorized(whole(10))).await.unwrap().into_inner().upload_url;
+    c.get_upload_draft_url(authorized(whole(10))).await.unwrap();
+    let before = e.endpoint().to_string();
+    e.shutdown().await;
+    let e = Emulator::builder().config(config()).start("127.0.0.1:0").await.unwrap();
+    let mut c = client(&e).await;
+    // As many new URLs as were given before the voided one and after: upload numbers that
+    // started over at a restart would make the voided URL's number current again.
+    let mut fresh = String::new();
+    for _ in 0..3 {
+        fresh = c.get_upload_draft_url(authorized(whole(10))).await.unwrap().into_inner().upload_url;
+    }
+    // The same URL, at the restarted emulator's address.
+    let voided = voided.replace(&before, &e.endpoint().to_string());
+    let (status, _, body) = put(&voided, &[b'v'; 10]).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(put(&fresh, &[b'f'; 10]).await.0, 200);
+    e.shutdown().await;
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[tokio::test]
@@ -209,6 +294,26 @@ async fn the_storage_budget_refuses_what_does_not_fit() {
         .into_inner()
         .upload_url;
     assert_eq!(put(&url, &[b'x'; 90]).await.0, 200);
+}
+
+#[tokio::test]
+async fn a_trickling_upload_holds_only_the_bytes_it_sent() {
+    // Budget 100 bytes: an upload declaring 90 that has sent 5 must not keep another of 90 out.
+    let config = EmulatorConfig { max_stored_bytes: 100, ..Default::default() };
+    let e = Emulator::builder().config(config).start("127.0.0.1:0").await.unwrap();
+    let mut c = client(&e).await;
+    let upload_url = |id: String| pb::GetUploadDraftUrlRequest { dataset_id: id, size_bytes: 90 };
+    let slow = create(&mut c).await;
+    let slow_url = c.get_upload_draft_url(authorized(upload_url(slow))).await.unwrap().into_inner().upload_url;
+    let trickle = start_put(&slow_url, 90, b"xxxxx").await;
+
+    let fast = create(&mut c).await;
+    let fast_url = c.get_upload_draft_url(authorized(upload_url(fast))).await.unwrap().into_inner().upload_url;
+    let (status, _, body) = put(&fast_url, &[b'x'; 90]).await;
+    assert_eq!(status, 200, "{body}");
+    // The trickle now finds the budget full when the rest of its bytes arrive.
+    let response = answer(trickle, &[b'x'; 85]).await;
+    assert!(response.starts_with("HTTP/1.1 503") && response.contains("storage is full"), "{response}");
 }
 
 /// A GET with a `Range` header: the status, the `Content-Range` and the body.

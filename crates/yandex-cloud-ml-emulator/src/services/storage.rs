@@ -194,10 +194,11 @@ async fn store_checked(
     };
     let internal = |e: std::io::Error| s3_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", &e.to_string());
     let key = state.datasets.accepts_upload(&dataset, part, size, generation, length)?;
-    let mut writer = state.datasets.blobs.writer(&key, length).await.map_err(internal)?.map_err(|full| {
-        let message = format!("The emulator's storage is full ({} bytes); delete datasets and retry", full.limit);
+    let full = |limit: &dyn std::fmt::Display| {
+        let message = format!("The emulator's storage is full ({limit} bytes); delete datasets and retry");
         s3_error(StatusCode::SERVICE_UNAVAILABLE, "SlowDown", &message)
-    })?;
+    };
+    let mut writer = state.datasets.blobs.writer(&key, length).await.map_err(internal)?.map_err(|f| full(&f.limit))?;
     let idle = state.config.request_read_timeout();
     let mut stream = body.into_data_stream();
     let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
@@ -225,7 +226,14 @@ async fn store_checked(
             ));
         }
         digest.update(&chunk);
-        writer.write(chunk).await.map_err(internal)?;
+        match writer.write(chunk).await {
+            Ok(()) => {}
+            // Other uploads filled the budget while this one was arriving.
+            Err(e) if e.kind() == std::io::ErrorKind::StorageFull => {
+                return Err(full(&state.config.max_stored_bytes));
+            }
+            Err(e) => return Err(internal(e)),
+        }
     }
     let received = writer.len();
     if received != length {

@@ -88,6 +88,13 @@ pub(crate) fn not_found(id: &str) -> Status {
     Status::not_found(format!("Dataset {id} not found"))
 }
 
+/// The first upload number of a dataset loaded from the data directory: later than any number
+/// an earlier run gave out (its microseconds since the epoch), so an upload URL voided before a
+/// restart stays void after it.
+fn first_generation() -> u64 {
+    SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
+}
+
 /// What is left of a dataset the emulator cannot read back: INVALID, saying why and what to do.
 fn damaged(id: &str, why: &str) -> pb::DatasetInfo {
     pb::DatasetInfo {
@@ -211,7 +218,14 @@ impl Datasets {
                 Ok(pb::dataset_info::Status::Draft) => Upload::None,
                 _ => Upload::Closed,
             };
-            records.insert(info.dataset_id.clone(), Record { info, upload, validation: 0, generation: 0 });
+            // Parts of a multipart upload do not outlive a restart (the upload is not kept).
+            for key in self.blobs.keys_with_prefix(&format!("{}/part-", upload_dir(&id))) {
+                self.blobs.delete(&key);
+            }
+            records.insert(
+                info.dataset_id.clone(),
+                Record { info, upload, validation: 0, generation: first_generation() },
+            );
         }
         Ok(())
     }
@@ -437,6 +451,8 @@ impl Datasets {
         let record = Self::draft(&mut records, id)?;
         record.upload = Upload::Whole { size };
         record.generation += 1;
+        // What an earlier upload left (parts, a file never validated) is replaced: it goes.
+        self.blobs.delete_dir(&upload_dir(id));
         let generation = record.generation;
         Ok(self.signer.url(base, &Grant::Upload { dataset: id.to_owned(), part: 0, size, generation }))
     }
@@ -455,6 +471,7 @@ impl Datasets {
         let record = Self::draft(&mut records, id)?;
         record.upload = Upload::Parts { size, parts, received: BTreeMap::new() };
         record.generation += 1;
+        self.blobs.delete_dir(&upload_dir(id));
         let (part_max, generation) = (size.min(MAX_PUT_BYTES), record.generation);
         Ok((1..=parts)
             .map(|part| {
@@ -532,7 +549,18 @@ impl Datasets {
             {
                 upload_key(id)
             }
-            Upload::Parts { .. } if part >= 1 => part_key(id, part),
+            Upload::Parts { size: declared, received, .. } if part >= 1 => {
+                // Checked again here, under the lock: parts sent at once each fit on their own.
+                let others: u64 = received.iter().filter(|(n, _)| **n != part).map(|(_, (_, len))| len).sum();
+                if others + size > *declared {
+                    return Err(s3_error(
+                        StatusCode::BAD_REQUEST,
+                        "EntityTooLarge",
+                        "The parts would add up to more than the upload was started for",
+                    ));
+                }
+                part_key(id, part)
+            }
             _ => return Err(denied("The upload this URL belongs to is complete")),
         };
         let internal = |e: std::io::Error| s3_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", &e.to_string());

@@ -116,21 +116,17 @@ impl Blobs {
         books.stored + books.reserved
     }
 
-    fn reserve(&self, bytes: u64) -> Result<Reservation, Full> {
-        let mut books = lock(&self.books);
-        if books.stored + books.reserved + bytes > self.limit {
-            return Err(Full { limit: self.limit });
-        }
-        books.reserved += bytes;
-        Ok(Reservation { books: self.books.clone(), bytes })
-    }
-
-    /// Starts writing at most `size` bytes meant for `key`.
+    /// Starts writing at most `size` bytes meant for `key`: refused at once if they could not
+    /// fit now. Bytes are charged to the budget as they arrive, not as declared, so a client
+    /// that trickles a large upload holds only what it sent.
     pub(crate) async fn writer(&self, key: &str, size: u64) -> io::Result<Result<BlobWriter, Full>> {
-        let reservation = match self.reserve(size) {
-            Ok(r) => r,
-            Err(full) => return Ok(Err(full)),
-        };
+        {
+            let books = lock(&self.books);
+            if books.stored + books.reserved + size > self.limit {
+                return Ok(Err(Full { limit: self.limit }));
+            }
+        }
+        let reservation = Reservation { books: self.books.clone(), bytes: 0, limit: self.limit };
         let target = match &self.store {
             Store::Memory(_) => Target::Memory(Vec::new()),
             Store::Dir(dir) => {
@@ -307,6 +303,11 @@ impl Blobs {
 
     /// Removes every blob under a directory-like prefix (`upload/<dataset>`); blocking with a
     /// data directory.
+    /// The keys that start with `prefix`.
+    pub(crate) fn keys_with_prefix(&self, prefix: &str) -> Vec<String> {
+        lock(&self.books).sizes.keys().filter(|k| k.starts_with(prefix)).cloned().collect()
+    }
+
     pub(crate) fn delete_dir(&self, prefix: &str) {
         let mut books = lock(&self.books);
         let doomed: Vec<String> =
@@ -378,11 +379,23 @@ fn missing(key: &str) -> io::Error {
 struct Reservation {
     books: Arc<Mutex<Books>>,
     bytes: u64,
+    limit: u64,
 }
 
 impl Reservation {
     fn none(books: &Arc<Mutex<Books>>) -> Reservation {
-        Reservation { books: books.clone(), bytes: 0 }
+        Reservation { books: books.clone(), bytes: 0, limit: u64::MAX }
+    }
+
+    /// Charges `bytes` more to the budget, or says the storage is full.
+    fn grow(&mut self, bytes: u64) -> io::Result<()> {
+        let mut books = lock(&self.books);
+        if books.stored + books.reserved + bytes > self.limit {
+            return Err(io::Error::new(io::ErrorKind::StorageFull, format!("{} bytes", self.limit)));
+        }
+        books.reserved += bytes;
+        self.bytes += bytes;
+        Ok(())
     }
 }
 
@@ -425,7 +438,9 @@ pub(crate) struct BlobWriter {
 }
 
 impl BlobWriter {
+    /// Appends a chunk; `StorageFull` when the budget has no room for it.
     pub(crate) async fn write(&mut self, chunk: Bytes) -> io::Result<()> {
+        self.reservation.grow(chunk.len() as u64)?;
         self.len += chunk.len() as u64;
         match &mut self.target {
             Target::Memory(chunks) => {
