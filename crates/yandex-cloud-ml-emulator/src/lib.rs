@@ -329,7 +329,11 @@ impl EmulatorBuilder {
             .add_service(services::iam::Iam::server(state.clone()))
             .add_service(services::operation::Operations::server(
                 state.clone(),
-                vec![Arc::new(services::tuning::TuningOperations), Arc::new(services::batch::BatchOperations)],
+                vec![
+                    Arc::new(services::tuning::TuningOperations),
+                    Arc::new(services::batch::BatchOperations),
+                    Arc::new(services::dataset::ValidationOperations),
+                ],
             ))
             .add_service(services::text_generation::TextGeneration::sync_server(state.clone()))
             .add_service(services::text_generation::TextGeneration::async_server(state.clone()))

@@ -98,7 +98,11 @@ async fn a_finished_task_and_its_results_survive_a_restart() {
         .body(http_body_util::Full::new(bytes::Bytes::from_static(body)))
         .unwrap();
     assert!(sender.send_request(put).await.unwrap().status().is_success());
-    datasets.validate(authorized(dpb::ValidateDatasetRequest { dataset_id: id.clone() })).await.unwrap();
+    let validation = datasets
+        .validate(authorized(dpb::ValidateDatasetRequest { dataset_id: id.clone() }))
+        .await
+        .unwrap()
+        .into_inner();
     let ready = dpb::dataset_info::Status::Ready as i32;
     while datasets
         .describe(authorized(dpb::DescribeDatasetRequest { dataset_id: id.clone() }))
@@ -155,6 +159,15 @@ async fn a_finished_task_and_its_results_survive_a_restart() {
     let Some(op_pb::operation::Result::Response(response)) = polled.result else { panic!("{polled:?}") };
     let response: fm::BatchCompletionResponse = yandex_cloud_ml_proto::unpack_any(&response).unwrap().unwrap();
     assert_eq!(response.result_dataset_id, result.dataset_id);
+    // So is the source dataset's validation, rebuilt from the dataset.
+    let polled = OperationServiceClient::new(channel(&e).await)
+        .get(authorized(op_pb::GetOperationRequest { operation_id: validation.id.clone() }))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(op_pb::operation::Result::Response(response)) = polled.result else { panic!("{polled:?}") };
+    let response: dpb::ValidateDatasetResponse = yandex_cloud_ml_proto::unpack_any(&response).unwrap().unwrap();
+    assert_eq!((response.dataset_id.as_str(), response.is_valid), (id.as_str(), true));
     e.shutdown().await;
 
     // Damage: the result's parquet loses its tail, the task record and a dataset record become

@@ -8,13 +8,14 @@ use std::sync::{
 
 use tonic::{Request, Response, Status};
 use yandex_cloud_ml_proto::{
+    google::rpc,
     pack_any,
     yandex::cloud::{
         ai::dataset::v1::{
             self as pb,
             dataset_service_server::{DatasetService, DatasetServiceServer},
         },
-        operation::Operation,
+        operation::{Operation, operation::Result as OpResult},
     },
 };
 
@@ -144,35 +145,38 @@ impl DatasetService for Datasets {
         let new = creator.operation("fds", "");
         let state = self.0.clone();
         let id = dataset_id.clone();
-        let started = start_operation(&self.0, new, |op_id| async move {
-            let stop = Arc::new(AtomicBool::new(false));
-            // Dropped mid-way (the operation was cancelled): the reading stops and the dataset
-            // goes back to DRAFT.
-            let abandon = {
-                let (state, id, stop) = (state.clone(), id.clone(), stop.clone());
-                Disarm::new(move || {
-                    stop.store(true, Ordering::Relaxed);
-                    if let Some(file) = state.datasets.abandon_validation(&id, validation, false) {
-                        // A large file: removed off the reactor.
-                        tokio::task::spawn_blocking(move || state.datasets.blobs.delete(&file));
-                    }
-                })
-            };
-            let job = {
-                let (state, id, stop) = (state.clone(), id.clone(), stop.clone());
-                tokio::task::spawn_blocking(move || {
-                    validate(&state, &op_id, &id, validation, &task_type, &upload, &stop)
-                })
-            };
-            let outcome = match job.await {
-                Ok(Ok(response)) => Ok(pack_any(&response)),
-                Ok(Err(status)) => Err(rpc_status(&status)),
-                Err(e) => Err(rpc_status(&Status::internal(format!("validation stopped: {e}")))),
-            };
-            if outcome.is_ok() {
-                abandon.disarm();
+        let started = start_operation(&self.0, new, |op_id| {
+            state.datasets.remember_validation(&id, &op_id);
+            async move {
+                let stop = Arc::new(AtomicBool::new(false));
+                // Dropped mid-way (the operation was cancelled): the reading stops and the dataset
+                // goes back to DRAFT.
+                let abandon = {
+                    let (state, id, stop) = (state.clone(), id.clone(), stop.clone());
+                    Disarm::new(move || {
+                        stop.store(true, Ordering::Relaxed);
+                        if let Some(file) = state.datasets.abandon_validation(&id, validation, false) {
+                            // A large file: removed off the reactor.
+                            tokio::task::spawn_blocking(move || state.datasets.blobs.delete(&file));
+                        }
+                    })
+                };
+                let job = {
+                    let (state, id, stop) = (state.clone(), id.clone(), stop.clone());
+                    tokio::task::spawn_blocking(move || {
+                        validate(&state, &op_id, &id, validation, &task_type, &upload, &stop)
+                    })
+                };
+                let outcome = match job.await {
+                    Ok(Ok(response)) => Ok(pack_any(&response)),
+                    Ok(Err(status)) => Err(rpc_status(&status)),
+                    Err(e) => Err(rpc_status(&Status::internal(format!("validation stopped: {e}")))),
+                };
+                if outcome.is_ok() {
+                    abandon.disarm();
+                }
+                outcome
             }
-            outcome
         });
         match started {
             Ok(op) => Ok(Response::new(op)),
@@ -288,4 +292,47 @@ fn validate(
     };
     state.datasets.finish_validation(id, validation, checked.valid, errors.clone(), written)?;
     Ok(pb::ValidateDatasetResponse { dataset_id: id.to_owned(), is_valid, errors })
+}
+
+/// Validation's operations for `OperationService`: rebuilt from their dataset when the store no
+/// longer has them (evicted, or from before a restart). Cancelling one is the store's own
+/// business (the work is dropped), so nothing else is done here.
+pub(crate) struct ValidationOperations;
+
+impl super::OperationKind for ValidationOperations {
+    fn rebuild(&self, state: &State, id: &str) -> Option<Operation> {
+        let info = state.datasets.validated_by(id)?;
+        use pb::dataset_info::Status as D;
+        let result = match D::try_from(info.status) {
+            Ok(D::Ready | D::Invalid) => OpResult::Response(pack_any(&pb::ValidateDatasetResponse {
+                dataset_id: info.dataset_id.clone(),
+                is_valid: info.status == D::Ready as i32,
+                errors: info.validation_error.clone(),
+            })),
+            // Back to DRAFT: the validation was cut off by a restart or cancelled.
+            _ => OpResult::Error(rpc::Status {
+                code: tonic::Code::Aborted as i32,
+                message: format!(
+                    "the validation of dataset {} did not finish (the emulator stopped or it was cancelled); \
+                     upload the file and validate again",
+                    info.dataset_id
+                ),
+                details: vec![],
+            }),
+        };
+        Some(Operation {
+            id: id.to_owned(),
+            description: String::new(),
+            created_at: info.updated_at,
+            created_by: info.created_by.clone(),
+            modified_at: info.updated_at,
+            done: true,
+            metadata: None,
+            result: Some(result),
+        })
+    }
+
+    fn cancel(&self, _state: &State, _id: &str) -> bool {
+        false
+    }
 }

@@ -69,6 +69,9 @@ struct Record {
     validation: u64,
     /// Counts uploads, signed into their URLs, so a URL of an earlier upload is refused.
     generation: u64,
+    /// The operation of the latest validation (kept as `<id>.validation` with a data
+    /// directory), so it can be polled after the operation store forgot it.
+    validation_op: Option<String>,
 }
 
 /// The dataset store.
@@ -218,13 +221,14 @@ impl Datasets {
                 Ok(pb::dataset_info::Status::Draft) => Upload::None,
                 _ => Upload::Closed,
             };
+            let validation_op = std::fs::read_to_string(dir.join(format!("{id}.validation"))).ok();
             // Parts of a multipart upload do not outlive a restart (the upload is not kept).
             for key in self.blobs.keys_with_prefix(&format!("{}/part-", upload_dir(&id))) {
                 self.blobs.delete(&key);
             }
             records.insert(
                 info.dataset_id.clone(),
-                Record { info, upload, validation: 0, generation: first_generation() },
+                Record { info, upload, validation: 0, generation: first_generation(), validation_op },
             );
         }
         Ok(())
@@ -317,7 +321,7 @@ impl Datasets {
         self.persist(&info);
         records.insert(
             info.dataset_id.clone(),
-            Record { info: info.clone(), upload: Upload::None, validation: 0, generation: 0 },
+            Record { info: info.clone(), upload: Upload::None, validation: 0, generation: 0, validation_op: None },
         );
         drop(records);
         if let Some(key) = idempotency_key {
@@ -397,6 +401,7 @@ impl Datasets {
             records.get(id).ok_or_else(|| not_found(id))?;
             if let Some(dir) = &self.dir {
                 let _ = std::fs::remove_file(dir.join(format!("{id}.pb")));
+                let _ = std::fs::remove_file(dir.join(format!("{id}.validation")));
             }
             records.remove(id);
         }
@@ -645,6 +650,23 @@ impl Datasets {
         })
     }
 
+    /// Remembers `operation` as the one validating dataset `id` (durably with a data directory).
+    pub(crate) fn remember_validation(&self, id: &str, operation: &str) {
+        let mut records = self.lock();
+        let Some(record) = records.get_mut(id) else { return };
+        record.validation_op = Some(operation.to_owned());
+        if let Some(dir) = &self.dir
+            && let Err(e) = crate::durable::replace(&dir.join(format!("{id}.validation")), operation.as_bytes())
+        {
+            tracing::error!(error = %e, dataset = id, "could not keep the validation's operation id");
+        }
+    }
+
+    /// The dataset whose latest validation is `operation`, as it is now.
+    pub(crate) fn validated_by(&self, operation: &str) -> Option<pb::DatasetInfo> {
+        self.lock().values().find(|r| r.validation_op.as_deref() == Some(operation)).map(|r| r.info.clone())
+    }
+
     /// Where validation writes the parquet file of a dataset.
     pub(crate) fn data_writer(&self, id: &str) -> std::io::Result<SyncBlobWriter> {
         self.blobs.sync_writer(&data_key(id))
@@ -745,7 +767,10 @@ impl Datasets {
         }
         self.persist(&info);
         let id = info.dataset_id.clone();
-        records.insert(id.clone(), Record { info, upload: Upload::Closed, validation: 0, generation: 0 });
+        records.insert(
+            id.clone(),
+            Record { info, upload: Upload::Closed, validation: 0, generation: 0, validation_op: None },
+        );
         Ok(id)
     }
 
