@@ -147,6 +147,10 @@ pub struct EmulatorConfig {
     pub max_stored_bytes: u64,
     /// Tuning tasks kept at most.
     pub max_tuning_tasks: usize,
+    /// Dataset validations that run at once; more wait their turn (VALIDATING meanwhile), so
+    /// memory does not grow with the number of uploads.
+    #[serde(default = "default_concurrent_validations")]
+    pub max_concurrent_validations: usize,
     /// Training steps of a tuning job (its progress goes from 0 to this).
     pub tuning_steps: u32,
     /// Time each tuning stage and step takes, in milliseconds (0: as fast as possible, for
@@ -173,6 +177,10 @@ pub struct EmulatorConfig {
     /// Tokens a local model's answer may take when the request sets no `max_tokens` (512).
     #[serde(default = "default_model_max_tokens")]
     pub model_max_tokens: usize,
+}
+
+fn default_concurrent_validations() -> usize {
+    2
 }
 
 fn default_model_max_tokens() -> usize {
@@ -217,6 +225,7 @@ impl Default for EmulatorConfig {
             max_datasets: 10_000,
             max_stored_bytes: 16 << 30,
             max_tuning_tasks: 10_000,
+            max_concurrent_validations: default_concurrent_validations(),
             tuning_steps: 10,
             tuning_step_ms: 0,
             max_batch_tasks: 10_000,

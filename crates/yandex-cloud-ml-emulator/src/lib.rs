@@ -57,6 +57,7 @@ mod control;
 mod durable;
 mod engine;
 mod faults;
+mod kept;
 #[cfg(test)]
 mod property_tests;
 mod redact;

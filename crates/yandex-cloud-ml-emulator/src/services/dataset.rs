@@ -161,6 +161,8 @@ impl DatasetService for Datasets {
                         }
                     })
                 };
+                // One turn among the validations that run at once; waiting is cancellable.
+                let _turn = state.validations.acquire().await;
                 let job = {
                     let (state, id, stop) = (state.clone(), id.clone(), stop.clone());
                     tokio::task::spawn_blocking(move || {

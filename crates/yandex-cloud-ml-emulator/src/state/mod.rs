@@ -48,6 +48,8 @@ pub(crate) struct State {
     pub batch: batch::Batches,
     pub tokens: tokens::Tokens,
     pub journal: journal::Journal,
+    /// Turns of the dataset validations that may run at once.
+    pub validations: tokio::sync::Semaphore,
     faults: Mutex<Faults>,
     stats: Mutex<Stats>,
 }
@@ -85,6 +87,7 @@ impl State {
             )?,
             tuning,
             batch: batch::Batches::open(config.data_dir.as_deref(), config.max_batch_tasks)?,
+            validations: tokio::sync::Semaphore::new(config.max_concurrent_validations.max(1)),
             operations: operations::Operations::new(
                 operations::Limits { max: config.max_operations, ttl: Duration::from_secs(config.operation_ttl_secs) },
                 config.operations,
