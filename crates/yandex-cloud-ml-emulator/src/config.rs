@@ -147,6 +147,10 @@ pub struct EmulatorConfig {
     pub max_stored_bytes: u64,
     /// Tuning tasks kept at most.
     pub max_tuning_tasks: usize,
+    /// Bytes of training rows all tuned models keep together (each row's prompt and response
+    /// are kept up to 16 KiB); a tuning beyond it fails with RESOURCE_EXHAUSTED.
+    #[serde(default = "default_tuned_model_bytes")]
+    pub max_tuned_model_bytes: u64,
     /// Dataset validations that run at once; more wait their turn (VALIDATING meanwhile), so
     /// memory does not grow with the number of uploads.
     #[serde(default = "default_concurrent_validations")]
@@ -177,6 +181,10 @@ pub struct EmulatorConfig {
     /// Tokens a local model's answer may take when the request sets no `max_tokens` (512).
     #[serde(default = "default_model_max_tokens")]
     pub model_max_tokens: usize,
+}
+
+fn default_tuned_model_bytes() -> u64 {
+    256 << 20
 }
 
 fn default_concurrent_validations() -> usize {
@@ -225,6 +233,7 @@ impl Default for EmulatorConfig {
             max_datasets: 10_000,
             max_stored_bytes: 16 << 30,
             max_tuning_tasks: 10_000,
+            max_tuned_model_bytes: default_tuned_model_bytes(),
             max_concurrent_validations: default_concurrent_validations(),
             tuning_steps: 10,
             tuning_step_ms: 0,

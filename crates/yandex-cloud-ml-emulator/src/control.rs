@@ -110,6 +110,18 @@ impl Control {
         self.state.stats()
     }
 
+    /// Every tuned model's URI suffix and the bytes of training rows it keeps (all of them
+    /// together are bounded by `max_tuned_model_bytes`).
+    pub fn tuned_models(&self) -> Vec<(String, u64)> {
+        self.state.tuning.models.sizes()
+    }
+
+    /// Deletes a tuned model (and its file under the data directory), freeing its bytes; the
+    /// cloud has no such call. False if no tuned model has this suffix.
+    pub fn delete_tuned_model(&self, suffix: &str) -> bool {
+        self.state.tuning.unregister(suffix)
+    }
+
     /// Forgets operations, issued tokens, scripted replies, the journal and runtime fault rules.
     pub fn reset(&self) {
         self.state.reset();
@@ -156,6 +168,18 @@ pub(crate) async fn start(
         .route("/operations/{id}/fail", post(fail_operation))
         .route("/operation-policy", put(set_policy))
         .route("/reset", post(reset))
+        .route(
+            "/tuned-models",
+            get(|c: Extract<Control>| async move {
+                let models: Vec<_> = c
+                    .tuned_models()
+                    .into_iter()
+                    .map(|(suffix, bytes)| json!({"suffix": suffix, "bytes": bytes}))
+                    .collect();
+                Json(models)
+            }),
+        )
+        .route("/tuned-models/{suffix}", axum::routing::delete(delete_tuned_model))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "unknown control endpoint; see the emulator docs") })
         .layer(middleware::from_fn_with_state(access, guard))
         .with_state(control);
@@ -251,6 +275,10 @@ async fn clear_faults(Extract(c): Extract<Control>) -> Response {
 async fn expire_tokens(Extract(c): Extract<Control>) -> Response {
     c.expire_tokens();
     ok()
+}
+
+async fn delete_tuned_model(Extract(c): Extract<Control>, Path(suffix): Path<String>) -> Response {
+    if c.delete_tuned_model(&suffix) { ok() } else { error(StatusCode::NOT_FOUND, "no tuned model has this suffix") }
 }
 
 async fn reset(Extract(c): Extract<Control>) -> Response {

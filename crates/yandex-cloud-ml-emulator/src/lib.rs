@@ -299,7 +299,11 @@ impl EmulatorBuilder {
             }
             None => control::new_token()?,
         };
-        let tuning = state::tuning::Tuning::open(config.data_dir.as_deref(), config.max_tuning_tasks)?;
+        let tuning = state::tuning::Tuning::open(
+            config.data_dir.as_deref(),
+            config.max_tuning_tasks,
+            config.max_tuned_model_bytes,
+        )?;
         let engine = Arc::new(engine::tuned::Tuned::new(engine, tuning.models.clone()));
         let scripted = engine::scripted::Scripted::new(engine, self.scripts)
             .map_err(|e| invalid(format!("scripted reply: {e}")))?;

@@ -20,7 +20,7 @@ use crate::{
 
 fn state() -> Arc<State> {
     let config = EmulatorConfig { folders: vec!["b1gfolder".into()], ..Default::default() };
-    let tuning = crate::state::tuning::Tuning::open(None, 10).unwrap();
+    let tuning = crate::state::tuning::Tuning::open(None, 10, u64::MAX).unwrap();
     let engine = Scripted::new(Arc::new(SyntheticEngine), vec![]).unwrap();
     Arc::new(State::new(config, engine, "127.0.0.1:1".into(), false, tuning).unwrap())
 }

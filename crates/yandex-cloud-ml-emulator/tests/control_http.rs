@@ -72,6 +72,10 @@ async fn scripts_operations_journal_and_reset_over_http() {
                "model_tokens_generated": 0})
     );
     assert_eq!(http("POST", "/reset", None).await.0, 200);
+    // Tuned models: listed with their bytes, deleted by suffix (none here).
+    assert_eq!(http("GET", "/tuned-models", None).await, (200, json!([])));
+    let (status, body) = http("DELETE", "/tuned-models/tamnosuchmodel", None).await;
+    assert_eq!((status, body["error"].as_str()), (404, Some("no tuned model has this suffix")));
     assert_eq!(http("GET", "/scripts", None).await.1, json!([]));
     assert_eq!(http("GET", "/unknown", None).await.0, 404);
 }

@@ -230,3 +230,35 @@ async fn a_restart_with_a_data_dir_keeps_datasets_and_tuned_models() {
     let _ = std::fs::remove_dir_all(data);
     let _ = std::fs::remove_dir_all(out);
 }
+
+#[tokio::test]
+async fn tuned_models_are_bounded_in_bytes_and_can_be_deleted() {
+    // The budget fits one model of these rows (each cut to 16 KiB of prompt and of response),
+    // not two.
+    let config = EmulatorConfig { max_tuned_model_bytes: 25_000, ..Default::default() };
+    let emulator = common::start(Emulator::builder().config(config)).await;
+    let sdk = common::sdk(&emulator);
+    let dir = temp_dir("tune-budget");
+    let long = "x".repeat(40_000);
+    let train = upload(&sdk, &dir, &[("what is long", &long), ("what is short", "short")]).await;
+    let base = sdk.models().completions("yandexgpt-lite");
+    let tuned = base.tune(&train).poll_interval(FAST).await.unwrap();
+    assert_eq!(tuned.run("what is long").await.unwrap().text().len(), 16 << 10, "the response was cut to 16 KiB");
+    let models = emulator.control().tuned_models();
+    assert_eq!(models.len(), 1);
+    let (suffix, bytes) = models[0].clone();
+    assert!(bytes > 16 << 10 && bytes < 20_000, "{bytes}");
+
+    // A second one does not fit: the tuning fails naming the limit and what to do.
+    let e = base.tune(&train).poll_interval(FAST).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::OperationFailed, "{e}");
+    assert!(e.message().contains("max_tuned_model_bytes") && e.message().contains("DELETE /tuned-models"), "{e}");
+
+    // Deleted, the model is gone (NOT_FOUND) and its bytes are free for the next tuning.
+    assert!(emulator.control().delete_tuned_model(&suffix));
+    assert!(!emulator.control().delete_tuned_model(&suffix));
+    assert_eq!(tuned.run("what is long").await.unwrap_err().code(), Some(Code::NotFound));
+    let again = base.tune(&train).poll_interval(FAST).await.unwrap();
+    assert_eq!(again.run("what is short").await.unwrap().text(), "short");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -55,6 +55,8 @@ pub(crate) struct TunedModel {
     /// Word → rows that contain it.
     index: HashMap<String, Vec<usize>>,
     word_counts: Vec<usize>,
+    /// Bytes of the training rows it keeps (what the tuned-model budget counts).
+    bytes: u64,
 }
 
 impl TunedModel {
@@ -70,7 +72,13 @@ impl TunedModel {
                 index.entry(word).or_default().push(i);
             }
         }
-        TunedModel { learned, exact, index, word_counts }
+        let bytes = learned.examples.iter().map(|(p, r)| (p.len() + r.len()) as u64).sum();
+        TunedModel { learned, exact, index, word_counts, bytes }
+    }
+
+    /// Bytes of the training rows it keeps.
+    pub(crate) fn bytes(&self) -> u64 {
+        self.bytes
     }
 
     /// The trained response for a prompt that matches a training request.
@@ -129,8 +137,34 @@ impl TunedModels {
         self.0.write().unwrap_or_else(|e| e.into_inner()).insert(suffix, Arc::new(model));
     }
 
-    pub(crate) fn remove(&self, suffix: &str) {
-        self.0.write().unwrap_or_else(|e| e.into_inner()).remove(suffix);
+    /// Inserts `model` if every tuned model together stays within `budget` bytes; otherwise
+    /// RESOURCE_EXHAUSTED naming the limit and what to do.
+    pub(crate) fn insert_within(&self, suffix: String, model: TunedModel, budget: u64) -> Result<(), Status> {
+        let mut models = self.0.write().unwrap_or_else(|e| e.into_inner());
+        let held: u64 = models.values().map(|m| m.bytes).sum();
+        if held + model.bytes > budget {
+            return Err(over_budget(held, model.bytes, budget));
+        }
+        models.insert(suffix, Arc::new(model));
+        Ok(())
+    }
+
+    /// Bytes every tuned model keeps together.
+    pub(crate) fn bytes(&self) -> u64 {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).values().map(|m| m.bytes).sum()
+    }
+
+    /// Every tuned model's URI suffix and bytes, by suffix.
+    pub(crate) fn sizes(&self) -> Vec<(String, u64)> {
+        let mut sizes: Vec<_> =
+            self.0.read().unwrap_or_else(|e| e.into_inner()).iter().map(|(s, m)| (s.clone(), m.bytes)).collect();
+        sizes.sort();
+        sizes
+    }
+
+    /// Forgets a model; false if there was none by that suffix.
+    pub(crate) fn remove(&self, suffix: &str) -> bool {
+        self.0.write().unwrap_or_else(|e| e.into_inner()).remove(suffix).is_some()
     }
 
     pub(crate) fn clear(&self) {
@@ -157,6 +191,15 @@ impl TunedModels {
             ))),
         }
     }
+}
+
+/// A new tuned model of `adding` bytes does not fit beside those holding `held`.
+pub(crate) fn over_budget(held: u64, adding: u64, budget: u64) -> Status {
+    Status::resource_exhausted(format!(
+        "tuned models keep {held} bytes of training rows and this one {adding} more, over the emulator's \
+         limit of {budget} bytes (max_tuned_model_bytes); delete tuned models (DELETE /tuned-models/{{suffix}} \
+         on the control API) or raise the limit"
+    ))
 }
 
 /// An engine that answers tuned URIs from what their tuning learned and everything else (and

@@ -115,6 +115,17 @@ pub(crate) fn cancel(state: &State, id: &str) -> bool {
 const MAX_DATASETS: usize = 100;
 /// Most training rows a tuning memorizes.
 const MAX_EXAMPLES: usize = 100_000;
+/// Longest prompt and response a tuned model keeps of each row (longer ones are cut, on a
+/// character boundary): what it keeps is bounded in bytes, not by what was uploaded.
+const MAX_EXAMPLE_BYTES: usize = 16 << 10;
+
+fn cut(text: &str) -> String {
+    let mut end = text.len().min(MAX_EXAMPLE_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
 
 fn check_datasets(field: &str, datasets: &[WeightedDataset]) -> Result<(), Status> {
     if datasets.len() > MAX_DATASETS {
@@ -356,7 +367,9 @@ async fn tune(
                 version: base.version.clone(),
                 examples,
             };
-            state.tuning.save_model(&suffix, learned)
+            let saved = state.tuning.save_model(&suffix, learned)?;
+            state.tuning.check_budget(&saved)?;
+            Ok::<_, Status>(saved)
         })
         .await
         .map_err(|e| Status::internal(format!("reading the datasets stopped: {e}")))??
@@ -378,7 +391,7 @@ async fn tune(
     // The model answers from the moment the task says COMPLETED; if the task was cancelled
     // at this very moment, the model goes again.
     let target = format!("gpt://{}/{}/{}@{suffix}", base.folder, base.name, base.version);
-    state.tuning.register(model);
+    state.tuning.register(model)?;
     let completed = advance(TaskStatus::Completed, steps, &|saved| {
         if let Some(task) = saved.task.as_mut() {
             task.target_model_uri = target.clone();
@@ -426,7 +439,7 @@ fn learn(state: &State, train: &[WeightedDataset]) -> Result<Vec<(String, String
                     too_many = true;
                     return false;
                 }
-                examples.push((prompt.to_owned(), response.to_owned()));
+                examples.push((cut(prompt), cut(response)));
             }
             true
         })

@@ -117,14 +117,17 @@ pub(crate) struct Tuning {
     pub models: Arc<TunedModels>,
     /// `tuning/models/` under the data directory.
     models_dir: Option<PathBuf>,
+    /// Bytes of training rows all tuned models may keep together.
+    budget: u64,
 }
 
 impl Tuning {
     /// The store, with the tasks and models an earlier run left in `data_dir`.
-    pub(crate) fn open(data_dir: Option<&Path>, max: usize) -> std::io::Result<Tuning> {
+    pub(crate) fn open(data_dir: Option<&Path>, max: usize, budget: u64) -> std::io::Result<Tuning> {
         let dir = data_dir.map(|d| d.join("tuning"));
         let models_dir = dir.as_ref().map(|d| d.join("models"));
-        let tuning = Tuning { tasks: TaskStore::open(dir, max, "Tuning task")?, models: Arc::default(), models_dir };
+        let tuning =
+            Tuning { tasks: TaskStore::open(dir, max, "Tuning task")?, models: Arc::default(), models_dir, budget };
         tuning.load_models()?;
         Ok(tuning)
     }
@@ -194,25 +197,38 @@ impl Tuning {
         Ok(SavedModel { suffix: suffix.to_owned(), model: Some(TunedModel::new(learned)), file })
     }
 
-    /// Makes a saved model answer, its file kept for restarts.
-    pub(crate) fn register(&self, mut saved: SavedModel) {
+    /// Refuses early a model that would not fit beside the tuned models kept now (checked
+    /// again when it is registered, for tunings that finish together).
+    pub(crate) fn check_budget(&self, model: &SavedModel) -> Result<(), Status> {
+        let (held, adding) = (self.models.bytes(), model.model.as_ref().map_or(0, TunedModel::bytes));
+        if held + adding > self.budget {
+            return Err(crate::engine::tuned::over_budget(held, adding, self.budget));
+        }
+        Ok(())
+    }
+
+    /// Makes a saved model answer, its file kept for restarts; RESOURCE_EXHAUSTED (and the
+    /// model dropped) when the tuned models would keep more than the budget.
+    pub(crate) fn register(&self, mut saved: SavedModel) -> Result<(), Status> {
+        let Some(model) = saved.model.take() else { return Ok(()) };
+        self.models.insert_within(saved.suffix.clone(), model, self.budget)?;
         if let (Some(dir), Some(tmp)) = (&self.models_dir, saved.file.take()) {
             let path = dir.join(format!("{}.json", saved.suffix));
             if let Err(e) = crate::durable::commit(&tmp, &path) {
                 tracing::error!(error = %e, model = %saved.suffix, "could not keep the tuned model for restarts");
             }
         }
-        if let Some(model) = saved.model.take() {
-            self.models.insert(saved.suffix.clone(), model);
-        }
+        Ok(())
     }
 
-    /// Forgets a model whose tuning did not complete after all (cancelled at the last moment).
-    pub(crate) fn unregister(&self, suffix: &str) {
-        self.models.remove(suffix);
+    /// Forgets a tuned model and its file (a tuning cancelled at the last moment, or the
+    /// control API's delete); false if there was none by that suffix.
+    pub(crate) fn unregister(&self, suffix: &str) -> bool {
+        let known = self.models.remove(suffix);
         if let Some(dir) = &self.models_dir {
             let _ = std::fs::remove_file(dir.join(format!("{suffix}.json")));
         }
+        known
     }
 
     /// `List`: a folder's tasks, newest first, in pages.
