@@ -14,6 +14,11 @@ use super::{
     tokenizer::{SPECIAL, Utf8Pieces},
 };
 
+/// Prompt tokens the model takes in at once. Attention over a whole prompt at once needs
+/// memory that grows with the square of its length (a 3,800-token prompt took the emulator
+/// from 1.3 to 2.5 GB); in chunks it grows linearly, with the KV cache.
+const PREFILL_CHUNK: usize = 512;
+
 /// Tokens looked back on for the repetition penalty of sampled answers.
 const PENALTY_WINDOW: usize = 64;
 const PENALTY: f32 = 1.1;
@@ -57,8 +62,15 @@ impl Generator {
         matcher: Option<Matcher>,
     ) -> Result<Generator, Status> {
         let mut model = shared.template.clone();
-        let input = Tensor::new(prompt, &Device::Cpu).and_then(|t| t.unsqueeze(0)).map_err(failed)?;
-        let logits = model.forward(&input, 0).and_then(|l| l.squeeze(0)).and_then(|l| l.to_vec1()).map_err(failed)?;
+        let mut logits = Vec::new();
+        for (i, chunk) in prompt.chunks(PREFILL_CHUNK).enumerate() {
+            let input = Tensor::new(chunk, &Device::Cpu).and_then(|t| t.unsqueeze(0)).map_err(failed)?;
+            let last = model.forward(&input, i * PREFILL_CHUNK).and_then(|l| l.squeeze(0));
+            logits = last.and_then(|l| l.to_vec1()).map_err(failed)?;
+        }
+        if logits.is_empty() {
+            return Err(Status::invalid_argument("the prompt is empty"));
+        }
         let sampler = if temperature <= 0.0 {
             Sampler::Greedy
         } else {
