@@ -37,7 +37,7 @@ fn record(outcomes: &Outcomes, attack: &str, result: Result<(), tonic::Status>) 
     *outcomes.lock().unwrap().entry(attack.into()).or_default().entry(status).or_default() += 1;
 }
 
-fn authorized<T>(message: T) -> Request<T> {
+pub(crate) fn authorized<T>(message: T) -> Request<T> {
     let mut r = Request::new(message);
     r.metadata_mut().insert("authorization", format!("Api-Key {}", clients::API_KEY).parse().unwrap());
     r
@@ -123,7 +123,7 @@ fn raise_fd_limit() -> u64 {
     }
 }
 
-fn peak_rss_mib(pid: u32) -> f64 {
+pub(crate) fn peak_rss_mib(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let kib: f64 = status
         .lines()

@@ -8,6 +8,7 @@ mod hostile;
 #[cfg(feature = "local-model")]
 mod local_model;
 mod measure;
+mod memory;
 mod upload;
 
 use std::{
@@ -302,6 +303,8 @@ async fn main() {
         Some(Phase::Hostile { seconds }) => {
             let emulator = start_emulator(json!({}));
             let report = hostile::run(&emulator.endpoint, emulator.child.id(), Duration::from_secs_f64(seconds)).await;
+            drop(emulator);
+            let report = format!("{report}\n\n{}", memory::report().await);
             println!("Machine: {}\n\n{report}", machine());
             if let Some(path) = args.write {
                 std::fs::write(&path, report).expect("write report");
