@@ -219,6 +219,9 @@ async fn a_restart_with_a_data_dir_keeps_datasets_and_tuned_models() {
     assert_eq!(dataset.info().rows, 2);
     let out = temp_dir("datadir-download");
     assert_eq!(dataset.download(&out).await.unwrap().len(), 1);
+    // The tuned model is known (its file's size counted) but read back only when first used.
+    let suffix = uri.rsplit('@').next().unwrap();
+    assert!(emulator.control().tuned_models().iter().any(|(s, bytes)| s == suffix && *bytes > 0));
     let tuned = sdk.models().completions(&uri);
     assert_eq!(
         tuned.run("What is our refund window?").await.unwrap().text(),

@@ -128,59 +128,124 @@ impl TunedModel {
     }
 }
 
+/// A tuned model as the emulator holds it: in memory, or (after a restart) only on disk until
+/// it is first used, so a restart does not read every model back.
+#[derive(Debug)]
+enum Held {
+    Loaded(Arc<TunedModel>),
+    OnDisk { path: std::path::PathBuf, bytes: u64 },
+}
+
+impl Held {
+    fn bytes(&self) -> u64 {
+        match self {
+            Held::Loaded(m) => m.bytes,
+            Held::OnDisk { bytes, .. } => *bytes,
+        }
+    }
+}
+
 /// Every tuned model, by URI suffix.
 #[derive(Debug, Default)]
-pub(crate) struct TunedModels(RwLock<HashMap<String, Arc<TunedModel>>>);
+pub(crate) struct TunedModels(RwLock<HashMap<String, Held>>);
 
 impl TunedModels {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Held>> {
+        self.0.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Held>> {
+        self.0.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    #[cfg(test)]
     pub(crate) fn insert(&self, suffix: String, model: TunedModel) {
-        self.0.write().unwrap_or_else(|e| e.into_inner()).insert(suffix, Arc::new(model));
+        self.write().insert(suffix, Held::Loaded(Arc::new(model)));
+    }
+
+    /// A model saved by an earlier run, read from `path` when it is first used; its file's
+    /// size counts against the budget until then.
+    pub(crate) fn insert_on_disk(&self, suffix: String, path: std::path::PathBuf, bytes: u64) {
+        self.write().insert(suffix, Held::OnDisk { path, bytes });
     }
 
     /// Inserts `model` if every tuned model together stays within `budget` bytes; otherwise
     /// RESOURCE_EXHAUSTED naming the limit and what to do.
     pub(crate) fn insert_within(&self, suffix: String, model: TunedModel, budget: u64) -> Result<(), Status> {
-        let mut models = self.0.write().unwrap_or_else(|e| e.into_inner());
-        let held: u64 = models.values().map(|m| m.bytes).sum();
+        let mut models = self.write();
+        let held: u64 = models.values().map(Held::bytes).sum();
         if held + model.bytes > budget {
             return Err(over_budget(held, model.bytes, budget));
         }
-        models.insert(suffix, Arc::new(model));
+        models.insert(suffix, Held::Loaded(Arc::new(model)));
         Ok(())
     }
 
     /// Bytes every tuned model keeps together.
     pub(crate) fn bytes(&self) -> u64 {
-        self.0.read().unwrap_or_else(|e| e.into_inner()).values().map(|m| m.bytes).sum()
+        self.read().values().map(Held::bytes).sum()
     }
 
     /// Every tuned model's URI suffix and bytes, by suffix.
     pub(crate) fn sizes(&self) -> Vec<(String, u64)> {
-        let mut sizes: Vec<_> =
-            self.0.read().unwrap_or_else(|e| e.into_inner()).iter().map(|(s, m)| (s.clone(), m.bytes)).collect();
+        let mut sizes: Vec<_> = self.read().iter().map(|(s, m)| (s.clone(), m.bytes())).collect();
         sizes.sort();
         sizes
     }
 
     /// Forgets a model; false if there was none by that suffix.
     pub(crate) fn remove(&self, suffix: &str) -> bool {
-        self.0.write().unwrap_or_else(|e| e.into_inner()).remove(suffix).is_some()
+        self.write().remove(suffix).is_some()
     }
 
     pub(crate) fn clear(&self) {
-        self.0.write().unwrap_or_else(|e| e.into_inner()).clear();
+        self.write().clear();
     }
 
-    /// Training rows over every model (matching cost grows with them).
-    pub(crate) fn total_examples(&self) -> usize {
-        self.0.read().unwrap_or_else(|e| e.into_inner()).values().map(|m| m.learned.examples.len()).sum()
+    /// Training rows over every model (matching cost grows with them); unknown while a model
+    /// has not been read back yet.
+    pub(crate) fn total_examples(&self) -> Option<usize> {
+        self.read()
+            .values()
+            .map(|m| match m {
+                Held::Loaded(m) => Some(m.learned.examples.len()),
+                Held::OnDisk { .. } => None,
+            })
+            .sum()
+    }
+
+    /// The model `suffix`, read from disk on first use (blocking).
+    fn get(&self, suffix: &str) -> Result<Option<Arc<TunedModel>>, Status> {
+        let path = match self.read().get(suffix) {
+            None => return Ok(None),
+            Some(Held::Loaded(m)) => return Ok(Some(m.clone())),
+            Some(Held::OnDisk { path, .. }) => path.clone(),
+        };
+        let learned = std::fs::read(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| serde_json::from_slice::<Learned>(&b).map_err(|e| e.to_string()))
+            .map_err(|e| {
+                Status::internal(format!(
+                    "the tuned model {} cannot be read back ({e}); delete it (DELETE /tuned-models/{{suffix}} on \
+                     the control API) and tune again",
+                    crate::text::shown(suffix)
+                ))
+            })?;
+        let model = Arc::new(TunedModel::new(learned));
+        let mut models = self.write();
+        // Deleted meanwhile: it stays deleted.
+        let Some(held) = models.get_mut(suffix) else { return Ok(None) };
+        if let Held::Loaded(loaded) = held {
+            return Ok(Some(loaded.clone()));
+        }
+        *held = Held::Loaded(model.clone());
+        Ok(Some(model))
     }
 
     /// The tuned model a URI names, or NOT_FOUND as the cloud answers for an unknown one.
     pub(crate) fn find(&self, model: &ModelRef) -> Result<Option<Arc<TunedModel>>, Status> {
         let Some(suffix) = &model.tuned else { return Ok(None) };
-        let found = self.0.read().unwrap_or_else(|e| e.into_inner()).get(suffix).cloned();
-        match found {
+        match self.get(suffix)? {
             Some(m) if m.serves(model) => Ok(Some(m)),
             _ => Err(Status::not_found(format!(
                 "model gpt://{}/{}/{}@{} not found",
@@ -227,7 +292,7 @@ impl Engine for Tuned {
     fn is_cheap(&self) -> bool {
         // Matching looks the prompt's words up in an index; with many rows a common word
         // touches many of them, so then it is not cheap.
-        self.inner.is_cheap() && self.models.total_examples() <= CHEAP_EXAMPLES
+        self.inner.is_cheap() && self.models.total_examples().is_some_and(|n| n <= CHEAP_EXAMPLES)
     }
 
     fn context_window(&self) -> Option<usize> {

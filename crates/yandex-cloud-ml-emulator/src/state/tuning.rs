@@ -142,10 +142,10 @@ impl Tuning {
                 let _ = std::fs::remove_file(&path);
                 continue;
             }
-            let learned = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<Learned>(&b).ok());
-            match (learned, path.file_stem().and_then(|s| s.to_str())) {
-                (Some(learned), Some(suffix)) => self.models.insert(suffix.to_owned(), TunedModel::new(learned)),
-                _ => tracing::warn!(file = %path.display(), "skipping an unreadable tuned model"),
+            // Read on first use, not now: a restart does not read every model back.
+            let bytes = entry.metadata().map_or(0, |m| m.len());
+            if let Some(suffix) = path.file_stem().and_then(|s| s.to_str()) {
+                self.models.insert_on_disk(suffix.to_owned(), path.clone(), bytes);
             }
         }
         Ok(())
