@@ -4,6 +4,7 @@ mod commands;
 mod connect;
 mod messages;
 mod progress;
+mod resume;
 mod seconds;
 mod status;
 

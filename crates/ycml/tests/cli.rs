@@ -418,6 +418,15 @@ async fn tune_from_a_file_then_complete_with_the_tuned_model() {
     let out = &json_lines(&tuned)[0];
     let uri = out["model_uri"].as_str().unwrap();
     let task = out["task_id"].as_str().unwrap();
+    // The task id came first, with the commands that come back to it.
+    let said = String::from_utf8_lossy(&tuned.stderr);
+    assert!(
+        said.contains(&format!("tuning task {task} started; wait for it again with `ycml tuning wait {task}`")),
+        "{said}"
+    );
+    // Waiting again, by task or by operation (the same id), gives the same model.
+    assert_eq!(stdout(&ycml(&e, &["tuning", "wait", task, "--poll-interval", "0.01"], None)), format!("{uri}\n"));
+    assert_eq!(stdout(&ycml(&e, &["operation", "wait", task, "--poll-interval", "0.01"], None)), format!("{uri}\n"));
     assert_eq!(stdout(&ycml(&e, &["complete", "--model", uri, "What is the secret word?"], None)), "Swordfish.\n");
     let request = e.control().journal().into_iter().find(|j| j.method.ends_with("TuningService/Tune")).unwrap().request;
     let params = &request["textToTextCompletion"];
@@ -462,7 +471,23 @@ async fn batch_from_a_file_of_prompts_to_answers() {
     );
     let out = &json_lines(&run)[0];
     let task = out["task_id"].as_str().unwrap();
-    assert!(out["result_dataset_id"].as_str().unwrap().starts_with("fds"), "{out}");
+    let result = out["result_dataset_id"].as_str().unwrap();
+    assert!(result.starts_with("fds"), "{out}");
+    let said = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        said.contains(&format!("batch task {task} started; wait for it again with `ycml batch wait {task}`")),
+        "{said}"
+    );
+    // Waiting again prints both ids, labelled; so does the task's operation.
+    let labelled = format!("task_id {task}\nresult_dataset_id {result}\n");
+    assert_eq!(stdout(&ycml(&e, &["batch", "wait", task, "--poll-interval", "0.01"], None)), labelled);
+    let got = json_lines(&ycml(&e, &["--output", "json", "batch", "get", task], None));
+    let operation = got[0]["operation_id"].as_str().unwrap();
+    assert_eq!(stdout(&ycml(&e, &["operation", "wait", operation, "--poll-interval", "0.01"], None)), labelled);
+    // So does a dataset upload's operation, started without waiting.
+    let op = stdout(&ycml(&e, &["datasets", "upload", &file, "--task-type", "TextToTextGenerationRequest"], None));
+    let validated = stdout(&ycml(&e, &["operation", "wait", op.trim(), "--poll-interval", "0.01"], None));
+    assert!(validated.starts_with("dataset fds") && validated.ends_with("READY (3 rows)\n"), "{validated}");
     let answers = json_lines(&ycml(&e, &["batch", "results", task], None));
     assert_eq!(answers.len(), 3);
     assert_eq!(answers[2]["response"], "Echo: prompt 2");
@@ -476,4 +501,43 @@ async fn batch_from_a_file_of_prompts_to_answers() {
     assert!(stdout(&ycml(&e, &["batch", "delete", task], None)).contains("deleted"));
     let missing = ycml(&e, &["batch", "run", "--dataset", "fdsnosuchdataset0000"], None);
     assert!(String::from_utf8_lossy(&missing.stderr).contains("not found"), "{missing:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_during_a_wait_says_what_still_runs_and_how_to_resume() {
+    // Tuning steps of a second: the task is still running when Ctrl-C comes.
+    let config = yandex_cloud_ml_emulator::EmulatorConfig { tuning_step_ms: 1_000, ..Default::default() };
+    let e = Emulator::builder().config(config).start("127.0.0.1:0").await.unwrap();
+    let row = json!({"request": [{"role": "user", "text": "q"}], "response": "a"});
+    let file = std::env::temp_dir().join(format!("ycml-cli-{}-interrupt.jsonl", std::process::id()));
+    std::fs::write(&file, row.to_string()).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ycml"))
+        .args(["--emulator", &e.endpoint(), "tune", "--train", &file.display().to_string(), "--wait"])
+        .env_remove("YC_API_KEY")
+        .env_remove("YC_FOLDER_ID")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut said = String::new();
+    while !said.contains("started; wait for it again") {
+        assert!(stderr.read_line(&mut said).unwrap() > 0, "ycml ended before announcing the task: {said}");
+    }
+    let task = said.split("tuning task ").nth(1).and_then(|rest| rest.split(' ').next()).unwrap().to_owned();
+    let interrupted = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(interrupted.success());
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert_eq!(status.code(), Some(130), "{said}{rest}");
+    assert!(
+        rest.contains(&format!("interrupted: tuning task {task} is still running on the server"))
+            && rest.contains(&format!("`ycml tuning wait {task}`"))
+            && rest.contains(&format!("`ycml tuning cancel {task}`")),
+        "{rest}"
+    );
+    // It did keep running, and can be waited for again.
+    let resumed = ycml(&e, &["tuning", "wait", &task, "--poll-interval", "0.05"], None);
+    assert!(stdout(&resumed).starts_with("gpt://"), "{resumed:?}");
 }

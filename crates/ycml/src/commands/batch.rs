@@ -29,6 +29,14 @@ pub enum BatchAction {
         /// Task id.
         id: String,
     },
+    /// Wait for a batch task started earlier (with a progress bar) and print its result dataset.
+    Wait {
+        /// Task id.
+        id: String,
+        /// Longest time between polls, in seconds.
+        #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = crate::seconds::parse)]
+        poll_interval: Duration,
+    },
     /// Cancel a running batch task (what it answered stays in its result dataset).
     Cancel {
         /// Task id.
@@ -87,6 +95,30 @@ fn print_task(output: Output, t: &BatchTaskInfo) -> Result<(), String> {
     Ok(())
 }
 
+fn running(id: &str) -> crate::resume::Running<'_> {
+    crate::resume::Running { what: "batch task", id, wait: "batch wait", cancel: "batch cancel" }
+}
+
+/// Waits for a batch task with a progress bar; prints the task and its result dataset,
+/// labelled (the result dataset is not the task: `batch results` takes the task's id).
+async fn wait(
+    output: Output,
+    task: &yandex_cloud_ml_sdk::batch::BatchTask,
+    poll_interval: Duration,
+) -> Result<(), String> {
+    let bar = Bar::new();
+    let waiting =
+        task.wait().poll_interval(poll_interval).timeout(Duration::from_secs(72 * 3600)).on_progress(bar.callback());
+    let result = running(task.id()).wait(waiting).await;
+    bar.finish();
+    let result = result.map_err(crate::connect::explain)?;
+    match output {
+        Output::Text => println!("task_id {}\nresult_dataset_id {}", task.id(), result.id()),
+        Output::Json => println!("{}", json!({"task_id": task.id(), "result_dataset_id": result.id()})),
+    }
+    Ok(())
+}
+
 pub async fn run(connection: &Connection, output: Output, action: BatchAction) -> Result<(), String> {
     let sdk = connection.sdk()?;
     let explain = crate::connect::explain;
@@ -102,19 +134,12 @@ pub async fn run(connection: &Connection, output: Output, action: BatchAction) -
                 }
                 return Ok(());
             }
-            let bar = Bar::new();
-            let result = task
-                .wait()
-                .poll_interval(args.poll_interval)
-                .timeout(Duration::from_secs(72 * 3600))
-                .on_progress(bar.callback())
-                .await;
-            bar.finish();
-            let result = result.map_err(explain)?;
-            match output {
-                Output::Text => println!("{}", result.id()),
-                Output::Json => println!("{}", json!({"task_id": task.id(), "result_dataset_id": result.id()})),
-            }
+            running(task.id()).announce();
+            wait(output, &task, args.poll_interval).await?;
+        }
+        BatchAction::Wait { id, poll_interval } => {
+            let task = sdk.batch().get(id).await.map_err(explain)?;
+            wait(output, &task, poll_interval).await?;
         }
         BatchAction::List { status } => {
             let mut list = sdk.batch().list();

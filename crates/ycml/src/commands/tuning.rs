@@ -125,6 +125,14 @@ pub enum TuningAction {
         /// Task id.
         id: String,
     },
+    /// Wait for a tuning task started earlier (with a progress bar) and print the tuned model.
+    Wait {
+        /// Task id.
+        id: String,
+        /// Longest time between polls, in seconds.
+        #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = crate::seconds::parse)]
+        poll_interval: Duration,
+    },
     /// Cancel a running tuning task.
     Cancel {
         /// Task id.
@@ -177,15 +185,26 @@ pub async fn tune(connection: &Connection, output: Output, args: TuneArgs) -> Re
         }
         return Ok(());
     }
+    running(task.id()).announce();
+    wait(output, &task, args.poll_interval).await
+}
+
+fn running(id: &str) -> crate::resume::Running<'_> {
+    crate::resume::Running { what: "tuning task", id, wait: "tuning wait", cancel: "tuning cancel" }
+}
+
+/// Waits for a tuning task with a progress bar; prints the tuned model's URI.
+async fn wait(
+    output: Output,
+    task: &yandex_cloud_ml_sdk::tuning::TuningTask,
+    poll_interval: Duration,
+) -> Result<(), String> {
     let bar = Bar::new();
-    let tuned = task
-        .wait()
-        .poll_interval(args.poll_interval)
-        .timeout(Duration::from_secs(72 * 3600))
-        .on_progress(bar.callback())
-        .await;
+    let waiting =
+        task.wait().poll_interval(poll_interval).timeout(Duration::from_secs(72 * 3600)).on_progress(bar.callback());
+    let tuned = running(task.id()).wait(waiting).await;
     bar.finish();
-    let tuned = tuned.map_err(explain)?;
+    let tuned = tuned.map_err(crate::connect::explain)?;
     match output {
         Output::Text => println!("{}", tuned.uri()),
         Output::Json => println!("{}", json!({"task_id": task.id(), "model_uri": tuned.uri()})),
@@ -210,6 +229,10 @@ pub async fn run(connection: &Connection, output: Output, action: TuningAction) 
         TuningAction::Get { id } => {
             let task = sdk.tuning().get(id).await.map_err(explain)?;
             print_task(output, &task.info().await.map_err(explain)?)?;
+        }
+        TuningAction::Wait { id, poll_interval } => {
+            let task = sdk.tuning().get(id).await.map_err(explain)?;
+            wait(output, &task, poll_interval).await?;
         }
         TuningAction::Cancel { id } => {
             let task = sdk.tuning().get(id).await.map_err(explain)?;
