@@ -44,8 +44,9 @@ pub struct Connection {
     /// Allow plaintext to a non-loopback --endpoint (credentials travel unencrypted).
     #[arg(long, global = true)]
     pub insecure: bool,
-    /// Overall timeout of each call, in seconds.
-    #[arg(long, global = true, value_name = "SECONDS", value_parser = crate::seconds::parse)]
+    /// Overall timeout of each call, retries included (seconds, or 500ms, 30s, 2m, 1h; default: each
+    /// call's own, 180 s for a completion).
+    #[arg(long, global = true, value_name = "DURATION", value_parser = crate::seconds::parse)]
     pub timeout: Option<Duration>,
 }
 

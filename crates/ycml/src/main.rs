@@ -65,6 +65,11 @@ enum Command {
     },
     /// Run the local emulator of the API.
     Emulator(yandex_cloud_ml_emulator::cli::EmulatorArgs),
+    /// Print a shell completion script (`source <(ycml completion bash)`).
+    Completion {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[tokio::main]
@@ -79,6 +84,15 @@ async fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Completion { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "ycml",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
         Command::Emulator(args) => yandex_cloud_ml_emulator::cli::run(args).await.map_err(|e| e.to_string()),
         Command::Complete(args) => commands::complete::complete(&cli.connection, cli.output, args).await,
         Command::Tokenize(args) => commands::complete::tokenize(&cli.connection, cli.output, args).await,

@@ -53,7 +53,17 @@ pub fn conversation(
     }
     match (messages, prompt) {
         (Some(path), None) => out.extend(parse_messages(&read_source(path)?)?),
-        (None, Some(p)) => out.push(Message::user(p)),
+        // `-` reads the prompt from stdin; a prompt with text piped in gets that text first,
+        // as in `cat notes.txt | ycml complete "Summarize:"` (a terminal is not read).
+        (None, Some("-")) => out.push(Message::user(read_source("-")?.trim_end())),
+        (None, Some(p)) => {
+            use std::io::IsTerminal;
+            let piped = if std::io::stdin().is_terminal() { String::new() } else { read_source("-")? };
+            match piped.trim_end() {
+                "" => out.push(Message::user(p)),
+                text => out.push(Message::user(format!("{text}\n\n{p}"))),
+            }
+        }
         (None, None) => {
             let text = read_source("-")?;
             if text.trim().is_empty() {

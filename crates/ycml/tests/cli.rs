@@ -47,6 +47,9 @@ async fn complete_prompt_system_and_stdin() {
     assert_eq!(stdout(&ycml(&e, &["complete", "hello"], None)), "Echo: hello\n");
     assert_eq!(stdout(&ycml(&e, &["complete", "--system", "be brief", "hi"], None)), "Echo: hi\n");
     assert_eq!(stdout(&ycml(&e, &["complete"], Some("from stdin\n"))), "Echo: from stdin\n");
+    // Piped text comes before the prompt (`cat notes.txt | ycml complete "Summarize:"`); `-` is stdin.
+    assert_eq!(stdout(&ycml(&e, &["complete", "Summarize:"], Some("the notes\n"))), "Echo: the notes\n\nSummarize:\n");
+    assert_eq!(stdout(&ycml(&e, &["complete", "-"], Some("dash\n"))), "Echo: dash\n");
     let completions: Vec<Value> =
         e.control().journal().into_iter().filter(|j| j.method.ends_with("/Completion")).map(|j| j.request).collect();
     let request = &completions[1];
@@ -127,6 +130,14 @@ async fn tools_json_schema_and_tokenize() {
     assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), json!({"n": 7}));
     let out = stdout(&ycml(&e, &["tokenize", "ping"], None));
     assert!(out.starts_with("1\t<s>\t(special)\n") && out.trim_end().ends_with("tokens"), "{out}");
+    // A token with a line break is printed escaped: one token per line whatever the text.
+    let out = stdout(&ycml(&e, &["tokenize", "two\nlines"], None));
+    let lines: Vec<&str> = out.lines().collect();
+    let count: usize = lines.last().unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert_eq!(lines.len(), count + 1, "{out}");
+    // Completion scripts for the shells.
+    let script = stdout(&ycml(&e, &["completion", "bash"], None));
+    assert!(script.contains("_ycml()") && script.contains("tuning"), "{}", &script[..script.len().min(200)]);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -33,8 +33,8 @@ pub enum BatchAction {
     Wait {
         /// Task id.
         id: String,
-        /// Longest time between polls, in seconds.
-        #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = crate::seconds::parse)]
+        /// Longest time between polls (seconds, or 500ms, 30s, 2m, 1h).
+        #[arg(long, value_name = "DURATION", default_value = "10", value_parser = crate::seconds::parse)]
         poll_interval: Duration,
     },
     /// Cancel a running batch task (what it answered stays in its result dataset).
@@ -64,8 +64,8 @@ pub struct RunArgs {
     /// Wait for the answers and print the result dataset (otherwise print the task id).
     #[arg(long)]
     pub wait: bool,
-    /// With --wait: longest time between polls, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = crate::seconds::parse)]
+    /// With --wait: longest time between polls (seconds, or 500ms, 30s, 2m, 1h).
+    #[arg(long, value_name = "DURATION", default_value = "10", value_parser = crate::seconds::parse)]
     pub poll_interval: Duration,
     #[command(flatten)]
     pub model: ModelArgs,

@@ -109,7 +109,8 @@ impl ModelArgs {
 /// `ycml complete`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CompleteArgs {
-    /// The prompt (read from stdin when neither it nor --messages is given).
+    /// The prompt (`-`: read it from stdin; text piped in comes before it; read from stdin when
+    /// neither it nor --messages is given).
     pub prompt: Option<String>,
     /// JSON file (or - for stdin) with a list of messages.
     #[arg(long, value_name = "FILE")]
@@ -200,7 +201,8 @@ pub async fn complete(connection: &Connection, output: Output, args: CompleteArg
 /// `ycml tokenize`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct TokenizeArgs {
-    /// The prompt (read from stdin when neither it nor --messages is given).
+    /// The prompt (`-`: read it from stdin; text piped in comes before it; read from stdin when
+    /// neither it nor --messages is given).
     pub prompt: Option<String>,
     /// JSON file (or - for stdin) with a list of messages.
     #[arg(long, value_name = "FILE")]
@@ -225,7 +227,8 @@ pub async fn tokenize(connection: &Connection, output: Output, args: TokenizeArg
         Output::Json => println!("{}", serde_json::to_string_pretty(&tokens).map_err(|e| e.to_string())?),
         Output::Text => {
             for t in &tokens {
-                println!("{}\t{}{}", t.id, t.text, if t.special { "\t(special)" } else { "" });
+                // Escaped (`\n`, `\t`, …), so every token stays on its own line.
+                println!("{}\t{}{}", t.id, t.text.escape_debug(), if t.special { "\t(special)" } else { "" });
             }
             println!("{} tokens", tokens.len());
         }

@@ -89,8 +89,8 @@ pub struct UploadArgs {
     /// With --wait: keep a dataset that failed validation (status invalid) instead of failing.
     #[arg(long)]
     pub accept_invalid: bool,
-    /// With --wait: longest time between validation polls, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = crate::seconds::parse)]
+    /// With --wait: longest time between validation polls (seconds, or 500ms, 30s, 2m, 1h).
+    #[arg(long, value_name = "DURATION", default_value = "5", value_parser = crate::seconds::parse)]
     pub poll_interval: Duration,
 }
 

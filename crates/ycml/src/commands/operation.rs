@@ -24,11 +24,11 @@ pub enum OperationAction {
     Wait {
         /// Operation id.
         id: String,
-        /// Longest time between polls, in seconds.
-        #[arg(long, value_name = "SECONDS", default_value = "2", value_parser = crate::seconds::parse)]
+        /// Longest time between polls (seconds, or 500ms, 30s, 2m, 1h).
+        #[arg(long, value_name = "DURATION", default_value = "2", value_parser = crate::seconds::parse)]
         poll_interval: Duration,
-        /// Give up after this many seconds (the operation keeps running).
-        #[arg(long, value_name = "SECONDS", default_value = "3600", value_parser = crate::seconds::parse)]
+        /// Give up after this long (seconds, or 30s, 2m, 1h); the operation keeps running.
+        #[arg(long, value_name = "DURATION", default_value = "3600", value_parser = crate::seconds::parse)]
         wait_timeout: Duration,
     },
     /// Cancel a running operation.

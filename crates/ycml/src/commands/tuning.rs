@@ -66,8 +66,8 @@ pub struct TuneArgs {
     /// Wait for the tuned model and print its URI (otherwise print the task id).
     #[arg(long)]
     pub wait: bool,
-    /// With --wait: longest time between polls, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = crate::seconds::parse)]
+    /// With --wait: longest time between polls (seconds, or 500ms, 30s, 2m, 1h).
+    #[arg(long, value_name = "DURATION", default_value = "10", value_parser = crate::seconds::parse)]
     pub poll_interval: Duration,
 }
 
@@ -129,8 +129,8 @@ pub enum TuningAction {
     Wait {
         /// Task id.
         id: String,
-        /// Longest time between polls, in seconds.
-        #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = crate::seconds::parse)]
+        /// Longest time between polls (seconds, or 500ms, 30s, 2m, 1h).
+        #[arg(long, value_name = "DURATION", default_value = "10", value_parser = crate::seconds::parse)]
         poll_interval: Duration,
     },
     /// Cancel a running tuning task.
