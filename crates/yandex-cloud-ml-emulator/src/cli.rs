@@ -107,6 +107,11 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &PathBuf) -> std::io::Result<
 /// Runs the emulator until Ctrl-C or SIGTERM. Prints the banner and one
 /// `listening on <addr>` line (machine-readable) to stdout.
 pub async fn run(args: EmulatorArgs) -> std::io::Result<()> {
+    run_as("ycml-emulator", args).await
+}
+
+/// [`run`], the banner and warnings naming the program as `name` (`ycml emulator`).
+pub async fn run_as(name: &str, args: EmulatorArgs) -> std::io::Result<()> {
     let mut config: EmulatorConfig = match &args.config {
         Some(path) => read_json(path)?,
         None => EmulatorConfig::default(),
@@ -179,8 +184,8 @@ pub async fn run(args: EmulatorArgs) -> std::io::Result<()> {
     }
     let mut handle = builder.start(args.listen.as_str()).await?;
     match &args.model {
-        Some(path) => println!("{}; answers come from the local model {}", crate::BANNER, path.display()),
-        None => println!("{}; answers come from the deterministic built-in model", crate::BANNER),
+        Some(path) => println!("{name}: {}; answers come from the local model {}", crate::ABOUT, path.display()),
+        None => println!("{name}: {}; answers come from the deterministic built-in model", crate::ABOUT),
     }
     let bound = handle.bound_address();
     if bound.ip().is_unspecified() {
@@ -190,7 +195,7 @@ pub async fn run(args: EmulatorArgs) -> std::io::Result<()> {
     }
     if !bound.ip().is_loopback() {
         eprintln!(
-            "ycml-emulator: WARNING: the API is reachable from the network on {bound}; anyone who can connect can use it"
+            "{name}: WARNING: the API is reachable from the network on {bound}; anyone who can connect can use it"
         );
     }
     if let Some(pem) = self_signed {
@@ -202,7 +207,7 @@ pub async fn run(args: EmulatorArgs) -> std::io::Result<()> {
         let control = handle.serve_control(addr).await?;
         if args.control_allow_remote {
             eprintln!(
-                "ycml-emulator: WARNING: the control API on {control} answers remote hosts; whoever holds its token \
+                "{name}: WARNING: the control API on {control} answers remote hosts; whoever holds its token \
                  can read every request and answer in the journal, reset the emulator and inject faults"
             );
         }

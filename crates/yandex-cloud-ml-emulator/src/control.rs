@@ -128,6 +128,22 @@ impl Control {
     }
 }
 
+/// The control API's endpoints, as `GET /` lists them.
+const ENDPOINTS: &[(&str, &str)] = &[
+    ("GET /journal", "every call received: method, metadata, request (credentials fingerprinted)"),
+    ("GET /stats", "requests, cancelled streams, exceeded deadlines, the local model's work"),
+    ("GET|POST /scripts", "scripted replies: list, add one"),
+    ("GET|POST|DELETE /faults", "fault rules: list, add one, clear"),
+    ("POST /tokens/expire", "expire every IAM token issued so far"),
+    ("GET /operations", "the ids of the operations kept"),
+    ("POST /operations/{id}/complete", "finish a running operation with its result"),
+    ("POST /operations/{id}/fail", "finish a running operation with an error {code, message}"),
+    ("PUT /operation-policy", "how new operations finish: at once, after N polls, after a delay, or by hand"),
+    ("GET /tuned-models", "tuned models and the bytes they keep"),
+    ("DELETE /tuned-models/{suffix}", "delete a tuned model"),
+    ("POST /reset", "forget operations, tokens, scripts, the journal and runtime faults"),
+];
+
 /// Who may use the HTTP control API.
 #[derive(Clone)]
 struct Access {
@@ -155,6 +171,12 @@ pub(crate) async fn start(
     }
     let access = Access { token: token.into(), allow_remote };
     let router = Router::new()
+        .route(
+            "/",
+            get(|| async {
+                Json(ENDPOINTS.iter().map(|(e, what)| json!({"endpoint": e, "does": what})).collect::<Vec<_>>())
+            }),
+        )
         .route("/journal", get(|c: Extract<Control>| async move { Json(c.journal()) }))
         .route("/stats", get(|c: Extract<Control>| async move { Json(c.stats()) }))
         .route("/scripts", get(|c: Extract<Control>| async move { Json(c.scripts()) }).post(add_script))

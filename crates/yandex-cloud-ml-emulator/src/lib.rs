@@ -91,8 +91,17 @@ pub use faults::{FaultAction, FaultRule, MAX_FAULT_RULES};
 use state::State;
 pub use state::{Stats, journal::JournalEntry};
 
+macro_rules! about {
+    () => {
+        "a local EMULATOR of the Yandex Cloud AI Studio API (not the cloud)"
+    };
+}
+
 /// What the emulator says about itself at startup (followed by where its answers come from).
-pub const BANNER: &str = "ycml-emulator: a local EMULATOR of the Yandex Cloud AI Studio API (not the cloud)";
+pub const BANNER: &str = concat!("ycml-emulator: ", about!());
+
+/// What the emulator is, for banners that name the program themselves.
+pub const ABOUT: &str = about!();
 
 /// Loads the configured GGUF model off the reactor; a bad file is an `InvalidInput` error that
 /// names it and the problem.

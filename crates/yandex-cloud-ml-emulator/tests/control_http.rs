@@ -72,6 +72,10 @@ async fn scripts_operations_journal_and_reset_over_http() {
                "model_tokens_generated": 0})
     );
     assert_eq!(http("POST", "/reset", None).await.0, 200);
+    // `GET /` lists the endpoints.
+    let (status, index) = http("GET", "/", None).await;
+    assert_eq!(status, 200);
+    assert!(index.as_array().unwrap().iter().any(|e| e["endpoint"] == "DELETE /tuned-models/{suffix}"), "{index}");
     // Tuned models: listed with their bytes, deleted by suffix (none here).
     assert_eq!(http("GET", "/tuned-models", None).await, (200, json!([])));
     let (status, body) = http("DELETE", "/tuned-models/tamnosuchmodel", None).await;

@@ -93,7 +93,9 @@ async fn main() -> ExitCode {
             );
             Ok(())
         }
-        Command::Emulator(args) => yandex_cloud_ml_emulator::cli::run(args).await.map_err(|e| e.to_string()),
+        Command::Emulator(args) => {
+            yandex_cloud_ml_emulator::cli::run_as("ycml emulator", args).await.map_err(|e| e.to_string())
+        }
         Command::Complete(args) => commands::complete::complete(&cli.connection, cli.output, args).await,
         Command::Tokenize(args) => commands::complete::tokenize(&cli.connection, cli.output, args).await,
         Command::Operation { action } => commands::operation::run(&cli.connection, cli.output, action).await,

@@ -50,6 +50,16 @@ async fn complete_prompt_system_and_stdin() {
     // Piped text comes before the prompt (`cat notes.txt | ycml complete "Summarize:"`); `-` is stdin.
     assert_eq!(stdout(&ycml(&e, &["complete", "Summarize:"], Some("the notes\n"))), "Echo: the notes\n\nSummarize:\n");
     assert_eq!(stdout(&ycml(&e, &["complete", "-"], Some("dash\n"))), "Echo: dash\n");
+    // An answer cut by the token limit says so (on stderr; stdout keeps the text).
+    for stream in [false, true] {
+        let args: &[&str] = if stream {
+            &["complete", "--stream", "--max-tokens", "2", "a b c d"]
+        } else {
+            &["complete", "--max-tokens", "2", "a b c d"]
+        };
+        let cut = ycml(&e, args, None);
+        assert!(String::from_utf8_lossy(&cut.stderr).contains("the answer was cut at 2 tokens"), "{cut:?}");
+    }
     let completions: Vec<Value> =
         e.control().journal().into_iter().filter(|j| j.method.ends_with("/Completion")).map(|j| j.request).collect();
     let request = &completions[1];
@@ -174,7 +184,8 @@ fn emulator_subcommand_serves_until_killed() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    assert!(lines.next().unwrap().unwrap().contains("EMULATOR"));
+    let banner = lines.next().unwrap().unwrap();
+    assert!(banner.starts_with("ycml emulator: a local EMULATOR"), "{banner}");
     let addr = lines.next().unwrap().unwrap().strip_prefix("listening on ").unwrap().to_owned();
     let out =
         Command::new(env!("CARGO_BIN_EXE_ycml")).args(["--emulator", &addr, "complete", "hello"]).output().unwrap();

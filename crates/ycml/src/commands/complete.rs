@@ -141,9 +141,24 @@ pub fn print_result(output: Output, result: &CompletionResult) -> Result<(), Str
                     println!("tool call: {} {args}", call.name());
                 }
             }
+            note_status(result);
         }
     }
     Ok(())
+}
+
+/// Says on stderr when an answer is not whole: cut by the token limit, or withheld by the
+/// content filter (JSON output carries the status itself).
+pub fn note_status(result: &CompletionResult) {
+    use yandex_cloud_ml_sdk::completions::AlternativeStatus;
+    match result.status() {
+        AlternativeStatus::TruncatedFinal => eprintln!(
+            "ycml: the answer was cut at {} tokens (the token limit); raise --max-tokens for more",
+            result.usage().completion_tokens
+        ),
+        AlternativeStatus::ContentFilter => eprintln!("ycml: the answer was withheld by the content filter"),
+        _ => {}
+    }
 }
 
 pub async fn complete(connection: &Connection, output: Output, args: CompleteArgs) -> Result<(), String> {
@@ -185,7 +200,11 @@ pub async fn complete(connection: &Connection, output: Output, args: CompleteArg
         if output == Output::Text {
             match &last {
                 Some(r) if !r.tool_calls().is_empty() => print_result(output, r)?,
-                _ => println!(),
+                Some(r) => {
+                    println!();
+                    note_status(r);
+                }
+                None => println!(),
             }
         }
         return Ok(());
