@@ -81,6 +81,7 @@ mod presigned;
 mod property_tests;
 mod retry;
 mod sdk;
+mod timestamp;
 pub mod tools;
 mod transport;
 pub mod tuning;

@@ -386,9 +386,17 @@ async fn datasets_from_upload_to_read_and_delete() {
     assert_eq!((dataset["status"].as_str(), dataset["rows"].as_u64()), (Some("READY"), Some(2)), "{dataset}");
     let id = dataset["id"].as_str().unwrap();
     assert_eq!(dataset["labels"]["a"], "b");
+    // JSON times are RFC 3339 text.
+    let created = dataset["created_at"].as_str().unwrap();
+    assert!(created.len() >= 20 && created.ends_with('Z') && created.as_bytes()[10] == b'T', "{created}");
 
     let listed = stdout(&ycml(&e, &["datasets", "list", "--status", "ready"], None));
     assert!(listed.starts_with(&format!("{id}\tREADY\tTextToTextGeneration\t2 rows")), "{listed}");
+    // A second dataset (upload without waiting), then a listing cut at one.
+    stdout(&ycml(&e, &["datasets", "upload", &file, "--task-type", "completions"], None));
+    let all = stdout(&ycml(&e, &["datasets", "list"], None));
+    let one = stdout(&ycml(&e, &["datasets", "list", "--limit", "1"], None));
+    assert!(all.lines().count() > 1 && one.lines().count() == 1, "{all}\n{one}");
     assert!(stdout(&ycml(&e, &["datasets", "get", id], None)).contains("\tcli\n"));
     let read = json_lines(&ycml(&e, &["datasets", "read", id, "--limit", "1"], None));
     assert_eq!(read, vec![rows[0].clone()]);

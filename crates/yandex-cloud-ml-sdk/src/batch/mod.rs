@@ -122,10 +122,13 @@ pub struct BatchTaskInfo {
     /// Who started it.
     pub created_by: String,
     /// When it was created.
+    #[serde(default, with = "crate::timestamp")]
     pub created_at: Option<SystemTime>,
     /// When it started running.
+    #[serde(default, with = "crate::timestamp")]
     pub started_at: Option<SystemTime>,
     /// When it finished.
+    #[serde(default, with = "crate::timestamp")]
     pub finished_at: Option<SystemTime>,
     /// Why the task as a whole failed, when it did.
     pub error: Option<String>,

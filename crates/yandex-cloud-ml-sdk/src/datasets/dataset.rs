@@ -43,8 +43,10 @@ pub struct DatasetInfo {
     /// Who created it.
     pub created_by: String,
     /// When it was created.
+    #[serde(default, with = "crate::timestamp")]
     pub created_at: Option<SystemTime>,
     /// When it last changed.
+    #[serde(default, with = "crate::timestamp")]
     pub updated_at: Option<SystemTime>,
     /// Labels.
     pub labels: BTreeMap<String, String>,

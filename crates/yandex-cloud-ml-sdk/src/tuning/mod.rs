@@ -91,10 +91,13 @@ pub struct TuningTaskInfo {
     /// Who started it.
     pub created_by: String,
     /// When it was created.
+    #[serde(default, with = "crate::timestamp")]
     pub created_at: Option<SystemTime>,
     /// When training started.
+    #[serde(default, with = "crate::timestamp")]
     pub started_at: Option<SystemTime>,
     /// When it finished.
+    #[serde(default, with = "crate::timestamp")]
     pub finished_at: Option<SystemTime>,
     /// The model it tunes.
     pub source_model_uri: Option<String>,

@@ -23,6 +23,9 @@ pub enum BatchAction {
         /// Only this status (created, pending, in-progress, completed, failed, canceled).
         #[arg(long, value_parser = parse_status)]
         status: Option<BatchStatus>,
+        /// Print at most this many (the listing stops reading pages there).
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
     },
     /// Show one batch task.
     Get {
@@ -141,12 +144,12 @@ pub async fn run(connection: &Connection, output: Output, action: BatchAction) -
             let task = sdk.batch().get(id).await.map_err(explain)?;
             wait(output, &task, poll_interval).await?;
         }
-        BatchAction::List { status } => {
+        BatchAction::List { status, limit } => {
             let mut list = sdk.batch().list();
             if let Some(s) = status {
                 list = list.status(s);
             }
-            let mut stream = std::pin::pin!(list.stream());
+            let mut stream = std::pin::pin!(list.stream().take(limit.unwrap_or(usize::MAX)));
             while let Some(task) = stream.next().await {
                 print_task(output, &task.map_err(explain)?)?;
             }

@@ -27,6 +27,9 @@ pub enum DatasetsAction {
         /// Only names matching this pattern.
         #[arg(long)]
         name_pattern: Option<String>,
+        /// Print at most this many (the listing stops reading pages there).
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
     },
     /// Show one dataset.
     Get {
@@ -211,7 +214,7 @@ pub async fn run(connection: &Connection, output: Output, action: DatasetsAction
                 Output::Json => println!("{}", json!({"operation_id": op.id()})),
             }
         }
-        DatasetsAction::List { status, task_type, name_pattern } => {
+        DatasetsAction::List { status, task_type, name_pattern, limit } => {
             let mut list = sdk.datasets().list();
             for s in status {
                 list = list.status(s);
@@ -222,7 +225,7 @@ pub async fn run(connection: &Connection, output: Output, action: DatasetsAction
             if let Some(p) = name_pattern {
                 list = list.name_pattern(p);
             }
-            let mut stream = std::pin::pin!(list.stream());
+            let mut stream = std::pin::pin!(list.stream().take(limit.unwrap_or(usize::MAX)));
             while let Some(dataset) = stream.next().await {
                 print_dataset(output, dataset.map_err(explain)?.info())?;
             }

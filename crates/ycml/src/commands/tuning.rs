@@ -119,6 +119,9 @@ pub enum TuningAction {
         /// Only this status (created, pending, in-progress, completed, failed, canceled…).
         #[arg(long, value_parser = parse_status)]
         status: Option<TuningStatus>,
+        /// Print at most this many (the listing stops reading pages there).
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
     },
     /// Show one tuning task.
     Get {
@@ -216,12 +219,12 @@ pub async fn run(connection: &Connection, output: Output, action: TuningAction) 
     let sdk = connection.sdk()?;
     let explain = crate::connect::explain;
     match action {
-        TuningAction::List { status } => {
+        TuningAction::List { status, limit } => {
             let mut list = sdk.tuning().list();
             if let Some(s) = status {
                 list = list.status(s);
             }
-            let mut stream = std::pin::pin!(list.stream());
+            let mut stream = std::pin::pin!(list.stream().take(limit.unwrap_or(usize::MAX)));
             while let Some(task) = stream.next().await {
                 print_task(output, &task.map_err(explain)?)?;
             }
