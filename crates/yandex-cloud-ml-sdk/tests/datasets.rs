@@ -249,12 +249,19 @@ async fn listing_walks_every_page() {
     let sdk = common::sdk(&emulator);
     let dir = temp_dir("pages");
     let path = write_rows(&dir, "ok.jsonl", &[row("a", "b")]);
+    let mut ids = Vec::new();
     for i in 0..5 {
         let draft = sdk.datasets().completions().draft_from_path(&path).name(format!("d{i}"));
-        draft.upload_deferred().await.unwrap();
+        let operation = draft.upload_deferred().await.unwrap();
+        // The handle knows the dataset it created; one re-attached by operation id does not.
+        ids.push(operation.dataset_id().unwrap().to_owned());
+        assert_eq!(sdk.operations().get::<yandex_cloud_ml_sdk::datasets::Dataset>(operation.id()).dataset_id(), None);
     }
     let all = sdk.datasets().list().page_size(2).await.unwrap();
     assert_eq!(all.len(), 5);
+    for id in &ids {
+        assert!(all.iter().any(|d| d.id() == id), "{id}");
+    }
     let pages = emulator.control().journal().iter().filter(|j| j.method.ends_with("DatasetService/List")).count();
     assert_eq!(pages, 3);
     // Deleting what was listed while the listing goes on does not break it.

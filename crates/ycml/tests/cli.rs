@@ -515,9 +515,11 @@ async fn batch_from_a_file_of_prompts_to_answers() {
     let operation = got[0]["operation_id"].as_str().unwrap();
     assert_eq!(stdout(&ycml(&e, &["operation", "wait", operation, "--poll-interval", "0.01"], None)), labelled);
     // So does a dataset upload's operation, started without waiting.
-    let op = stdout(&ycml(&e, &["datasets", "upload", &file, "--task-type", "TextToTextGenerationRequest"], None));
-    let validated = stdout(&ycml(&e, &["operation", "wait", op.trim(), "--poll-interval", "0.01"], None));
-    assert!(validated.starts_with("dataset fds") && validated.ends_with("READY (3 rows)\n"), "{validated}");
+    let started = stdout(&ycml(&e, &["datasets", "upload", &file, "--task-type", "TextToTextGenerationRequest"], None));
+    let label = |name: &str| started.lines().find_map(|l| l.strip_prefix(name)).unwrap().trim().to_owned();
+    let (op, dataset) = (label("operation_id "), label("dataset_id "));
+    let validated = stdout(&ycml(&e, &["operation", "wait", &op, "--poll-interval", "0.01"], None));
+    assert_eq!(validated, format!("dataset {dataset} READY (3 rows)\n"));
     let answers = json_lines(&ycml(&e, &["batch", "results", task], None));
     assert_eq!(answers.len(), 3);
     assert_eq!(answers[2]["response"], "Echo: prompt 2");

@@ -231,7 +231,7 @@ impl DatasetDraft {
         let started: Result<yandex_cloud_ml_proto::yandex::cloud::operation::Operation> =
             transport.unary(&rpc::DATASET_VALIDATE, validate, &options.until(deadline)).await;
         match started {
-            Ok(op) => Ok(Operation::new(self.sdk.clone(), op.id)),
+            Ok(op) => Ok(Operation::new(self.sdk.clone(), op.id).with_subject(&id)),
             Err(e) => Err(self.abandon(&id, "Validate", e).await),
         }
     }
@@ -330,6 +330,15 @@ pub struct UploadDeferred {
 impl fmt::Debug for UploadDeferred {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UploadDeferred").field("draft", &self.draft).finish_non_exhaustive()
+    }
+}
+
+impl Operation<Dataset> {
+    /// The id of the dataset this upload created and validates, known to the handle
+    /// [`DatasetDraft::upload_deferred`] returns (a handle re-attached by operation id does not
+    /// know it: `None`).
+    pub fn dataset_id(&self) -> Option<&str> {
+        self.subject()
     }
 }
 

@@ -12,7 +12,7 @@
 
 mod poll;
 
-use std::{fmt, future::Future, marker::PhantomData, time::SystemTime};
+use std::{fmt, future::Future, marker::PhantomData, sync::Arc, time::SystemTime};
 
 use serde::{Deserialize, Serialize};
 use yandex_cloud_ml_proto::yandex::cloud::operation as pb;
@@ -109,12 +109,15 @@ impl Operations {
 pub struct Operation<T> {
     sdk: Sdk,
     id: String,
+    /// The id of what the operation works on, when the call that started it knew it (a
+    /// domain exposes it by its own name, e.g. `dataset_id`).
+    subject: Option<Arc<str>>,
     _output: PhantomData<fn() -> T>,
 }
 
 impl<T> Clone for Operation<T> {
     fn clone(&self) -> Self {
-        Operation { sdk: self.sdk.clone(), id: self.id.clone(), _output: PhantomData }
+        Operation { sdk: self.sdk.clone(), id: self.id.clone(), subject: self.subject.clone(), _output: PhantomData }
     }
 }
 
@@ -233,7 +236,16 @@ impl OperationInfo {
 
 impl<T: OperationOutput> Operation<T> {
     pub(crate) fn new(sdk: Sdk, id: String) -> Operation<T> {
-        Operation { sdk, id, _output: PhantomData }
+        Operation { sdk, id, subject: None, _output: PhantomData }
+    }
+
+    pub(crate) fn with_subject(mut self, subject: &str) -> Operation<T> {
+        self.subject = Some(subject.into());
+        self
+    }
+
+    pub(crate) fn subject(&self) -> Option<&str> {
+        self.subject.as_deref()
     }
 
     /// The operation id; keep it to re-attach after a restart.

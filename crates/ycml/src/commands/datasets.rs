@@ -209,9 +209,12 @@ pub async fn run(connection: &Connection, output: Output, action: DatasetsAction
             let op = draft(&sdk, &args).upload_deferred().on_progress(bar.callback()).await;
             bar.finish();
             let op = op.map_err(explain)?;
+            // What the next command needs: the dataset (`datasets get`) and its validation
+            // (`operation wait`), labelled.
+            let dataset = op.dataset_id().unwrap_or_default();
             match output {
-                Output::Text => println!("{}", op.id()),
-                Output::Json => println!("{}", json!({"operation_id": op.id()})),
+                Output::Text => println!("operation_id {}\ndataset_id {dataset}", op.id()),
+                Output::Json => println!("{}", json!({"operation_id": op.id(), "dataset_id": dataset})),
             }
         }
         DatasetsAction::List { status, task_type, name_pattern, limit } => {
