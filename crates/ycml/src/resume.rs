@@ -7,33 +7,58 @@ use std::future::IntoFuture;
 /// Work that runs on the server while the CLI waits for it.
 pub struct Running<'a> {
     /// `tuning task`, `batch task`, `operation`.
-    pub what: &'a str,
-    pub id: &'a str,
+    what: &'a str,
+    id: &'a str,
     /// The `ycml` subcommands that wait for it again and cancel it (`tuning wait`, …).
-    pub wait: &'a str,
-    pub cancel: &'a str,
+    wait: &'a str,
+    cancel: Option<&'a str>,
+    /// Ctrl-C, listened to from the start: one that comes right after the announcement is
+    /// not lost (nor does it kill the process before the wait listens).
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
 }
 
-impl Running<'_> {
+impl<'a> Running<'a> {
+    pub fn new(what: &'a str, id: &'a str, wait: &'a str, cancel: Option<&'a str>) -> Running<'a> {
+        Running {
+            what,
+            id,
+            wait,
+            cancel,
+            #[cfg(unix)]
+            interrupt: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok(),
+        }
+    }
+
+    /// How to come back to the work, and to cancel it if it can be.
+    fn commands(&self) -> String {
+        let wait = format!("wait for it again with `ycml {} {}`", self.wait, self.id);
+        match self.cancel {
+            Some(cancel) => format!("{wait}, cancel it with `ycml {cancel} {}`", self.id),
+            None => wait,
+        }
+    }
+
     /// Says on stderr that the work started and how to come back to it.
     pub fn announce(&self) {
-        eprintln!(
-            "{} {} started; wait for it again with `ycml {} {}`, cancel it with `ycml {} {}`",
-            self.what, self.id, self.wait, self.id, self.cancel, self.id
-        );
+        eprintln!("{} {} started; {}", self.what, self.id, self.commands());
     }
 
     /// Waits for `work`; on Ctrl-C says that the work goes on and exits with 130, as shells
     /// expect of an interrupted command.
-    pub async fn wait<T>(&self, work: impl IntoFuture<Output = T>) -> T {
+    pub async fn wait<T>(mut self, work: impl IntoFuture<Output = T>) -> T {
+        let interrupted = async {
+            #[cfg(unix)]
+            if let Some(signal) = self.interrupt.as_mut() {
+                signal.recv().await;
+                return;
+            }
+            let _ = tokio::signal::ctrl_c().await;
+        };
         tokio::select! {
             done = work => done,
-            _ = tokio::signal::ctrl_c() => {
-                eprintln!(
-                    "\ninterrupted: {} {} is still running on the server; wait for it again with `ycml {} {}`, \
-                     cancel it with `ycml {} {}`",
-                    self.what, self.id, self.wait, self.id, self.cancel, self.id
-                );
+            () = interrupted => {
+                eprintln!("\ninterrupted: {} {} is still running on the server; {}", self.what, self.id, self.commands());
                 std::process::exit(130);
             }
         }

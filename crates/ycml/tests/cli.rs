@@ -392,8 +392,11 @@ async fn datasets_from_upload_to_read_and_delete() {
 
     let listed = stdout(&ycml(&e, &["datasets", "list", "--status", "ready"], None));
     assert!(listed.starts_with(&format!("{id}\tREADY\tTextToTextGeneration\t2 rows")), "{listed}");
-    // A second dataset (upload without waiting), then a listing cut at one.
-    stdout(&ycml(&e, &["datasets", "upload", &file, "--task-type", "completions"], None));
+    // A second dataset (upload without waiting, then `datasets wait`), and a listing cut at one.
+    let started = stdout(&ycml(&e, &["datasets", "upload", &file, "--task-type", "completions"], None));
+    let second = started.lines().find_map(|l| l.strip_prefix("dataset_id ")).unwrap().to_owned();
+    let waited = stdout(&ycml(&e, &["datasets", "wait", &second, "--poll-interval", "10ms"], None));
+    assert!(waited.starts_with(&format!("{second}\tREADY")), "{waited}");
     let all = stdout(&ycml(&e, &["datasets", "list"], None));
     let one = stdout(&ycml(&e, &["datasets", "list", "--limit", "1"], None));
     assert!(all.lines().count() > 1 && one.lines().count() == 1, "{all}\n{one}");

@@ -99,7 +99,7 @@ fn print_task(output: Output, t: &BatchTaskInfo) -> Result<(), String> {
 }
 
 fn running(id: &str) -> crate::resume::Running<'_> {
-    crate::resume::Running { what: "batch task", id, wait: "batch wait", cancel: "batch cancel" }
+    crate::resume::Running::new("batch task", id, "batch wait", Some("batch cancel"))
 }
 
 /// Waits for a batch task with a progress bar; prints the task and its result dataset,
@@ -108,11 +108,12 @@ async fn wait(
     output: Output,
     task: &yandex_cloud_ml_sdk::batch::BatchTask,
     poll_interval: Duration,
+    running: crate::resume::Running<'_>,
 ) -> Result<(), String> {
     let bar = Bar::new();
     let waiting =
         task.wait().poll_interval(poll_interval).timeout(Duration::from_secs(72 * 3600)).on_progress(bar.callback());
-    let result = running(task.id()).wait(waiting).await;
+    let result = running.wait(waiting).await;
     bar.finish();
     let result = result.map_err(crate::connect::explain)?;
     match output {
@@ -137,12 +138,13 @@ pub async fn run(connection: &Connection, output: Output, action: BatchAction) -
                 }
                 return Ok(());
             }
-            running(task.id()).announce();
-            wait(output, &task, args.poll_interval).await?;
+            let running = running(task.id());
+            running.announce();
+            wait(output, &task, args.poll_interval, running).await?;
         }
         BatchAction::Wait { id, poll_interval } => {
             let task = sdk.batch().get(id).await.map_err(explain)?;
-            wait(output, &task, poll_interval).await?;
+            wait(output, &task, poll_interval, running(task.id())).await?;
         }
         BatchAction::List { status, limit } => {
             let mut list = sdk.batch().list();

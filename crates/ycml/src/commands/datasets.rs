@@ -36,6 +36,15 @@ pub enum DatasetsAction {
         /// Dataset id.
         id: String,
     },
+    /// Wait until a dataset's validation ends; print it when READY, fail with its errors when
+    /// INVALID.
+    Wait {
+        /// Dataset id.
+        id: String,
+        /// Time between polls (seconds, or 500ms, 30s, 2m, 1h).
+        #[arg(long, value_name = "DURATION", default_value = "2", value_parser = crate::seconds::parse)]
+        poll_interval: Duration,
+    },
     /// Delete a dataset.
     Delete {
         /// Dataset id.
@@ -236,6 +245,34 @@ pub async fn run(connection: &Connection, output: Output, action: DatasetsAction
         DatasetsAction::Get { id } => {
             let dataset = sdk.datasets().get(id).await.map_err(explain)?;
             print_dataset(output, dataset.info())?;
+        }
+        DatasetsAction::Wait { id, poll_interval } => {
+            let running = crate::resume::Running::new("the validation of dataset", &id, "datasets wait", None);
+            let validated = running.wait(async {
+                loop {
+                    let dataset = sdk.datasets().get(&id).await.map_err(explain)?;
+                    match dataset.status() {
+                        DatasetStatus::Validating => tokio::time::sleep(poll_interval).await,
+                        DatasetStatus::Ready => return Ok(dataset),
+                        DatasetStatus::Invalid => {
+                            let errors: Vec<String> = dataset
+                                .info()
+                                .validation_errors
+                                .iter()
+                                .map(|e| format!("{} ({})", e.error, e.description))
+                                .collect();
+                            return Err(format!("dataset {id} is INVALID: {}", errors.join("; ")));
+                        }
+                        other => {
+                            return Err(format!(
+                                "dataset {id} is {other}, not being validated: upload its file first \
+                                 (`ycml datasets upload`)"
+                            ));
+                        }
+                    }
+                }
+            });
+            print_dataset(output, validated.await?.info())?;
         }
         DatasetsAction::Delete { id } => {
             let dataset = sdk.datasets().get(&id).await.map_err(explain)?;

@@ -121,12 +121,7 @@ pub async fn run(connection: &Connection, output: Output, action: OperationActio
             print_status(output, &operation.info().await.map_err(crate::connect::explain)?);
         }
         OperationAction::Wait { id, poll_interval, wait_timeout } => {
-            let running = crate::resume::Running {
-                what: "operation",
-                id: &id,
-                wait: "operation wait",
-                cancel: "operation cancel",
-            };
+            let running = crate::resume::Running::new("operation", &id, "operation wait", Some("operation cancel"));
             let waiting = operations.get_untyped(&id).wait().poll_interval(poll_interval).timeout(wait_timeout);
             let response = running.wait(waiting).await.map_err(crate::connect::explain)?;
             print_response(&sdk, output, &id, &response).await?;

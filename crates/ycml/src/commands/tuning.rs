@@ -188,12 +188,13 @@ pub async fn tune(connection: &Connection, output: Output, args: TuneArgs) -> Re
         }
         return Ok(());
     }
-    running(task.id()).announce();
-    wait(output, &task, args.poll_interval).await
+    let running = running(task.id());
+    running.announce();
+    wait(output, &task, args.poll_interval, running).await
 }
 
 fn running(id: &str) -> crate::resume::Running<'_> {
-    crate::resume::Running { what: "tuning task", id, wait: "tuning wait", cancel: "tuning cancel" }
+    crate::resume::Running::new("tuning task", id, "tuning wait", Some("tuning cancel"))
 }
 
 /// Waits for a tuning task with a progress bar; prints the tuned model's URI.
@@ -201,11 +202,12 @@ async fn wait(
     output: Output,
     task: &yandex_cloud_ml_sdk::tuning::TuningTask,
     poll_interval: Duration,
+    running: crate::resume::Running<'_>,
 ) -> Result<(), String> {
     let bar = Bar::new();
     let waiting =
         task.wait().poll_interval(poll_interval).timeout(Duration::from_secs(72 * 3600)).on_progress(bar.callback());
-    let tuned = running(task.id()).wait(waiting).await;
+    let tuned = running.wait(waiting).await;
     bar.finish();
     let tuned = tuned.map_err(crate::connect::explain)?;
     match output {
@@ -235,7 +237,7 @@ pub async fn run(connection: &Connection, output: Output, action: TuningAction) 
         }
         TuningAction::Wait { id, poll_interval } => {
             let task = sdk.tuning().get(id).await.map_err(explain)?;
-            wait(output, &task, poll_interval).await?;
+            wait(output, &task, poll_interval, running(task.id())).await?;
         }
         TuningAction::Cancel { id } => {
             let task = sdk.tuning().get(id).await.map_err(explain)?;
