@@ -11,7 +11,7 @@ use yandex_cloud_ml_sdk::{
 };
 
 use super::{complete::ModelArgs, datasets::id_or_upload};
-use crate::{Output, connect::Connection, progress::Bar};
+use crate::{Output, connect::Connection};
 
 /// `ycml batch …`.
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -110,12 +110,7 @@ async fn wait(
     poll_interval: Duration,
     running: crate::resume::Running<'_>,
 ) -> Result<(), String> {
-    let bar = Bar::new();
-    let waiting =
-        task.wait().poll_interval(poll_interval).timeout(Duration::from_secs(72 * 3600)).on_progress(bar.callback());
-    let result = running.wait(waiting).await;
-    bar.finish();
-    let result = result.map_err(crate::connect::explain)?;
+    let result = crate::resume::with_bar(running, task.wait(), poll_interval).await?;
     match output {
         Output::Text => println!("task_id {}\nresult_dataset_id {}", task.id(), result.id()),
         Output::Json => println!("{}", json!({"task_id": task.id(), "result_dataset_id": result.id()})),

@@ -10,7 +10,7 @@ use yandex_cloud_ml_sdk::{
 };
 
 use super::datasets::id_or_upload;
-use crate::{Output, connect::Connection, progress::Bar};
+use crate::{Output, connect::Connection};
 
 /// `ycml tune`.
 #[derive(Debug, Clone, clap::Args)]
@@ -204,12 +204,7 @@ async fn wait(
     poll_interval: Duration,
     running: crate::resume::Running<'_>,
 ) -> Result<(), String> {
-    let bar = Bar::new();
-    let waiting =
-        task.wait().poll_interval(poll_interval).timeout(Duration::from_secs(72 * 3600)).on_progress(bar.callback());
-    let tuned = running.wait(waiting).await;
-    bar.finish();
-    let tuned = tuned.map_err(crate::connect::explain)?;
+    let tuned = crate::resume::with_bar(running, task.wait(), poll_interval).await?;
     match output {
         Output::Text => println!("{}", tuned.uri()),
         Output::Json => println!("{}", json!({"task_id": task.id(), "model_uri": tuned.uri()})),
