@@ -516,9 +516,7 @@ async fn answer(
     }
 }
 
-/// Cancels a running task: CANCELED at once (so a worker finishing now cannot complete it),
-/// then its worker stops and its operation ends cancelled. An error if it had finished.
-/// Batch's operations for `OperationService`: cancelled with their task.
+/// Batch's operations for `OperationService`: rebuilt from their task, cancelled with it.
 pub(crate) struct BatchOperations;
 
 impl super::OperationKind for BatchOperations {
@@ -545,16 +543,8 @@ impl super::OperationKind for BatchOperations {
                 details: vec![],
             })),
         });
-        Some(Operation {
-            id: task.operation_id.clone(),
-            description: String::new(),
-            created_at: task.created_at,
-            created_by: task.created_by.clone(),
-            modified_at: task.finished_at.or(task.started_at).or(task.created_at),
-            done,
-            metadata: Some(metadata(&task, 0, 0)),
-            result,
-        })
+        let times = [task.created_at, task.started_at, task.finished_at];
+        Some(super::task_operation(&task.operation_id, "", &task.created_by, times, metadata(&task, 0, 0), result))
     }
 
     fn cancel(&self, state: &State, id: &str) -> bool {
@@ -564,6 +554,8 @@ impl super::OperationKind for BatchOperations {
     }
 }
 
+/// Cancels a running task: CANCELED at once (so a worker finishing now cannot complete it),
+/// then its worker stops and its operation ends cancelled. An error if it had finished.
 pub(crate) fn cancel(state: &State, id: &str) -> Result<pb::BatchInferenceTask, Status> {
     let task = state.batch.tasks.update(id, |t| end(t, BatchStatus::Canceled, None))?;
     state.batch.stop(id);

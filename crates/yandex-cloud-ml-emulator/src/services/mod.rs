@@ -80,6 +80,28 @@ pub(crate) trait OperationKind: Send + Sync {
     fn cancel(&self, state: &State, id: &str) -> bool;
 }
 
+/// A task's operation as rebuilt from the task when the store no longer has it (evicted, or
+/// from before a restart): done once `result` is known, last changed when the task last did.
+pub(crate) fn task_operation(
+    id: &str,
+    description: &str,
+    created_by: &str,
+    [created, started, finished]: [Option<prost_types::Timestamp>; 3],
+    metadata: prost_types::Any,
+    result: Option<yandex_cloud_ml_proto::yandex::cloud::operation::operation::Result>,
+) -> Operation {
+    Operation {
+        id: id.to_owned(),
+        description: description.to_owned(),
+        created_at: created,
+        created_by: created_by.to_owned(),
+        modified_at: finished.or(started).or(created),
+        done: result.is_some(),
+        metadata: Some(metadata),
+        result,
+    }
+}
+
 /// A gRPC status as an operation's error.
 pub(crate) fn rpc_status(status: &Status) -> rpc::Status {
     rpc::Status { code: status.code() as i32, message: status.message().to_owned(), details: vec![] }

@@ -71,16 +71,8 @@ pub(crate) fn operation_of(state: &State, id: &str) -> Option<Operation> {
             details: vec![],
         }),
     });
-    Some(Operation {
-        id: task.task_id.clone(),
-        description: "Tuning".into(),
-        created_at: task.created_at,
-        created_by: task.created_by.clone(),
-        modified_at: task.finished_at.or(task.started_at).or(task.created_at),
-        done,
-        metadata: Some(metadata(&task, 0, 0)),
-        result,
-    })
+    let times = [task.created_at, task.started_at, task.finished_at];
+    Some(super::task_operation(&task.task_id, "Tuning", &task.created_by, times, metadata(&task, 0, 0), result))
 }
 
 /// Tuning's operations for `OperationService`: rebuilt from their task, cancelled with it.
