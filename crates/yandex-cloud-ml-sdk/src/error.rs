@@ -533,8 +533,29 @@ pub(crate) fn tls_rejection(error: &(dyn StdError + 'static)) -> Option<rustls::
     None
 }
 
+/// An error's text without its remedy: see [`Error::without_remedy`].
+pub struct WithoutRemedy<'a>(&'a Error);
+
+impl fmt::Display for WithoutRemedy<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.write(f, false)
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write(f, true)
+    }
+}
+
+impl Error {
+    /// The error's `Display` without the remedy in it, for a tool that says the
+    /// [`remedy`](Self::remedy) in its own terms (a command-line flag, a button).
+    pub fn without_remedy(&self) -> WithoutRemedy<'_> {
+        WithoutRemedy(self)
+    }
+
+    fn write(&self, f: &mut fmt::Formatter<'_>, with_remedy: bool) -> fmt::Result {
         let i = &self.inner;
         if let Some(m) = i.method {
             write!(f, "{m}: ")?;
@@ -555,7 +576,7 @@ impl fmt::Display for Error {
             _ => {}
         }
         f.write_str(if i.message.is_empty() { "<empty message>" } else { &i.message })?;
-        if let Some(remedy) = &i.remedy {
+        if let Some(remedy) = i.remedy.as_ref().filter(|_| with_remedy) {
             write!(f, "; {remedy}")?;
         }
         let mut extra = Vec::new();

@@ -89,7 +89,7 @@ mod wire_enum;
 
 pub use auth::{Credentials, Secret, ServiceAccountKey};
 pub use call::Call;
-pub use error::{Code, Error, ErrorKind, Remedy, Result};
+pub use error::{Code, Error, ErrorKind, Remedy, Result, WithoutRemedy};
 pub use retry::RetryPolicy;
 pub use sdk::{
     EMULATOR_API_KEY, EMULATOR_FOLDER_ID, ENV_API_ENDPOINT, ENV_EMULATOR_HOST, ENV_FOLDER_ID, Models, Sdk, SdkBuilder,

@@ -139,11 +139,41 @@ impl Service<http::Request<Body>> for Channel {
         // The usual case, an open connection, stays small: the future of making a connection
         // is many times the size of the one of sending a request.
         if let Some(mut open) = self.open() {
-            return Box::pin(open.send_request(request).map_err(failed));
+            let origin = self.0.origin.clone();
+            return Box::pin(
+                open.send_request(request).map_err(failed).and_then(|r| async move { grpc_only(r, &origin) }),
+            );
         }
         let channel = self.clone();
-        Box::pin(async move { channel.connection().await?.send_request(request).await.map_err(failed) })
+        Box::pin(async move {
+            let response = channel.connection().await?.send_request(request).await.map_err(failed)?;
+            grpc_only(response, &channel.0.origin)
+        })
     }
+}
+
+/// The response, if it is gRPC. Another server on the address (an HTTP/JSON API, a proxy's
+/// error page) is named as such, instead of its body being read as gRPC frames.
+fn grpc_only(
+    response: http::Response<hyper::body::Incoming>,
+    origin: &Uri,
+) -> std::result::Result<http::Response<hyper::body::Incoming>, Status> {
+    let content_type = response.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    if content_type.is_some_and(|t| t.starts_with("application/grpc")) {
+        return Ok(response);
+    }
+    let status = response.status();
+    let message = format!(
+        "{} answered HTTP {status} with content type {}, not gRPC: check that this is the API's \
+         address (an emulator's control port, for one, speaks HTTP/JSON)",
+        origin.authority().map_or("the server", |a| a.as_str()),
+        content_type.unwrap_or("(none)"),
+    );
+    // Gateways that are busy or restarting answer so too: those are worth a retry.
+    Err(match status.as_u16() {
+        429 | 502..=504 => Status::unavailable(message),
+        _ => Status::internal(message),
+    })
 }
 
 /// UNAVAILABLE for a connection that could not be made, saying why (refused, unreachable, a
