@@ -182,7 +182,10 @@ pub async fn run_as(name: &str, args: EmulatorArgs) -> std::io::Result<()> {
             builder = builder.script(rule);
         }
     }
-    let mut handle = builder.start(args.listen.as_str()).await?;
+    let mut handle = builder.start(args.listen.as_str()).await.map_err(|e| match e.kind() {
+        std::io::ErrorKind::AddrInUse => crate::server::cannot_listen(&args.listen, "the API", e),
+        _ => e,
+    })?;
     match &args.model {
         Some(path) => println!("{name}: {}; answers come from the local model {}", crate::ABOUT, path.display()),
         None => println!("{name}: {}; answers come from the deterministic built-in model", crate::ABOUT),

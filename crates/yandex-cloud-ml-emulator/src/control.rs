@@ -19,7 +19,6 @@ use axum::{
 };
 use serde::Deserialize;
 use serde_json::json;
-use tokio::net::TcpListener;
 
 use crate::{FaultRule, JournalEntry, OperationPolicy, ScriptRule, Stats, state::State};
 
@@ -158,7 +157,7 @@ pub(crate) async fn start(
     token: String,
     allow_remote: bool,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let listener = TcpListener::bind(addr).await?;
+    let listener = crate::server::bind(addr, "the control API").await?;
     let local = listener.local_addr()?;
     if !allow_remote && !local.ip().is_loopback() {
         return Err(std::io::Error::new(

@@ -24,7 +24,7 @@ use std::{
 use bytes::{Buf, Bytes};
 use prost_reflect::MessageDescriptor;
 use serde_json::Value;
-use tokio::{net::TcpListener, sync::oneshot};
+use tokio::sync::oneshot;
 use tonic::{
     Status,
     codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder},
@@ -239,7 +239,7 @@ impl ReplayServer {
     /// Serves `cassette` on `addr` (port 0 for a free port). Discovery answers are rewritten so
     /// that every service points at this server.
     pub async fn start(cassette: Cassette, addr: &str) -> std::io::Result<ReplayServer> {
-        let listener = TcpListener::bind(addr).await?;
+        let listener = crate::server::bind(addr, "the replay server").await?;
         let address = listener.local_addr()?;
         let used = vec![false; cassette.len()];
         let storage_used = vec![false; cassette.storage.len()];

@@ -1,7 +1,8 @@
 //! Accepting connections without being at the mercy of clients: a connection limit below the
 //! process's descriptor limit (connections over it are closed at once), a deadline for a new
 //! connection to start talking (slowloris), an accept loop that backs off when the process runs
-//! out of descriptors instead of spinning, and TCP_NODELAY for small streamed chunks.
+//! out of descriptors instead of spinning, and TCP_NODELAY for small streamed chunks. Binding
+//! names the address that could not be had.
 
 use std::{
     io,
@@ -18,6 +19,22 @@ use tokio::{
     sync::{OwnedSemaphorePermit, Semaphore},
     time::{Instant, Sleep},
 };
+
+/// Binds `addr` for `what` (`the API`, `the control API`); a failure names the address.
+pub(crate) async fn bind(addr: &str, what: &str) -> io::Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|e| cannot_listen(addr, what, e))
+}
+
+/// `e`, a failure to listen on `addr`, with the address named and, when it is taken, what to do.
+pub(crate) fn cannot_listen(addr: &str, what: &str, e: io::Error) -> io::Error {
+    let hint = match e.kind() {
+        io::ErrorKind::AddrInUse => {
+            "; another process (another emulator?) listens there: stop it, or choose another port (0 picks a free one)"
+        }
+        _ => "",
+    };
+    io::Error::new(e.kind(), format!("cannot listen on {addr} for {what}: {e}{hint}"))
+}
 use tonic::transport::server::{Connected, TcpConnectInfo};
 
 /// How many bytes a new connection must send before the handshake deadline: the HTTP/2
