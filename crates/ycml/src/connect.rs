@@ -1,9 +1,11 @@
-//! Global flags: folder, credentials and where the API lives; and SDK errors said in the CLI's
-//! own terms (flags and environment variables instead of builder methods).
+//! Global flags: folder, credentials and where the API lives, with the `yc` profile filling in
+//! what flags and the environment leave out.
 
 use std::{net::IpAddr, path::PathBuf, time::Duration};
 
-use yandex_cloud_ml_sdk::{Credentials, Error, Remedy, Sdk, Tls};
+use yandex_cloud_ml_sdk::{Credentials, Sdk, Tls};
+
+use crate::{error::CliError, profile::YcProfile};
 
 /// Connection options shared by every command. `Debug` shows which credentials were given,
 /// never their values.
@@ -11,43 +13,50 @@ use yandex_cloud_ml_sdk::{Credentials, Error, Remedy, Sdk, Tls};
 #[command(next_help_heading = "Connection and credentials")]
 pub struct Connection {
     /// Folder id (model URIs are gpt://FOLDER/MODEL/VERSION).
-    #[arg(long, global = true, env = "YC_FOLDER_ID")]
+    #[arg(long, global = true, hide = true, env = "YC_FOLDER_ID")]
     pub folder_id: Option<String>,
     /// API key.
-    #[arg(long, global = true, env = "YC_API_KEY", hide_env_values = true)]
+    #[arg(long, global = true, hide = true, env = "YC_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
     /// IAM token.
-    #[arg(long, global = true, env = "YC_IAM_TOKEN", hide_env_values = true)]
+    #[arg(long, global = true, hide = true, env = "YC_IAM_TOKEN", hide_env_values = true)]
     pub iam_token: Option<String>,
     /// OAuth token (exchanged for IAM tokens).
-    #[arg(long, global = true, env = "YC_OAUTH_TOKEN", hide_env_values = true)]
+    #[arg(long, global = true, hide = true, env = "YC_OAUTH_TOKEN", hide_env_values = true)]
     pub oauth_token: Option<String>,
     /// Service-account authorized key file (JSON).
-    #[arg(long, global = true, env = "YC_SERVICE_ACCOUNT_KEY_FILE")]
+    #[arg(long, global = true, hide = true, env = "YC_SERVICE_ACCOUNT_KEY_FILE")]
     pub service_account_key: Option<PathBuf>,
     /// Endpoint discovery at HOST:PORT (default api.cloud.yandex.net:443).
-    #[arg(long, global = true, env = "YC_API_ENDPOINT")]
+    #[arg(long, global = true, hide = true, env = "YC_API_ENDPOINT")]
     pub api_endpoint: Option<String>,
     /// Send every call to HOST:PORT, without discovery (plaintext for loopback, TLS otherwise).
-    #[arg(long, global = true, env = "YCML_ENDPOINT", conflicts_with = "api_endpoint")]
+    #[arg(long, global = true, hide = true, env = "YCML_ENDPOINT", conflicts_with = "api_endpoint")]
     pub endpoint: Option<String>,
     /// Use the local emulator at HOST:PORT (discovery, plaintext, dev credentials).
-    #[arg(long, global = true, env = "YCML_EMULATOR_HOST", conflicts_with_all = ["endpoint", "api_endpoint"])]
+    #[arg(long, global = true, hide = true, env = "YCML_EMULATOR_HOST", conflicts_with_all = ["endpoint", "api_endpoint"])]
     pub emulator: Option<String>,
     /// Also trust the CA certificate(s) in this PEM file, e.g. of a TLS-inspecting proxy
     /// (SSL_CERT_FILE is honoured too).
-    #[arg(long, global = true, value_name = "FILE", env = "SSL_CERT_FILE")]
+    #[arg(long, global = true, hide = true, value_name = "FILE", env = "SSL_CERT_FILE")]
     pub ca_cert: Option<PathBuf>,
     /// Use TLS even to a loopback address (e.g. `ycml emulator --tls-self-signed`).
-    #[arg(long, global = true, conflicts_with = "insecure")]
+    #[arg(long, global = true, hide = true, conflicts_with = "insecure")]
     pub tls: bool,
     /// Allow plaintext to a non-loopback --endpoint (credentials travel unencrypted).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, hide = true)]
     pub insecure: bool,
+    /// The yc CLI profile that supplies the folder, endpoint and credentials flags and the
+    /// environment leave out (default: yc's active profile).
+    #[arg(long, global = true, hide = true, env = "YCML_PROFILE", value_name = "NAME")]
+    pub profile: Option<String>,
     /// Overall timeout of each call, retries included (seconds, or 500ms, 30s, 2m, 1h; default: each
     /// call's own, 180 s for a completion).
-    #[arg(long, global = true, value_name = "DURATION", value_parser = crate::seconds::parse)]
+    #[arg(long, global = true, hide = true, value_name = "DURATION", value_parser = crate::seconds::parse)]
     pub timeout: Option<Duration>,
+    /// Log request and response payloads (`-vv`).
+    #[arg(skip)]
+    pub log_payloads: bool,
 }
 
 impl std::fmt::Debug for Connection {
@@ -65,6 +74,7 @@ impl std::fmt::Debug for Connection {
             .field("ca_cert", &self.ca_cert)
             .field("tls", &self.tls)
             .field("insecure", &self.insecure)
+            .field("profile", &self.profile)
             .field("timeout", &self.timeout)
             .finish()
     }
@@ -86,31 +96,49 @@ impl Connection {
         }
     }
 
-    /// Builds the SDK from the flags (and the environment through clap's `env`).
-    pub fn sdk(&self) -> Result<Sdk, String> {
-        let mut builder = Sdk::builder();
+    /// The `yc` profile to fall back on: `--profile`, else the active one (none for the
+    /// emulator, which needs neither folder nor credentials).
+    fn profile(&self) -> Result<Option<YcProfile>, CliError> {
+        if self.emulator.is_some() && self.profile.is_none() {
+            return Ok(None);
+        }
+        YcProfile::load(self.profile.as_deref())
+    }
+
+    /// Builds the SDK from the flags, the environment (through clap's `env`) and, for what they
+    /// leave out, the `yc` profile.
+    pub async fn sdk(&self) -> Result<Sdk, CliError> {
+        let profile = self.profile()?;
+        let mut builder = Sdk::builder().log_payloads(self.log_payloads);
         if let Some(addr) = &self.emulator {
+            listening(addr, "--emulator").await?;
             builder = builder.emulator(addr);
             if self.tls {
                 builder = builder.tls(Tls::Enabled);
             }
         }
-        if let Some(addr) = &self.api_endpoint {
+        let api_endpoint = self.api_endpoint.as_ref().or(profile.as_ref().and_then(|p| p.endpoint.as_ref()));
+        if let (Some(addr), None, None) = (api_endpoint, &self.emulator, &self.endpoint) {
             builder = builder.discovery_endpoint(addr).tls(self.tls_for(addr));
         }
         if let Some(addr) = &self.endpoint {
+            if is_loopback(addr) {
+                listening(addr, "--endpoint").await?;
+            }
             builder = builder.endpoint(addr).tls(self.tls_for(addr));
         }
         if let Some(path) = &self.ca_cert {
             let pem = std::fs::read(path).map_err(|e| format!("--ca-cert {}: {e}", path.display()))?;
             builder = builder.ca_certificate_pem(pem);
         }
-        match &self.folder_id {
+        match self.folder_id.as_ref().or(profile.as_ref().and_then(|p| p.folder_id.as_ref())) {
             Some(folder) => builder = builder.folder_id(folder),
             None if self.emulator.is_none() => {
-                return Err("no folder: pass --folder-id FOLDER or set YC_FOLDER_ID \
-                            (to work offline, use --emulator HOST:PORT with a running `ycml emulator`)"
-                    .into());
+                return Err(CliError::with_hint(
+                    "no folder",
+                    "pass --folder-id FOLDER, set YC_FOLDER_ID, or choose a yc profile with a folder-id; to work \
+                     offline, use --emulator HOST:PORT with a running `ycml emulator`",
+                ));
             }
             None => {}
         }
@@ -121,47 +149,69 @@ impl Connection {
         } else if let Some(t) = &self.oauth_token {
             Some(Credentials::oauth_token(t.as_str()))
         } else if let Some(path) = &self.service_account_key {
-            Some(Credentials::service_account_key_file(path).map_err(explain)?)
+            Some(Credentials::service_account_key_file(path)?)
+        } else if let Some(p) = &profile {
+            p.credentials()?
         } else {
             None
         };
         if let Some(c) = credentials {
             builder = builder.credentials(c);
         }
-        builder.build().map_err(explain)
+        Ok(builder.build()?)
     }
 
     /// The per-call timeout, if given.
     pub fn timeout(&self) -> Option<Duration> {
         self.timeout.filter(|t| !t.is_zero())
     }
+
+    /// Where the folder and the credentials come from, for `ycml --help` (and `-v`).
+    pub fn sources() -> String {
+        let env = |var: &str| std::env::var_os(var).is_some_and(|v| !v.is_empty());
+        let profile = match YcProfile::load(std::env::var("YCML_PROFILE").ok().as_deref()) {
+            Ok(p) => p,
+            Err(e) => return format!("Folder and credentials: {e}"),
+        };
+        let folder = if env("YC_FOLDER_ID") {
+            "YC_FOLDER_ID".to_owned()
+        } else if let Some(p) = profile.as_ref().filter(|p| p.folder_id.is_some()) {
+            format!("yc profile `{}` ({})", p.name, p.folder_id.as_deref().unwrap_or_default())
+        } else {
+            "none: pass --folder-id".to_owned()
+        };
+        let credentials = ["YC_API_KEY", "YC_IAM_TOKEN", "YC_OAUTH_TOKEN", "YC_SERVICE_ACCOUNT_KEY_FILE"]
+            .into_iter()
+            .find(|v| env(v))
+            .map(str::to_owned)
+            .or_else(|| {
+                let p = profile.as_ref()?;
+                Some(format!("yc profile `{}` ({})", p.name, p.credentials_kind()?))
+            })
+            .unwrap_or_else(|| "the SDK's chain (VM metadata service, YC_TOKEN, `yc iam create-token`)".to_owned());
+        format!(
+            "Unless flags say otherwise, the folder comes from {folder}, the credentials from {credentials}.\n\
+             Flags win over the environment, which wins over the yc CLI's profile (--profile, else `current` in \
+             ~/.config/yandex-cloud/config.yaml)."
+        )
+    }
 }
 
-/// An SDK error in the CLI's terms: the SDK's structured remedy said with flags and
-/// environment variables instead of builder methods.
-pub fn explain(e: Error) -> String {
-    let text = e.to_string();
-    let Some(remedy) = e.remedy() else { return text };
-    let said = match remedy {
-        Remedy::RaiseTimeout { .. } => "raise it with --timeout SECONDS if the call needs longer".to_owned(),
-        Remedy::SetFolderId => "pass --folder-id FOLDER or set YC_FOLDER_ID".to_owned(),
-        Remedy::ProvideCredentials => "pass --api-key, --iam-token, --oauth-token or --service-account-key (or set \
-             YC_API_KEY, YC_IAM_TOKEN, YC_OAUTH_TOKEN, YC_SERVICE_ACCOUNT_KEY_FILE); to work offline, use \
-             --emulator HOST:PORT with a running `ycml emulator`"
-            .to_owned(),
-        Remedy::TrustCertificateAuthority => {
-            "if a corporate proxy or a private CA signs it, trust that CA with --ca-cert FILE (or SSL_CERT_FILE)"
-                .to_owned()
-        }
-        Remedy::CheckEndpoint => "if the host name is wrong, check --endpoint or --api-endpoint".to_owned(),
-        Remedy::SetServiceEndpoint { .. } => "send every call to one address with --endpoint HOST:PORT".to_owned(),
-        Remedy::AllowOverwrite { .. } => "remove it or pass --exist-ok".to_owned(),
-        Remedy::ChooseChunkSize { min, max } => {
-            format!("choose --chunk-size between {} and {} (MiB)", min.div_ceil(1 << 20), max >> 20)
-        }
-        Remedy::WaitForCompletion { id } => format!("wait for {id} to finish, then ask again"),
-        Remedy::Reattach { id } => format!("it keeps running; come back to it with its id {id}"),
-        _ => return text,
-    };
-    text.replace(&format!("; {remedy}"), &format!("; {said}"))
+/// Fails fast, naming the address, when nothing listens on a loopback address: a local
+/// emulator that is not running is a mistake to report at once, not a transient failure to
+/// retry for seconds.
+async fn listening(address: &str, flag: &str) -> Result<(), CliError> {
+    if !is_loopback(address) {
+        return Ok(());
+    }
+    let connect = tokio::net::TcpStream::connect(address);
+    match tokio::time::timeout(Duration::from_secs(2), connect).await {
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => Err(CliError::with_hint(
+            format!("nothing is listening on {address} ({flag})"),
+            format!("is the emulator running? Start one with `ycml emulator --listen {address}`"),
+        )),
+        Ok(Err(e)) => Err(format!("cannot connect to {address} ({flag}): {e}").into()),
+        // Connected, or slow to answer: the call itself will tell.
+        _ => Ok(()),
+    }
 }

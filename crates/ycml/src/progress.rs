@@ -1,53 +1,93 @@
-//! Progress bars on stderr for long work (uploads, validation, tuning), drawn from the SDK's
-//! progress reports. Hidden when stderr is not a terminal, so scripts and logs stay clean.
+//! Progress bars on stderr for long work (uploads, validation, tuning, batch runs), drawn from
+//! the SDK's progress reports. Each stage gets its own bar, named in words and counted in its
+//! unit; a bar ends (and stays on screen, complete) when its stage ends. Nothing is drawn
+//! before the first report, nor when stderr is not a terminal, so scripts and logs stay clean.
 
 use std::sync::{Arc, Mutex};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use yandex_cloud_ml_sdk::operations::{Progress, ProgressUnit};
 
-/// One bar that follows the stages of a piece of work.
+/// The bars of one piece of work.
 pub struct Bar {
+    current: Mutex<Option<Stage>>,
+}
+
+/// The stage shown: its bar, and what it was made for.
+struct Stage {
     bar: ProgressBar,
-    /// The stage shown: its name, unit, and whether its total is known.
-    stage: Mutex<Option<(String, ProgressUnit, bool)>>,
+    name: String,
+    unit: ProgressUnit,
+    known_total: bool,
+}
+
+/// A stage as words: `IN_PROGRESS` → `in progress`.
+fn words(stage: &str) -> String {
+    stage.to_lowercase().replace('_', " ")
+}
+
+fn unit_name(unit: ProgressUnit) -> &'static str {
+    match unit {
+        ProgressUnit::Rows => "rows",
+        ProgressUnit::Batches => "batches",
+        ProgressUnit::Steps => "steps",
+        _ => "",
+    }
+}
+
+fn style(unit: ProgressUnit, known_total: bool) -> ProgressStyle {
+    let template = match (unit, known_total) {
+        (ProgressUnit::Bytes, true) => "{msg:>12} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+        (ProgressUnit::None, _) => "{spinner} {msg} {elapsed}",
+        (_, true) => "{msg:>12} [{bar:30}] {pos}/{len} {unit} {rate} eta {eta}",
+        (ProgressUnit::Bytes, false) => "{spinner} {msg} {bytes} {binary_bytes_per_sec}",
+        (_, false) => "{spinner} {msg} {pos} {unit} {elapsed}",
+    };
+    let unit = unit_name(unit);
+    ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .with_key("unit", move |_: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = w.write_str(unit);
+        })
+        // One decimal is all a rate of rows or steps needs.
+        .with_key("rate", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = write!(w, "{:.1}/s", s.per_sec());
+        })
+        .progress_chars("=> ")
 }
 
 impl Bar {
     pub fn new() -> Arc<Bar> {
-        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-        Arc::new(Bar { bar, stage: Mutex::new(None) })
+        Arc::new(Bar { current: Mutex::new(None) })
     }
 
-    fn style(unit: ProgressUnit, known_total: bool) -> ProgressStyle {
-        let template = match (unit, known_total) {
-            (ProgressUnit::Bytes, true) => {
-                "{msg:>10} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}"
-            }
-            (_, true) => "{msg:>10} [{bar:30}] {pos}/{len} {per_sec} eta {eta}",
-            (ProgressUnit::Bytes, false) => "{spinner} {msg} {bytes} {binary_bytes_per_sec}",
-            (_, false) => "{spinner} {msg} {pos} {elapsed}",
-        };
-        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> ")
-    }
-
-    /// Shows a report: a new stage restarts the bar in that stage's unit.
+    /// Shows a report: a new stage ends the bar of the one before and starts its own.
     pub fn report(&self, p: &Progress) {
-        let mut stage = self.stage.lock().unwrap_or_else(|e| e.into_inner());
-        // A new stage, or a total that became known, restyles the bar.
-        let key = (p.stage.clone(), p.unit, p.total.is_some());
-        if stage.as_ref() != Some(&key) {
-            if stage.as_ref().is_none_or(|(name, unit, _)| (name, unit) != (&key.0, &key.1)) {
-                self.bar.reset();
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        let total = p.total.filter(|t| *t > 0);
+        let same_stage = current.as_ref().is_some_and(|s| s.name == p.stage && s.unit == p.unit);
+        if !same_stage {
+            if let Some(done) = current.take() {
+                done.bar.finish();
             }
-            self.bar.set_style(Self::style(p.unit, p.total.is_some()));
-            self.bar.set_message(p.stage.clone());
-            *stage = Some(key);
+            let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
+            bar.set_style(style(p.unit, total.is_some()));
+            bar.set_message(words(&p.stage));
+            if p.unit == ProgressUnit::None || total.is_none() {
+                bar.enable_steady_tick(std::time::Duration::from_millis(200));
+            }
+            *current = Some(Stage { bar, name: p.stage.clone(), unit: p.unit, known_total: total.is_some() });
         }
-        if let Some(total) = p.total {
-            self.bar.set_length(total);
+        let Some(stage) = current.as_mut() else { return };
+        if let Some(total) = total {
+            if !stage.known_total {
+                stage.bar.set_style(style(p.unit, true));
+                stage.bar.disable_steady_tick();
+                stage.known_total = true;
+            }
+            stage.bar.set_length(total);
         }
-        self.bar.set_position(p.done);
+        stage.bar.set_position(p.done);
     }
 
     /// A reporting function for the SDK's `on_progress`.
@@ -56,7 +96,24 @@ impl Bar {
         move |p| bar.report(p)
     }
 
-    pub fn finish(&self) {
-        self.bar.finish_and_clear();
+    /// Ends the last bar: left on screen, complete, when the work succeeded; cleared when it
+    /// did not (the error says why).
+    pub fn finish(&self, succeeded: bool) {
+        if let Some(stage) = self.current.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            if succeeded {
+                stage.bar.finish();
+            } else {
+                stage.bar.finish_and_clear();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn stages_read_as_words() {
+        assert_eq!(super::words("IN_PROGRESS"), "in progress");
+        assert_eq!(super::words("validating"), "validating");
     }
 }

@@ -65,16 +65,16 @@ impl<'a> Running<'a> {
     }
 }
 
-/// Waits for a task's `wait` with a progress bar (cleared at the end) and the Ctrl-C handling of
-/// `running`; long work (tuning, batch) gives up after 72 hours, as the SDK does.
+/// Waits for a task's `wait` with a progress bar and the Ctrl-C handling of `running`; long
+/// work (tuning, batch) gives up after 72 hours, as the SDK does.
 pub async fn with_bar<T: Send + 'static>(
     running: Running<'_>,
     wait: yandex_cloud_ml_sdk::operations::Wait<T>,
     poll_interval: std::time::Duration,
-) -> Result<T, String> {
+) -> Result<T, crate::error::CliError> {
     let bar = crate::progress::Bar::new();
     let waiting = wait.poll_interval(poll_interval).timeout(std::time::Duration::from_secs(72 * 3600));
     let done = running.wait(waiting.on_progress(bar.callback())).await;
-    bar.finish();
-    done.map_err(crate::connect::explain)
+    bar.finish(done.is_ok());
+    Ok(done?)
 }

@@ -8,8 +8,22 @@ use std::{
 use serde_json::{Value, json};
 use yandex_cloud_ml_emulator::{Emulator, EmulatorHandle, OperationPolicy};
 
+/// A fresh home directory: no yc profile, no chat history, unless a test writes them.
+fn temp_home(name: &str) -> std::path::PathBuf {
+    let home = std::env::temp_dir().join(format!("ycml-cli-{}-home-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    std::fs::create_dir_all(&home).unwrap();
+    home
+}
+
 fn ycml(emulator: &EmulatorHandle, args: &[&str], stdin: Option<&str>) -> Output {
+    ycml_at(emulator, &std::env::temp_dir().join("ycml-cli-no-home"), args, stdin)
+}
+
+/// `ycml --emulator … ARGS` with HOME at `home`.
+fn ycml_at(emulator: &EmulatorHandle, home: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ycml"));
+    cmd.env("HOME", home).env_remove("XDG_STATE_HOME");
     cmd.args(["--emulator", &emulator.endpoint()]).args(args);
     for var in
         ["YC_API_KEY", "YC_IAM_TOKEN", "YC_OAUTH_TOKEN", "YC_FOLDER_ID", "YCML_ENDPOINT", "YC_SERVICE_ACCOUNT_KEY_FILE"]
@@ -115,12 +129,17 @@ async fn streaming_prints_the_whole_answer_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn deferred_then_operation_get_wait_and_cancel() {
     let e = Emulator::builder().operations(OperationPolicy::AfterPolls(2)).start("127.0.0.1:0").await.unwrap();
-    let id = stdout(&ycml(&e, &["complete", "--deferred", "later"], None)).trim().to_owned();
+    let started = stdout(&ycml(&e, &["complete", "--deferred", "later"], None));
+    let id = started.strip_prefix("operation_id  ").unwrap().trim().to_owned();
     assert_eq!(id.len(), 20);
-    assert_eq!(stdout(&ycml(&e, &["operation", "get", &id], None)), format!("{id} running\n"));
+    let status = stdout(&ycml(&e, &["operation", "get", &id], None));
+    assert!(status.starts_with(&format!("id           {id}\nstatus       running\n")), "{status}");
     assert_eq!(stdout(&ycml(&e, &["operation", "wait", "--poll-interval", "0.01", &id], None)), "Echo: later\n");
     e.control().set_operation_policy(OperationPolicy::Manual);
-    let id = stdout(&ycml(&e, &["complete", "--deferred", "never"], None)).trim().to_owned();
+    let id = json_lines(&ycml(&e, &["--output", "json", "complete", "--deferred", "never"], None))[0]["operation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let out = stdout(&ycml(&e, &["--output", "json", "operation", "cancel", &id], None));
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!((v["status"].as_str(), v["error"]["code"].as_str()), (Some("failed"), Some("CANCELLED")));
@@ -139,12 +158,15 @@ async fn tools_json_schema_and_tokenize() {
     let out = stdout(&ycml(&e, &["complete", "--json-schema", &schema, "n is 7"], None));
     assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), json!({"n": 7}));
     let out = stdout(&ycml(&e, &["tokenize", "ping"], None));
-    assert!(out.starts_with("1\t<s>\t(special)\n") && out.trim_end().ends_with("tokens"), "{out}");
+    assert!(out.starts_with("ID     TEXT    SPECIAL\n1      <s>     true\n"), "{out}");
     // A token with a line break is printed escaped: one token per line whatever the text.
-    let out = stdout(&ycml(&e, &["tokenize", "two\nlines"], None));
-    let lines: Vec<&str> = out.lines().collect();
-    let count: usize = lines.last().unwrap().split(' ').next().unwrap().parse().unwrap();
-    assert_eq!(lines.len(), count + 1, "{out}");
+    let tokenized = ycml(&e, &["tokenize", "two\nlines"], None);
+    let out = stdout(&tokenized);
+    let count: usize = String::from_utf8_lossy(&tokenized.stderr).split(' ').next().unwrap().parse().unwrap();
+    assert_eq!(out.lines().count(), count + 1, "a header and a line per token: {out}");
+    // Tokenizing takes only the options it uses.
+    let refused = ycml(&e, &["tokenize", "--temperature", "0.5", "hi"], None);
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
     // Completion scripts for the shells.
     let script = stdout(&ycml(&e, &["completion", "bash"], None));
     assert!(script.contains("_ycml()") && script.contains("tuning"), "{}", &script[..script.len().min(200)]);
@@ -153,8 +175,13 @@ async fn tools_json_schema_and_tokenize() {
 #[tokio::test(flavor = "multi_thread")]
 async fn chat_keeps_history() {
     let e = emulator().await;
-    let out = stdout(&ycml(&e, &["chat", "--system", "sys"], Some("first\nsecond\n/reset\nthird\n/exit\n")));
-    assert_eq!(out, "Echo: first\nEcho: second\n(history cleared)\nEcho: third\n");
+    let home = temp_home("chat");
+    let chat =
+        ycml_at(&e, &home, &["chat", "--system", "sys"], Some("first\nsecond\n/reset\n/nonsense\nthird\n/exit\n"));
+    assert_eq!(stdout(&chat), "Echo: first\nEcho: second\nEcho: third\n");
+    let said = String::from_utf8_lossy(&chat.stderr);
+    assert!(said.contains("(conversation cleared)"), "{said}");
+    assert!(said.contains("unknown command /nonsense (not sent); /help lists the commands"), "{said}");
     let journal = e.control().journal();
     let completions: Vec<&Value> =
         journal.iter().filter(|j| j.method.ends_with("TextGenerationService/Completion")).map(|j| &j.request).collect();
@@ -205,26 +232,64 @@ async fn endpoint_flag_sends_everything_to_one_address_without_discovery() {
     assert_eq!(stdout(&out), "Echo: direct\n");
     let methods: Vec<String> = e.control().journal().into_iter().map(|j| j.method).collect();
     assert_eq!(methods, ["yandex.cloud.ai.foundation_models.v1.TextGenerationService/Completion"]);
-    // A closed loopback port: the connection is refused, retried until --timeout, and the error
-    // says both.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_ycml"))
-        .args(["--endpoint", &closed.to_string(), "--folder-id", "f", "--api-key", "k", "--timeout", "0.5"])
-        .args(["complete", "x"])
-        .env_remove("YCML_EMULATOR_HOST")
-        .output()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connection_mistakes_are_fast_and_say_what_to_check() {
+    // A closed loopback port: no emulator there. Said at once, with the address, not retried.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    for flag in ["--emulator", "--endpoint"] {
+        let started = std::time::Instant::now();
+        let out = bare(&[flag, &closed, "--folder-id", "f", "complete", "x"]).output().unwrap();
+        let took = started.elapsed();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert_eq!(
+            stderr,
+            format!(
+                "ycml: nothing is listening on {closed} ({flag})\nhint: is the emulator running? Start one with \
+                 `ycml emulator --listen {closed}`\n"
+            )
+        );
+        assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    }
+    // The emulator's control port given for its API port: named as not gRPC, not retried.
+    let mut control = bare(&["emulator", "--listen", "127.0.0.1:0", "--control-listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .spawn()
         .unwrap();
+    let lines: Vec<String> =
+        BufReader::new(control.stdout.take().unwrap()).lines().take(3).map(Result::unwrap).collect();
+    let api = lines.iter().find_map(|l| l.strip_prefix("listening on ")).unwrap().to_owned();
+    let control_addr = lines
+        .iter()
+        .find_map(|l| l.split("http://").nth(1))
+        .map(|rest| rest.split(['/', ' ']).next().unwrap().to_owned())
+        .unwrap_or_else(|| panic!("no control address in {lines:?}"));
+    let out = bare(&["--emulator", &control_addr, "complete", "x"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("retrying TextGenerationService/Completion (attempt 2 of 5"), "{stderr}");
-    assert!(stderr.contains("deadline of 500ms exceeded; the previous attempt failed: transport error"), "{stderr}");
-    assert!(stderr.contains("refused") && stderr.contains("; raise it with --timeout SECONDS"), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{control_addr} answered HTTP 403 Forbidden with content type application/json, not gRPC"
+        )) && !stderr.contains("compression flag")
+            && !stderr.contains("attempts"),
+        "{stderr}"
+    );
+    // A second emulator on the same address: the address is named.
+    let taken = bare(&["emulator", "--listen", &api]).output().unwrap();
+    control.kill().unwrap();
+    let _ = control.wait();
+    let stderr = String::from_utf8_lossy(&taken.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen on {api} for the API: ")) && stderr.contains("another emulator?"),
+        "{stderr}"
+    );
 }
 
 /// A command line with no connection settings from the environment.
 fn bare(args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ycml"));
-    cmd.args(args);
+    cmd.args(args).env("HOME", std::env::temp_dir().join("ycml-cli-no-home")).env_remove("XDG_STATE_HOME");
     for var in [
         "YC_API_KEY",
         "YC_IAM_TOKEN",
@@ -237,6 +302,7 @@ fn bare(args: &[&str]) -> Command {
         "YC_TOKEN",
         "SSL_CERT_FILE",
         "YCML_LOG",
+        "YCML_PROFILE",
     ] {
         cmd.env_remove(var);
     }
@@ -304,14 +370,124 @@ fn errors_speak_of_flags_and_point_offline_users_to_the_emulator() {
 }
 
 #[test]
-fn connection_options_have_their_own_help_section() {
-    let out = bare(&["complete", "--help"]).output().unwrap();
+fn connection_options_are_listed_once_in_the_top_help() {
+    let out = bare(&["--help"]).output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
     let section = help.find("Connection and credentials:").expect("a connection section");
-    for flag in ["--folder-id", "--api-key", "--emulator", "--ca-cert"] {
+    for flag in ["--folder-id", "--api-key", "--emulator", "--ca-cert", "--profile", "--output", "--verbose"] {
         assert!(help.find(flag).is_some_and(|at| at > section), "{flag} under the connection heading:\n{help}");
     }
-    assert!(help.find("--temperature").is_some_and(|at| at < section), "{help}");
+    assert!(help.contains("the folder comes from none: pass --folder-id"), "{help}");
+    // A subcommand's help shows its own options, and says where the others are.
+    let out = bare(&["complete", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("--temperature") && !help.contains("--folder-id") && !help.contains("--api-key"), "{help}");
+    assert!(help.trim_end().ends_with("Connection, output and logging options: see `ycml --help`."), "{help}");
+    // A usage error does not present options filled from the environment as required.
+    let out = bare(&["tune"]).env("YC_FOLDER_ID", "b1genv").env("SSL_CERT_FILE", "/dev/null").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(err.contains("Usage: ycml tune --train <FILE|ID>\n") && !err.contains("--folder-id"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_yc_profile_supplies_folder_and_credentials() {
+    let e = emulator().await;
+    let home = temp_home("yc");
+    let config = home.join(".config/yandex-cloud");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("config.yaml"),
+        "current: work\nprofiles:\n  work:\n    token: y0_profiletoken\n    folder-id: b1gprofilefolder\n  \
+         other:\n    folder-id: b1gotherfolder\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let mut cmd = bare(&["--endpoint", &e.endpoint()]);
+        cmd.args(args).env("HOME", &home).output().unwrap()
+    };
+    assert_eq!(stdout(&run(&["complete", "hi"])), "Echo: hi\n");
+    let journal = e.control().journal();
+    let completion = journal.iter().find(|j| j.method.ends_with("/Completion")).unwrap();
+    assert!(completion.request["modelUri"].as_str().unwrap().starts_with("gpt://b1gprofilefolder/"));
+    // The OAuth token of the profile was exchanged for an IAM token.
+    assert!(journal.iter().any(|j| j.method.ends_with("IamTokenService/Create")), "{journal:?}");
+    // Another profile by name; flags win over it.
+    stdout(&run(&["--profile", "other", "--api-key", "k", "complete", "hi"]));
+    let last = e.control().journal().pop().unwrap();
+    assert!(last.request["modelUri"].as_str().unwrap().starts_with("gpt://b1gotherfolder/"));
+    stdout(&run(&["--folder-id", "b1gflag", "complete", "hi"]));
+    assert!(e.control().journal().pop().unwrap().request["modelUri"].as_str().unwrap().starts_with("gpt://b1gflag/"));
+    let missing = run(&["--profile", "nope", "complete", "hi"]);
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(err.contains("has no profile `nope`; its profiles: work, other"), "{err}");
+    // The top help says which source won.
+    let help = bare(&["--help"]).env("HOME", &home).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains(
+            "the folder comes from yc profile `work` (b1gprofilefolder), the credentials from yc profile \
+                       `work` (OAuth token)"
+        ),
+        "{help}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verbose_shows_calls_and_timings_and_models_are_listed() {
+    let e = emulator().await;
+    let out = ycml(&e, &["-v", "complete", "hi"], None);
+    assert_eq!(stdout(&out), "Echo: hi\n");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("TextGenerationService/Completion") && said.contains("time.busy"), "{said}");
+    assert!(!said.contains("request payload") && !said.contains('\x1b'), "no payloads, no colours in a pipe: {said}");
+    let payloads = ycml(&e, &["-vv", "complete", "hi"], None);
+    let said = String::from_utf8_lossy(&payloads.stderr);
+    assert!(said.contains("request payload") && said.contains("response payload"), "{said}");
+    let quiet = ycml(&e, &["complete", "hi"], None);
+    assert!(quiet.stderr.is_empty(), "{quiet:?}");
+    let models = stdout(&ycml(&e, &["models"], None));
+    assert!(models.starts_with("NAME ") && models.contains("\nyandexgpt-lite "), "{models}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chat_prints_tool_calls_and_answers_them() {
+    let e = emulator().await;
+    let tool = write_temp(
+        "chat-sum.json",
+        &json!({"name": "sum", "parameters": {"type": "object", "properties": {"numbers": {"type": "array", "items": {"type": "integer"}}}}}),
+    );
+    let args = ["chat", "--tool", &tool, "--tool-choice", "required"];
+    let out = stdout(&ycml(&e, &args, Some("add 2 and 3\n/result sum 5\n")));
+    assert!(out.starts_with("tool call: sum {\"numbers\":[2,3]}\n"), "{out}");
+    let last = e.control().journal().pop().unwrap().request;
+    let messages = last["messages"].as_array().unwrap();
+    assert_eq!(messages[2]["toolResultList"]["toolResults"][0]["functionResult"]["content"], "5", "{last}");
+    // With --output json, each answer is a whole result document.
+    let out = stdout(&ycml(&e, &[&["--output", "json"], &args[..]].concat(), Some("add 2 and 3\n")));
+    let result: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(result["alternatives"][0]["status"], "TOOL_CALLS", "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chat_saves_loads_and_continues_conversations() {
+    let e = emulator().await;
+    let home = temp_home("continue");
+    let saved = home.join("saved.json");
+    let script = format!("one\n/save {}\ntwo\n", saved.display());
+    stdout(&ycml_at(&e, &home, &["chat"], Some(&script)));
+    let file: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    assert_eq!(file, vec![json!({"role": "user", "text": "one"}), json!({"role": "assistant", "text": "Echo: one"})]);
+    // --continue goes on from the whole last conversation (four messages).
+    stdout(&ycml_at(&e, &home, &["chat", "--continue"], Some("three\n")));
+    let sent = e.control().journal().pop().unwrap().request;
+    assert_eq!(sent["messages"].as_array().unwrap().len(), 5, "{sent}");
+    // --load (and /load) start from a saved file.
+    stdout(&ycml_at(&e, &home, &["chat", "--load", saved.to_str().unwrap()], Some("again\n")));
+    let sent = e.control().journal().pop().unwrap().request;
+    assert_eq!(sent["messages"].as_array().unwrap().len(), 3, "{sent}");
+    let none = ycml_at(&e, &temp_home("nothing-saved"), &["chat", "--continue"], Some(""));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("--continue: no conversation saved yet"), "{none:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -390,23 +566,47 @@ async fn datasets_from_upload_to_read_and_delete() {
     let created = dataset["created_at"].as_str().unwrap();
     assert!(created.len() >= 20 && created.ends_with('Z') && created.as_bytes()[10] == b'T', "{created}");
 
+    // A table with a header; task types in the CLI's names.
     let listed = stdout(&ycml(&e, &["datasets", "list", "--status", "ready"], None));
-    assert!(listed.starts_with(&format!("{id}\tREADY\tTextToTextGeneration\t2 rows")), "{listed}");
+    let header = "ID                    STATUS  TASK TYPE    ROWS  CREATED AT";
+    assert!(listed.starts_with(header), "{listed}");
+    assert!(
+        listed.lines().nth(1).unwrap().starts_with(&format!("{id}  READY   completions  2     {created}  cli")),
+        "{listed}"
+    );
     // A second dataset (upload without waiting, then `datasets wait`), and a listing cut at one.
     let started = stdout(&ycml(&e, &["datasets", "upload", &file, "--task-type", "completions"], None));
-    let second = started.lines().find_map(|l| l.strip_prefix("dataset_id ")).unwrap().to_owned();
+    let second = started.lines().find_map(|l| l.strip_prefix("dataset_id")).unwrap().trim().to_owned();
     let waited = stdout(&ycml(&e, &["datasets", "wait", &second, "--poll-interval", "10ms"], None));
-    assert!(waited.starts_with(&format!("{second}\tREADY")), "{waited}");
+    assert!(waited.starts_with(&format!("id                 {second}\nname               ")), "{waited}");
+    assert!(waited.contains("\nstatus             READY\n"), "{waited}");
     let all = stdout(&ycml(&e, &["datasets", "list"], None));
     let one = stdout(&ycml(&e, &["datasets", "list", "--limit", "1"], None));
-    assert!(all.lines().count() > 1 && one.lines().count() == 1, "{all}\n{one}");
-    assert!(stdout(&ycml(&e, &["datasets", "get", id], None)).contains("\tcli\n"));
+    assert!(all.lines().count() == 3 && one.lines().count() == 2, "{all}\n{one}");
+    // In a pipe, JSON is one object per line.
+    let lines = json_lines(&ycml(&e, &["--output", "json", "datasets", "list"], None));
+    assert_eq!(lines.len(), 2);
+    let yaml = stdout(&ycml(&e, &["--output", "yaml", "datasets", "get", id], None));
+    assert!(yaml.starts_with("---\n") && yaml.contains(&format!("id: {id}\n")), "{yaml}");
+    // Renamed and relabelled.
+    let updated = stdout(&ycml(&e, &["datasets", "update", id, "--name", "renamed", "--label", "c=d"], None));
+    assert!(
+        updated.contains("\nname               renamed\n") && updated.contains("labels             c=d\n"),
+        "{updated}"
+    );
+    let nothing = ycml(&e, &["datasets", "update", id], None);
+    assert!(String::from_utf8_lossy(&nothing.stderr).contains("nothing to change"), "{nothing:?}");
+    assert!(stdout(&ycml(&e, &["datasets", "get", id], None)).contains("renamed"));
     let read = json_lines(&ycml(&e, &["datasets", "read", id, "--limit", "1"], None));
     assert_eq!(read, vec![rows[0].clone()]);
     let dir = std::env::temp_dir().join(format!("ycml-cli-{}-download", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let files = stdout(&ycml(&e, &["datasets", "download", id, &dir.display().to_string(), "--exist-ok"], None));
-    assert_eq!(files.trim(), dir.join("main").display().to_string());
+    assert_eq!(files.trim(), format!("file  {}", dir.join("main").display()));
+    // Again without --exist-ok: the hint names the flag.
+    let again = ycml(&e, &["datasets", "download", id, &dir.display().to_string()], None);
+    let said = String::from_utf8_lossy(&again.stderr);
+    assert!(said.contains("\nhint: remove ") && said.ends_with(" or pass --exist-ok\n"), "{said}");
     assert!(stdout(&ycml(&e, &["datasets", "delete", id], None)).contains("deleted"));
     let gone = ycml(&e, &["datasets", "get", id], None);
     assert!(!gone.status.success() && String::from_utf8_lossy(&gone.stderr).contains("NOT_FOUND"));
@@ -415,7 +615,22 @@ async fn datasets_from_upload_to_read_and_delete() {
     let bad = ycml(&e, &["datasets", "upload", "/no/such/file.jsonl", "--task-type", "completions"], None);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("cannot read dataset file"), "{bad:?}");
     let bad = ycml(&e, &["datasets", "upload", &file, "--task-type", "completions", "--chunk-size", "1"], None);
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("outside 5 MiB"), "{bad:?}");
+    // In the unit it was given in.
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("'--chunk-size <MIB>': 1 is not in 5..=5120"), "{bad:?}");
+    // Rows that fail validation: the dataset is deleted, or kept with --keep-invalid; both said.
+    let invalid = std::env::temp_dir().join(format!("ycml-cli-{}-invalid.jsonl", std::process::id()));
+    std::fs::write(&invalid, "{\"not\": \"a row\"}\n").unwrap();
+    let invalid = invalid.display().to_string();
+    let upload = ["datasets", "upload", &invalid, "--task-type", "completions", "--wait", "--poll-interval", "10ms"];
+    let failed = ycml(&e, &upload, None);
+    let said = String::from_utf8_lossy(&failed.stderr);
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(said.contains("failed validation") && said.contains("was deleted\nhint: fix the rows"), "{said}");
+    let kept = ycml(&e, &[&upload[..], &["--keep-invalid"]].concat(), None);
+    let said = String::from_utf8_lossy(&kept.stderr);
+    let id = said.split("the dataset ").nth(1).unwrap().split(' ').next().unwrap();
+    assert!(said.contains("was kept, with status invalid (--keep-invalid)"), "{said}");
+    assert!(stdout(&ycml(&e, &["datasets", "get", id], None)).contains("INVALID"));
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -458,8 +673,12 @@ async fn tune_from_a_file_then_complete_with_the_tuned_model() {
         "{said}"
     );
     // Waiting again, by task or by operation (the same id), gives the same model.
-    assert_eq!(stdout(&ycml(&e, &["tuning", "wait", task, "--poll-interval", "0.01"], None)), format!("{uri}\n"));
-    assert_eq!(stdout(&ycml(&e, &["operation", "wait", task, "--poll-interval", "0.01"], None)), format!("{uri}\n"));
+    let labelled = format!("task_id    {task}\nmodel_uri  {uri}\n");
+    assert_eq!(stdout(&ycml(&e, &["tuning", "wait", task, "--poll-interval", "0.01"], None)), labelled);
+    assert_eq!(
+        stdout(&ycml(&e, &["operation", "wait", task, "--poll-interval", "0.01"], None)),
+        format!("model_uri  {uri}\n")
+    );
     assert_eq!(stdout(&ycml(&e, &["complete", "--model", uri, "What is the secret word?"], None)), "Swordfish.\n");
     let request = e.control().journal().into_iter().find(|j| j.method.ends_with("TuningService/Tune")).unwrap().request;
     let params = &request["textToTextCompletion"];
@@ -467,7 +686,19 @@ async fn tune_from_a_file_then_complete_with_the_tuned_model() {
     assert!(params["scheduler"]["cosine"].is_object(), "{params}");
 
     let listed = stdout(&ycml(&e, &["tuning", "list", "--status", "completed"], None));
-    assert!(listed.starts_with(&format!("{task}\tCOMPLETED\t{uri}\tcli-tune")), "{listed}");
+    let row = listed.lines().nth(1).unwrap();
+    assert!(listed.starts_with("TASK ID               STATUS     NAME      CREATED AT"), "{listed}");
+    assert!(row.starts_with(&format!("{task}  COMPLETED  cli-tune  ")) && row.ends_with(uri), "{listed}");
+    // The same file again is not uploaded again: its earlier dataset is used.
+    let again = ycml(&e, &["tune", "--train", &file, "--name", "again"], None);
+    let said = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        said.contains(&format!("{file} was uploaded before, as dataset ")) && said.contains(": using it"),
+        "{said}"
+    );
+    assert_eq!(stdout(&again).lines().count(), 1);
+    let uploads = e.control().journal().into_iter().filter(|j| j.method.ends_with("DatasetService/Create")).count();
+    assert_eq!(uploads, 1);
     let got = json_lines(&ycml(&e, &["--output", "json", "tuning", "get", task], None));
     assert_eq!(got[0]["status"], "COMPLETED");
     let cancel = ycml(&e, &["tuning", "cancel", task], None);
@@ -512,7 +743,7 @@ async fn batch_from_a_file_of_prompts_to_answers() {
         "{said}"
     );
     // Waiting again prints both ids, labelled; so does the task's operation.
-    let labelled = format!("task_id {task}\nresult_dataset_id {result}\n");
+    let labelled = format!("task_id            {task}\nresult_dataset_id  {result}\n");
     assert_eq!(stdout(&ycml(&e, &["batch", "wait", task, "--poll-interval", "0.01"], None)), labelled);
     let got = json_lines(&ycml(&e, &["--output", "json", "batch", "get", task], None));
     let operation = got[0]["operation_id"].as_str().unwrap();
@@ -522,18 +753,27 @@ async fn batch_from_a_file_of_prompts_to_answers() {
     let label = |name: &str| started.lines().find_map(|l| l.strip_prefix(name)).unwrap().trim().to_owned();
     let (op, dataset) = (label("operation_id "), label("dataset_id "));
     let validated = stdout(&ycml(&e, &["operation", "wait", &op, "--poll-interval", "0.01"], None));
-    assert_eq!(validated, format!("dataset {dataset} READY (3 rows)\n"));
+    assert!(validated.starts_with(&format!("id                 {dataset}\n")), "{validated}");
+    assert!(validated.contains("\ntask_type          batch-requests\nrows               3\n"), "{validated}");
     let answers = json_lines(&ycml(&e, &["batch", "results", task], None));
     assert_eq!(answers.len(), 3);
     assert_eq!(answers[2]["response"], "Echo: prompt 2");
     assert_eq!(answers[2]["request"][0]["text"], "prompt 2");
     let listed = stdout(&ycml(&e, &["batch", "list", "--status", "completed"], None));
-    assert!(listed.starts_with(&format!("{task}\tCOMPLETED\tgpt://")), "{listed}");
+    assert!(listed.lines().nth(1).unwrap().starts_with(&format!("{task}  COMPLETED  gpt://")), "{listed}");
     let got = json_lines(&ycml(&e, &["--output", "json", "batch", "get", task], None));
     assert_eq!(got[0]["status"], "COMPLETED");
     let cancel = ycml(&e, &["batch", "cancel", task], None);
     assert!(!cancel.status.success() && String::from_utf8_lossy(&cancel.stderr).contains("COMPLETED"), "{cancel:?}");
     assert!(stdout(&ycml(&e, &["batch", "delete", task], None)).contains("deleted"));
+    // A dataset of the wrong task type is named in the CLI's terms.
+    let wrong = ycml(&e, &["batch", "run", "--dataset", result], None);
+    let said = String::from_utf8_lossy(&wrong.stderr);
+    assert!(said.contains(&format!("dataset {result} holds rows for completions, not batch-requests")), "{said}");
+    assert!(
+        said.contains("hint: upload the rows with `ycml datasets upload FILE --task-type batch-requests`"),
+        "{said}"
+    );
     let missing = ycml(&e, &["batch", "run", "--dataset", "fdsnosuchdataset0000"], None);
     assert!(String::from_utf8_lossy(&missing.stderr).contains("not found"), "{missing:?}");
 }
@@ -574,5 +814,5 @@ async fn ctrl_c_during_a_wait_says_what_still_runs_and_how_to_resume() {
     );
     // It did keep running, and can be waited for again.
     let resumed = ycml(&e, &["tuning", "wait", &task, "--poll-interval", "0.05"], None);
-    assert!(stdout(&resumed).starts_with("gpt://"), "{resumed:?}");
+    assert!(stdout(&resumed).contains("model_uri  gpt://"), "{resumed:?}");
 }

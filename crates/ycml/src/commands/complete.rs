@@ -1,6 +1,6 @@
 //! `ycml complete` and `ycml tokenize`.
 
-use std::{io::Write, path::PathBuf};
+use std::path::PathBuf;
 
 use futures_util::StreamExt;
 use serde_json::{Value, json};
@@ -10,17 +10,30 @@ use yandex_cloud_ml_sdk::{
     tools::{FunctionTool, ToolChoice},
 };
 
-use crate::{Output, connect::Connection, messages};
+use crate::{Context, error::CliError, messages, output::Out};
 
-/// Which model and how it is configured.
+/// Which model.
 #[derive(Debug, Clone, clap::Args)]
-pub struct ModelArgs {
-    /// Model name or full URI.
+pub struct ModelName {
+    /// Model name (`ycml models` lists them) or full URI.
     #[arg(long, short, default_value = "yandexgpt")]
     pub model: String,
     /// Model version.
     #[arg(long = "model-version", default_value = "latest")]
     pub model_version: String,
+}
+
+impl ModelName {
+    pub fn model(&self, sdk: &Sdk) -> GptModel {
+        sdk.models().completions_with_version(&self.model, &self.model_version)
+    }
+}
+
+/// Which model and how it is configured.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ModelArgs {
+    #[command(flatten)]
+    pub name: ModelName,
     /// Sampling temperature in [0, 1].
     #[arg(long)]
     pub temperature: Option<f64>,
@@ -48,37 +61,38 @@ pub struct ModelArgs {
     pub parallel_tool_calls: Option<bool>,
 }
 
-fn read_json(path: &PathBuf) -> Result<Value, String> {
+fn read_json(path: &PathBuf) -> Result<Value, CliError> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("{} is not valid JSON: {e}", path.display()))
+    Ok(serde_json::from_str(&text).map_err(|e| format!("{} is not valid JSON: {e}", path.display()))?)
 }
 
-fn tool_from_file(path: &PathBuf) -> Result<FunctionTool, String> {
+/// A `--tool FILE`: `{"name", "description", "parameters"}`, or a JSON schema whose `title`
+/// names the tool.
+fn tool_from_file(path: &PathBuf) -> Result<FunctionTool, CliError> {
     let v = read_json(path)?;
-    let tool = match (v.get("name").and_then(Value::as_str), v.get("parameters")) {
-        (Some(name), Some(params)) => {
-            let mut t = FunctionTool::new(name, params.clone());
-            if let Some(d) = v.get("description").and_then(Value::as_str) {
-                t = t.with_description(d);
-            }
-            t
-        }
-        _ => {
-            let name = v.get("title").and_then(Value::as_str).unwrap_or_default().to_owned();
-            let description = v.get("description").and_then(Value::as_str).map(str::to_owned);
-            let t = FunctionTool::new(name, v);
-            match description {
-                Some(d) => t.with_description(d),
-                None => t,
-            }
-        }
+    let text = |key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
+    let (name, parameters) = match (text("name"), v.get("parameters")) {
+        (Some(name), Some(params)) => (name, params.clone()),
+        (None, Some(_)) => return Err(no_tool_name(path)),
+        _ => (text("title").ok_or_else(|| no_tool_name(path))?, v.clone()),
     };
-    Ok(tool)
+    let tool = FunctionTool::new(name, parameters);
+    Ok(match text("description") {
+        Some(d) => tool.with_description(d),
+        None => tool,
+    })
+}
+
+fn no_tool_name(path: &std::path::Path) -> CliError {
+    CliError::with_hint(
+        format!("--tool {}: the tool has no name", path.display()),
+        "give the file a \"name\" next to \"parameters\", or a \"title\" if it is a bare JSON schema",
+    )
 }
 
 impl ModelArgs {
     /// The configured model; every problem is reported with the flag it came from.
-    pub fn model(&self, sdk: &Sdk) -> Result<GptModel, String> {
+    pub fn model(&self, sdk: &Sdk) -> Result<GptModel, CliError> {
         let reasoning: Option<ReasoningMode> =
             self.reasoning.as_deref().map(str::parse).transpose().map_err(|e| format!("--reasoning: {e}"))?;
         let format = match (&self.json_schema, self.json) {
@@ -91,18 +105,16 @@ impl ModelArgs {
             .tool_choice
             .as_deref()
             .map(|c| c.parse::<ToolChoice>().unwrap_or_else(|_| ToolChoice::Function(c.to_owned())));
-        sdk.models()
-            .completions_with_version(&self.model, &self.model_version)
-            .configure(|c| {
-                c.temperature(self.temperature)
-                    .max_tokens(self.max_tokens)
-                    .reasoning_mode(reasoning)
-                    .response_format(format)
-                    .tools(tools)
-                    .tool_choice(choice)
-                    .parallel_tool_calls(self.parallel_tool_calls)
-            })
-            .map_err(crate::connect::explain)
+        let model = self.name.model(sdk).configure(|c| {
+            c.temperature(self.temperature)
+                .max_tokens(self.max_tokens)
+                .reasoning_mode(reasoning)
+                .response_format(format)
+                .tools(tools)
+                .tool_choice(choice)
+                .parallel_tool_calls(self.parallel_tool_calls)
+        });
+        Ok(model?)
     }
 }
 
@@ -128,23 +140,26 @@ pub struct CompleteArgs {
     pub model: ModelArgs,
 }
 
-/// Prints a finished result.
-pub fn print_result(output: Output, result: &CompletionResult) -> Result<(), String> {
-    match output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(result).map_err(|e| e.to_string())?),
-        Output::Text => {
-            if result.tool_calls().is_empty() {
-                println!("{}", result.text());
-            } else {
-                for call in result.tool_calls() {
-                    let args = call.function().map(|f| f.arguments.to_string()).unwrap_or_default();
-                    println!("tool call: {} {args}", call.name());
-                }
-            }
-            note_status(result);
+/// Prints a finished result: its text, or the tool calls it asks for (`tool call: NAME ARGS`);
+/// a whole result document in JSON or YAML.
+pub fn print_result(out: Out, result: &CompletionResult) -> Result<(), CliError> {
+    out.document(result, || {
+        if result.tool_calls().is_empty() {
+            return result.text().to_owned();
         }
+        let calls: Vec<String> = result.tool_calls().iter().map(describe_call).collect();
+        calls.join("\n")
+    })?;
+    if out.is_text() {
+        note_status(result);
     }
     Ok(())
+}
+
+/// A tool call as text: `tool call: NAME {"arg": …}`.
+pub fn describe_call(call: &yandex_cloud_ml_sdk::tools::ToolCall) -> String {
+    let args = call.function().map(|f| f.arguments.to_string()).unwrap_or_default();
+    format!("tool call: {} {args}", call.name())
 }
 
 /// Says on stderr when an answer is not whole: cut by the token limit, or withheld by the
@@ -161,60 +176,64 @@ pub fn note_status(result: &CompletionResult) {
     }
 }
 
-pub async fn complete(connection: &Connection, output: Output, args: CompleteArgs) -> Result<(), String> {
-    let sdk = connection.sdk()?;
+/// Streams an answer: text deltas as they come (text), or one document per chunk; returns the
+/// final result. Text mode ends the line and prints tool calls and status notes.
+pub async fn stream_answer(
+    out: Out,
+    mut stream: yandex_cloud_ml_sdk::completions::CompletionStream,
+) -> Result<Option<CompletionResult>, CliError> {
+    let (mut last, mut wrote) = (None, false);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        if out.is_text() {
+            out.partial(chunk.delta());
+            wrote |= !chunk.delta().is_empty();
+        } else {
+            out.document(&chunk, String::new)?;
+        }
+        last = Some(chunk.into_result());
+    }
+    if !out.is_text() {
+        return Ok(last);
+    }
+    if wrote || last.as_ref().is_none_or(|r| r.tool_calls().is_empty()) {
+        out.line("");
+    }
+    if let Some(r) = &last {
+        for call in r.tool_calls() {
+            out.line(describe_call(call));
+        }
+        note_status(r);
+    }
+    Ok(last)
+}
+
+pub async fn complete(cx: &Context, args: CompleteArgs) -> Result<(), CliError> {
+    let sdk = cx.connection.sdk().await?;
     let model = args.model.model(&sdk)?;
     let messages = messages::conversation(args.prompt.as_deref(), args.messages.as_deref(), args.system.as_deref())?;
-    let timeout = connection.timeout();
+    let timeout = cx.connection.timeout();
     if args.deferred {
         let mut call = model.run_deferred(messages);
         if let Some(t) = timeout {
             call = call.timeout(t);
         }
-        let op = call.await.map_err(crate::connect::explain)?;
-        match output {
-            Output::Text => println!("{}", op.id()),
-            Output::Json => println!("{}", json!({"operation_id": op.id()})),
-        }
-        return Ok(());
+        let op = call.await?;
+        return cx.out.fields(&[("operation_id", op.id())]);
     }
     if args.stream {
         let mut call = model.run_stream(messages);
         if let Some(t) = timeout {
             call = call.timeout(t);
         }
-        let mut stream = call.await.map_err(crate::connect::explain)?;
-        let mut stdout = std::io::stdout();
-        let mut last = None;
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(crate::connect::explain)?;
-            match output {
-                Output::Text => {
-                    let _ = write!(stdout, "{}", chunk.delta());
-                    let _ = stdout.flush();
-                }
-                Output::Json => println!("{}", serde_json::to_string(&chunk).map_err(|e| e.to_string())?),
-            }
-            last = Some(chunk.into_result());
-        }
-        if output == Output::Text {
-            match &last {
-                Some(r) if !r.tool_calls().is_empty() => print_result(output, r)?,
-                Some(r) => {
-                    println!();
-                    note_status(r);
-                }
-                None => println!(),
-            }
-        }
+        stream_answer(cx.out, call.await?).await?;
         return Ok(());
     }
     let mut call = model.run(messages);
     if let Some(t) = timeout {
         call = call.timeout(t);
     }
-    let result = call.await.map_err(crate::connect::explain)?;
-    print_result(output, &result)
+    print_result(cx.out, &call.await?)
 }
 
 /// `ycml tokenize`.
@@ -230,27 +249,51 @@ pub struct TokenizeArgs {
     #[arg(long)]
     pub system: Option<String>,
     #[command(flatten)]
-    pub model: ModelArgs,
+    pub model: ModelName,
 }
 
-pub async fn tokenize(connection: &Connection, output: Output, args: TokenizeArgs) -> Result<(), String> {
-    let sdk = connection.sdk()?;
-    let model = args.model.model(&sdk)?;
+pub async fn tokenize(cx: &Context, args: TokenizeArgs) -> Result<(), CliError> {
+    let sdk = cx.connection.sdk().await?;
+    let model = args.model.model(&sdk);
     let messages = messages::conversation(args.prompt.as_deref(), args.messages.as_deref(), args.system.as_deref())?;
     let mut call = model.tokenize(messages);
-    if let Some(t) = connection.timeout() {
+    if let Some(t) = cx.connection.timeout() {
         call = call.timeout(t);
     }
-    let tokens = call.await.map_err(crate::connect::explain)?;
-    match output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&tokens).map_err(|e| e.to_string())?),
-        Output::Text => {
-            for t in &tokens {
-                // Escaped (`\n`, `\t`, …), so every token stays on its own line.
-                println!("{}\t{}{}", t.id, t.text.escape_debug(), if t.special { "\t(special)" } else { "" });
-            }
-            println!("{} tokens", tokens.len());
-        }
+    let tokens = call.await?;
+    if !cx.out.is_text() {
+        return cx.out.document(&tokens, String::new);
     }
+    let mut table = cx.out.listing(&["id", "text", "special"]);
+    for t in &tokens {
+        // Escaped (`\n`, `\t`, …), so every token stays on its own line.
+        table.push(&json!({"id": t.id, "text": t.text.escape_debug().to_string(), "special": t.special}))?;
+    }
+    table.finish();
+    eprintln!("{} tokens", tokens.len());
+    Ok(())
+}
+
+/// Completion models of the cloud, with their owners: the names of the cloud's model listing
+/// (September 2025) plus `llama`, which answers without being listed.
+const KNOWN_MODELS: [(&str, &str, &str); 8] = [
+    ("yandexgpt", "Yandex", "latest, rc"),
+    ("yandexgpt-lite", "Yandex", "latest, rc"),
+    ("aliceai-llm", "Yandex", "latest"),
+    ("llama", "Meta", "rc"),
+    ("qwen3-235b-a22b-fp8", "Alibaba", "latest"),
+    ("gemma-3-27b-it", "Google", "latest"),
+    ("gpt-oss-120b", "OpenAI", "latest"),
+    ("gpt-oss-20b", "OpenAI", "latest"),
+];
+
+/// `ycml models`: the known model names (a folder's own listing needs the OpenAI-compatible
+/// API, which `ycml` does not speak yet). Tuned models are named by their full URIs.
+pub fn models(cx: &Context) -> Result<(), CliError> {
+    let mut table = cx.out.listing(&["name", "versions", "owner"]);
+    for (name, owner, versions) in KNOWN_MODELS {
+        table.push(&json!({"name": name, "versions": versions, "owner": owner}))?;
+    }
+    table.finish();
     Ok(())
 }

@@ -1,15 +1,14 @@
 //! `ycml datasets`: upload (with a progress bar), list, get, delete, download, read.
 
-use std::{io::Write, path::PathBuf, time::Duration};
+use std::path::PathBuf;
 
 use futures_util::StreamExt;
-use serde_json::json;
 use yandex_cloud_ml_sdk::{
     Sdk,
-    datasets::{Dataset, DatasetDraft, DatasetInfo, DatasetStatus, TaskType},
+    datasets::{Dataset, DatasetDraft, DatasetInfo, DatasetStatus, TaskType, ValidationFailure},
 };
 
-use crate::{Output, connect::Connection, progress::Bar};
+use crate::{Context, error::CliError, output::Out, progress::Bar};
 
 /// `ycml datasets …`.
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -41,9 +40,20 @@ pub enum DatasetsAction {
     Wait {
         /// Dataset id.
         id: String,
-        /// Time between polls (seconds, or 500ms, 30s, 2m, 1h).
-        #[arg(long, value_name = "DURATION", default_value = "2", value_parser = crate::seconds::parse)]
-        poll_interval: Duration,
+    },
+    /// Change a dataset's name, description or labels.
+    Update {
+        /// Dataset id.
+        id: String,
+        /// New name.
+        #[arg(long)]
+        name: Option<String>,
+        /// New description.
+        #[arg(long)]
+        description: Option<String>,
+        /// A label KEY=VALUE (repeatable; replaces all the labels).
+        #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
+        labels: Vec<(String, String)>,
     },
     /// Delete a dataset.
     Delete {
@@ -75,8 +85,9 @@ pub enum DatasetsAction {
 pub struct UploadArgs {
     /// A `jsonlines` file of rows.
     pub file: PathBuf,
-    /// What the rows are for: completions (TextToTextGeneration), batch-requests
-    /// (TextToTextGenerationRequest), or any task type name of the cloud.
+    /// What the rows are for: completions, batch-requests, text-classifiers-multilabel,
+    /// text-classifiers-multiclass, text-embeddings-pair, text-embeddings-triplet, or any task
+    /// type name of the cloud.
     #[arg(long, value_parser = parse_task_type)]
     pub task_type: TaskType,
     /// Dataset name.
@@ -89,7 +100,7 @@ pub struct UploadArgs {
     #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
     pub labels: Vec<(String, String)>,
     /// Files larger than this go up in parts (MiB, 5 to 5120).
-    #[arg(long, value_name = "MIB", default_value_t = 100)]
+    #[arg(long, value_name = "MIB", default_value_t = 100, value_parser = clap::value_parser!(u64).range(5..=5120))]
     pub chunk_size: u64,
     /// Parts sent at once.
     #[arg(long, default_value_t = 4)]
@@ -98,31 +109,37 @@ pub struct UploadArgs {
     /// operation id).
     #[arg(long)]
     pub wait: bool,
-    /// With --wait: keep a dataset that failed validation (status invalid) instead of failing.
+    /// With --wait: keep a dataset that fails validation (status invalid), to inspect it with
+    /// `datasets get`; by default it is deleted. The command fails either way.
     #[arg(long)]
-    pub accept_invalid: bool,
-    /// With --wait: longest time between validation polls (seconds, or 500ms, 30s, 2m, 1h).
-    #[arg(long, value_name = "DURATION", default_value = "5", value_parser = crate::seconds::parse)]
-    pub poll_interval: Duration,
+    pub keep_invalid: bool,
 }
 
 fn parse_status(value: &str) -> Result<DatasetStatus, String> {
     value.parse().map_err(|e: yandex_cloud_ml_sdk::Error| e.message().to_owned())
 }
 
-/// Task types by their cloud names or the short names of the SDK's shortcuts.
+/// The task types with names of the CLI's own, and the cloud's names for them.
+const TASK_TYPES: [(&str, TaskType); 6] = [
+    ("completions", TaskType::TextToTextGeneration),
+    ("batch-requests", TaskType::TextToTextGenerationRequest),
+    ("text-classifiers-multilabel", TaskType::TextClassificationMultilabel),
+    ("text-classifiers-multiclass", TaskType::TextClassificationMulticlass),
+    ("text-embeddings-pair", TaskType::TextEmbeddingsPair),
+    ("text-embeddings-triplet", TaskType::TextEmbeddingsTriplet),
+];
+
+/// Task types by the CLI's names or the cloud's.
 pub fn parse_task_type(value: &str) -> Result<TaskType, String> {
-    let task_type = match value {
-        "completions" => TaskType::TextToTextGeneration,
-        "batch-requests" => TaskType::TextToTextGenerationRequest,
-        "text-classifiers-multilabel" => TaskType::TextClassificationMultilabel,
-        "text-classifiers-multiclass" => TaskType::TextClassificationMulticlass,
-        "text-embeddings-pair" => TaskType::TextEmbeddingsPair,
-        "text-embeddings-triplet" => TaskType::TextEmbeddingsTriplet,
-        "" => return Err("the task type is empty".into()),
-        other => TaskType::from(other),
-    };
-    Ok(task_type)
+    if value.is_empty() {
+        return Err("the task type is empty".into());
+    }
+    Ok(TASK_TYPES.iter().find(|(name, _)| *name == value).map_or_else(|| TaskType::from(value), |(_, t)| t.clone()))
+}
+
+/// A task type as `--task-type` takes it: the CLI's name when it has one.
+pub fn task_type_name(task_type: &TaskType) -> &str {
+    TASK_TYPES.iter().find(|(_, t)| t == task_type).map_or(task_type.as_str(), |(name, _)| name)
 }
 
 fn parse_label(value: &str) -> Result<(String, String), String> {
@@ -132,25 +149,32 @@ fn parse_label(value: &str) -> Result<(String, String), String> {
     }
 }
 
-fn print_dataset(output: Output, info: &DatasetInfo) -> Result<(), String> {
-    match output {
-        Output::Json => println!("{}", serde_json::to_string(info).map_err(|e| e.to_string())?),
-        Output::Text => {
-            let name = info.name.as_deref().unwrap_or("-");
-            println!(
-                "{}\t{}\t{}\t{} rows\t{} bytes\t{name}",
-                info.id,
-                info.status.as_str(),
-                info.task_type,
-                info.rows,
-                info.size_bytes
-            );
-            for e in &info.validation_errors {
-                println!("  {e}");
-            }
-        }
+/// A dataset's JSON; in text, its task type in the CLI's terms.
+fn dataset_value(out: Out, info: &DatasetInfo) -> Result<serde_json::Value, CliError> {
+    let mut value = serde_json::to_value(info)?;
+    if out.is_text() {
+        value["task_type"] = task_type_name(&info.task_type).into();
+        value["validation_errors"] = info.validation_errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().into();
     }
-    Ok(())
+    Ok(value)
+}
+
+/// Prints one dataset whole.
+pub fn print_dataset(out: Out, info: &DatasetInfo) -> Result<(), CliError> {
+    let columns = [
+        "id",
+        "name",
+        "status",
+        "task_type",
+        "rows",
+        "size_bytes",
+        "created_at",
+        "updated_at",
+        "labels",
+        "description",
+        "validation_errors",
+    ];
+    out.record(&dataset_value(out, info)?, &columns)
 }
 
 /// The draft the flags describe.
@@ -173,58 +197,126 @@ fn draft(sdk: &Sdk, args: &UploadArgs) -> DatasetDraft {
     draft
 }
 
-/// A dataset id, or a file uploaded (and validated) first as a dataset of `task_type`, with a
-/// progress bar; returns the id.
-pub async fn id_or_upload(sdk: &Sdk, value: &str, task_type: TaskType) -> Result<String, String> {
-    if !std::path::Path::new(value).is_file() {
+/// The label that records a file's content (the first 128 bits of its SHA-256, in hex; label
+/// values are at most 63 characters).
+const CONTENT_LABEL: &str = "ycml-content-sha256";
+
+fn content_hash(path: &std::path::Path) -> Result<String, CliError> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut buffer = vec![0; 1 << 16];
+    loop {
+        let n = file.read(&mut buffer).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        digest.update(&buffer[..n]);
+    }
+    Ok(digest.finish().as_ref()[..16].iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// A dataset id, or a file: the ready dataset of the same task type uploaded from the same
+/// content before (found by its content label), else the file uploaded (and validated) now,
+/// with a progress bar. Returns the id.
+pub async fn id_or_upload(cx: &Context, sdk: &Sdk, value: &str, task_type: TaskType) -> Result<String, CliError> {
+    let path = std::path::Path::new(value);
+    if !path.is_file() {
+        // A dataset of another task type is refused here, in the CLI's names for task types.
+        let dataset = sdk.datasets().get(value).await?;
+        let found = &dataset.info().task_type;
+        if *found != task_type {
+            let wanted = task_type_name(&task_type);
+            return Err(CliError::with_hint(
+                format!("dataset {value} holds rows for {}, not {wanted}", task_type_name(found)),
+                format!(
+                    "upload the rows with `ycml datasets upload FILE --task-type {wanted}`, or give the file itself"
+                ),
+            ));
+        }
         return Ok(value.to_owned());
+    }
+    let hash = content_hash(path)?;
+    let mut ready =
+        std::pin::pin!(sdk.datasets().list().status(DatasetStatus::Ready).task_type(task_type.clone()).stream());
+    while let Some(dataset) = ready.next().await {
+        let dataset = dataset?;
+        if dataset.info().labels.get(CONTENT_LABEL) == Some(&hash) {
+            eprintln!("{value} was uploaded before, as dataset {}: using it", dataset.id());
+            return Ok(dataset.id().to_owned());
+        }
     }
     let args = UploadArgs {
         file: value.into(),
         task_type,
-        name: None,
+        name: path.file_name().map(|n| n.to_string_lossy().into_owned()),
         description: None,
-        labels: Vec::new(),
+        labels: vec![(CONTENT_LABEL.to_owned(), hash)],
         chunk_size: 100,
         parallelism: 4,
         wait: true,
-        accept_invalid: false,
-        poll_interval: Duration::from_secs(2),
+        keep_invalid: false,
     };
-    let uploaded = upload_and_wait(sdk, &args).await?;
+    let uploaded = upload_and_wait(cx, sdk, &args).await?;
     eprintln!("uploaded {value} as dataset {}", uploaded.id());
     Ok(uploaded.id().to_owned())
 }
 
-/// Uploads a file as a dataset with a progress bar and waits for validation.
-pub async fn upload_and_wait(sdk: &Sdk, args: &UploadArgs) -> Result<Dataset, String> {
+/// Uploads a file as a dataset with a progress bar and waits for validation. A dataset that
+/// fails validation is deleted unless `--keep-invalid`; the error says which happened.
+pub async fn upload_and_wait(cx: &Context, sdk: &Sdk, args: &UploadArgs) -> Result<Dataset, CliError> {
     let bar = Bar::new();
-    let upload = draft(sdk, args).upload().accept_invalid(args.accept_invalid).poll_interval(args.poll_interval);
+    let upload = draft(sdk, args).upload().poll_interval(cx.poll_interval);
     let result = upload.on_progress(bar.callback()).await;
-    bar.finish();
-    result.map_err(crate::connect::explain)
+    bar.finish(result.is_ok());
+    let error = match result {
+        Ok(dataset) => return Ok(dataset),
+        Err(e) => e,
+    };
+    let Some(failure) = error.details::<ValidationFailure>() else { return Err(error.into()) };
+    let id = failure.dataset_id.clone();
+    let what = error.without_remedy().to_string();
+    if args.keep_invalid {
+        return Err(CliError::with_hint(
+            format!("{what}\nthe dataset {id} was kept, with status invalid (--keep-invalid)"),
+            format!("see its errors with `ycml datasets get {id}`; delete it with `ycml datasets delete {id}`"),
+        ));
+    }
+    let kept = match sdk.datasets().get(&id).await {
+        Ok(dataset) => dataset.delete().await.err(),
+        Err(e) => Some(e),
+    };
+    Err(match kept {
+        None => CliError::with_hint(
+            format!("{what}\nthe invalid dataset {id} was deleted"),
+            "fix the rows and upload again; --keep-invalid keeps a dataset that fails, to inspect it",
+        ),
+        Some(e) => CliError::with_hint(
+            format!("{what}\nthe invalid dataset {id} could not be deleted ({e}), so it is still there"),
+            format!("delete it with `ycml datasets delete {id}`"),
+        ),
+    })
 }
 
-pub async fn run(connection: &Connection, output: Output, action: DatasetsAction) -> Result<(), String> {
-    let sdk = connection.sdk()?;
-    let explain = crate::connect::explain;
+pub async fn run(cx: &Context, action: DatasetsAction) -> Result<(), CliError> {
+    let sdk = cx.connection.sdk().await?;
+    let out = cx.out;
     match action {
         DatasetsAction::Upload(args) if args.wait => {
-            let dataset = upload_and_wait(&sdk, &args).await?;
-            print_dataset(output, dataset.info())?;
+            let dataset = upload_and_wait(cx, &sdk, &args).await?;
+            print_dataset(out, dataset.info())
         }
         DatasetsAction::Upload(args) => {
+            if args.keep_invalid {
+                return Err("--keep-invalid needs --wait: without it, validation goes on after ycml exits".into());
+            }
             let bar = Bar::new();
             let op = draft(&sdk, &args).upload_deferred().on_progress(bar.callback()).await;
-            bar.finish();
-            let op = op.map_err(explain)?;
+            bar.finish(op.is_ok());
+            let op = op?;
             // What the next command needs: the dataset (`datasets get`) and its validation
-            // (`operation wait`), labelled.
-            let dataset = op.dataset_id().unwrap_or_default();
-            match output {
-                Output::Text => println!("operation_id {}\ndataset_id {dataset}", op.id()),
-                Output::Json => println!("{}", json!({"operation_id": op.id(), "dataset_id": dataset})),
-            }
+            // (`datasets wait`, `operation wait`), labelled.
+            out.fields(&[("operation_id", op.id()), ("dataset_id", op.dataset_id().unwrap_or_default())])
         }
         DatasetsAction::List { status, task_type, name_pattern, limit } => {
             let mut list = sdk.datasets().list();
@@ -237,72 +329,80 @@ pub async fn run(connection: &Connection, output: Output, action: DatasetsAction
             if let Some(p) = name_pattern {
                 list = list.name_pattern(p);
             }
+            let mut table = out.listing(&["id", "status", "task_type", "rows", "created_at", "name"]);
             let mut stream = std::pin::pin!(list.stream().take(limit.unwrap_or(usize::MAX)));
             while let Some(dataset) = stream.next().await {
-                print_dataset(output, dataset.map_err(explain)?.info())?;
+                table.push(&dataset_value(out, dataset?.info())?)?;
             }
+            table.finish();
+            Ok(())
         }
-        DatasetsAction::Get { id } => {
-            let dataset = sdk.datasets().get(id).await.map_err(explain)?;
-            print_dataset(output, dataset.info())?;
+        DatasetsAction::Get { id } => print_dataset(out, sdk.datasets().get(id).await?.info()),
+        DatasetsAction::Update { id, name, description, labels } => {
+            if name.is_none() && description.is_none() && labels.is_empty() {
+                return Err("nothing to change: give --name, --description or --label".into());
+            }
+            let dataset = sdk.datasets().get(id).await?;
+            let updated = dataset
+                .update(|mut u| {
+                    if let Some(n) = name {
+                        u = u.name(n);
+                    }
+                    if let Some(d) = description {
+                        u = u.description(d);
+                    }
+                    if !labels.is_empty() {
+                        u = u.labels(labels);
+                    }
+                    u
+                })
+                .await?;
+            print_dataset(out, updated.info())
         }
-        DatasetsAction::Wait { id, poll_interval } => {
+        DatasetsAction::Wait { id } => {
             let running = crate::resume::Running::new("the validation of dataset", &id, "datasets wait", None);
+            let poll_interval = cx.poll_interval;
             let validated = running.wait(async {
                 loop {
-                    let dataset = sdk.datasets().get(&id).await.map_err(explain)?;
+                    let dataset = sdk.datasets().get(&id).await?;
                     match dataset.status() {
                         DatasetStatus::Validating => tokio::time::sleep(poll_interval).await,
                         DatasetStatus::Ready => return Ok(dataset),
                         DatasetStatus::Invalid => {
-                            let errors: Vec<String> = dataset
-                                .info()
-                                .validation_errors
-                                .iter()
-                                .map(|e| format!("{} ({})", e.error, e.description))
-                                .collect();
-                            return Err(format!("dataset {id} is INVALID: {}", errors.join("; ")));
+                            let errors: Vec<String> =
+                                dataset.info().validation_errors.iter().map(ToString::to_string).collect();
+                            return Err(CliError::from(format!("dataset {id} is INVALID: {}", errors.join("; "))));
                         }
                         other => {
-                            return Err(format!(
-                                "dataset {id} is {other}, not being validated: upload its file first \
-                                 (`ycml datasets upload`)"
+                            return Err(CliError::with_hint(
+                                format!("dataset {id} is {other}, not being validated"),
+                                "upload its file first (`ycml datasets upload`)",
                             ));
                         }
                     }
                 }
             });
-            print_dataset(output, validated.await?.info())?;
+            print_dataset(out, validated.await?.info())
         }
         DatasetsAction::Delete { id } => {
-            let dataset = sdk.datasets().get(&id).await.map_err(explain)?;
-            dataset.delete().await.map_err(explain)?;
-            match output {
-                Output::Text => println!("deleted {id}"),
-                Output::Json => println!("{}", json!({"deleted": id})),
-            }
+            sdk.datasets().get(&id).await?.delete().await?;
+            out.fields(&[("deleted", &id)])
         }
         DatasetsAction::Download { id, dir, exist_ok } => {
-            let dataset = sdk.datasets().get(id).await.map_err(explain)?;
-            let files = dataset.download(dir).exist_ok(exist_ok).await.map_err(explain)?;
-            for f in files {
-                match output {
-                    Output::Text => println!("{}", f.display()),
-                    Output::Json => println!("{}", json!({"file": f})),
-                }
+            let dataset = sdk.datasets().get(id).await?;
+            for f in dataset.download(dir).exist_ok(exist_ok).await? {
+                out.fields(&[("file", &f.display().to_string())])?;
             }
+            Ok(())
         }
         DatasetsAction::Read { id, limit } => {
-            let dataset = sdk.datasets().get(id).await.map_err(explain)?;
+            let dataset = sdk.datasets().get(id).await?;
             let mut rows = std::pin::pin!(dataset.read().take(limit.unwrap_or(usize::MAX)));
-            let mut out = std::io::stdout().lock();
+            // Rows are data: always one JSON object per line.
             while let Some(row) = rows.next().await {
-                // A closed pipe (`| head`) ends the listing quietly.
-                if writeln!(out, "{}", row.map_err(explain)?).is_err() {
-                    break;
-                }
+                out.line(row?);
             }
+            Ok(())
         }
     }
-    Ok(())
 }

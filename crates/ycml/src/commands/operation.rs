@@ -11,7 +11,7 @@ use yandex_cloud_ml_sdk::{
     proto::{unpack_any, yandex::cloud::ai::foundation_models::v1::BatchCompletionResponse},
 };
 
-use crate::{Output, commands::complete::print_result, connect::Connection};
+use crate::{Context, commands::complete::print_result, error::CliError, output::Out};
 
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum OperationAction {
@@ -24,9 +24,6 @@ pub enum OperationAction {
     Wait {
         /// Operation id.
         id: String,
-        /// Longest time between polls (seconds, or 500ms, 30s, 2m, 1h).
-        #[arg(long, value_name = "DURATION", default_value = "2", value_parser = crate::seconds::parse)]
-        poll_interval: Duration,
         /// Give up after this long (seconds, or 30s, 2m, 1h); the operation keeps running.
         #[arg(long, value_name = "DURATION", default_value = "3600", value_parser = crate::seconds::parse)]
         wait_timeout: Duration,
@@ -38,94 +35,60 @@ pub enum OperationAction {
     },
 }
 
-fn print_status(output: Output, s: &OperationInfo) {
+fn print_status(out: Out, s: &OperationInfo) -> Result<(), CliError> {
     use yandex_cloud_ml_sdk::operations::OperationStatus;
     let state = match s.status() {
         OperationStatus::Running => "running",
         OperationStatus::Failed => "failed",
         _ => "done",
     };
-    match output {
-        Output::Json => {
-            let error = s.error.as_ref().map(|e| json!({"code": e.code.as_str(), "message": e.message}));
-            println!(
-                "{}",
-                json!({"id": s.id, "description": s.description, "done": s.done, "status": state, "error": error})
-            );
-        }
-        Output::Text => {
-            print!("{} {state}", s.id);
-            if let Some(e) = &s.error {
-                print!(": {} {}", e.code, e.message);
-            }
-            println!();
-        }
-    }
+    let error = s.error.as_ref().map(|e| json!({"code": e.code.as_str(), "message": e.message}));
+    let record = json!({"id": s.id, "description": s.description, "done": s.done, "status": state, "error": error});
+    out.record(&record, &["id", "status", "description", "error"])
 }
 
 /// Prints what a finished operation produced, whatever kind it is: an answer, a validated
 /// dataset, a tuned model, a batch task's result dataset.
-async fn print_response(sdk: &Sdk, output: Output, id: &str, response: &prost_types::Any) -> Result<(), String> {
-    let explain = crate::connect::explain;
+async fn print_response(sdk: &Sdk, out: Out, id: &str, response: &prost_types::Any) -> Result<(), CliError> {
     let kind = response.type_url.rsplit('.').next().unwrap_or_default();
     match kind {
         "CompletionResponse" => {
-            let result = sdk.operations().get::<CompletionResult>(id).result().await.map_err(explain)?;
-            print_result(output, &result)?;
+            let result = sdk.operations().get::<CompletionResult>(id).result().await?;
+            print_result(out, &result)
         }
         "ValidateDatasetResponse" => {
-            let dataset = sdk.operations().get::<Dataset>(id).result().await.map_err(explain)?;
-            let info = dataset.info();
-            match output {
-                Output::Text => println!("dataset {} {} ({} rows)", dataset.id(), dataset.status(), info.rows),
-                Output::Json => println!("{}", serde_json::to_string(info).map_err(|e| e.to_string())?),
-            }
+            let dataset = sdk.operations().get::<Dataset>(id).result().await?;
+            super::datasets::print_dataset(out, dataset.info())
         }
         "TuningResponse" => {
-            let model = sdk.operations().get::<GptModel>(id).result().await.map_err(explain)?;
-            match output {
-                Output::Text => println!("{}", model.uri()),
-                Output::Json => println!("{}", json!({"model_uri": model.uri()})),
-            }
+            let model = sdk.operations().get::<GptModel>(id).result().await?;
+            out.fields(&[("model_uri", model.uri())])
         }
         "BatchCompletionResponse" => {
             let batch = unpack_any::<BatchCompletionResponse>(response)
                 .ok_or("the operation's response is not a batch response")?
                 .map_err(|e| e.to_string())?;
-            match output {
-                Output::Text => println!("task_id {}\nresult_dataset_id {}", batch.task_id, batch.result_dataset_id),
-                Output::Json => {
-                    println!("{}", json!({"task_id": batch.task_id, "result_dataset_id": batch.result_dataset_id}))
-                }
-            }
+            out.fields(&[("task_id", &batch.task_id), ("result_dataset_id", &batch.result_dataset_id)])
         }
-        other => match output {
-            Output::Text => println!("{id} done ({other})"),
-            Output::Json => println!("{}", json!({"id": id, "done": true, "response_type": response.type_url})),
-        },
+        _ => out.fields(&[("id", id), ("status", "done"), ("response_type", &response.type_url)]),
     }
-    Ok(())
 }
 
-pub async fn run(connection: &Connection, output: Output, action: OperationAction) -> Result<(), String> {
-    let sdk = connection.sdk()?;
+pub async fn run(cx: &Context, action: OperationAction) -> Result<(), CliError> {
+    let sdk = cx.connection.sdk().await?;
     let operations = sdk.operations();
     match action {
-        OperationAction::Get { id } => {
-            let status = operations.get_untyped(id).info().await.map_err(crate::connect::explain)?;
-            print_status(output, &status);
-        }
+        OperationAction::Get { id } => print_status(cx.out, &operations.get_untyped(id).info().await?),
         OperationAction::Cancel { id } => {
             let operation = operations.get_untyped(id);
-            operation.cancel().await.map_err(crate::connect::explain)?;
-            print_status(output, &operation.info().await.map_err(crate::connect::explain)?);
+            operation.cancel().await?;
+            print_status(cx.out, &operation.info().await?)
         }
-        OperationAction::Wait { id, poll_interval, wait_timeout } => {
+        OperationAction::Wait { id, wait_timeout } => {
             let running = crate::resume::Running::new("operation", &id, "operation wait", Some("operation cancel"));
-            let waiting = operations.get_untyped(&id).wait().poll_interval(poll_interval).timeout(wait_timeout);
-            let response = running.wait(waiting).await.map_err(crate::connect::explain)?;
-            print_response(&sdk, output, &id, &response).await?;
+            let waiting = operations.get_untyped(&id).wait().poll_interval(cx.poll_interval).timeout(wait_timeout);
+            let response = running.wait(waiting).await?;
+            print_response(&sdk, cx.out, &id, &response).await
         }
     }
-    Ok(())
 }

@@ -1,16 +1,13 @@
 //! `ycml tune` (with a progress bar) and `ycml tuning list|get|cancel`.
 
-use std::time::Duration;
-
 use futures_util::StreamExt;
-use serde_json::json;
 use yandex_cloud_ml_sdk::{
     datasets::TaskType,
     tuning::{Optimizer, Scheduler, TuneParams, TuningStatus, TuningTaskInfo, TuningType, WeightedDataset},
 };
 
 use super::datasets::id_or_upload;
-use crate::{Output, connect::Connection};
+use crate::{Context, error::CliError, output::Out};
 
 /// `ycml tune`.
 #[derive(Debug, Clone, clap::Args)]
@@ -66,9 +63,6 @@ pub struct TuneArgs {
     /// Wait for the tuned model and print its URI (otherwise print the task id).
     #[arg(long)]
     pub wait: bool,
-    /// With --wait: longest time between polls (seconds, or 500ms, 30s, 2m, 1h).
-    #[arg(long, value_name = "DURATION", default_value = "10", value_parser = crate::seconds::parse)]
-    pub poll_interval: Duration,
 }
 
 impl TuneArgs {
@@ -132,9 +126,6 @@ pub enum TuningAction {
     Wait {
         /// Task id.
         id: String,
-        /// Longest time between polls (seconds, or 500ms, 30s, 2m, 1h).
-        #[arg(long, value_name = "DURATION", default_value = "10", value_parser = crate::seconds::parse)]
-        poll_interval: Duration,
     },
     /// Cancel a running tuning task.
     Cancel {
@@ -147,30 +138,22 @@ fn parse_status(value: &str) -> Result<TuningStatus, String> {
     value.parse().map_err(|e: yandex_cloud_ml_sdk::Error| e.message().to_owned())
 }
 
-fn print_task(output: Output, t: &TuningTaskInfo) -> Result<(), String> {
-    match output {
-        Output::Json => println!("{}", serde_json::to_string(t).map_err(|e| e.to_string())?),
-        Output::Text => println!(
-            "{}\t{}\t{}\t{}",
-            t.task_id,
-            t.status.as_str(),
-            t.target_model_uri.as_deref().unwrap_or("-"),
-            t.name.as_deref().unwrap_or("-")
-        ),
-    }
-    Ok(())
+const COLUMNS: [&str; 6] = ["task_id", "status", "name", "created_at", "source_model_uri", "target_model_uri"];
+
+fn print_task(out: Out, t: &TuningTaskInfo) -> Result<(), CliError> {
+    out.record(t, &COLUMNS)
 }
 
-pub async fn tune(connection: &Connection, output: Output, args: TuneArgs) -> Result<(), String> {
-    let sdk = connection.sdk()?;
-    let explain = crate::connect::explain;
+pub async fn tune(cx: &Context, args: TuneArgs) -> Result<(), CliError> {
+    let sdk = cx.connection.sdk().await?;
     let mut train = Vec::new();
     for value in &args.train {
-        train.push(WeightedDataset::new(id_or_upload(&sdk, value, TaskType::TextToTextGeneration).await?, 1.0));
+        train.push(WeightedDataset::new(id_or_upload(cx, &sdk, value, TaskType::TextToTextGeneration).await?, 1.0));
     }
     let mut validation = Vec::new();
     for value in &args.validation {
-        validation.push(WeightedDataset::new(id_or_upload(&sdk, value, TaskType::TextToTextGeneration).await?, 1.0));
+        let id = id_or_upload(cx, &sdk, value, TaskType::TextToTextGeneration).await?;
+        validation.push(WeightedDataset::new(id, 1.0));
     }
     let model = sdk.models().completions_with_version(&args.model, &args.model_version);
     let mut call = model.tune_deferred(train).validation(validation).params(args.params());
@@ -180,65 +163,54 @@ pub async fn tune(connection: &Connection, output: Output, args: TuneArgs) -> Re
     if let Some(d) = &args.description {
         call = call.description(d);
     }
-    let task = call.await.map_err(explain)?;
+    let task = call.await?;
     if !args.wait {
-        match output {
-            Output::Text => println!("{}", task.id()),
-            Output::Json => println!("{}", json!({"task_id": task.id()})),
-        }
-        return Ok(());
+        return cx.out.fields(&[("task_id", task.id())]);
     }
     let running = running(task.id());
     running.announce();
-    wait(output, &task, args.poll_interval, running).await
+    wait(cx, &task, running).await
 }
 
 fn running(id: &str) -> crate::resume::Running<'_> {
     crate::resume::Running::new("tuning task", id, "tuning wait", Some("tuning cancel"))
 }
 
-/// Waits for a tuning task with a progress bar; prints the tuned model's URI.
+/// Waits for a tuning task with a progress bar; prints the task and the tuned model's URI.
 async fn wait(
-    output: Output,
+    cx: &Context,
     task: &yandex_cloud_ml_sdk::tuning::TuningTask,
-    poll_interval: Duration,
     running: crate::resume::Running<'_>,
-) -> Result<(), String> {
-    let tuned = crate::resume::with_bar(running, task.wait(), poll_interval).await?;
-    match output {
-        Output::Text => println!("{}", tuned.uri()),
-        Output::Json => println!("{}", json!({"task_id": task.id(), "model_uri": tuned.uri()})),
-    }
-    Ok(())
+) -> Result<(), CliError> {
+    let tuned = crate::resume::with_bar(running, task.wait(), cx.poll_interval).await?;
+    cx.out.fields(&[("task_id", task.id()), ("model_uri", tuned.uri())])
 }
 
-pub async fn run(connection: &Connection, output: Output, action: TuningAction) -> Result<(), String> {
-    let sdk = connection.sdk()?;
-    let explain = crate::connect::explain;
+pub async fn run(cx: &Context, action: TuningAction) -> Result<(), CliError> {
+    let sdk = cx.connection.sdk().await?;
     match action {
         TuningAction::List { status, limit } => {
             let mut list = sdk.tuning().list();
             if let Some(s) = status {
                 list = list.status(s);
             }
+            let mut table = cx.out.listing(&COLUMNS);
             let mut stream = std::pin::pin!(list.stream().take(limit.unwrap_or(usize::MAX)));
             while let Some(task) = stream.next().await {
-                print_task(output, &task.map_err(explain)?)?;
+                table.push(&task?)?;
             }
+            table.finish();
+            Ok(())
         }
-        TuningAction::Get { id } => {
-            let task = sdk.tuning().get(id).await.map_err(explain)?;
-            print_task(output, &task.info().await.map_err(explain)?)?;
-        }
-        TuningAction::Wait { id, poll_interval } => {
-            let task = sdk.tuning().get(id).await.map_err(explain)?;
-            wait(output, &task, poll_interval, running(task.id())).await?;
+        TuningAction::Get { id } => print_task(cx.out, &sdk.tuning().get(id).await?.info().await?),
+        TuningAction::Wait { id } => {
+            let task = sdk.tuning().get(id).await?;
+            wait(cx, &task, running(task.id())).await
         }
         TuningAction::Cancel { id } => {
-            let task = sdk.tuning().get(id).await.map_err(explain)?;
-            task.cancel().await.map_err(explain)?;
-            print_task(output, &task.info().await.map_err(explain)?)?;
+            let task = sdk.tuning().get(id).await?;
+            task.cancel().await?;
+            print_task(cx.out, &task.info().await?)
         }
     }
-    Ok(())
 }
