@@ -96,13 +96,30 @@ impl Connection {
         }
     }
 
-    /// The `yc` profile to fall back on: `--profile`, else the active one (none for the
-    /// emulator, which needs neither folder nor credentials).
+    /// True when a credential came from a flag or the environment.
+    fn has_credentials(&self) -> bool {
+        self.api_key.is_some()
+            || self.iam_token.is_some()
+            || self.oauth_token.is_some()
+            || self.service_account_key.is_some()
+            || std::env::var_os("YC_TOKEN").is_some_and(|t| !t.is_empty())
+    }
+
+    /// The `yc` profile to fall back on: `--profile` (whose problems are errors), else the
+    /// active one when flags and the environment leave something out (whose problems are
+    /// warnings: a broken yc configuration must not stop a command that does not need it).
     fn profile(&self) -> Result<Option<YcProfile>, CliError> {
-        if self.emulator.is_some() && self.profile.is_none() {
+        if self.profile.is_some() {
+            return YcProfile::load(self.profile.as_deref());
+        }
+        let needed = self.emulator.is_none() && (self.folder_id.is_none() || !self.has_credentials());
+        if !needed {
             return Ok(None);
         }
-        YcProfile::load(self.profile.as_deref())
+        YcProfile::load(None).or_else(|e| {
+            eprintln!("ycml: the yc CLI's profile is not used: {e}");
+            Ok(None)
+        })
     }
 
     /// Builds the SDK from the flags, the environment (through clap's `env`) and, for what they
@@ -111,7 +128,7 @@ impl Connection {
         let profile = self.profile()?;
         let mut builder = Sdk::builder().log_payloads(self.log_payloads);
         if let Some(addr) = &self.emulator {
-            listening(addr, "--emulator").await?;
+            listening(addr, "--emulator or YCML_EMULATOR_HOST").await?;
             builder = builder.emulator(addr);
             if self.tls {
                 builder = builder.tls(Tls::Enabled);
@@ -122,16 +139,23 @@ impl Connection {
             builder = builder.discovery_endpoint(addr).tls(self.tls_for(addr));
         }
         if let Some(addr) = &self.endpoint {
-            if is_loopback(addr) {
-                listening(addr, "--endpoint").await?;
-            }
+            listening(addr, "--endpoint or YCML_ENDPOINT").await?;
             builder = builder.endpoint(addr).tls(self.tls_for(addr));
         }
         if let Some(path) = &self.ca_cert {
             let pem = std::fs::read(path).map_err(|e| format!("--ca-cert {}: {e}", path.display()))?;
             builder = builder.ca_certificate_pem(pem);
         }
-        match self.folder_id.as_ref().or(profile.as_ref().and_then(|p| p.folder_id.as_ref())) {
+        let folder = match (&self.folder_id, &profile) {
+            (Some(folder), _) => Some(folder),
+            (None, Some(p)) => {
+                let folder = p.folder_id.as_ref();
+                tracing::debug!(profile = p.name, folder, "the folder comes from the yc profile");
+                folder
+            }
+            (None, None) => None,
+        };
+        match folder {
             Some(folder) => builder = builder.folder_id(folder),
             None if self.emulator.is_none() => {
                 return Err(CliError::with_hint(
@@ -149,8 +173,14 @@ impl Connection {
         } else if let Some(t) = &self.oauth_token {
             Some(Credentials::oauth_token(t.as_str()))
         } else if let Some(path) = &self.service_account_key {
-            Some(Credentials::service_account_key_file(path)?)
+            let key = Credentials::service_account_key_file(path)
+                .map_err(|e| format!("--service-account-key {}: {}", path.display(), e.message()))?;
+            Some(key)
+        } else if self.has_credentials() {
+            // YC_TOKEN: the SDK's chain reads it on every request.
+            None
         } else if let Some(p) = &profile {
+            tracing::debug!(profile = p.name, kind = p.credentials_kind(), "the credentials come from the yc profile");
             p.credentials()?
         } else {
             None
@@ -169,6 +199,11 @@ impl Connection {
     /// Where the folder and the credentials come from, for `ycml --help` (and `-v`).
     pub fn sources() -> String {
         let env = |var: &str| std::env::var_os(var).is_some_and(|v| !v.is_empty());
+        if let Some(emulator) = std::env::var("YCML_EMULATOR_HOST").ok().filter(|v| !v.is_empty()) {
+            return format!(
+                "Calls go to the emulator at {emulator} (YCML_EMULATOR_HOST), which needs no folder or credentials."
+            );
+        }
         let profile = match YcProfile::load(std::env::var("YCML_PROFILE").ok().as_deref()) {
             Ok(p) => p,
             Err(e) => return format!("Folder and credentials: {e}"),
@@ -180,13 +215,13 @@ impl Connection {
         } else {
             "none: pass --folder-id".to_owned()
         };
-        let credentials = ["YC_API_KEY", "YC_IAM_TOKEN", "YC_OAUTH_TOKEN", "YC_SERVICE_ACCOUNT_KEY_FILE"]
+        let credentials = ["YC_API_KEY", "YC_IAM_TOKEN", "YC_OAUTH_TOKEN", "YC_SERVICE_ACCOUNT_KEY_FILE", "YC_TOKEN"]
             .into_iter()
             .find(|v| env(v))
             .map(str::to_owned)
             .or_else(|| {
                 let p = profile.as_ref()?;
-                Some(format!("yc profile `{}` ({})", p.name, p.credentials_kind()?))
+                Some(format!("yc profile `{}` ({})", p.name, p.credentials_kind()))
             })
             .unwrap_or_else(|| "the SDK's chain (VM metadata service, YC_TOKEN, `yc iam create-token`)".to_owned());
         format!(

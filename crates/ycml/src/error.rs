@@ -86,8 +86,12 @@ fn remedy(remedy: &Remedy) -> Option<String> {
         Remedy::ChooseChunkSize { min, max } => {
             format!("choose --chunk-size between {} and {} (MiB)", min.div_ceil(1 << 20), max >> 20)
         }
-        Remedy::WaitForCompletion { id } => format!("wait for it with `ycml operation wait {id}`"),
-        Remedy::Reattach { id } => format!("it keeps running: come back to it with its id, {id}"),
+        Remedy::WaitForCompletion { id } => {
+            format!("wait for {id} to finish (`ycml batch wait`, `tuning wait` or `operation wait` with its id)")
+        }
+        Remedy::Reattach { id } => {
+            format!("it keeps running: wait again with `ycml operation wait {id}` (and a longer --wait-timeout)")
+        }
         Remedy::SendLess { limit } => {
             format!("send less: a shorter prompt, or fewer or smaller --tool files (the limit is {limit} bytes)")
         }

@@ -155,8 +155,11 @@ fn yaml(value: &Value) -> String {
         match value {
             Value::Null => Yaml::Null,
             Value::Bool(b) => Yaml::Boolean(*b),
-            Value::Number(n) if n.is_i64() || n.is_u64() => Yaml::Integer(n.as_i64().unwrap_or(i64::MAX)),
-            Value::Number(n) => Yaml::Real(n.to_string()),
+            Value::Number(n) => match n.as_i64() {
+                Some(i) => Yaml::Integer(i),
+                // Beyond i64 (or fractional): written as the number's own text.
+                None => Yaml::Real(n.to_string()),
+            },
             Value::String(s) => Yaml::String(s.clone()),
             Value::Array(items) => Yaml::Array(items.iter().map(convert).collect()),
             Value::Object(map) => Yaml::Hash(map.iter().map(|(k, v)| (Yaml::String(k.clone()), convert(v))).collect()),

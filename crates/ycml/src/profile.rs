@@ -90,10 +90,12 @@ impl YcProfile {
         }))
     }
 
-    /// The profile's credentials, if it has any.
+    /// The profile's credentials; for a profile without any, tokens from `yc iam create-token`
+    /// with that profile.
     pub fn credentials(&self) -> Result<Option<Credentials>, CliError> {
         Ok(match &self.credentials {
-            None => None,
+            // Only yc knows what else the profile may use (an instance service account…).
+            None => Some(Credentials::yc_cli_at("yc", Some(&self.name))),
             Some(ProfileCredentials::OAuth(token)) => Some(Credentials::oauth_token(token.as_str())),
             Some(ProfileCredentials::ServiceAccountKey(json)) => {
                 let key = ServiceAccountKey::from_json(json).map_err(|e| {
@@ -106,11 +108,12 @@ impl YcProfile {
     }
 
     /// What kind of credentials the profile has, for `--help` and `-v`.
-    pub fn credentials_kind(&self) -> Option<&'static str> {
-        self.credentials.as_ref().map(|c| match c {
-            ProfileCredentials::OAuth(_) => "OAuth token",
-            ProfileCredentials::ServiceAccountKey(_) => "service-account key",
-            ProfileCredentials::Federation => "federated account, through `yc iam create-token`",
-        })
+    pub fn credentials_kind(&self) -> &'static str {
+        match &self.credentials {
+            Some(ProfileCredentials::OAuth(_)) => "OAuth token",
+            Some(ProfileCredentials::ServiceAccountKey(_)) => "service-account key",
+            Some(ProfileCredentials::Federation) => "federated account, through `yc iam create-token`",
+            None => "through `yc iam create-token`",
+        }
     }
 }

@@ -37,10 +37,10 @@ fn unit_name(unit: ProgressUnit) -> &'static str {
 
 fn style(unit: ProgressUnit, known_total: bool) -> ProgressStyle {
     let template = match (unit, known_total) {
-        (ProgressUnit::Bytes, true) => "{msg:>12} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+        (ProgressUnit::Bytes, true) => "{msg:>12} [{bar:30}] {bytes}/{total_bytes} {byte_rate} eta {eta}",
         (ProgressUnit::None, _) => "{spinner} {msg} {elapsed}",
         (_, true) => "{msg:>12} [{bar:30}] {pos}/{len} {unit} {rate} eta {eta}",
-        (ProgressUnit::Bytes, false) => "{spinner} {msg} {bytes} {binary_bytes_per_sec}",
+        (ProgressUnit::Bytes, false) => "{spinner} {msg} {bytes} {byte_rate}",
         (_, false) => "{spinner} {msg} {pos} {unit} {elapsed}",
     };
     let unit = unit_name(unit);
@@ -53,7 +53,22 @@ fn style(unit: ProgressUnit, known_total: bool) -> ProgressStyle {
         .with_key("rate", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
             let _ = write!(w, "{:.1}/s", s.per_sec());
         })
+        .with_key("byte_rate", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = w.write_str(&byte_rate(s.per_sec()));
+        })
         .progress_chars("=> ")
+}
+
+/// Bytes per second in binary units, one decimal: `812.0 B/s`, `1.5 MiB/s`.
+fn byte_rate(per_sec: f64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = if per_sec.is_finite() { per_sec.max(0.0) } else { 0.0 };
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < units.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}/s", units[unit])
 }
 
 impl Bar {
@@ -111,6 +126,13 @@ impl Bar {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn byte_rates_have_one_decimal() {
+        assert_eq!(super::byte_rate(812.0), "812.0 B/s");
+        assert_eq!(super::byte_rate(1536.0 * 1024.0), "1.5 MiB/s");
+        assert_eq!(super::byte_rate(f64::NAN), "0.0 B/s");
+    }
+
     #[test]
     fn stages_read_as_words() {
         assert_eq!(super::words("IN_PROGRESS"), "in progress");

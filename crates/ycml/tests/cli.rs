@@ -195,6 +195,16 @@ async fn errors_are_reported_with_a_nonzero_exit() {
     let out = ycml(&e, &["complete", "--temperature", "3", "hi"], None);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("temperature must be between 0 and 1"));
+    // Said with the flags, checked before anything is sent.
+    let out = ycml(&e, &["complete", "--tool-choice", "required", "hi"], None);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "ycml: --tool-choice required: there is no tool\nhint: give one with --tool FILE\n"
+    );
+    let out = ycml(&e, &["complete", "--tool-choice", "weather", "hi"], None);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--tool-choice weather: no --tool is named weather"));
+    let out = ycml(&e, &["complete", "--max-tokens", "0", "hi"], None);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
     let out = ycml(&e, &["complete", "--reasoning", "maybe", "hi"], None);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
@@ -238,7 +248,7 @@ async fn endpoint_flag_sends_everything_to_one_address_without_discovery() {
 async fn connection_mistakes_are_fast_and_say_what_to_check() {
     // A closed loopback port: no emulator there. Said at once, with the address, not retried.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
-    for flag in ["--emulator", "--endpoint"] {
+    for (flag, var) in [("--emulator", "YCML_EMULATOR_HOST"), ("--endpoint", "YCML_ENDPOINT")] {
         let started = std::time::Instant::now();
         let out = bare(&[flag, &closed, "--folder-id", "f", "complete", "x"]).output().unwrap();
         let took = started.elapsed();
@@ -247,7 +257,7 @@ async fn connection_mistakes_are_fast_and_say_what_to_check() {
         assert_eq!(
             stderr,
             format!(
-                "ycml: nothing is listening on {closed} ({flag})\nhint: is the emulator running? Start one with \
+                "ycml: nothing is listening on {closed} ({flag} or {var})\nhint: is the emulator running? Start one with \
                  `ycml emulator --listen {closed}`\n"
             )
         );
@@ -418,6 +428,42 @@ async fn the_yc_profile_supplies_folder_and_credentials() {
     assert!(last.request["modelUri"].as_str().unwrap().starts_with("gpt://b1gotherfolder/"));
     stdout(&run(&["--folder-id", "b1gflag", "complete", "hi"]));
     assert!(e.control().journal().pop().unwrap().request["modelUri"].as_str().unwrap().starts_with("gpt://b1gflag/"));
+    // A federated profile gets its tokens from `yc iam create-token --profile NAME`.
+    let bin = home.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let asked = home.join("yc-args");
+    let yc = bin.join("yc");
+    std::fs::write(&yc, format!("#!/bin/sh\necho \"$@\" > {}\necho t1.fromyc\n", asked.display())).unwrap();
+    std::fs::set_permissions(&yc, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::write(
+        config.join("config.yaml"),
+        "current: fed\nprofiles:\n  fed:\n    federation-id: bpfexample\n    folder-id: b1gfedfolder\n",
+    )
+    .unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let fed =
+        bare(&["--endpoint", &e.endpoint(), "complete", "hi"]).env("HOME", &home).env("PATH", path).output().unwrap();
+    assert_eq!(stdout(&fed), "Echo: hi\n");
+    assert_eq!(std::fs::read_to_string(&asked).unwrap().trim(), "iam create-token --no-user-output --profile fed");
+    assert!(
+        e.control().journal().pop().unwrap().request["modelUri"].as_str().unwrap().starts_with("gpt://b1gfedfolder/")
+    );
+    // A broken yc configuration does not stop a command that has what it needs.
+    std::fs::write(config.join("config.yaml"), "current: [unclosed\n").unwrap();
+    let given = run(&["--folder-id", "b1gflag", "--api-key", "k", "complete", "hi"]);
+    assert_eq!(stdout(&given), "Echo: hi\n");
+    let warned = run(&["complete", "hi"]);
+    let err = String::from_utf8_lossy(&warned.stderr);
+    assert!(
+        err.contains("the yc CLI's profile is not used: the yc configuration") && err.contains("no folder"),
+        "{err}"
+    );
+    std::fs::write(
+        config.join("config.yaml"),
+        "current: work\nprofiles:\n  work:\n    token: y0_profiletoken\n    folder-id: b1gprofilefolder\n  \
+         other:\n    folder-id: b1gotherfolder\n",
+    )
+    .unwrap();
     let missing = run(&["--profile", "nope", "complete", "hi"]);
     let err = String::from_utf8_lossy(&missing.stderr);
     assert!(err.contains("has no profile `nope`; its profiles: work, other"), "{err}");
@@ -796,9 +842,11 @@ async fn ctrl_c_during_a_wait_says_what_still_runs_and_how_to_resume() {
         .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut said = String::new();
-    while !said.contains("started; wait for it again") {
+    while !said.contains("tuning task") || !said.ends_with('\n') {
         assert!(stderr.read_line(&mut said).unwrap() > 0, "ycml ended before announcing the task: {said}");
     }
+    // The upload's validation was announced first, with its own way back.
+    assert!(said.contains("started; wait for it again with `ycml datasets wait "), "{said}");
     let task = said.split("tuning task ").nth(1).and_then(|rest| rest.split(' ').next()).unwrap().to_owned();
     let interrupted = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(interrupted.success());

@@ -159,7 +159,9 @@ fn grpc_only(
     origin: &Uri,
 ) -> std::result::Result<http::Response<hyper::body::Incoming>, Status> {
     let content_type = response.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    if content_type.is_some_and(|t| t.starts_with("application/grpc")) {
+    // A trailers-only answer may carry its gRPC status without a content type.
+    if content_type.is_some_and(|t| t.starts_with("application/grpc")) || response.headers().contains_key("grpc-status")
+    {
         return Ok(response);
     }
     let status = response.status();

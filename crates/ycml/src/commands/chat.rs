@@ -70,13 +70,31 @@ fn load(path: &Path) -> Result<Vec<Message>, CliError> {
     Ok(crate::messages::parse_messages(&text).map_err(|e| format!("{}: {e}", path.display()))?)
 }
 
+/// Writes a conversation, readable by its owner only: it may hold pasted secrets.
 fn save(path: &Path, conversation: &[Message]) -> Result<(), CliError> {
+    use std::io::Write;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
     let json = serde_json::to_string_pretty(conversation)?;
-    std::fs::write(path, json + "\n").map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(path)
+        .and_then(|mut f| f.write_all(json.as_bytes()).and_then(|()| f.write_all(b"\n")))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(())
+}
+
+/// Keeps the conversation for `--continue`; a failure is said, and the chat goes on.
+fn save_last(conversation: &[Message]) {
+    if let Some(path) = last_conversation().filter(|_| !conversation.is_empty())
+        && let Err(e) = save(&path, conversation)
+    {
+        eprintln!("ycml: the conversation was not saved for --continue: {e}");
+    }
 }
 
 /// Multi-line input for rustyline: a line ending in `\`, or an open `"""` block, goes on.
@@ -114,7 +132,8 @@ enum Input {
 
 impl Input {
     fn open() -> Result<Input, CliError> {
-        if !std::io::stdin().is_terminal() {
+        // Editing needs a terminal on both sides: `ycml chat > transcript` reads plain lines.
+        if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
             return Ok(Input::Pipe(BufReader::new(tokio::io::stdin()).lines()));
         }
         let config = Config::builder().auto_add_history(true).max_history_size(10_000).map_err(|e| e.to_string())?;
@@ -133,19 +152,25 @@ impl Input {
     async fn next(&mut self) -> Result<Option<String>, CliError> {
         match self {
             Input::Pipe(lines) => Ok(lines.next_line().await.map_err(|e| format!("cannot read stdin: {e}"))?),
-            Input::Terminal(slot, _) => loop {
+            Input::Terminal(slot, history) => loop {
                 let Some(mut editor) = slot.take() else { return Ok(None) };
                 // rustyline blocks; the runtime's other work (signals) goes on meanwhile.
-                let (editor, line) = tokio::task::spawn_blocking(move || {
+                let (mut editor, line) = tokio::task::spawn_blocking(move || {
                     let line = editor.readline("> ");
                     (editor, line)
                 })
                 .await
                 .map_err(|e| format!("the prompt failed: {e}"))?;
-                *slot = Some(editor);
                 match line {
-                    Ok(line) => return Ok(Some(joined(&line))),
-                    Err(ReadlineError::Interrupted) => continue,
+                    Ok(line) => {
+                        // Saved line by line, so that no way of leaving loses it.
+                        if let Some(path) = history {
+                            save_history(&mut editor, path);
+                        }
+                        *slot = Some(editor);
+                        return Ok(Some(joined(&line)));
+                    }
+                    Err(ReadlineError::Interrupted) => *slot = Some(editor),
                     Err(ReadlineError::Eof) => return Ok(None),
                     Err(e) => return Err(format!("cannot read the prompt: {e}").into()),
                 }
@@ -156,17 +181,14 @@ impl Input {
     fn is_terminal(&self) -> bool {
         matches!(self, Input::Terminal(..))
     }
+}
 
-    /// Writes the history file.
-    fn close(&mut self) {
-        if let Input::Terminal(Some(editor), Some(path)) = self {
-            if let Some(dir) = path.parent() {
-                let _ = std::fs::create_dir_all(dir);
-            }
-            if let Err(e) = editor.save_history(path) {
-                eprintln!("ycml: cannot save the prompt history to {}: {e}", path.display());
-            }
-        }
+fn save_history(editor: &mut Editor<Lines, FileHistory>, path: &Path) {
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    if let Err(e) = editor.save_history(path) {
+        eprintln!("ycml: cannot save the prompt history to {}: {e}", path.display());
     }
 }
 
@@ -268,14 +290,7 @@ pub async fn chat(cx: &Context, args: ChatArgs) -> Result<(), CliError> {
         };
         eprintln!("Chatting with {}{resumed}. /help lists the commands; Ctrl-D leaves.", model.uri());
     }
-    let result = converse(cx, &model, &mut conversation, &mut input).await;
-    input.close();
-    if let Some(path) = last_conversation().filter(|_| !conversation.messages.is_empty())
-        && let Err(e) = save(&path, &conversation.messages)
-    {
-        eprintln!("ycml: the conversation was not saved for --continue: {e}");
-    }
-    result
+    converse(cx, &model, &mut conversation, &mut input).await
 }
 
 async fn converse(
@@ -284,10 +299,20 @@ async fn converse(
     conversation: &mut Conversation,
     input: &mut Input,
 ) -> Result<(), CliError> {
-    while let Some(line) = input.next().await? {
+    loop {
+        // Ctrl-C while waiting for a piped line ends the chat (at a terminal, the editor reads
+        // Ctrl-C as a key and clears the line).
+        let line = tokio::select! {
+            line = input.next() => line?,
+            _ = tokio::signal::ctrl_c() => None,
+        };
+        let Some(line) = line else { break };
         let message = match conversation.handle(&line) {
             Ok(Turn::Send(message)) => message,
-            Ok(Turn::Nothing) => continue,
+            Ok(Turn::Nothing) => {
+                save_last(&conversation.messages);
+                continue;
+            }
             Ok(Turn::Done) => break,
             Err(e) => {
                 eprintln!("ycml: {e}");
@@ -300,7 +325,10 @@ async fn converse(
             _ = tokio::signal::ctrl_c() => None,
         };
         match answer {
-            Some(Ok(Some(result))) => conversation.messages.push(Message::from(&result)),
+            Some(Ok(Some(result))) => {
+                conversation.messages.push(Message::from(&result));
+                save_last(&conversation.messages);
+            }
             Some(Ok(None)) => {
                 conversation.messages.pop();
             }

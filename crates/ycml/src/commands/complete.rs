@@ -37,8 +37,8 @@ pub struct ModelArgs {
     /// Sampling temperature in [0, 1].
     #[arg(long)]
     pub temperature: Option<f64>,
-    /// Maximum tokens to generate.
-    #[arg(long)]
+    /// Maximum tokens to generate (at least 1).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_tokens: Option<u32>,
     /// Reasoning mode: disabled or enabled_hidden.
     #[arg(long)]
@@ -105,6 +105,25 @@ impl ModelArgs {
             .tool_choice
             .as_deref()
             .map(|c| c.parse::<ToolChoice>().unwrap_or_else(|_| ToolChoice::Function(c.to_owned())));
+        match &choice {
+            Some(ToolChoice::Function(name)) if !tools.iter().any(|t| t.name() == name) => {
+                let names: Vec<&str> = tools.iter().map(|t| t.name()).collect();
+                return Err(CliError::with_hint(
+                    format!("--tool-choice {name}: no --tool is named {name}"),
+                    match names.is_empty() {
+                        true => "give the tool with --tool FILE, or choose none, auto or required".to_owned(),
+                        false => format!("the tools are {}; or choose none, auto or required", names.join(", ")),
+                    },
+                ));
+            }
+            Some(ToolChoice::Required) if tools.is_empty() => {
+                return Err(CliError::with_hint(
+                    "--tool-choice required: there is no tool",
+                    "give one with --tool FILE",
+                ));
+            }
+            _ => {}
+        }
         let model = self.name.model(sdk).configure(|c| {
             c.temperature(self.temperature)
                 .max_tokens(self.max_tokens)

@@ -6,6 +6,7 @@ use futures_util::StreamExt;
 use yandex_cloud_ml_sdk::{
     Sdk,
     datasets::{Dataset, DatasetDraft, DatasetInfo, DatasetStatus, TaskType, ValidationFailure},
+    operations::Operation,
 };
 
 use crate::{Context, error::CliError, output::Out, progress::Bar};
@@ -262,12 +263,24 @@ pub async fn id_or_upload(cx: &Context, sdk: &Sdk, value: &str, task_type: TaskT
     Ok(uploaded.id().to_owned())
 }
 
-/// Uploads a file as a dataset with a progress bar and waits for validation. A dataset that
-/// fails validation is deleted unless `--keep-invalid`; the error says which happened.
-pub async fn upload_and_wait(cx: &Context, sdk: &Sdk, args: &UploadArgs) -> Result<Dataset, CliError> {
+/// Uploads the file with a progress bar and starts its validation.
+async fn start_upload(sdk: &Sdk, args: &UploadArgs) -> Result<Operation<Dataset>, CliError> {
     let bar = Bar::new();
-    let upload = draft(sdk, args).upload().poll_interval(cx.poll_interval);
-    let result = upload.on_progress(bar.callback()).await;
+    let started = draft(sdk, args).upload_deferred().on_progress(bar.callback()).await;
+    bar.finish(started.is_ok());
+    Ok(started?)
+}
+
+/// Uploads a file as a dataset with a progress bar, says which dataset is being validated (and
+/// how to come back to it), and waits for the validation. A dataset that fails validation is
+/// deleted unless `--keep-invalid`; the error says which happened.
+pub async fn upload_and_wait(cx: &Context, sdk: &Sdk, args: &UploadArgs) -> Result<Dataset, CliError> {
+    let operation = start_upload(sdk, args).await?;
+    let id = operation.dataset_id().unwrap_or_default().to_owned();
+    let running = crate::resume::Running::new("the validation of dataset", &id, "datasets wait", None);
+    running.announce();
+    let bar = Bar::new();
+    let result = running.wait(operation.wait().poll_interval(cx.poll_interval).on_progress(bar.callback())).await;
     bar.finish(result.is_ok());
     let error = match result {
         Ok(dataset) => return Ok(dataset),
@@ -310,10 +323,7 @@ pub async fn run(cx: &Context, action: DatasetsAction) -> Result<(), CliError> {
             if args.keep_invalid {
                 return Err("--keep-invalid needs --wait: without it, validation goes on after ycml exits".into());
             }
-            let bar = Bar::new();
-            let op = draft(&sdk, &args).upload_deferred().on_progress(bar.callback()).await;
-            bar.finish(op.is_ok());
-            let op = op?;
+            let op = start_upload(&sdk, &args).await?;
             // What the next command needs: the dataset (`datasets get`) and its validation
             // (`datasets wait`, `operation wait`), labelled.
             out.fields(&[("operation_id", op.id()), ("dataset_id", op.dataset_id().unwrap_or_default())])
