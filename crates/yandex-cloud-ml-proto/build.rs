@@ -1,4 +1,4 @@
-//! Compiles `proto/` with protox (pure Rust, no system `protoc`) and generates prost
+//! Compiles `proto/` and `proto-ext/` with protox (pure Rust, no system `protoc`) and generates prost
 //! messages plus tonic client/server stubs, depending on the enabled features.
 
 use std::{env, fs, path::PathBuf};
@@ -6,16 +6,22 @@ use std::{env, fs, path::PathBuf};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?);
     // In the workspace the protos live at the repository root; a packaged crate carries a copy.
-    let root = [manifest.join("proto"), manifest.join("../../proto")]
-        .into_iter()
-        .find(|p| p.is_dir())
-        .ok_or("proto/ directory not found")?;
-    println!("cargo:rerun-if-changed={}", root.display());
-
+    // `proto-ext/` holds API files that the shared wire check's official set lacks (checked by
+    // scripts/wire-check-ext.sh instead); both roots compile as one.
+    let find = |dir: &str| {
+        [manifest.join(dir), manifest.join("../..").join(dir)]
+            .into_iter()
+            .find(|p| p.is_dir())
+            .ok_or_else(|| format!("{dir}/ directory not found"))
+    };
+    let roots = [find("proto")?, find("proto-ext")?];
     let mut files = Vec::new();
-    collect(&root, &root, &mut files)?;
+    for root in &roots {
+        println!("cargo:rerun-if-changed={}", root.display());
+        collect(root, root, &mut files)?;
+    }
     files.sort();
-    let fds = protox::compile(&files, [&root])?;
+    let fds = protox::compile(&files, &roots)?;
 
     let out = PathBuf::from(env::var("OUT_DIR")?);
     fs::write(out.join("file_descriptor_set.bin"), prost::Message::encode_to_vec(&fds))?;

@@ -352,6 +352,7 @@ impl EmulatorBuilder {
             .add_service(services::text_generation::TextGeneration::sync_server(state.clone()))
             .add_service(services::text_generation::TextGeneration::async_server(state.clone()))
             .add_service(services::text_generation::TextGeneration::tokenizer_server(state.clone()))
+            .add_service(services::embeddings::Embeddings::server(state.clone()))
             .add_service(services::dataset::Datasets::server(state.clone()))
             .add_service(services::tuning::Tuning::server(state.clone()))
             .add_service(services::batch::Batch::completion_server(state.clone()))

@@ -23,13 +23,22 @@ pub(crate) fn folder(state: &State, folder: &str) -> Result<(), Status> {
 
 /// Parses `gpt://<folder>/<model>/<version>[@<suffix>]` and checks the folder.
 pub(crate) fn model_uri(state: &State, uri: &str) -> Result<ModelRef, Status> {
+    let model = parse_model_uri(state, uri, "gpt")?;
+    // A tuned URI must name a model a tuning produced.
+    state.tuning.models.find(&model)?;
+    Ok(model)
+}
+
+/// Parses and checks `<scheme>://<folder_id>/<model>/<version>[@suffix]` (the folder must be
+/// allowed).
+pub(crate) fn parse_model_uri(state: &State, uri: &str, scheme: &str) -> Result<ModelRef, Status> {
     let invalid = || {
         Status::invalid_argument(format!(
-            "model_uri: invalid model uri `{}`; expected gpt://<folder_id>/<model>/<version>",
+            "model_uri: invalid model uri `{}`; expected {scheme}://<folder_id>/<model>/<version>",
             shown(uri)
         ))
     };
-    let rest = uri.strip_prefix("gpt://").ok_or_else(invalid)?;
+    let rest = uri.strip_prefix(scheme).and_then(|r| r.strip_prefix("://")).ok_or_else(invalid)?;
     let mut parts = rest.split('/');
     let (Some(folder), Some(name), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
     else {
@@ -43,15 +52,12 @@ pub(crate) fn model_uri(state: &State, uri: &str) -> Result<ModelRef, Status> {
         return Err(invalid());
     }
     self::folder(state, folder)?;
-    let model = ModelRef {
+    Ok(ModelRef {
         folder: folder.to_owned(),
         name: name.to_owned(),
         version: version.to_owned(),
         tuned: tuned.map(str::to_owned),
-    };
-    // A tuned URI must name a model a tuning produced.
-    state.tuning.models.find(&model)?;
-    Ok(model)
+    })
 }
 
 /// A validated completion request.

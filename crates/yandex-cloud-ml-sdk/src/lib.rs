@@ -1,8 +1,8 @@
 //! # yandex-cloud-ml-sdk
 //!
 //! Async Rust SDK for the text-generation models of Yandex Cloud AI Studio (Foundation
-//! Models), speaking gRPC to the cloud over TLS: completions, datasets, fine-tuning and batch
-//! inference, with a credential chain, endpoint discovery, bounded retries and deadlines.
+//! Models), speaking gRPC to the cloud over TLS: completions, text embeddings, datasets,
+//! fine-tuning and batch inference, with a credential chain, endpoint discovery, bounded retries and deadlines.
 //!
 //! ```no_run
 //! # async fn demo() -> yandex_cloud_ml_sdk::Result<()> {
@@ -23,6 +23,7 @@
 //! | module | entry point | what |
 //! |---|---|---|
 //! | [`completions`] | `sdk.models().completions("yandexgpt")` | `run`, `run_stream`, `run_deferred`, `attach_deferred`, `tokenize`, `run_structured`, `configure` |
+//! | [`embeddings`] | `sdk.models().text_embeddings("doc")` | `run` one text, `run_many` a corpus in order, `configure(dim)` |
 //! | [`tools`] | `c.tool(FunctionTool::from_type::<T>())` | function calling: tools, calls, results, tool choice |
 //! | [`datasets`] | `sdk.datasets()` | upload files of examples (streamed, in parallel parts), validate, list, read, download |
 //! | [`tuning`] | `model.tune(&train)`, `sdk.tuning()` | fine-tune a model; the tuned model is a model URI |
@@ -72,6 +73,7 @@ pub mod call;
 mod clock;
 pub mod completions;
 pub mod datasets;
+pub mod embeddings;
 mod error;
 mod json;
 pub mod list;

@@ -218,3 +218,16 @@ fn blocking() {
     );
     assert!(lines[2].starts_with("run_deferred: Echo: later (operation "), "{out}");
 }
+
+#[allow(dead_code)]
+#[path = "../examples/embeddings.rs"]
+mod embeddings;
+
+#[test]
+fn embeddings_rank_the_answering_document_first() {
+    let out = output_of!(embeddings);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[..2], ["4 documents, 256 dimensions", "What is the capital of France?"], "{out}");
+    assert!(lines[2].ends_with(" Paris is the capital and largest city of France."), "{out}");
+    assert_eq!(lines.len(), 4, "{out}");
+}

@@ -116,6 +116,26 @@ fn numbers_schema() -> serde_json::Value {
 }
 
 #[tokio::test]
+async fn text_embedding_replays_the_recorded_vector() {
+    let (server, sdk) = replay("models/test_text_embeddings_run.gprc.json").await;
+    let model = sdk.models().text_embeddings("doc");
+    assert_eq!(model.uri(), format!("emb://{FOLDER}/text-search-doc/latest"));
+    let embedding = model.run("hello").await.unwrap();
+    assert_eq!(embedding.len(), 256);
+    assert_eq!(
+        &embedding.as_slice()[..4],
+        &[0.0469970703125, 0.01800537109375, -0.002033233642578125, -0.0655517578125]
+    );
+    assert_eq!((embedding.num_tokens(), embedding.model_version()), (3, "06.12.2023"));
+    assert_eq!(embedding.to_f32()[0], 0.046_997_07_f32);
+    server.verify_requests().unwrap();
+    let exchanges = server.exchanges();
+    assert_eq!(exchanges[1].method, "/yandex.cloud.ai.foundation_models.v1.EmbeddingsService/TextEmbedding");
+    assert!(!exchanges[1].metadata.contains_key("idempotency-key"));
+    assert_eq!(server.unused(), 0);
+}
+
+#[tokio::test]
 async fn function_call_round_trip_echoes_the_calls_exactly() {
     use yandex_cloud_ml_sdk::{
         completions::Message,

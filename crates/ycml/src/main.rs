@@ -52,6 +52,8 @@ enum Command {
         #[command(subcommand)]
         action: commands::operation::OperationAction,
     },
+    /// Embed a text, or every line of a file, as vectors (JSON lines).
+    Embed(commands::embed::EmbedArgs),
     /// Tokenize a prompt as the model sees it.
     Tokenize(commands::complete::TokenizeArgs),
     /// Chat at a prompt: line editing, history, streamed answers, /help for the commands.
@@ -95,7 +97,7 @@ fn command() -> clap::Command {
         .mut_subcommands(|sub| if sub.get_name() == "emulator" { sub } else { point_to_top(sub) });
     // Only the top command's help shows them, from a copy of the definition with them visible
     // (a hidden global option stays hidden where clap copies it, so they are hidden by default).
-    if !std::env::args().skip(1).any(|a| matches!(a.as_str(), "-h" | "--help" | "help")) {
+    if !std::env::args_os().skip(1).any(|a| a == "-h" || a == "--help" || a == "help") {
         return cmd;
     }
     let globals: Vec<clap::Id> =
@@ -127,6 +129,7 @@ async fn main() -> ExitCode {
         }
         Command::Complete(args) => commands::complete::complete(&context, args).await,
         Command::Tokenize(args) => commands::complete::tokenize(&context, args).await,
+        Command::Embed(args) => commands::embed::embed(&context, args).await,
         Command::Operation { action } => commands::operation::run(&context, action).await,
         Command::Chat(args) => commands::chat::chat(&context, args).await,
         Command::Datasets { action } => commands::datasets::run(&context, action).await,

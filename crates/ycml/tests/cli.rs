@@ -864,3 +864,30 @@ async fn ctrl_c_during_a_wait_says_what_still_runs_and_how_to_resume() {
     let resumed = ycml(&e, &["tuning", "wait", &task, "--poll-interval", "0.05"], None);
     assert!(stdout(&resumed).contains("model_uri  gpt://"), "{resumed:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn embed_prints_vectors_as_json_lines() {
+    let e = emulator().await;
+    let one = json_lines(&ycml(&e, &["embed", "hello world"], None));
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0]["embedding"].as_array().unwrap().len(), 256);
+    assert!(one[0]["num_tokens"].as_u64().unwrap() > 0 && one[0]["model_version"].is_string());
+    let small = json_lines(&ycml(&e, &["embed", "--model", "query", "--dim", "8", "hello world"], None));
+    assert_eq!(small[0]["embedding"].as_array().unwrap().len(), 8);
+    let request = e.control().journal().pop().unwrap().request;
+    assert!(request["modelUri"].as_str().unwrap().ends_with("/text-search-query/latest"), "{request}");
+    // A file: every non-blank line, labelled with its number, in order.
+    let file = std::env::temp_dir().join(format!("ycml-cli-{}-embed.txt", std::process::id()));
+    std::fs::write(&file, "first line\n\nsecond line\nthird line\n").unwrap();
+    let out = ycml(&e, &["embed", "--file", file.to_str().unwrap(), "--concurrency", "2"], None);
+    let lines = json_lines(&out);
+    assert_eq!(lines.iter().map(|l| l["line"].as_u64().unwrap()).collect::<Vec<_>>(), [1, 3, 4]);
+    assert_eq!(lines[0]["embedding"], one_embedding(&e, "first line"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("skipped 1 blank line(s)"), "{out:?}");
+    let empty = ycml(&e, &["embed", ""], None);
+    assert!(String::from_utf8_lossy(&empty.stderr).contains("INVALID_ARGUMENT"), "{empty:?}");
+}
+
+fn one_embedding(e: &EmulatorHandle, text: &str) -> Value {
+    json_lines(&ycml(e, &["embed", text], None))[0]["embedding"].clone()
+}

@@ -4,6 +4,7 @@
 //! the cloud: usage from the engine's tokenizer, `max_tokens` stopping generation, cumulative
 //! streaming chunks, reasoning token counts.
 
+pub(crate) mod embedding;
 #[cfg(feature = "local-model")]
 pub(crate) mod local;
 pub(crate) mod schema;

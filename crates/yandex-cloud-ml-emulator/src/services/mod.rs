@@ -5,6 +5,7 @@
 
 pub(crate) mod batch;
 pub(crate) mod dataset;
+pub(crate) mod embeddings;
 pub(crate) mod endpoint;
 pub(crate) mod generation;
 pub(crate) mod iam;

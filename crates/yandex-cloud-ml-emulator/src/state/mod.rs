@@ -39,6 +39,8 @@ pub(crate) struct State {
     pub config: EmulatorConfig,
     /// The model, with scripted replies in front of it.
     pub engine: Arc<Scripted>,
+    /// The embeddings model (the built-in hashed one unless a real model was loaded).
+    pub embedder: Arc<dyn crate::engine::embedding::Embedder>,
     pub advertised: String,
     /// Whether the API port speaks TLS (storage URLs then start with `https://`).
     pub tls: bool,
@@ -78,6 +80,7 @@ impl State {
     ) -> std::io::Result<State> {
         Ok(State {
             engine: Arc::new(engine),
+            embedder: Arc::new(crate::engine::embedding::HashedEmbedder),
             advertised,
             tls,
             datasets: datasets::Datasets::open(

@@ -25,6 +25,7 @@
 mod batch;
 mod completions;
 mod datasets;
+mod embeddings;
 mod operations;
 mod stream;
 mod tuning;
@@ -43,6 +44,8 @@ pub type Sdk = Blocking<crate::Sdk>;
 pub type Models = Blocking<crate::Models>;
 /// A blocking [`crate::completions::GptModel`].
 pub type GptModel = Blocking<crate::completions::GptModel>;
+/// A blocking [`crate::embeddings::TextEmbeddingsModel`].
+pub type TextEmbeddingsModel = Blocking<crate::embeddings::TextEmbeddingsModel>;
 /// A blocking [`crate::operations::Operation`].
 pub type Operation<T> = Blocking<crate::operations::Operation<T>>;
 /// A blocking [`crate::operations::Operations`].

@@ -16,7 +16,7 @@ mod model;
 mod result;
 mod role;
 mod stream;
-mod uri;
+pub(crate) mod uri;
 
 pub use self::{
     config::{GptModelConfig, ReasoningMode, ResponseFormat},

@@ -2,7 +2,7 @@
 //! treats them.
 //!
 //! Routing follows the cloud's published service URLs and the official SDK: text generation,
-//! tokenization, datasets, tuning and batch inference all live at the `ai-foundation-models`
+//! tokenization, embeddings, datasets, tuning and batch inference all live at the `ai-foundation-models`
 //! endpoint (`llm.api.cloud.yandex.net:443`, the "Service URL" of the Dataset and Tuning API
 //! references). Discovery also lists `fomo-dataset` and `fomo-tuning`, but no published
 //! client uses them. Operations of deferred completions are polled at `operation`; those of
@@ -81,6 +81,8 @@ pub(crate) static COMPLETION_ASYNC: Rpc =
     rpc(paths::TEXT_GENERATION_ASYNC_SERVICE_COMPLETION, Service::FoundationModels, true);
 pub(crate) static TOKENIZE_COMPLETION: Rpc =
     rpc(paths::TOKENIZER_SERVICE_TOKENIZE_COMPLETION, Service::FoundationModels, false);
+
+pub(crate) static TEXT_EMBEDDING: Rpc = rpc(paths::EMBEDDINGS_SERVICE_TEXT_EMBEDDING, Service::FoundationModels, false);
 
 pub(crate) static DATASET_DESCRIBE: Rpc = rpc(paths::DATASET_SERVICE_DESCRIBE, Service::FoundationModels, false);
 pub(crate) static DATASET_CREATE: Rpc = rpc(paths::DATASET_SERVICE_CREATE, Service::FoundationModels, true);
