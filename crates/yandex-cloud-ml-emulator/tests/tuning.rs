@@ -45,8 +45,16 @@ async fn tune_requests_that_cannot_start_are_refused_with_the_field() {
                 tuning_params: Some(TuningParams::TextEmbeddingPairParams(Default::default())),
                 ..request()
             },
+            Code::InvalidArgument,
+            "model_uri: invalid model uri `gpt://b1gtuning/yandexgpt-lite/latest`; expected emb://<folder_id>/<model>/<version>",
+        ),
+        (
+            pb::TuningRequest {
+                tuning_params: Some(TuningParams::TextClassificationMultilabel(Default::default())),
+                ..request()
+            },
             Code::Unimplemented,
-            "the emulator tunes text-to-text completion models only (text_to_text_completion)",
+            "the emulator tunes completion and embeddings models (text classifiers are not served)",
         ),
         (
             pb::TuningRequest { train_datasets: vec![], ..request() },

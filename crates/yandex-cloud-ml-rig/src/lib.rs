@@ -31,13 +31,15 @@
 #![allow(clippy::result_large_err)]
 
 mod decode;
+mod embed;
 mod encode;
 mod transport;
 
-use yandex_cloud_ml_sdk::completions::GptModel;
+use yandex_cloud_ml_sdk::{completions::GptModel, embeddings::TextEmbeddingsModel};
 
 pub use self::{
     decode::{LastFrame, YandexDecoder},
+    embed::{EmbeddingDecoder, EmbeddingPayload, MAX_DOCUMENTS, YandexEmbeddingTransport, YandexEmbeddingWire},
     encode::{Payload, YandexWire},
     transport::{YandexTransport, provider_error},
 };
@@ -45,18 +47,36 @@ pub use self::{
 /// A Yandex text-generation model as a rig completion model.
 pub type RigModel = rig_core::Model<YandexWire, YandexTransport>;
 
+/// A Yandex text-embeddings model as a rig embedding model (for `EmbeddingsBuilder` and vector
+/// indexes).
+pub type RigEmbeddingModel = rig_core::Model<YandexEmbeddingWire, YandexEmbeddingTransport>;
+
 /// The wire's name in rig's descriptors and telemetry.
 pub const PROVIDER: &str = "yandex";
 
 /// `model.rig()`: the rig adapter of an SDK model.
 pub trait RigExt {
-    /// A rig completion model that sends every request through this model, with its
-    /// `configure()` settings as defaults that each rig request can override.
-    fn rig(&self) -> RigModel;
+    /// The rig model it becomes.
+    type Rig;
+
+    /// A completion model ([`RigModel`]) that sends every request through this model, with
+    /// its `configure()` settings as defaults that each rig request can override; or an
+    /// embedding model ([`RigEmbeddingModel`]) that embeds each batch with `run_many`.
+    fn rig(&self) -> Self::Rig;
 }
 
 impl RigExt for GptModel {
+    type Rig = RigModel;
+
     fn rig(&self) -> RigModel {
         rig_core::Model::new(YandexWire::new(self.clone()), YandexTransport)
+    }
+}
+
+impl RigExt for TextEmbeddingsModel {
+    type Rig = RigEmbeddingModel;
+
+    fn rig(&self) -> RigEmbeddingModel {
+        rig_core::Model::new(YandexEmbeddingWire { model: self.clone() }, YandexEmbeddingTransport)
     }
 }

@@ -110,3 +110,104 @@ async fn bad_input_gets_clear_statuses() {
     let wrong_scheme = sdk.models().text_embeddings("gpt://b1g/yandexgpt/latest").run("x").await.unwrap_err();
     assert_eq!(wrong_scheme.code(), Some(Code::InvalidArgument), "{wrong_scheme}");
 }
+
+async fn upload_rows(
+    sdk: &yandex_cloud_ml_sdk::Sdk,
+    task: yandex_cloud_ml_sdk::datasets::TaskType,
+    rows: &[serde_json::Value],
+) -> yandex_cloud_ml_sdk::datasets::Dataset {
+    let path = std::env::temp_dir().join(format!("ycml-embeddings-{}-{}.jsonl", std::process::id(), fastrand_suffix()));
+    std::fs::write(&path, rows.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("\n")).unwrap();
+    let dataset = sdk
+        .datasets()
+        .draft_from_path(&path)
+        .task_type(task)
+        .upload()
+        .poll_interval(std::time::Duration::from_millis(10))
+        .await
+        .unwrap();
+    let _ = std::fs::remove_file(path);
+    dataset
+}
+
+fn fastrand_suffix() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+}
+
+#[tokio::test]
+async fn tuning_on_pairs_brings_them_closer_in_the_sizes_asked_for() {
+    use yandex_cloud_ml_sdk::{datasets::TaskType, tuning::EmbeddingsTuneType};
+    let e = common::emulator().await;
+    let sdk = common::sdk(&e);
+    let pairs = upload_rows(
+        &sdk,
+        TaskType::TextEmbeddingsPair,
+        &[
+            serde_json::json!({"anchor": "hello", "positive": "hi"}),
+            serde_json::json!({"anchor": "goodbye", "positive": "farewell"}),
+        ],
+    )
+    .await;
+    let base = sdk.models().text_embeddings("text-embeddings");
+    let fast = std::time::Duration::from_millis(10);
+    let task =
+        base.tune_deferred(&pairs, EmbeddingsTuneType::Pair).embedding_dims([35, 128]).name("pairs").await.unwrap();
+    let tuned = task.wait().poll_interval(fast).await.unwrap();
+    assert!(tuned.uri().starts_with("emb://b1gemulatorfolder000/text-embeddings/latest@"), "{}", tuned.uri());
+    assert_eq!(tuned.fine_tuned(), Some(true));
+    let request = e.control().journal().into_iter().find(|j| j.method.ends_with("TuningService/Tune")).unwrap().request;
+    assert_eq!(request["textEmbeddingPairParams"]["embeddingDims"], serde_json::json!(["35", "128"]), "{request}");
+    // The largest size by default, the other on request, and no other.
+    let hello = tuned.run("hello").await.unwrap();
+    assert_eq!(hello.len(), 128);
+    assert_eq!(tuned.configure(|c| c.dim(35)).unwrap().run("hello").await.unwrap().len(), 35);
+    let other = tuned.configure(|c| c.dim(64)).unwrap().run("hello").await.unwrap_err();
+    assert!(other.message().contains("one of 35, 128"), "{other}");
+    // The pair is closer than through the base model.
+    let base128 = base.configure(|c| c.dim(128)).unwrap();
+    let before = cosine(&base128.run("hello").await.unwrap(), &base128.run("hi").await.unwrap());
+    let after = cosine(&hello, &tuned.run("hi").await.unwrap());
+    assert!(after > before + 0.3, "before {before}, after {after}");
+    // Re-attached by id; `sdk.tuning().get` is typed for completions and says how to get it.
+    let again = base.attach_tune_deferred(task.id()).wait().poll_interval(fast).await.unwrap();
+    assert_eq!(again.uri(), tuned.uri());
+    let as_completion = sdk.tuning().get(task.id()).await.unwrap();
+    let wrong = as_completion.result().await.unwrap_err();
+    assert!(wrong.message().contains("task.embeddings()"), "{wrong}");
+    assert_eq!(as_completion.embeddings().result().await.unwrap().uri(), tuned.uri());
+    // The tuned suffix does not serve completions.
+    let suffix = tuned.uri().rsplit('@').next().unwrap();
+    let as_gpt = sdk.models().completions(&format!("gpt://b1gemulatorfolder000/text-embeddings/latest@{suffix}"));
+    assert_eq!(as_gpt.run("hello").await.unwrap_err().code(), Some(Code::NotFound));
+}
+
+#[tokio::test]
+async fn triplets_and_datasets_of_the_wrong_kind() {
+    use yandex_cloud_ml_sdk::{datasets::TaskType, tuning::EmbeddingsTuneType};
+    let e = common::emulator().await;
+    let sdk = common::sdk(&e);
+    let fast = std::time::Duration::from_millis(10);
+    let triplets = upload_rows(
+        &sdk,
+        TaskType::TextEmbeddingsTriplet,
+        &[serde_json::json!({"anchor": "hello", "positive": "hi", "negative": "goodbye"})],
+    )
+    .await;
+    let base = sdk.models().text_embeddings("text-embeddings");
+    let tuned = base.tune(&triplets, EmbeddingsTuneType::Triplet).poll_interval(fast).await.unwrap();
+    assert_eq!(tuned.run("hello").await.unwrap().len(), 256);
+    let before = cosine(&base.run("hello").await.unwrap(), &base.run("goodbye").await.unwrap());
+    let after = cosine(&tuned.run("hello").await.unwrap(), &base.run("goodbye").await.unwrap());
+    assert!(after < before, "the negative moved away: {before} → {after}");
+    // Triplet rows given as pairs: refused, naming the task type.
+    let wrong = base.tune(&triplets, EmbeddingsTuneType::Pair).poll_interval(fast).await.unwrap_err();
+    assert!(wrong.message().contains("TextEmbeddingsPair"), "{wrong}");
+    // A completion model cannot be tuned with embeddings parameters, nor the other way round.
+    let gpt = sdk.models().completions("yandexgpt-lite");
+    let completion_rows = gpt.tune(&triplets).poll_interval(fast).await.unwrap_err();
+    assert!(completion_rows.message().contains("TextToTextGeneration"), "{completion_rows}");
+    let dims = base.tune_deferred(&triplets, EmbeddingsTuneType::Triplet).embedding_dims([0]).await.unwrap_err();
+    assert!(dims.is_invalid_input(), "{dims}");
+    let too_big = base.tune_deferred(&triplets, EmbeddingsTuneType::Triplet).embedding_dims([4096]).await.unwrap_err();
+    assert_eq!(too_big.code(), Some(Code::InvalidArgument), "{too_big}");
+}

@@ -247,8 +247,7 @@ async fn the_dataset_part_of_the_tuning_recording_replays() {
     let storage = common::storage_cassette("tuning/test_tuning_embeddings_pair.yaml");
     let file = recorded_upload(&storage, "pair.jsonl");
     // Discovery, Create, GetUploadDraftUrl, Validate, three polls (as the Python SDK made),
-    // Describe. The rest of the recording tunes an embeddings model, which this SDK (text
-    // generation only) does not cover.
+    // Describe; `the_embeddings_tuning_recording_replays_end_to_end` goes on from there.
     let cassette = Cassette::load_first(common::cassette("tuning/test_tuning_embeddings_pair.gprc.json"), 8)
         .unwrap()
         .with_storage(storage);
@@ -267,6 +266,47 @@ async fn the_dataset_part_of_the_tuning_recording_replays() {
     server.verify_requests().unwrap();
     assert_eq!(server.exchanges().len(), 8);
     assert_eq!(server.unused(), 0);
+    let _ = std::fs::remove_file(file);
+}
+
+#[tokio::test]
+async fn the_embeddings_tuning_recording_replays_end_to_end() {
+    use yandex_cloud_ml_sdk::tuning::EmbeddingsTuneType;
+    let storage = common::storage_cassette("tuning/test_tuning_embeddings_pair.yaml");
+    let file = recorded_upload(&storage, "pair-tune.jsonl");
+    let cassette =
+        Cassette::load(common::cassette("tuning/test_tuning_embeddings_pair.gprc.json")).unwrap().with_storage(storage);
+    let (server, sdk) = replay_in(cassette, "b1ge6b3ojkeeciv997a8").await;
+    let fast = std::time::Duration::from_millis(10);
+    let dataset = sdk
+        .datasets()
+        .text_embeddings_pair()
+        .draft_from_path(&file)
+        .name("pair")
+        .upload()
+        .poll_interval(fast)
+        .await
+        .unwrap();
+    let base = sdk.models().text_embeddings("text-embeddings");
+    let tuned = base
+        .tune(&dataset, EmbeddingsTuneType::Pair)
+        .validation(&dataset)
+        .name("test")
+        .poll_interval(fast)
+        .await
+        .unwrap();
+    assert_eq!(tuned.uri(), "emb://b1ge6b3ojkeeciv997a8/text-embeddings/latest@tamrgk8grnr1o01b2h96u");
+    let vector = tuned.run("hi").await.unwrap();
+    assert_eq!((vector.len(), vector.num_tokens(), vector.model_version()), (256, 2, "29.08.2024"));
+    assert_eq!(vector.as_slice()[0], 0.101188525557518);
+    server.verify_requests().unwrap();
+    let exchanges = server.exchanges();
+    let methods: Vec<&str> = exchanges.iter().map(|e| e.method.rsplit('/').next().unwrap_or_default()).collect();
+    assert_eq!(methods.iter().filter(|m| **m == "Tune").count(), 1);
+    assert_eq!(methods.last(), Some(&"TextEmbedding"));
+    // The Python SDK polled on after the tuning was done and described the task for its URI;
+    // the response already names the model, so this SDK stops at the first done poll.
+    assert!(server.unused() >= 1, "{methods:?}");
     let _ = std::fs::remove_file(file);
 }
 

@@ -891,3 +891,31 @@ async fn embed_prints_vectors_as_json_lines() {
 fn one_embedding(e: &EmulatorHandle, text: &str) -> Value {
     json_lines(&ycml(e, &["embed", text], None))[0]["embedding"].clone()
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tune_an_embeddings_model_on_pairs_then_embed_with_it() {
+    let e = emulator().await;
+    let file = std::env::temp_dir().join(format!("ycml-cli-{}-pairs.jsonl", std::process::id()));
+    std::fs::write(&file, "{\"anchor\": \"hello\", \"positive\": \"hi\"}\n").unwrap();
+    let file = file.display().to_string();
+    let args = ["--output", "json", "--poll-interval", "10ms", "tune", "--task", "embeddings-pair", "--train", &file];
+    let tuned = ycml(&e, &[&args[..], &["--embedding-dim", "32", "--embedding-dim", "64", "--wait"]].concat(), None);
+    let out = &json_lines(&tuned)[0];
+    let uri = out["model_uri"].as_str().unwrap();
+    assert!(uri.contains("/text-embeddings/latest@"), "{out}");
+    let vector = json_lines(&ycml(&e, &["embed", "--model", uri, "hello"], None));
+    assert_eq!(vector[0]["embedding"].as_array().unwrap().len(), 64);
+    // `tuning wait` knows an embeddings tuning.
+    let task = out["task_id"].as_str().unwrap();
+    let again = stdout(&ycml(&e, &["tuning", "wait", task], None));
+    assert!(again.contains(&format!("model_uri  {uri}")), "{again}");
+    // The wrong rows for the task are named in the CLI's terms.
+    let wrong = ycml(&e, &["tune", "--task", "embeddings-triplet", "--train", &file, "--poll-interval", "10ms"], None);
+    let said = String::from_utf8_lossy(&wrong.stderr);
+    assert!(said.contains("failed validation") || said.contains("negative"), "{said}");
+    let dims = ycml(&e, &["tune", "--train", &file, "--embedding-dim", "8"], None);
+    assert!(
+        String::from_utf8_lossy(&dims.stderr).contains("--embedding-dim is for --task embeddings-pair"),
+        "{dims:?}"
+    );
+}

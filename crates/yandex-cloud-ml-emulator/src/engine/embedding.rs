@@ -104,6 +104,55 @@ impl Embedder for HashedEmbedder {
     }
 }
 
+/// How far a text must be like a training text (cosine above the level of unrelated texts)
+/// for the training row to move its vector.
+const LIKE: f64 = 0.2;
+/// How strongly a training row pulls (or, a negative, pushes) a vector.
+const PULL: f64 = 0.5;
+
+/// The vector of `text` from a model tuned on `pairs` (anchor, positive) and, for triplets,
+/// their `negatives`: the base model's vector, moved toward the partner of every training
+/// text it is like (an anchor pulls toward its positive and back) and away from the negative
+/// of every anchor it is like, then scaled to length 1. So after tuning, a pair is closer than
+/// before, and an anchor farther from its negative.
+pub fn tuned(
+    embedder: &dyn Embedder,
+    base: &str,
+    pairs: &[(String, String)],
+    negatives: &[String],
+    text: &str,
+    dim: usize,
+) -> Vec<f64> {
+    let of = |t: &str| embedder.embed(base, t, dim);
+    let like = |a: &[f64], b: &[f64]| (a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>() - LIKE).max(0.0);
+    let start = of(text);
+    let mut v = start.clone();
+    let mut moved = false;
+    let mut add = |weight: f64, other: &[f64]| {
+        moved = true;
+        v.iter_mut().zip(other).for_each(|(x, o)| *x += weight * o);
+    };
+    for (i, (anchor, positive)) in pairs.iter().enumerate() {
+        let (a, p) = (of(anchor), of(positive));
+        let (to_anchor, to_positive) = (like(&start, &a), like(&start, &p));
+        if to_anchor > 0.0 {
+            add(PULL * to_anchor, &p);
+            if let Some(negative) = negatives.get(i).filter(|n| !n.is_empty()) {
+                add(-PULL * to_anchor, &of(negative));
+            }
+        }
+        if to_positive > 0.0 {
+            add(PULL * to_positive, &a);
+        }
+    }
+    // A text like no training text keeps the base model's vector exactly.
+    if !moved {
+        return start;
+    }
+    normalize(&mut v);
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,5 +178,19 @@ mod tests {
         // Deterministic, any size asked for, Cyrillic words too.
         assert_eq!(e.embed("m", "Привет, мир", 35), e.embed("m", "привет мир", 35));
         assert_eq!(e.embed("m", "x", 35).len(), 35);
+    }
+
+    #[test]
+    fn tuning_brings_pairs_closer_and_pushes_negatives_away() {
+        let e = HashedEmbedder;
+        let pairs = vec![("hello".to_owned(), "hi".to_owned())];
+        let base = |t: &str| e.embed("text-embeddings", t, DEFAULT_DIM);
+        let after = |t: &str, negatives: &[String]| tuned(&e, "text-embeddings", &pairs, negatives, t, DEFAULT_DIM);
+        let before = cosine(&base("hello"), &base("hi"));
+        assert!(cosine(&after("hello", &[]), &after("hi", &[])) > before + 0.3, "{before}");
+        // An unrelated text is left as it was.
+        assert_eq!(after("Rust borrows", &[]), base("Rust borrows"));
+        let negatives = vec!["goodbye".to_owned()];
+        assert!(cosine(&after("hello", &negatives), &base("goodbye")) < cosine(&base("hello"), &base("goodbye")) - 0.2);
     }
 }

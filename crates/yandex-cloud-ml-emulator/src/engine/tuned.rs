@@ -43,8 +43,21 @@ pub(crate) struct Learned {
     pub folder: String,
     pub base: String,
     pub version: String,
-    /// Training requests (their last user message) and responses, in training order.
+    /// Training requests (their last user message) and responses, in training order; for an
+    /// embeddings model, anchors and positives.
     pub examples: Vec<(String, String)>,
+    /// Set for a tuned embeddings model.
+    #[serde(default)]
+    pub embedding: Option<EmbeddingTuning>,
+}
+
+/// What a tuned embeddings model keeps besides its pairs.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct EmbeddingTuning {
+    /// The sizes it answers in (the largest by default); empty: the base model's.
+    pub dims: Vec<usize>,
+    /// The negatives of triplet rows, one per example (empty for pairs).
+    pub negatives: Vec<String>,
 }
 
 /// A tuned model, indexed for matching.
@@ -72,7 +85,8 @@ impl TunedModel {
                 index.entry(word).or_default().push(i);
             }
         }
-        let bytes = learned.examples.iter().map(|(p, r)| (p.len() + r.len()) as u64).sum();
+        let negatives = learned.embedding.as_ref().map_or(0, |e| e.negatives.iter().map(|n| n.len() as u64).sum());
+        let bytes = learned.examples.iter().map(|(p, r)| (p.len() + r.len()) as u64).sum::<u64>() + negatives;
         TunedModel { learned, exact, index, word_counts, bytes }
     }
 
@@ -242,13 +256,23 @@ impl TunedModels {
         Ok(Some(model))
     }
 
-    /// The tuned model a URI names, or NOT_FOUND as the cloud answers for an unknown one.
+    /// The tuned completion model a URI names, or NOT_FOUND as the cloud answers for an
+    /// unknown one.
     pub(crate) fn find(&self, model: &ModelRef) -> Result<Option<Arc<TunedModel>>, Status> {
+        self.find_kind(model, "gpt", false)
+    }
+
+    /// The tuned embeddings model an `emb://` URI names, or NOT_FOUND.
+    pub(crate) fn find_embeddings(&self, model: &ModelRef) -> Result<Option<Arc<TunedModel>>, Status> {
+        self.find_kind(model, "emb", true)
+    }
+
+    fn find_kind(&self, model: &ModelRef, scheme: &str, embeddings: bool) -> Result<Option<Arc<TunedModel>>, Status> {
         let Some(suffix) = &model.tuned else { return Ok(None) };
         match self.get(suffix)? {
-            Some(m) if m.serves(model) => Ok(Some(m)),
+            Some(m) if m.serves(model) && m.learned.embedding.is_some() == embeddings => Ok(Some(m)),
             _ => Err(Status::not_found(format!(
-                "model gpt://{}/{}/{}@{} not found",
+                "model {scheme}://{}/{}/{}@{} not found",
                 model.folder,
                 model.name,
                 model.version,
@@ -357,6 +381,7 @@ mod tests {
                 ("Name the largest planet".into(), "Jupiter.".into()),
                 ("what is the capital of france".into(), "a later duplicate".into()),
             ],
+            embedding: None,
         })
     }
 

@@ -43,7 +43,8 @@ impl EmbeddingsService for Embeddings {
 
 fn embed(state: &State, request: pb::TextEmbeddingRequest) -> Result<pb::TextEmbeddingResponse, Status> {
     let model = validate::parse_model_uri(state, &request.model_uri, "emb")?;
-    if model.tuned.is_none() && !MODELS.contains(&model.name.as_str()) {
+    let tuned = state.tuning.models.find_embeddings(&model)?;
+    if tuned.is_none() && !MODELS.contains(&model.name.as_str()) {
         return Err(Status::not_found(format!(
             "model {} not found; the embedding models are {}",
             model.name,
@@ -54,14 +55,27 @@ fn embed(state: &State, request: pb::TextEmbeddingRequest) -> Result<pb::TextEmb
         return Err(Status::invalid_argument("text: the text to embed is empty"));
     }
     let embedder = &state.embedder;
-    let dim = match request.dim {
-        None => embedder.default_dim(),
-        Some(d) => match usize::try_from(d).ok().filter(|d| embedder.accepts_dim(*d)) {
+    // A model tuned with sizes answers in those (the largest by default), as the cloud's do.
+    let sizes = tuned.as_ref().and_then(|t| t.learned.embedding.as_ref()).map(|e| e.dims.clone()).unwrap_or_default();
+    let dim = match (request.dim, sizes.iter().max()) {
+        (None, Some(largest)) => *largest,
+        (None, None) => embedder.default_dim(),
+        (Some(d), _) => match usize::try_from(d)
+            .ok()
+            .filter(|d| if sizes.is_empty() { embedder.accepts_dim(*d) } else { sizes.contains(d) })
+        {
             Some(d) => d,
-            None => {
+            None if sizes.is_empty() => {
                 return Err(Status::invalid_argument(format!(
                     "dim: {d} is not a size this model gives; ask for 1 to {} (or leave dim unset)",
                     embedder.default_dim()
+                )));
+            }
+            None => {
+                let sizes: Vec<String> = sizes.iter().map(ToString::to_string).collect();
+                return Err(Status::invalid_argument(format!(
+                    "dim: {d} is not a size this model was tuned for; ask for one of {} (or leave dim unset)",
+                    sizes.join(", ")
                 )));
             }
         },
@@ -76,7 +90,17 @@ fn embed(state: &State, request: pb::TextEmbeddingRequest) -> Result<pb::TextEmb
     if tokens > limit {
         return Err(too_long(limit, format!("{tokens} tokens")));
     }
-    let embedding = embedder.embed(&model.name, &request.text, dim);
+    let embedding = match tuned.as_ref().and_then(|t| t.learned.embedding.as_ref().map(|e| (t, e))) {
+        Some((t, e)) => crate::engine::embedding::tuned(
+            embedder.as_ref(),
+            &t.learned.base,
+            &t.learned.examples,
+            &e.negatives,
+            &request.text,
+            dim,
+        ),
+        None => embedder.embed(&model.name, &request.text, dim),
+    };
     Ok(pb::TextEmbeddingResponse {
         embedding,
         num_tokens: i64::try_from(tokens).unwrap_or(i64::MAX),

@@ -24,7 +24,7 @@ use yandex_cloud_ml_proto::{
 
 use super::{Creator, Disarm, required, rpc_status, start_operation};
 use crate::{
-    engine::tuned::Learned,
+    engine::tuned::{EmbeddingTuning, Learned},
     state::{
         State,
         tuning::{Saved, is_finished, status_name},
@@ -37,6 +37,71 @@ use crate::{
 pub(crate) const METRICS_FILE: &str = "metrics.csv";
 
 pub(crate) struct Tuning(pub Arc<State>);
+
+/// What a tuning trains: a completion model, or an embeddings model on pairs or triplets.
+#[derive(Debug, Clone)]
+enum Kind {
+    Completion,
+    Embeddings { triplet: bool, dims: Vec<usize> },
+}
+
+impl Kind {
+    fn scheme(&self) -> &'static str {
+        match self {
+            Kind::Completion => "gpt",
+            Kind::Embeddings { .. } => "emb",
+        }
+    }
+
+    /// The task type its datasets must have, and what for (in errors).
+    fn task_type(&self) -> (&'static str, &'static str) {
+        match self {
+            Kind::Completion => ("TextToTextGeneration", "tuning a completion model"),
+            Kind::Embeddings { triplet: false, .. } => ("TextEmbeddingsPair", "tuning an embeddings model on pairs"),
+            Kind::Embeddings { triplet: true, .. } => {
+                ("TextEmbeddingsTriplet", "tuning an embeddings model on triplets")
+            }
+        }
+    }
+}
+
+/// The kind a request's parameters ask for, its parameters checked (the embeddings' messages
+/// share the completion one's fields and numbers, so they are checked as one).
+fn kind_of(state: &State, params: Option<&TuningParams>) -> Result<Kind, Status> {
+    let as_completion = |bytes: Vec<u8>| -> Result<(), Status> {
+        let p: pb::TextToTextCompletionTuningParams = prost::Message::decode(bytes.as_slice())
+            .map_err(|e| Status::invalid_argument(format!("tuning_params: {e}")))?;
+        super::tuning_params::check(&p)
+    };
+    let dims = |dims: &[i64]| -> Result<Vec<usize>, Status> {
+        let most = state.embedder.default_dim();
+        dims.iter()
+            .map(|&d| {
+                usize::try_from(d).ok().filter(|d| (1..=most).contains(d)).ok_or_else(|| {
+                    Status::invalid_argument(format!("embedding_dims: {d} is not a size from 1 to {most}"))
+                })
+            })
+            .collect()
+    };
+    match params {
+        Some(TuningParams::TextToTextCompletion(p)) => super::tuning_params::check(p).map(|()| Kind::Completion),
+        Some(TuningParams::TextEmbeddingPairParams(p)) => {
+            as_completion(prost::Message::encode_to_vec(p))?;
+            Ok(Kind::Embeddings { triplet: false, dims: dims(&p.embedding_dims)? })
+        }
+        Some(TuningParams::TextEmbeddingTripletParams(p)) => {
+            as_completion(prost::Message::encode_to_vec(p))?;
+            Ok(Kind::Embeddings { triplet: true, dims: dims(&p.embedding_dims)? })
+        }
+        None => Err(Status::invalid_argument(
+            "tuning_params: required (text_to_text_completion, text_embedding_pair_params or \
+             text_embedding_triplet_params)",
+        )),
+        Some(_) => Err(Status::unimplemented(
+            "the emulator tunes completion and embeddings models (text classifiers are not served)",
+        )),
+    }
+}
 
 impl Tuning {
     pub(crate) fn server(state: Arc<State>) -> TuningServiceServer<Tuning> {
@@ -158,20 +223,22 @@ impl TuningService for Tuning {
             Err(existing) => return Ok(Response::new(*existing)),
         };
         let r = request.into_inner();
-        let base = validate::model_uri(&self.0, required("base_model_uri", &r.base_model_uri)?)?;
+        let kind = kind_of(&self.0, r.tuning_params.as_ref())?;
+        let base_uri = required("base_model_uri", &r.base_model_uri)?;
+        let base = match kind {
+            Kind::Completion => validate::model_uri(&self.0, base_uri)?,
+            Kind::Embeddings { .. } => {
+                let base = validate::parse_model_uri(&self.0, base_uri, "emb")?;
+                if base.tuned.is_none() && !super::embeddings::MODELS.contains(&base.name.as_str()) {
+                    return Err(Status::not_found(format!("base_model_uri: model {} not found", base.name)));
+                }
+                base
+            }
+        };
         if base.tuned.is_some() {
             return Err(Status::invalid_argument(
                 "base_model_uri: a tuned model cannot be tuned again; tune its base model",
             ));
-        }
-        match &r.tuning_params {
-            Some(TuningParams::TextToTextCompletion(params)) => super::tuning_params::check(params)?,
-            None => return Err(Status::invalid_argument("tuning_params: required (text_to_text_completion)")),
-            Some(_) => {
-                return Err(Status::unimplemented(
-                    "the emulator tunes text-to-text completion models only (text_to_text_completion)",
-                ));
-            }
         }
         if r.train_datasets.is_empty() {
             return Err(Status::invalid_argument("train_datasets: at least one dataset is required"));
@@ -195,7 +262,7 @@ impl TuningService for Tuning {
                 created_by: caller.clone(),
                 created_at: Some(now.into()),
                 // The cloud shows the source without its folder, the target with it.
-                source_model_uri: format!("gpt://{}/{}", base.name, base.version),
+                source_model_uri: format!("{}://{}/{}", kind.scheme(), base.name, base.version),
                 name: r.name.clone(),
                 description: r.description.clone(),
                 labels: r.labels.clone(),
@@ -226,7 +293,7 @@ impl TuningService for Tuning {
             };
             state.operations.set_metadata(&id, metadata(&task, 0, 0));
             state.tuning.tasks.insert(Saved { task: Some(task), options: Some(options), ..Default::default() });
-            run(state.clone(), id, base, r.train_datasets.clone(), r.validation_datasets.clone())
+            run(state.clone(), id, base, kind, r.train_datasets.clone(), r.validation_datasets.clone())
         })?;
         Ok(Response::new(self.0.operations.get(&op.id).unwrap_or(op)))
     }
@@ -303,6 +370,7 @@ async fn run(
     state: Arc<State>,
     id: String,
     base: crate::engine::ModelRef,
+    kind: Kind,
     train: Vec<WeightedDataset>,
     validation: Vec<WeightedDataset>,
 ) -> Result<prost_types::Any, rpc::Status> {
@@ -312,7 +380,7 @@ async fn run(
             let _ = state.tuning.fail(&id, TaskStatus::Canceled, "the tuning was cancelled");
         })
     };
-    let outcome = tune(&state, &id, base, train, validation).await;
+    let outcome = tune(&state, &id, base, kind, train, validation).await;
     on_cancel.disarm();
     outcome.map_err(|status| {
         // A task that was cancelled meanwhile stays CANCELED; otherwise it failed.
@@ -328,6 +396,7 @@ async fn tune(
     state: &Arc<State>,
     id: &str,
     base: crate::engine::ModelRef,
+    kind: Kind,
     train: Vec<WeightedDataset>,
     validation: Vec<WeightedDataset>,
 ) -> Result<prost_types::Any, Status> {
@@ -349,15 +418,16 @@ async fn tune(
     // Reading the datasets and indexing what is learned is blocking work.
     let suffix = crate::state::new_id("tam");
     let model = {
-        let (state, suffix, base) = (state.clone(), suffix.clone(), base.clone());
+        let (state, suffix, base, kind) = (state.clone(), suffix.clone(), base.clone(), kind.clone());
         tokio::task::spawn_blocking(move || {
-            check_ready(&state, "validation_datasets", &validation)?;
-            let examples = learn(&state, &train)?;
+            check_ready(&state, &kind, "validation_datasets", &validation)?;
+            let (examples, embedding) = learn(&state, &kind, &train)?;
             let learned = Learned {
                 folder: base.folder.clone(),
                 base: base.name.clone(),
                 version: base.version.clone(),
                 examples,
+                embedding,
             };
             let saved = state.tuning.save_model(&suffix, learned)?;
             state.tuning.check_budget(&saved)?;
@@ -382,7 +452,7 @@ async fn tune(
 
     // The model answers from the moment the task says COMPLETED; if the task was cancelled
     // at this very moment, the model goes again.
-    let target = format!("gpt://{}/{}/{}@{suffix}", base.folder, base.name, base.version);
+    let target = format!("{}://{}/{}/{}@{suffix}", kind.scheme(), base.folder, base.name, base.version);
     state.tuning.register(model)?;
     let completed = advance(TaskStatus::Completed, steps, &|saved| {
         if let Some(task) = saved.task.as_mut() {
@@ -401,37 +471,57 @@ async fn tune(
     }))
 }
 
-/// Every dataset must exist, be READY and hold completion rows.
-fn check_ready(state: &State, field: &str, datasets: &[WeightedDataset]) -> Result<(), Status> {
+/// Every dataset must exist, be READY and hold rows of the kind's task type.
+fn check_ready(state: &State, kind: &Kind, field: &str, datasets: &[WeightedDataset]) -> Result<(), Status> {
+    let (task_type, purpose) = kind.task_type();
     for (i, d) in datasets.iter().enumerate() {
         let field = format!("{field}[{i}]");
-        state.datasets.ready_for(&field, &d.dataset_id, "TextToTextGeneration", "tuning a completion model")?;
+        state.datasets.ready_for(&field, &d.dataset_id, task_type, purpose)?;
     }
     Ok(())
 }
 
-/// The training rows: the last user message of each request and its response, from every
-/// train dataset with a positive weight, in order (blocking: reads parquet).
-fn learn(state: &State, train: &[WeightedDataset]) -> Result<Vec<(String, String)>, Status> {
-    check_ready(state, "train_datasets", train)?;
+/// What a tuning learns: its rows (prompt and response, or anchor and positive) and, for an
+/// embeddings model, the rest of what it keeps.
+type Rows = (Vec<(String, String)>, Option<EmbeddingTuning>);
+
+/// The training rows, from every train dataset with a positive weight, in order (blocking:
+/// reads parquet): for completions the last user message of each request and its response;
+/// for embeddings each row's anchor and positive (and negative, for triplets).
+fn learn(
+    state: &State,
+    kind: &Kind,
+    train: &[WeightedDataset],
+) -> Result<Rows, Status> {
+    check_ready(state, kind, "train_datasets", train)?;
     let mut examples = Vec::new();
+    let mut negatives = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for d in train.iter().filter(|d| d.weight > 0.0 && seen.insert(d.dataset_id.as_str())) {
         let unreadable = |e: &dyn std::fmt::Display| Status::internal(format!("reading dataset {}: {e}", d.dataset_id));
         let source = state.datasets.data(&d.dataset_id).map_err(|e| unreadable(&e))?;
         let mut too_many = false;
         crate::rows::read_parquet(source, |row| {
-            let prompt = row["request"]
-                .as_array()
-                .and_then(|messages| messages.iter().rev().find(|m| m["role"] == "user").or(messages.last()))
-                .and_then(|m| m["text"].as_str())
-                .unwrap_or_default();
-            if let (false, Some(response)) = (prompt.is_empty(), row["response"].as_str()) {
+            let pair = match kind {
+                Kind::Completion => {
+                    let prompt = row["request"]
+                        .as_array()
+                        .and_then(|messages| messages.iter().rev().find(|m| m["role"] == "user").or(messages.last()))
+                        .and_then(|m| m["text"].as_str())
+                        .unwrap_or_default();
+                    row["response"].as_str().filter(|_| !prompt.is_empty()).map(|r| (prompt, r))
+                }
+                Kind::Embeddings { .. } => row["anchor"].as_str().zip(row["positive"].as_str()),
+            };
+            if let Some((first, second)) = pair {
                 if examples.len() == MAX_EXAMPLES {
                     too_many = true;
                     return false;
                 }
-                examples.push((cut(prompt), cut(response)));
+                examples.push((cut(first), cut(second)));
+                if let Kind::Embeddings { triplet: true, .. } = kind {
+                    negatives.push(cut(row["negative"].as_str().unwrap_or_default()));
+                }
             }
             true
         })
@@ -445,5 +535,9 @@ fn learn(state: &State, train: &[WeightedDataset]) -> Result<Vec<(String, String
     if examples.is_empty() {
         return Err(Status::failed_precondition("train_datasets: no rows to learn from"));
     }
-    Ok(examples)
+    let embedding = match kind {
+        Kind::Completion => None,
+        Kind::Embeddings { dims, .. } => Some(EmbeddingTuning { dims: dims.clone(), negatives }),
+    };
+    Ok((examples, embedding))
 }

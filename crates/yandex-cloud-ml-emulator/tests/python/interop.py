@@ -92,6 +92,36 @@ async def main():
     await dataset.delete()
     check("dataset delete", True)
 
+    # Text embeddings: the document and query models, a size, and a tuning on pairs whose
+    # model answers in the sizes it was tuned for.
+    doc = sdk.models.text_embeddings("doc")
+    vector = await doc.run("hello world")
+    check("embeddings run", len(vector) == 256 and vector.num_tokens > 0, len(vector))
+    small = await doc.configure(dimensions=32).run("hello world")
+    check("embeddings dimensions", len(small) == 32, len(small))
+    query = await sdk.models.text_embeddings("query").run("hello world")
+    check("embeddings query model", tuple(query) != tuple(vector))
+    pairs = pathlib.Path(tempfile.mkdtemp()) / "pairs.jsonl"
+    pairs.write_text(json.dumps({"anchor": "hello", "positive": "hi"}) + "\n")
+    pair_dataset = await sdk.datasets.draft_from_path(
+        pairs, task_type="TextEmbeddingsPair", upload_format="jsonlines", name="python pairs"
+    ).upload(poll_interval=0.05)
+    base = sdk.models.text_embeddings("text-embeddings")
+    tuned_embeddings = await base.tune(
+        pair_dataset, embeddings_tune_type="pair", dimensions=[16, 64], name="python-pairs", poll_interval=0.05
+    )
+    check("embeddings tune", tuned_embeddings.uri.startswith("emb://") and "@" in tuned_embeddings.uri,
+          tuned_embeddings.uri)
+    hello = await tuned_embeddings.run("hello")
+    check("tuned embeddings run", len(hello) == 64, len(hello))
+    hi = await tuned_embeddings.run("hi")
+
+    def cosine(a, b):
+        return sum(x * y for x, y in zip(a, b))
+
+    before = cosine(await base.configure(dimensions=64).run("hello"), await base.configure(dimensions=64).run("hi"))
+    check("tuned embeddings closer", cosine(hello, hi) > before, (before, cosine(hello, hi)))
+
     # A batch run over a dataset of prompts; its answers land in a new dataset, labelled as
     # the cloud labels it.
     prompts = pathlib.Path(tempfile.mkdtemp()) / "prompts.jsonl"

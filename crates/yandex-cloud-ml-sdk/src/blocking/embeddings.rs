@@ -3,8 +3,9 @@
 use super::Call;
 use crate::{
     call::Call as AsyncCall,
-    embeddings::{Embed, Embedding, RunMany, TextEmbeddingsConfig},
+    embeddings::{Embed, Embedding, RunMany, TextEmbeddingsConfig, TextEmbeddingsModel},
     error::Result,
+    tuning::{EmbeddingsTuneType, Tune, TuneDeferred, TuningDatasets},
 };
 
 impl super::Models {
@@ -40,5 +41,28 @@ impl super::TextEmbeddingsModel {
         I::Item: Into<String>,
     {
         self.call(self.inner.run_many(texts))
+    }
+
+    /// Starts tuning on pairs or triplets; returns the tuning task.
+    pub fn tune_deferred(
+        &self,
+        train: impl TuningDatasets,
+        tune_type: EmbeddingsTuneType,
+    ) -> Call<AsyncCall<TuneDeferred<TextEmbeddingsModel>>, super::TuningTask<TextEmbeddingsModel>> {
+        self.call_handle(self.inner.tune_deferred(train, tune_type))
+    }
+
+    /// Tunes and waits for the tuned model.
+    pub fn tune(
+        &self,
+        train: impl TuningDatasets,
+        tune_type: EmbeddingsTuneType,
+    ) -> Call<AsyncCall<Tune<TextEmbeddingsModel>>, super::TextEmbeddingsModel> {
+        self.call_handle(self.inner.tune(train, tune_type))
+    }
+
+    /// Re-attaches to an embeddings tuning by its operation id. No RPC is made.
+    pub fn attach_tune_deferred(&self, id: impl Into<String>) -> super::TuningTask<TextEmbeddingsModel> {
+        self.wrap(self.inner.attach_tune_deferred(id))
     }
 }

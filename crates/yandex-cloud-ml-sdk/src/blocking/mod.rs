@@ -58,8 +58,8 @@ pub type Dataset = Blocking<crate::datasets::Dataset>;
 pub type DatasetDraft = Blocking<crate::datasets::DatasetDraft>;
 /// A blocking [`crate::tuning::Tuning`].
 pub type Tuning = Blocking<crate::tuning::Tuning>;
-/// A blocking [`crate::tuning::TuningTask`].
-pub type TuningTask = Blocking<crate::tuning::TuningTask>;
+/// A blocking [`crate::tuning::TuningTask`] (of a completion model unless `M` says otherwise).
+pub type TuningTask<M = crate::completions::GptModel> = Blocking<crate::tuning::TuningTask<M>>;
 /// A blocking [`crate::batch::Batches`].
 pub type Batches = Blocking<crate::batch::Batches>;
 /// A blocking [`crate::batch::ModelBatch`].

@@ -3,8 +3,7 @@
 use super::Call;
 use crate::{
     call::{Call as AsyncCall, HandleCall},
-    completions::GptModel,
-    operations::{Progress, Wait},
+    operations::{OperationOutput, Progress, Wait},
     tuning::{Tune, TuneDeferred, TuningDatasets, TuningQuery, TuningStatus, TuningTaskInfo},
 };
 
@@ -32,7 +31,7 @@ impl super::GptModel {
     }
 }
 
-impl super::TuningTask {
+impl<M: OperationOutput> super::TuningTask<M> {
     /// The tuning task id (looked up from the operation when attached by operation id).
     pub fn task_id(&self) -> Call<AsyncCall<HandleCall<String>>, String> {
         self.call(self.inner.task_id())
@@ -59,7 +58,7 @@ impl super::TuningTask {
     }
 
     /// The tuned model if the tuning has finished.
-    pub fn result(&self) -> Call<AsyncCall<HandleCall<GptModel>>, super::GptModel> {
+    pub fn result(&self) -> Call<AsyncCall<HandleCall<M>>, super::Blocking<M>> {
         self.call_handle(self.inner.result())
     }
 
@@ -74,7 +73,7 @@ impl super::TuningTask {
     }
 
     /// Polls until the tuning finishes and returns the tuned model.
-    pub fn wait(&self) -> Call<Wait<GptModel>, super::GptModel> {
+    pub fn wait(&self) -> Call<Wait<M>, super::Blocking<M>> {
         self.call_handle(self.inner.wait())
     }
 }

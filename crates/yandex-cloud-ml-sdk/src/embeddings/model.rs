@@ -120,6 +120,10 @@ impl TextEmbeddingsModel {
         RunMany::new(self.clone(), texts.into_iter().map(Into::into).collect())
     }
 
+    pub(crate) fn sdk(&self) -> &Sdk {
+        &self.sdk
+    }
+
     fn request(&self, text: String) -> Result<pb::TextEmbeddingRequest> {
         if self.uri.is_empty() || self.uri.contains(char::is_whitespace) {
             return Err(Error::invalid_input(format!(

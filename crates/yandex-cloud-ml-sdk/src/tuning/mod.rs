@@ -14,12 +14,17 @@
 //!
 //! A tuned model is named by its URI, `gpt://<folder>/<base model>/<version>@<suffix>`; keep it
 //! and use it later with `sdk.models().completions(uri)`.
+//!
+//! Embedding models tune the same way, on pair or triplet datasets: `sdk.models()
+//! .text_embeddings("text-embeddings").tune_deferred(&train, EmbeddingsTuneType::Pair)` gives a
+//! `TuningTask<TextEmbeddingsModel>`, whose model is `emb://<folder>/text-embeddings/latest@<suffix>`.
 
 mod params;
 
 use std::{
     collections::BTreeMap,
     fmt,
+    marker::PhantomData,
     sync::{Arc, Mutex},
     time::{Duration, SystemTime},
 };
@@ -32,10 +37,12 @@ pub use self::params::{Optimizer, Scheduler, TuneParams, TuningDatasets, TuningT
 use crate::{
     call::{Action, BoxFuture, Call, CallOptions, HandleCall},
     completions::GptModel,
+    embeddings::TextEmbeddingsModel,
     error::{Code, Error, ErrorKind, Result},
     list::{List, ListRpc, Listing, Page, PageRequest},
     operations::{
-        Check, Operation, Pace, PollTarget, Progress, ProgressUnit, Wait, WaitOptions, sealed, unpack, wait_settings,
+        Check, Operation, OperationOutput, Pace, PollTarget, Progress, ProgressUnit, Wait, WaitOptions, sealed, unpack,
+        wait_settings,
     },
     sdk::Sdk,
     transport::rpc,
@@ -143,34 +150,49 @@ struct Ids {
     task: Option<String>,
 }
 
-/// A tuning in the cloud: follow it, wait for the tuned model, cancel it. It knows its
-/// operation id or its task id and looks up the other when needed. Cheap to clone. Like every
-/// handle of long work in this SDK it has `id()`, `info()`, `status()`, `result()`,
-/// `cancel()` and `wait()`; each method that talks to the cloud returns a [`Call`].
-#[derive(Clone)]
-pub struct TuningTask {
+/// A tuning in the cloud: follow it, wait for the tuned model (`M`: a [`GptModel`], or a
+/// [`TextEmbeddingsModel`] for an embeddings tuning), cancel it. It knows its operation id or
+/// its task id and looks up the other when needed. Cheap to clone. Like every handle of long
+/// work in this SDK it has `id()`, `info()`, `status()`, `result()`, `cancel()` and `wait()`;
+/// each method that talks to the cloud returns a [`Call`].
+pub struct TuningTask<M = GptModel> {
     sdk: Sdk,
     id: Arc<str>,
     ids: Arc<Mutex<Ids>>,
+    model: PhantomData<fn() -> M>,
 }
 
-impl fmt::Debug for TuningTask {
+impl<M> Clone for TuningTask<M> {
+    fn clone(&self) -> Self {
+        TuningTask { sdk: self.sdk.clone(), id: self.id.clone(), ids: self.ids.clone(), model: PhantomData }
+    }
+}
+
+impl<M> fmt::Debug for TuningTask<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TuningTask").field("id", &self.id).finish_non_exhaustive()
     }
 }
 
-impl TuningTask {
-    fn with(sdk: Sdk, ids: Ids) -> TuningTask {
+impl TuningTask<GptModel> {
+    /// The same task, as the tuning of an embeddings model (what `sdk.tuning().get(id)` gives
+    /// is typed for completion models; an embeddings tuning's `result()` needs this).
+    pub fn embeddings(self) -> TuningTask<TextEmbeddingsModel> {
+        TuningTask { sdk: self.sdk, id: self.id, ids: self.ids, model: PhantomData }
+    }
+}
+
+impl<M: OperationOutput> TuningTask<M> {
+    fn with(sdk: Sdk, ids: Ids) -> TuningTask<M> {
         let id: Arc<str> = ids.operation.clone().or_else(|| ids.task.clone()).unwrap_or_default().into();
-        TuningTask { sdk, id, ids: Arc::new(Mutex::new(ids)) }
+        TuningTask { sdk, id, ids: Arc::new(Mutex::new(ids)), model: PhantomData }
     }
 
-    pub(crate) fn from_operation(sdk: Sdk, operation_id: String, task_id: Option<String>) -> TuningTask {
+    pub(crate) fn from_operation(sdk: Sdk, operation_id: String, task_id: Option<String>) -> TuningTask<M> {
         TuningTask::with(sdk, Ids { operation: Some(operation_id), task: task_id })
     }
 
-    pub(crate) fn from_task(sdk: Sdk, task_id: String) -> TuningTask {
+    pub(crate) fn from_task(sdk: Sdk, task_id: String) -> TuningTask<M> {
         TuningTask::with(sdk, Ids { operation: None, task: Some(task_id) })
     }
 
@@ -202,7 +224,7 @@ impl TuningTask {
             return Ok(id);
         }
         let operation = operation.unwrap_or_else(|| self.id.to_string());
-        let info = Operation::<GptModel>::new(self.sdk.clone(), operation.clone()).get(options).await?;
+        let info = Operation::<M>::new(self.sdk.clone(), operation.clone()).get(options).await?;
         let task = info
             .metadata
             .as_ref()
@@ -229,7 +251,7 @@ impl TuningTask {
         Ok(info.operation_id)
     }
 
-    async fn operation(&self, options: &CallOptions) -> Result<Operation<GptModel>> {
+    async fn operation(&self, options: &CallOptions) -> Result<Operation<M>> {
         let id = self.lookup_operation_id(options).await?;
         Ok(Operation::new(self.sdk.clone(), id))
     }
@@ -275,7 +297,7 @@ impl TuningTask {
 
     /// The tuned model if the task completed; an error if it failed, was cancelled, or is
     /// still running.
-    pub fn result(&self) -> Call<HandleCall<GptModel>> {
+    pub fn result(&self) -> Call<HandleCall<M>> {
         let this = self.clone();
         HandleCall::call("tuning result", move |options| async move {
             let deadline = options.deadline();
@@ -342,19 +364,19 @@ impl TuningTask {
     /// Polls until the tuning finishes and returns the tuned model, reporting the training
     /// steps as progress. Defaults: at most 10 s between polls, give up after 72 h (the task
     /// keeps running).
-    pub fn wait(&self) -> Wait<GptModel> {
+    pub fn wait(&self) -> Wait<M> {
         Wait::new(self.clone(), Pace::TUNING)
     }
 }
 
-impl PollTarget for TuningTask {
-    type Output = GptModel;
+impl<M: OperationOutput> PollTarget for TuningTask<M> {
+    type Output = M;
 
     fn id(&self) -> &str {
         &self.id
     }
 
-    fn check(&self, options: CallOptions, wants_progress: bool) -> BoxFuture<'_, Check<GptModel>> {
+    fn check(&self, options: CallOptions, wants_progress: bool) -> BoxFuture<'_, Check<M>> {
         Box::pin(async move {
             let deadline = options.deadline();
             let op = self.operation(&options).await?;
@@ -363,68 +385,168 @@ impl PollTarget for TuningTask {
     }
 }
 
+/// The URI of the model a finished tuning made (from its response, or its task's fields).
+async fn tuned_uri(sdk: &Sdk, response: prost_types::Any, options: &CallOptions) -> Result<String> {
+    let result: pb::TuningResponse = unpack(&response)?;
+    let status = TuningStatus::from_proto(result.status);
+    if matches!(status, TuningStatus::Failed | TuningStatus::Canceled) {
+        return Err(Error::new(
+            ErrorKind::OperationFailed,
+            format!("tuning task {} ended {}", result.tuning_task_id, status.as_str()),
+        ));
+    }
+    let mut uri = result.target_model_uri;
+    if uri.is_empty() && !result.tuning_task_id.is_empty() {
+        let task = TuningTask::<GptModel>::from_task(sdk.clone(), result.tuning_task_id.clone());
+        uri = task.info_within(options).await?.target_model_uri.unwrap_or_default();
+    }
+    if uri.is_empty() {
+        return Err(Error::decode(format!("tuning task {} finished without a tuned model URI", result.tuning_task_id)));
+    }
+    Ok(uri)
+}
+
+/// A tuned model of the other kind than the handle expects: say how to get it.
+fn other_kind(uri: &str, wanted: &str, how: &str) -> Error {
+    Error::invalid_input(format!("the tuning made {uri}, not a {wanted}: {how}"))
+}
+
+fn tuning_progress(metadata: Option<&prost_types::Any>) -> Option<Progress> {
+    let m: pb::TuningMetadata = unpack(metadata?).ok()?;
+    let status = TuningStatus::from_proto(m.status);
+    let total = u64::try_from(m.total_steps).ok().filter(|t| *t > 0);
+    Some(Progress::new(status.as_str(), u64::try_from(m.current_step).unwrap_or(0), total, ProgressUnit::Steps))
+}
+
 impl sealed::Output for GptModel {
     const SERVICE: rpc::OperationRoute = rpc::OperationRoute::FoundationModels;
     const PACE: Pace = Pace::TUNING;
 
     async fn from_response(sdk: &Sdk, response: prost_types::Any, options: &CallOptions) -> Result<Self> {
-        let result: pb::TuningResponse = unpack(&response)?;
-        let status = TuningStatus::from_proto(result.status);
-        if matches!(status, TuningStatus::Failed | TuningStatus::Canceled) {
-            return Err(Error::new(
-                ErrorKind::OperationFailed,
-                format!("tuning task {} ended {}", result.tuning_task_id, status.as_str()),
-            ));
-        }
-        let mut uri = result.target_model_uri;
-        if uri.is_empty() && !result.tuning_task_id.is_empty() {
-            let task = TuningTask::from_task(sdk.clone(), result.tuning_task_id.clone());
-            uri = task.info_within(options).await?.target_model_uri.unwrap_or_default();
-        }
-        if uri.is_empty() {
-            return Err(Error::decode(format!(
-                "tuning task {} finished without a tuned model URI",
-                result.tuning_task_id
-            )));
+        let uri = tuned_uri(sdk, response, options).await?;
+        if uri.starts_with("emb://") {
+            let how = "wait for it as an embeddings tuning (`task.embeddings()`, or \
+                       `sdk.models().text_embeddings(..).attach_tune_deferred(id)`)";
+            return Err(other_kind(&uri, "completion model", how));
         }
         Ok(sdk.models().completions(&uri))
     }
 
     fn progress(metadata: Option<&prost_types::Any>) -> Option<Progress> {
-        let m: pb::TuningMetadata = unpack(metadata?).ok()?;
-        let status = TuningStatus::from_proto(m.status);
-        let total = u64::try_from(m.total_steps).ok().filter(|t| *t > 0);
-        Some(Progress::new(status.as_str(), u64::try_from(m.current_step).unwrap_or(0), total, ProgressUnit::Steps))
+        tuning_progress(metadata)
     }
 }
 
-/// [`GptModel::tune_deferred`]: set datasets and parameters with the [`Call`]'s methods, then
-/// `.await` the [`TuningTask`].
-#[derive(Debug)]
-pub struct TuneDeferred {
-    model: GptModel,
+impl sealed::Output for TextEmbeddingsModel {
+    const SERVICE: rpc::OperationRoute = rpc::OperationRoute::FoundationModels;
+    const PACE: Pace = Pace::TUNING;
+
+    async fn from_response(sdk: &Sdk, response: prost_types::Any, options: &CallOptions) -> Result<Self> {
+        let uri = tuned_uri(sdk, response, options).await?;
+        if uri.starts_with("gpt://") {
+            let how = "wait for it as a completion tuning (`sdk.tuning().get(id)`)";
+            return Err(other_kind(&uri, "text-embeddings model", how));
+        }
+        Ok(sdk.models().text_embeddings(&uri))
+    }
+
+    fn progress(metadata: Option<&prost_types::Any>) -> Option<Progress> {
+        tuning_progress(metadata)
+    }
+}
+
+/// What an embeddings model is tuned on: pairs (`anchor`, `positive`) or triplets (`anchor`,
+/// `positive`, `negative`), each with datasets of its task type (`TextEmbeddingsPair`,
+/// `TextEmbeddingsTriplet`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmbeddingsTuneType {
+    /// Texts that should end up close.
+    Pair,
+    /// Texts that should end up close, and a third that should end up farther.
+    Triplet,
+}
+
+/// The kind of tuning a request asks for, with what only that kind has.
+#[derive(Debug, Clone)]
+enum Kind {
+    Completion,
+    Embeddings { tune_type: EmbeddingsTuneType, dims: Vec<i64> },
+}
+
+/// [`GptModel::tune_deferred`] and [`TextEmbeddingsModel::tune_deferred`]: set datasets and
+/// parameters with the [`Call`]'s methods, then `.await` the [`TuningTask`].
+pub struct TuneDeferred<M = GptModel> {
+    sdk: Sdk,
+    base_model_uri: String,
+    kind: Kind,
     train: Vec<WeightedDataset>,
     validation: Vec<WeightedDataset>,
     params: TuneParams,
     name: Option<String>,
     description: Option<String>,
     labels: BTreeMap<String, String>,
+    model: PhantomData<fn() -> M>,
 }
 
-impl TuneDeferred {
-    pub(crate) fn new(model: GptModel, train: Vec<WeightedDataset>) -> TuneDeferred {
+impl<M> fmt::Debug for TuneDeferred<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TuneDeferred")
+            .field("base_model_uri", &self.base_model_uri)
+            .field("kind", &self.kind)
+            .field("train", &self.train)
+            .field("validation", &self.validation)
+            .field("params", &self.params)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<M: OperationOutput> TuneDeferred<M> {
+    fn new(sdk: Sdk, base_model_uri: &str, kind: Kind, train: Vec<WeightedDataset>) -> TuneDeferred<M> {
         TuneDeferred {
-            model,
+            sdk,
+            base_model_uri: base_model_uri.to_owned(),
+            kind,
             train,
             validation: Vec::new(),
             params: TuneParams::default(),
             name: None,
             description: None,
             labels: BTreeMap::new(),
+            model: PhantomData,
         }
     }
 
-    async fn start(self, options: &CallOptions) -> Result<TuningTask> {
+    fn tuning_params(&self) -> Result<pb::tuning_request::TuningParams> {
+        use pb::tuning_request::TuningParams as P;
+        let completion = self.params.to_proto();
+        let Kind::Embeddings { tune_type, dims } = &self.kind else { return Ok(P::TextToTextCompletion(completion)) };
+        if let Some(d) = dims.iter().find(|d| **d < 1) {
+            return Err(Error::invalid_input(format!(
+                "embedding_dims: {d} is not a vector size; give sizes of at least 1"
+            )));
+        }
+        // The three parameter messages share their fields and numbers (the wire check holds
+        // them to the official ones); the embeddings' add `embedding_dims`.
+        let bytes = prost::Message::encode_to_vec(&completion);
+        let undecodable = |e: prost::DecodeError| Error::decode(format!("tuning parameters: {e}"));
+        Ok(match tune_type {
+            EmbeddingsTuneType::Pair => {
+                let mut p: pb::TextEmbeddingPairParams =
+                    prost::Message::decode(bytes.as_slice()).map_err(undecodable)?;
+                p.embedding_dims = dims.clone();
+                P::TextEmbeddingPairParams(p)
+            }
+            EmbeddingsTuneType::Triplet => {
+                let mut p: pb::TextEmbeddingTripletParams =
+                    prost::Message::decode(bytes.as_slice()).map_err(undecodable)?;
+                p.embedding_dims = dims.clone();
+                P::TextEmbeddingTripletParams(p)
+            }
+        })
+    }
+
+    async fn start(self, options: &CallOptions) -> Result<TuningTask<M>> {
         if self.train.is_empty() {
             return Err(Error::invalid_input(
                 "no training datasets: pass at least one dataset (id, Dataset or (id, weight))",
@@ -441,57 +563,56 @@ impl TuneDeferred {
                 )));
             }
         }
-        let sdk = self.model.sdk().clone();
         let request = pb::TuningRequest {
-            base_model_uri: self.model.uri().to_owned(),
+            base_model_uri: self.base_model_uri.clone(),
             train_datasets: self.train.iter().map(WeightedDataset::to_proto).collect(),
             validation_datasets: self.validation.iter().map(WeightedDataset::to_proto).collect(),
+            tuning_params: Some(self.tuning_params()?),
             name: self.name.unwrap_or_default(),
             description: self.description.unwrap_or_default(),
             labels: self.labels.into_iter().collect(),
-            tuning_params: Some(pb::tuning_request::TuningParams::TextToTextCompletion(self.params.to_proto())),
             ..Default::default()
         };
-        let op: op_pb::Operation = sdk.transport().unary(&rpc::TUNING_TUNE, request, options).await?;
+        let op: op_pb::Operation = self.sdk.transport().unary(&rpc::TUNING_TUNE, request, options).await?;
         let task_id = op
             .metadata
             .as_ref()
             .and_then(|m| unpack::<pb::TuningMetadata>(m).ok())
             .map(|m| m.tuning_task_id)
             .filter(|id| !id.is_empty());
-        Ok(TuningTask::from_operation(sdk, op.id, task_id))
+        Ok(TuningTask::from_operation(self.sdk, op.id, task_id))
     }
 }
 
-impl Action for TuneDeferred {
-    type Output = TuningTask;
+impl<M: OperationOutput> Action for TuneDeferred<M> {
+    type Output = TuningTask<M>;
     const DEFAULT_TIMEOUT: Duration = RPC_TIMEOUT;
 
-    async fn execute(self, options: CallOptions) -> Result<TuningTask> {
+    async fn execute(self, options: CallOptions) -> Result<TuningTask<M>> {
         self.start(&options).await
     }
 }
 
-/// [`GptModel::tune`]: like [`TuneDeferred`], then waits for the tuned model. Its timeout
-/// (default 72 h) bounds both; each RPC attempt is bounded by the attempt timeout (default
-/// 60 s). The settings of the wait are on the call.
-pub struct Tune {
-    deferred: TuneDeferred,
+/// [`GptModel::tune`] and [`TextEmbeddingsModel::tune`]: like [`TuneDeferred`], then waits for
+/// the tuned model. Its timeout (default 72 h) bounds both; each RPC attempt is bounded by the
+/// attempt timeout (default 60 s). The settings of the wait are on the call.
+pub struct Tune<M = GptModel> {
+    deferred: TuneDeferred<M>,
     wait: WaitOptions,
 }
 
-impl fmt::Debug for Tune {
+impl<M> fmt::Debug for Tune<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Tune").field("deferred", &self.deferred).field("wait", &self.wait).finish()
     }
 }
 
-impl Action for Tune {
-    type Output = GptModel;
+impl<M: OperationOutput> Action for Tune<M> {
+    type Output = M;
     const DEFAULT_TIMEOUT: Duration = Pace::TUNING.timeout;
     const DEFAULT_ATTEMPT_TIMEOUT: Option<Duration> = Some(RPC_TIMEOUT);
 
-    async fn execute(self, options: CallOptions) -> Result<GptModel> {
+    async fn execute(self, options: CallOptions) -> Result<M> {
         let Tune { deferred, mut wait } = self;
         let deadline = options.deadline();
         let task = deferred.start(&options.until(deadline)).await?;
@@ -502,25 +623,25 @@ impl Action for Tune {
 }
 
 /// Settings shared by [`TuneDeferred`] and [`Tune`], on their calls.
-trait TuningRequestMut {
-    fn request(&mut self) -> &mut TuneDeferred;
+trait TuningRequestMut<M> {
+    fn request(&mut self) -> &mut TuneDeferred<M>;
 }
 
-impl TuningRequestMut for TuneDeferred {
-    fn request(&mut self) -> &mut TuneDeferred {
+impl<M> TuningRequestMut<M> for TuneDeferred<M> {
+    fn request(&mut self) -> &mut TuneDeferred<M> {
         self
     }
 }
 
-impl TuningRequestMut for Tune {
-    fn request(&mut self) -> &mut TuneDeferred {
+impl<M> TuningRequestMut<M> for Tune<M> {
+    fn request(&mut self) -> &mut TuneDeferred<M> {
         &mut self.deferred
     }
 }
 
 macro_rules! tuning_setters {
-    ($t:ty) => {
-        impl Call<$t> {
+    ($t:ident) => {
+        impl<M: OperationOutput> Call<$t<M>> {
             /// Validation datasets (same shapes as the training ones).
             pub fn validation(mut self, datasets: impl TuningDatasets) -> Self {
                 self.action_mut().request().validation = datasets.into_weighted();
@@ -551,34 +672,72 @@ macro_rules! tuning_setters {
                 self
             }
         }
+
+        impl Call<$t<TextEmbeddingsModel>> {
+            /// The vector sizes the tuned model answers in (the Python SDK's `dimensions`); it
+            /// answers in the largest unless a run asks for another with `dim`.
+            pub fn embedding_dims(mut self, dims: impl IntoIterator<Item = u32>) -> Self {
+                if let Kind::Embeddings { dims: kept, .. } = &mut self.action_mut().request().kind {
+                    *kept = dims.into_iter().map(i64::from).collect();
+                }
+                self
+            }
+        }
     };
 }
 
 tuning_setters!(TuneDeferred);
 tuning_setters!(Tune);
-wait_settings!(Call<Tune>, |this| this.action_mut().wait);
+wait_settings!(Call<Tune<GptModel>>, |this| this.action_mut().wait);
+wait_settings!(Call<Tune<TextEmbeddingsModel>>, |this| this.action_mut().wait);
 
 impl GptModel {
     /// Starts fine-tuning this model on `train` (an id, a [`Dataset`](crate::datasets::Dataset),
     /// `(id, weight)`, a map or a list of these); set validation datasets, parameters and a
     /// name on the returned call. Resolves to the [`TuningTask`].
     pub fn tune_deferred(&self, train: impl TuningDatasets) -> Call<TuneDeferred> {
-        Call::new(TuneDeferred::new(self.clone(), train.into_weighted()))
+        Call::new(TuneDeferred::new(self.sdk().clone(), self.uri(), Kind::Completion, train.into_weighted()))
     }
 
     /// Fine-tunes and waits for the tuned model, which is usable at once (its configuration
     /// starts from the defaults). The wait's settings are on the call, as on
     /// [`TuningTask::wait`].
     pub fn tune(&self, train: impl TuningDatasets) -> Call<Tune> {
-        Call::new(Tune {
-            deferred: TuneDeferred::new(self.clone(), train.into_weighted()),
-            wait: WaitOptions::new(Pace::TUNING),
-        })
+        let deferred = TuneDeferred::new(self.sdk().clone(), self.uri(), Kind::Completion, train.into_weighted());
+        Call::new(Tune { deferred, wait: WaitOptions::new(Pace::TUNING) })
     }
 
     /// Re-attaches to a tuning by its operation id (for tuning it equals the task id). No RPC
     /// is made.
     pub fn attach_tune_deferred(&self, id: impl Into<String>) -> TuningTask {
+        TuningTask::from_operation(self.sdk().clone(), id.into(), None)
+    }
+}
+
+impl TextEmbeddingsModel {
+    /// Starts tuning this embeddings model (`text-embeddings`) on pairs or triplets in `train`
+    /// (datasets of task type `TextEmbeddingsPair` or `TextEmbeddingsTriplet`); set validation
+    /// datasets, parameters, `embedding_dims` and a name on the returned call. Resolves to the
+    /// [`TuningTask`], whose result is the tuned [`TextEmbeddingsModel`].
+    pub fn tune_deferred(
+        &self,
+        train: impl TuningDatasets,
+        tune_type: EmbeddingsTuneType,
+    ) -> Call<TuneDeferred<TextEmbeddingsModel>> {
+        let kind = Kind::Embeddings { tune_type, dims: Vec::new() };
+        Call::new(TuneDeferred::new(self.sdk().clone(), self.uri(), kind, train.into_weighted()))
+    }
+
+    /// Tunes and waits for the tuned model, usable at once with `run` and `run_many`.
+    pub fn tune(&self, train: impl TuningDatasets, tune_type: EmbeddingsTuneType) -> Call<Tune<TextEmbeddingsModel>> {
+        let kind = Kind::Embeddings { tune_type, dims: Vec::new() };
+        let deferred = TuneDeferred::new(self.sdk().clone(), self.uri(), kind, train.into_weighted());
+        Call::new(Tune { deferred, wait: WaitOptions::new(Pace::TUNING) })
+    }
+
+    /// Re-attaches to an embeddings tuning by its operation id (equal to the task id). No RPC
+    /// is made.
+    pub fn attach_tune_deferred(&self, id: impl Into<String>) -> TuningTask<TextEmbeddingsModel> {
         TuningTask::from_operation(self.sdk().clone(), id.into(), None)
     }
 }
@@ -602,7 +761,7 @@ impl Tuning {
     pub fn get(&self, task_id: impl Into<String>) -> Call<HandleCall<TuningTask>> {
         let (sdk, task_id) = (self.sdk.clone(), task_id.into());
         HandleCall::call("get tuning", move |options| async move {
-            let info = TuningTask::from_task(sdk.clone(), task_id).info_within(&options).await?;
+            let info = TuningTask::<GptModel>::from_task(sdk.clone(), task_id).info_within(&options).await?;
             Ok(TuningTask::with(sdk, Ids { operation: non_empty(info.operation_id), task: Some(info.task_id) }))
         })
     }

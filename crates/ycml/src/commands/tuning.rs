@@ -2,8 +2,14 @@
 
 use futures_util::StreamExt;
 use yandex_cloud_ml_sdk::{
+    completions::GptModel,
     datasets::TaskType,
-    tuning::{Optimizer, Scheduler, TuneParams, TuningStatus, TuningTaskInfo, TuningType, WeightedDataset},
+    embeddings::TextEmbeddingsModel,
+    operations::OperationOutput,
+    tuning::{
+        EmbeddingsTuneType, Optimizer, Scheduler, TuneParams, TuningStatus, TuningTask, TuningTaskInfo, TuningType,
+        WeightedDataset,
+    },
 };
 
 use super::datasets::id_or_upload;
@@ -18,9 +24,17 @@ pub struct TuneArgs {
     /// Validation data, like --train (repeatable).
     #[arg(long, value_name = "FILE|ID")]
     pub validation: Vec<String>,
-    /// Base model name or full URI.
-    #[arg(long, short, default_value = "yandexgpt-lite")]
-    pub model: String,
+    /// What to tune: a completion model on request/response rows, or an embeddings model on
+    /// anchor/positive pairs or anchor/positive/negative triplets.
+    #[arg(long, value_enum, default_value_t = TuneTask::Completions)]
+    pub task: TuneTask,
+    /// Base model name or full URI (default: yandexgpt-lite; text-embeddings for embeddings).
+    #[arg(long, short)]
+    pub model: Option<String>,
+    /// With an embeddings task: a vector size the tuned model answers in (repeatable; the
+    /// largest is its default).
+    #[arg(long = "embedding-dim", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub embedding_dims: Vec<u32>,
     /// Base model version.
     #[arg(long = "model-version", default_value = "latest")]
     pub model_version: String,
@@ -63,6 +77,27 @@ pub struct TuneArgs {
     /// Wait for the tuned model and print its URI (otherwise print the task id).
     #[arg(long)]
     pub wait: bool,
+}
+
+/// `ycml tune --task`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TuneTask {
+    /// A completion model, on `{"request", "response"}` rows.
+    Completions,
+    /// An embeddings model, on `{"anchor", "positive"}` rows.
+    EmbeddingsPair,
+    /// An embeddings model, on `{"anchor", "positive", "negative"}` rows.
+    EmbeddingsTriplet,
+}
+
+impl TuneTask {
+    fn dataset_type(self) -> TaskType {
+        match self {
+            TuneTask::Completions => TaskType::TextToTextGeneration,
+            TuneTask::EmbeddingsPair => TaskType::TextEmbeddingsPair,
+            TuneTask::EmbeddingsTriplet => TaskType::TextEmbeddingsTriplet,
+        }
+    }
 }
 
 impl TuneArgs {
@@ -146,30 +181,64 @@ fn print_task(out: Out, t: &TuningTaskInfo) -> Result<(), CliError> {
 
 pub async fn tune(cx: &Context, args: TuneArgs) -> Result<(), CliError> {
     let sdk = cx.connection.sdk().await?;
+    if args.task == TuneTask::Completions && !args.embedding_dims.is_empty() {
+        return Err("--embedding-dim is for --task embeddings-pair or embeddings-triplet".into());
+    }
+    let task_type = args.task.dataset_type();
     let mut train = Vec::new();
     for value in &args.train {
-        train.push(WeightedDataset::new(id_or_upload(cx, &sdk, value, TaskType::TextToTextGeneration).await?, 1.0));
+        train.push(WeightedDataset::new(id_or_upload(cx, &sdk, value, task_type.clone()).await?, 1.0));
     }
     let mut validation = Vec::new();
     for value in &args.validation {
-        let id = id_or_upload(cx, &sdk, value, TaskType::TextToTextGeneration).await?;
-        validation.push(WeightedDataset::new(id, 1.0));
+        validation.push(WeightedDataset::new(id_or_upload(cx, &sdk, value, task_type.clone()).await?, 1.0));
     }
-    let model = sdk.models().completions_with_version(&args.model, &args.model_version);
-    let mut call = model.tune_deferred(train).validation(validation).params(args.params());
+    let tune_type = match args.task {
+        TuneTask::Completions => None,
+        TuneTask::EmbeddingsPair => Some(EmbeddingsTuneType::Pair),
+        TuneTask::EmbeddingsTriplet => Some(EmbeddingsTuneType::Triplet),
+    };
+    let Some(tune_type) = tune_type else {
+        let name = args.model.as_deref().unwrap_or("yandexgpt-lite");
+        let model = sdk.models().completions_with_version(name, &args.model_version);
+        let mut call = model.tune_deferred(train).validation(validation).params(args.params());
+        if let Some(n) = &args.name {
+            call = call.name(n);
+        }
+        if let Some(d) = &args.description {
+            call = call.description(d);
+        }
+        return started(cx, &args, call.await?, GptModel::uri).await;
+    };
+    let name = args.model.as_deref().unwrap_or("text-embeddings");
+    let model = sdk.models().text_embeddings_with_version(name, &args.model_version);
+    let mut call = model
+        .tune_deferred(train, tune_type)
+        .validation(validation)
+        .params(args.params())
+        .embedding_dims(args.embedding_dims.iter().copied());
     if let Some(n) = &args.name {
         call = call.name(n);
     }
     if let Some(d) = &args.description {
         call = call.description(d);
     }
-    let task = call.await?;
+    started(cx, &args, call.await?, TextEmbeddingsModel::uri).await
+}
+
+/// A tuning just started: its id, or (with `--wait`) its id at once and the tuned model.
+async fn started<M: OperationOutput>(
+    cx: &Context,
+    args: &TuneArgs,
+    task: TuningTask<M>,
+    uri: fn(&M) -> &str,
+) -> Result<(), CliError> {
     if !args.wait {
         return cx.out.fields(&[("task_id", task.id())]);
     }
     let running = running(task.id());
     running.announce();
-    wait(cx, &task, running).await
+    wait(cx, &task, running, uri).await
 }
 
 fn running(id: &str) -> crate::resume::Running<'_> {
@@ -177,13 +246,14 @@ fn running(id: &str) -> crate::resume::Running<'_> {
 }
 
 /// Waits for a tuning task with a progress bar; prints the task and the tuned model's URI.
-async fn wait(
+async fn wait<M: OperationOutput>(
     cx: &Context,
-    task: &yandex_cloud_ml_sdk::tuning::TuningTask,
+    task: &TuningTask<M>,
     running: crate::resume::Running<'_>,
+    uri: fn(&M) -> &str,
 ) -> Result<(), CliError> {
     let tuned = crate::resume::with_bar(running, task.wait(), cx.poll_interval).await?;
-    cx.out.fields(&[("task_id", task.id()), ("model_uri", tuned.uri())])
+    cx.out.fields(&[("task_id", task.id()), ("model_uri", uri(&tuned))])
 }
 
 pub async fn run(cx: &Context, action: TuningAction) -> Result<(), CliError> {
@@ -205,7 +275,13 @@ pub async fn run(cx: &Context, action: TuningAction) -> Result<(), CliError> {
         TuningAction::Get { id } => print_task(cx.out, &sdk.tuning().get(id).await?.info().await?),
         TuningAction::Wait { id } => {
             let task = sdk.tuning().get(id).await?;
-            wait(cx, &task, running(task.id())).await
+            // An embeddings tuning's base model is an `emb://` one.
+            let embeddings = task.info().await?.source_model_uri.is_some_and(|u| u.starts_with("emb://"));
+            if embeddings {
+                let task = task.embeddings();
+                return wait(cx, &task, running(task.id()), TextEmbeddingsModel::uri).await;
+            }
+            wait(cx, &task, running(task.id()), GptModel::uri).await
         }
         TuningAction::Cancel { id } => {
             let task = sdk.tuning().get(id).await?;
