@@ -488,11 +488,7 @@ type Rows = (Vec<(String, String)>, Option<EmbeddingTuning>);
 /// The training rows, from every train dataset with a positive weight, in order (blocking:
 /// reads parquet): for completions the last user message of each request and its response;
 /// for embeddings each row's anchor and positive (and negative, for triplets).
-fn learn(
-    state: &State,
-    kind: &Kind,
-    train: &[WeightedDataset],
-) -> Result<Rows, Status> {
+fn learn(state: &State, kind: &Kind, train: &[WeightedDataset]) -> Result<Rows, Status> {
     check_ready(state, kind, "train_datasets", train)?;
     let mut examples = Vec::new();
     let mut negatives = Vec::new();
