@@ -85,6 +85,11 @@ pub struct EmulatorArgs {
     /// Tokens a model's answer may take when the request sets no max_tokens (default 512).
     #[arg(long, value_name = "N")]
     pub model_max_tokens: Option<usize>,
+    /// Embed with a real model: the directory of a sentence-transformers model such as
+    /// all-MiniLM-L6-v2 (`scripts/fetch-embedding-model.sh` gets it). Needs the `local-model`
+    /// feature.
+    #[arg(long, value_name = "DIR", env = "YCML_EMULATOR_EMBEDDING_MODEL")]
+    pub embedding_model: Option<PathBuf>,
 }
 
 fn parse_policy(s: &str) -> Result<OperationPolicy, String> {
@@ -155,6 +160,9 @@ pub async fn run_as(name: &str, args: EmulatorArgs) -> std::io::Result<()> {
     if let Some(path) = &args.model {
         config.model = Some(path.clone());
     }
+    if let Some(dir) = &args.embedding_model {
+        config.embedding_model = Some(dir.clone());
+    }
     if let Some(n) = args.model_slots {
         config.model_slots = n;
     }
@@ -186,9 +194,15 @@ pub async fn run_as(name: &str, args: EmulatorArgs) -> std::io::Result<()> {
         std::io::ErrorKind::AddrInUse => crate::server::cannot_listen(&args.listen, "the API", e),
         _ => e,
     })?;
+    let embeddings = match &args.embedding_model {
+        Some(dir) => format!("embeddings from the local model {}", dir.display()),
+        None => "built-in hashed embeddings".to_owned(),
+    };
     match &args.model {
-        Some(path) => println!("{name}: {}; answers come from the local model {}", crate::ABOUT, path.display()),
-        None => println!("{name}: {}; answers come from the deterministic built-in model", crate::ABOUT),
+        Some(path) => {
+            println!("{name}: {}; answers come from the local model {}, {embeddings}", crate::ABOUT, path.display())
+        }
+        None => println!("{name}: {}; answers come from the deterministic built-in model, {embeddings}", crate::ABOUT),
     }
     let bound = handle.bound_address();
     if bound.ip().is_unspecified() {

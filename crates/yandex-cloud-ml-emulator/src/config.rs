@@ -181,6 +181,10 @@ pub struct EmulatorConfig {
     /// Tokens a local model's answer may take when the request sets no `max_tokens` (512).
     #[serde(default = "default_model_max_tokens")]
     pub model_max_tokens: usize,
+    /// A sentence-transformers model directory (e.g. all-MiniLM-L6-v2) to embed with instead
+    /// of the built-in hashed embedder (feature `local-model`).
+    #[serde(default)]
+    pub embedding_model: Option<std::path::PathBuf>,
 }
 
 fn default_tuned_model_bytes() -> u64 {
@@ -245,6 +249,7 @@ impl Default for EmulatorConfig {
             model_slots: default_model_slots(),
             model_queue: default_model_queue(),
             model_max_tokens: default_model_max_tokens(),
+            embedding_model: None,
         }
     }
 }

@@ -118,6 +118,31 @@ async fn load_model(path: std::path::PathBuf, config: &EmulatorConfig) -> std::i
     Ok(Arc::new(engine))
 }
 
+/// Loads the configured sentence-embedding model off the reactor; a bad directory is an
+/// `InvalidInput` error that names the file and the problem.
+#[cfg(feature = "local-model")]
+async fn load_embedder(dir: std::path::PathBuf) -> std::io::Result<Arc<dyn engine::embedding::Embedder>> {
+    let started = std::time::Instant::now();
+    let embedder = tokio::task::spawn_blocking(move || engine::local::embedding::SentenceEmbedder::load(&dir))
+        .await
+        .map_err(std::io::Error::other)?
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    tracing::info!(model = engine::embedding::Embedder::model_version(&embedder), elapsed = ?started.elapsed(), "embedding model loaded");
+    Ok(Arc::new(embedder))
+}
+
+#[cfg(not(feature = "local-model"))]
+async fn load_embedder(dir: std::path::PathBuf) -> std::io::Result<Arc<dyn engine::embedding::Embedder>> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!(
+            "cannot load {}: this emulator was built without the `local-model` feature \
+             (cargo build -p yandex-cloud-ml-emulator --features local-model)",
+            dir.display()
+        ),
+    ))
+}
+
 #[cfg(not(feature = "local-model"))]
 async fn load_model(path: std::path::PathBuf, _config: &EmulatorConfig) -> std::io::Result<Arc<dyn Engine>> {
     Err(std::io::Error::new(
@@ -316,7 +341,11 @@ impl EmulatorBuilder {
         let engine = Arc::new(engine::tuned::Tuned::new(engine, tuning.models.clone()));
         let scripted = engine::scripted::Scripted::new(engine, self.scripts)
             .map_err(|e| invalid(format!("scripted reply: {e}")))?;
-        let state = Arc::new(State::new(config, scripted, advertised, self.tls.is_some(), tuning)?);
+        let embedder: Arc<dyn engine::embedding::Embedder> = match config.embedding_model.clone() {
+            Some(dir) => load_embedder(dir).await?,
+            None => Arc::new(engine::embedding::HashedEmbedder),
+        };
+        let state = Arc::new(State::new(config, scripted, embedder, advertised, self.tls.is_some(), tuning)?);
 
         let (reporter, health) = tonic_health::server::health_reporter();
         reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;

@@ -22,7 +22,8 @@ fn state() -> Arc<State> {
     let config = EmulatorConfig { folders: vec!["b1gfolder".into()], ..Default::default() };
     let tuning = crate::state::tuning::Tuning::open(None, 10, u64::MAX).unwrap();
     let engine = Scripted::new(Arc::new(SyntheticEngine), vec![]).unwrap();
-    Arc::new(State::new(config, engine, "127.0.0.1:1".into(), false, tuning).unwrap())
+    let embedder = Arc::new(crate::engine::embedding::HashedEmbedder);
+    Arc::new(State::new(config, engine, embedder, "127.0.0.1:1".into(), false, tuning).unwrap())
 }
 
 fn to_struct(v: &Value) -> Option<prost_types::Struct> {

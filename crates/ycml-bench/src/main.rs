@@ -4,6 +4,7 @@
 
 mod batch;
 mod clients;
+mod embed;
 mod hostile;
 #[cfg(feature = "local-model")]
 mod local_model;
@@ -75,6 +76,30 @@ enum Phase {
         /// Size of the file in MiB.
         #[arg(long, default_value_t = 1024)]
         size_mib: u64,
+    },
+    /// Embeddings: many short texts through `run_many`, bare tonic and the Python SDK's loop
+    /// (prints its own report; the other tables are not run).
+    Embed {
+        /// Texts embedded with concurrency.
+        #[arg(long, default_value_t = 10_000)]
+        texts: usize,
+        /// Texts embedded one at a time (each client, the Python SDK's loop too).
+        #[arg(long, default_value_t = 2_000)]
+        serial: usize,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+    },
+    /// The local embedding model: texts/s one at a time and 4 at a time, peak RSS, against the
+    /// numpy reference runner on the same weights (prints its own report).
+    EmbedLocal {
+        /// The model directory (`scripts/fetch-embedding-model.sh` prints it).
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long, default_value_t = 500)]
+        texts: usize,
+        /// A Python with numpy, safetensors and tokenizers, for `scripts/embedding-reference.py`.
+        #[arg(long)]
+        reference_python: Option<PathBuf>,
     },
     /// Batch inference of many rows in the emulator, and the SDK reading the results (prints
     /// its own report; the other tables are not run).
@@ -325,6 +350,25 @@ async fn main() {
             return local_model::reference_main(&model, &ids, &long_ids);
         }
         Some(Phase::BatchRead { endpoint, task }) => return batch::read_one(&endpoint, &task).await,
+        Some(Phase::Embed { texts, serial, concurrency }) => {
+            let emulator = start_emulator(json!({"journal_capacity": 0}));
+            let report = embed::report(&emulator.endpoint, texts, serial, concurrency, args.python.as_deref()).await;
+            println!("Machine: {}\n\n{report}", machine());
+            if let Some(path) = args.write {
+                std::fs::write(&path, report).expect("write report");
+            }
+            return;
+        }
+        Some(Phase::EmbedLocal { model, texts, reference_python }) => {
+            let emulator = start_emulator(json!({"journal_capacity": 0, "embedding_model": model}));
+            let reference = reference_python.as_deref().map(|p| (p, model.as_path()));
+            let report = embed::local_report(&emulator.endpoint, emulator.child.id(), texts, reference).await;
+            println!("Machine: {}\n\n{report}", machine());
+            if let Some(path) = args.write {
+                std::fs::write(&path, report).expect("write report");
+            }
+            return;
+        }
         Some(Phase::Batch { rows }) => {
             let emulator = start_emulator(json!({"journal_capacity": 0}));
             let report = batch::report(&emulator.endpoint, rows).await;

@@ -26,8 +26,8 @@ const MODEL_WEIGHT: f64 = 0.25;
 /// Makes the vector of a text for a model.
 pub trait Embedder: Send + Sync {
     /// The vector of `text` for the model `model` (its name, e.g. `text-search-doc`), with
-    /// `dim` dimensions, scaled to length 1.
-    fn embed(&self, model: &str, text: &str, dim: usize) -> Vec<f64>;
+    /// `dim` dimensions, scaled to length 1; an error when a real model fails.
+    fn embed(&self, model: &str, text: &str, dim: usize) -> Result<Vec<f64>, String>;
     /// Size of the vectors when the request asks for none; the largest `dim` accepted.
     fn default_dim(&self) -> usize;
     /// Whether `dim` can be asked for (the built-in engine: any size up to the default; a real
@@ -79,7 +79,7 @@ pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
 }
 
 impl Embedder for HashedEmbedder {
-    fn embed(&self, model: &str, text: &str, dim: usize) -> Vec<f64> {
+    fn embed(&self, model: &str, text: &str, dim: usize) -> Result<Vec<f64>, String> {
         let mut v = vec![0.0; dim];
         for word in words(text) {
             let h = fnv1a(word.as_bytes());
@@ -92,7 +92,7 @@ impl Embedder for HashedEmbedder {
         normalize(&mut own);
         v.iter_mut().zip(own).for_each(|(x, m)| *x += MODEL_WEIGHT * m);
         normalize(&mut v);
-        v
+        Ok(v)
     }
 
     fn default_dim(&self) -> usize {
@@ -122,10 +122,10 @@ pub fn tuned(
     negatives: &[String],
     text: &str,
     dim: usize,
-) -> Vec<f64> {
+) -> Result<Vec<f64>, String> {
     let of = |t: &str| embedder.embed(base, t, dim);
     let like = |a: &[f64], b: &[f64]| (a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>() - LIKE).max(0.0);
-    let start = of(text);
+    let start = of(text)?;
     let mut v = start.clone();
     let mut moved = false;
     let mut add = |weight: f64, other: &[f64]| {
@@ -133,12 +133,12 @@ pub fn tuned(
         v.iter_mut().zip(other).for_each(|(x, o)| *x += weight * o);
     };
     for (i, (anchor, positive)) in pairs.iter().enumerate() {
-        let (a, p) = (of(anchor), of(positive));
+        let (a, p) = (of(anchor)?, of(positive)?);
         let (to_anchor, to_positive) = (like(&start, &a), like(&start, &p));
         if to_anchor > 0.0 {
             add(PULL * to_anchor, &p);
             if let Some(negative) = negatives.get(i).filter(|n| !n.is_empty()) {
-                add(-PULL * to_anchor, &of(negative));
+                add(-PULL * to_anchor, &of(negative)?);
             }
         }
         if to_positive > 0.0 {
@@ -147,10 +147,10 @@ pub fn tuned(
     }
     // A text like no training text keeps the base model's vector exactly.
     if !moved {
-        return start;
+        return Ok(start);
     }
     normalize(&mut v);
-    v
+    Ok(v)
 }
 
 #[cfg(test)]
@@ -164,7 +164,7 @@ mod tests {
     #[test]
     fn shared_words_bring_texts_close() {
         let e = HashedEmbedder;
-        let doc = |t: &str| e.embed("text-search-doc", t, DEFAULT_DIM);
+        let doc = |t: &str| e.embed("text-search-doc", t, DEFAULT_DIM).unwrap();
         let paris = doc("Paris is the capital of France");
         let close = doc("the capital of France is Paris, of course");
         let far = doc("Rust borrows check lifetimes");
@@ -172,20 +172,21 @@ mod tests {
         assert!(cosine(&paris, &close) > 0.8, "{}", cosine(&paris, &close));
         assert!(cosine(&paris, &far) < 0.3, "{}", cosine(&paris, &far));
         // The same text through the query model: different, yet closest to its document.
-        let query = e.embed("text-search-query", "capital of France", DEFAULT_DIM);
-        assert_ne!(query, e.embed("text-search-doc", "capital of France", DEFAULT_DIM));
+        let query = e.embed("text-search-query", "capital of France", DEFAULT_DIM).unwrap();
+        assert_ne!(query, doc("capital of France"));
         assert!(cosine(&query, &paris) > cosine(&query, &far) + 0.3);
         // Deterministic, any size asked for, Cyrillic words too.
         assert_eq!(e.embed("m", "Привет, мир", 35), e.embed("m", "привет мир", 35));
-        assert_eq!(e.embed("m", "x", 35).len(), 35);
+        assert_eq!(e.embed("m", "x", 35).unwrap().len(), 35);
     }
 
     #[test]
     fn tuning_brings_pairs_closer_and_pushes_negatives_away() {
         let e = HashedEmbedder;
         let pairs = vec![("hello".to_owned(), "hi".to_owned())];
-        let base = |t: &str| e.embed("text-embeddings", t, DEFAULT_DIM);
-        let after = |t: &str, negatives: &[String]| tuned(&e, "text-embeddings", &pairs, negatives, t, DEFAULT_DIM);
+        let base = |t: &str| e.embed("text-embeddings", t, DEFAULT_DIM).unwrap();
+        let after =
+            |t: &str, negatives: &[String]| tuned(&e, "text-embeddings", &pairs, negatives, t, DEFAULT_DIM).unwrap();
         let before = cosine(&base("hello"), &base("hi"));
         assert!(cosine(&after("hello", &[]), &after("hi", &[])) > before + 0.3, "{before}");
         // An unrelated text is left as it was.

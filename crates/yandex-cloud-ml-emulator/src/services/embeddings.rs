@@ -100,7 +100,8 @@ fn embed(state: &State, request: pb::TextEmbeddingRequest) -> Result<pb::TextEmb
             dim,
         ),
         None => embedder.embed(&model.name, &request.text, dim),
-    };
+    }
+    .map_err(|e| Status::internal(format!("the embedding model failed: {e}")))?;
     Ok(pb::TextEmbeddingResponse {
         embedding,
         num_tokens: i64::try_from(tokens).unwrap_or(i64::MAX),

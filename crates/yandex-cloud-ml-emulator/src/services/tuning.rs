@@ -77,7 +77,7 @@ fn kind_of(state: &State, params: Option<&TuningParams>) -> Result<Kind, Status>
         let most = state.embedder.default_dim();
         dims.iter()
             .map(|&d| {
-                usize::try_from(d).ok().filter(|d| (1..=most).contains(d)).ok_or_else(|| {
+                usize::try_from(d).ok().filter(|d| state.embedder.accepts_dim(*d)).ok_or_else(|| {
                     Status::invalid_argument(format!("embedding_dims: {d} is not a size from 1 to {most}"))
                 })
             })

@@ -74,13 +74,14 @@ impl State {
     pub(crate) fn new(
         config: EmulatorConfig,
         engine: Scripted,
+        embedder: Arc<dyn crate::engine::embedding::Embedder>,
         advertised: String,
         tls: bool,
         tuning: tuning::Tuning,
     ) -> std::io::Result<State> {
         Ok(State {
             engine: Arc::new(engine),
-            embedder: Arc::new(crate::engine::embedding::HashedEmbedder),
+            embedder,
             advertised,
             tls,
             datasets: datasets::Datasets::open(

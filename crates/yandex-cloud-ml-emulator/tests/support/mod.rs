@@ -27,13 +27,39 @@ fn provide(cell: &'static OnceLock<Result<PathBuf, String>>, name: &str) -> Resu
         let out = Command::new("bash").arg(script(name)).output().map_err(|e| format!("cannot run bash: {e}"))?;
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let path = stdout.lines().last().map(PathBuf::from).filter(|p| p.is_file());
+        let path = stdout.lines().last().map(PathBuf::from).filter(|p| p.exists());
         match path {
             Some(path) if out.status.success() => Ok(path),
             _ => Err(format!("scripts/{name} failed ({}):\n{stderr}{stdout}", out.status)),
         }
     })
     .clone()
+}
+
+/// The local embedding model's directory for `test`: `$YCML_EMBEDDING_MODEL`, or the one
+/// `scripts/fetch-embedding-model.sh` fetches; `None` only under `YCML_SKIP_MODEL=1` (said on
+/// the terminal, as for the generation model).
+pub fn embedding_model(test: &str) -> Option<PathBuf> {
+    if std::env::var_os("YCML_SKIP_MODEL").is_some_and(|v| v == "1") {
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n*** SKIPPED {test}: YCML_SKIP_MODEL=1 (it needs the local embedding model; unset the variable to run it) ***\n"
+        );
+        return None;
+    }
+    if let Some(p) = std::env::var_os("YCML_EMBEDDING_MODEL") {
+        let p = PathBuf::from(p);
+        assert!(
+            p.is_dir(),
+            "YCML_EMBEDDING_MODEL={} is not a directory; unset it to let the test fetch it",
+            p.display()
+        );
+        return Some(p);
+    }
+    static MODEL: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    Some(provide(&MODEL, "fetch-embedding-model.sh").unwrap_or_else(|e| {
+        panic!("{test} needs the local embedding model, which could not be fetched: {e}\n(YCML_SKIP_MODEL=1 skips such tests)")
+    }))
 }
 
 /// A Python interpreter with the pinned official SDK: `$YCML_PYTHON`, or the environment

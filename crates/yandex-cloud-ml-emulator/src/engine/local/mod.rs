@@ -13,6 +13,7 @@
 
 mod chat;
 mod constrain;
+pub(crate) mod embedding;
 mod generate;
 mod gguf;
 mod slots;
