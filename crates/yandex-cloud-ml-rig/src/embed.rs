@@ -18,8 +18,6 @@ use crate::{PROVIDER, provider_error};
 
 /// Texts per rig batch: each batch is one `run_many` (one call per text, a few at a time).
 pub const MAX_DOCUMENTS: usize = 256;
-/// The size of the cloud's search models' vectors, when the model is not configured with one.
-const DEFAULT_DIM: usize = 256;
 
 /// The wire of a rig embedding model: a batch of texts becomes one `run_many`.
 #[derive(Debug, Clone)]
@@ -42,10 +40,12 @@ impl Wire for YandexEmbeddingWire {
     type Reassembler = Unreassembled;
 
     fn describe(&self) -> Descriptor<'_> {
+        // The size is known only when configured (a tuned model's default is its largest tuned
+        // size, a local model's its own): 0 tells rig it is not known in advance.
         let dim = self.model.config().dim.map(|d| d as usize);
         Descriptor::new(PROVIDER)
             .model(self.model.uri())
-            .capabilities(Capabilities::embedding(MAX_DOCUMENTS, dim.unwrap_or(DEFAULT_DIM)).declaring(dim))
+            .capabilities(Capabilities::embedding(MAX_DOCUMENTS, dim.unwrap_or(0)).declaring(dim))
     }
 
     fn encode(&self, texts: Vec<String>, _mode: Mode) -> Result<EmbeddingPayload, EncodeError> {

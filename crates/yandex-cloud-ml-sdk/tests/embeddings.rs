@@ -206,6 +206,13 @@ async fn triplets_and_datasets_of_the_wrong_kind() {
     let gpt = sdk.models().completions("yandexgpt-lite");
     let completion_rows = gpt.tune(&triplets).poll_interval(fast).await.unwrap_err();
     assert!(completion_rows.message().contains("TextToTextGeneration"), "{completion_rows}");
+    // A scheduler's warm-up ratio of 0 is sent (the embeddings' field is optional).
+    use yandex_cloud_ml_sdk::tuning::{Scheduler, TuneParams};
+    let params = TuneParams::default().scheduler(Scheduler::linear(0.0));
+    base.tune_deferred(&triplets, EmbeddingsTuneType::Triplet).params(params).await.unwrap();
+    let sent = e.control().journal().into_iter().rfind(|j| j.method.ends_with("TuningService/Tune")).unwrap();
+    let scheduler = &sent.request["textEmbeddingTripletParams"]["scheduler"];
+    assert_eq!(scheduler["warmupRatio"], 0.0, "{scheduler}");
     let dims = base.tune_deferred(&triplets, EmbeddingsTuneType::Triplet).embedding_dims([0]).await.unwrap_err();
     assert!(dims.is_invalid_input(), "{dims}");
     let too_big = base.tune_deferred(&triplets, EmbeddingsTuneType::Triplet).embedding_dims([4096]).await.unwrap_err();

@@ -81,13 +81,13 @@ enum Phase {
     /// (prints its own report; the other tables are not run).
     Embed {
         /// Texts embedded with concurrency.
-        #[arg(long, default_value_t = 10_000)]
-        texts: usize,
+        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+        texts: u32,
         /// Texts embedded one at a time (each client, the Python SDK's loop too).
-        #[arg(long, default_value_t = 2_000)]
-        serial: usize,
-        #[arg(long, default_value_t = 16)]
-        concurrency: usize,
+        #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u32).range(1..))]
+        serial: u32,
+        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+        concurrency: u32,
     },
     /// The local embedding model: texts/s one at a time and 4 at a time, peak RSS, against the
     /// numpy reference runner on the same weights (prints its own report).
@@ -95,8 +95,8 @@ enum Phase {
         /// The model directory (`scripts/fetch-embedding-model.sh` prints it).
         #[arg(long)]
         model: PathBuf,
-        #[arg(long, default_value_t = 500)]
-        texts: usize,
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
+        texts: u32,
         /// A Python with numpy, safetensors and tokenizers, for `scripts/embedding-reference.py`.
         #[arg(long)]
         reference_python: Option<PathBuf>,
@@ -352,6 +352,7 @@ async fn main() {
         Some(Phase::BatchRead { endpoint, task }) => return batch::read_one(&endpoint, &task).await,
         Some(Phase::Embed { texts, serial, concurrency }) => {
             let emulator = start_emulator(json!({"journal_capacity": 0}));
+            let (texts, serial, concurrency) = (texts as usize, serial as usize, concurrency as usize);
             let report = embed::report(&emulator.endpoint, texts, serial, concurrency, args.python.as_deref()).await;
             println!("Machine: {}\n\n{report}", machine());
             if let Some(path) = args.write {
@@ -362,7 +363,7 @@ async fn main() {
         Some(Phase::EmbedLocal { model, texts, reference_python }) => {
             let emulator = start_emulator(json!({"journal_capacity": 0, "embedding_model": model}));
             let reference = reference_python.as_deref().map(|p| (p, model.as_path()));
-            let report = embed::local_report(&emulator.endpoint, emulator.child.id(), texts, reference).await;
+            let report = embed::local_report(&emulator.endpoint, emulator.child.id(), texts as usize, reference).await;
             println!("Machine: {}\n\n{report}", machine());
             if let Some(path) = args.write {
                 std::fs::write(&path, report).expect("write report");

@@ -37,6 +37,10 @@ pub trait Embedder: Send + Sync {
     }
     /// What `model_version` says.
     fn model_version(&self) -> &str;
+    /// The sizes it gives, for messages: `1 to 256`.
+    fn sizes(&self) -> String {
+        format!("1 to {}", self.default_dim())
+    }
     /// The longest text accepted, in tokens (as `count_tokens` counts them).
     fn max_tokens(&self) -> usize {
         MAX_TOKENS
@@ -110,16 +114,21 @@ const LIKE: f64 = 0.2;
 /// How strongly a training row pulls (or, a negative, pushes) a vector.
 const PULL: f64 = 0.5;
 
-/// The vector of `text` from a model tuned on `pairs` (anchor, positive) and, for triplets,
-/// their `negatives`: the base model's vector, moved toward the partner of every training
-/// text it is like (an anchor pulls toward its positive and back) and away from the negative
-/// of every anchor it is like, then scaled to length 1. So after tuning, a pair is closer than
-/// before, and an anchor farther from its negative.
+/// The training rows a tuned model looks at for one text: those sharing most words with it.
+pub const TUNED_ROWS: usize = 64;
+
+/// One training row: anchor, positive and, for triplets, negative.
+pub type Row<'a> = (&'a str, &'a str, Option<&'a str>);
+
+/// The vector of `text` from a model tuned on `rows` (those sharing words with the text): the
+/// base model's vector, moved toward the partner of every training text it is like (an anchor
+/// pulls toward its positive and back) and away from the negative of every anchor it is like,
+/// then scaled to length 1. So after tuning, a pair is closer than before, and an anchor
+/// farther from its negative.
 pub fn tuned(
     embedder: &dyn Embedder,
     base: &str,
-    pairs: &[(String, String)],
-    negatives: &[String],
+    rows: &[Row<'_>],
     text: &str,
     dim: usize,
 ) -> Result<Vec<f64>, String> {
@@ -132,12 +141,12 @@ pub fn tuned(
         moved = true;
         v.iter_mut().zip(other).for_each(|(x, o)| *x += weight * o);
     };
-    for (i, (anchor, positive)) in pairs.iter().enumerate() {
+    for (anchor, positive, negative) in rows {
         let (a, p) = (of(anchor)?, of(positive)?);
         let (to_anchor, to_positive) = (like(&start, &a), like(&start, &p));
         if to_anchor > 0.0 {
             add(PULL * to_anchor, &p);
-            if let Some(negative) = negatives.get(i).filter(|n| !n.is_empty()) {
+            if let Some(negative) = negative.filter(|n| !n.is_empty()) {
                 add(-PULL * to_anchor, &of(negative)?);
             }
         }
@@ -183,15 +192,14 @@ mod tests {
     #[test]
     fn tuning_brings_pairs_closer_and_pushes_negatives_away() {
         let e = HashedEmbedder;
-        let pairs = vec![("hello".to_owned(), "hi".to_owned())];
+        let pairs = [("hello", "hi", None)];
+        let triplets = [("hello", "hi", Some("goodbye"))];
         let base = |t: &str| e.embed("text-embeddings", t, DEFAULT_DIM).unwrap();
-        let after =
-            |t: &str, negatives: &[String]| tuned(&e, "text-embeddings", &pairs, negatives, t, DEFAULT_DIM).unwrap();
+        let after = |t: &str, rows: &[Row<'_>]| tuned(&e, "text-embeddings", rows, t, DEFAULT_DIM).unwrap();
         let before = cosine(&base("hello"), &base("hi"));
-        assert!(cosine(&after("hello", &[]), &after("hi", &[])) > before + 0.3, "{before}");
+        assert!(cosine(&after("hello", &pairs), &after("hi", &pairs)) > before + 0.3, "{before}");
         // An unrelated text is left as it was.
-        assert_eq!(after("Rust borrows", &[]), base("Rust borrows"));
-        let negatives = vec!["goodbye".to_owned()];
-        assert!(cosine(&after("hello", &negatives), &base("goodbye")) < cosine(&base("hello"), &base("goodbye")) - 0.2);
+        assert_eq!(after("Rust borrows", &pairs), base("Rust borrows"));
+        assert!(cosine(&after("hello", &triplets), &base("goodbye")) < cosine(&base("hello"), &base("goodbye")) - 0.2);
     }
 }

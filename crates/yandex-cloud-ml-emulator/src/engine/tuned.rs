@@ -77,10 +77,14 @@ impl TunedModel {
         let mut exact = HashMap::new();
         let mut index: HashMap<String, Vec<usize>> = HashMap::new();
         let mut word_counts = Vec::with_capacity(learned.examples.len());
-        for (i, (prompt, _)) in learned.examples.iter().enumerate() {
+        for (i, (prompt, second)) in learned.examples.iter().enumerate() {
             exact.entry(normalized(prompt)).or_insert(i);
-            let w = words(prompt);
+            let mut w = words(prompt);
             word_counts.push(w.len());
+            // An embeddings model finds its rows by the words of either text of a pair.
+            if learned.embedding.is_some() {
+                w.extend(words(second).into_iter().filter(|x| !w.contains(x)).collect::<Vec<_>>());
+            }
             for word in w {
                 index.entry(word).or_default().push(i);
             }
@@ -125,15 +129,20 @@ impl TunedModel {
     /// Up to `n` training rows closest to `prompt` (most words in common first), for a real
     /// model to answer from as examples.
     pub(crate) fn closest(&self, prompt: &str, n: usize) -> Vec<&(String, String)> {
+        self.closest_rows(prompt, n).into_iter().map(|row| &self.learned.examples[row]).collect()
+    }
+
+    /// The indices of up to `n` training rows that share words with `text`, most shared first.
+    pub(crate) fn closest_rows(&self, text: &str, n: usize) -> Vec<usize> {
         let mut common: HashMap<usize, usize> = HashMap::new();
-        for word in words(prompt) {
+        for word in words(text) {
             for &row in self.index.get(&word).into_iter().flatten() {
                 *common.entry(row).or_default() += 1;
             }
         }
         let mut rows: Vec<(usize, usize)> = common.into_iter().collect();
         rows.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        rows.into_iter().take(n).map(|(row, _)| &self.learned.examples[row]).collect()
+        rows.into_iter().take(n).map(|(row, _)| row).collect()
     }
 
     /// Whether `model` names this tuned model (same folder and base model).

@@ -10,7 +10,14 @@ use yandex_cloud_ml_proto::yandex::cloud::ai::foundation_models::v1::{
     embeddings_service_server::{EmbeddingsService, EmbeddingsServiceServer},
 };
 
-use crate::{engine::Engine, state::State, validate};
+use crate::{
+    engine::{
+        Engine,
+        embedding::{Row, TUNED_ROWS},
+    },
+    state::State,
+    validate,
+};
 
 /// The embedding models a folder has: the search models' document and query sides, and the
 /// base model of embedding tuning.
@@ -33,7 +40,9 @@ impl EmbeddingsService for Embeddings {
     ) -> Result<Response<pb::TextEmbeddingResponse>, Status> {
         let request = request.into_inner();
         let state = self.0.clone();
-        // Tokenizing and embedding are CPU work (a real model's especially): off the reactor.
+        // Tokenizing and embedding are CPU work (a real model's especially): off the reactor,
+        // as many at once as there are cores; the others wait their turn.
+        let _turn = self.0.embedding_turns.acquire().await.map_err(|_| Status::unavailable("shutting down"))?;
         let response = tokio::task::spawn_blocking(move || embed(&state, request))
             .await
             .map_err(|e| Status::internal(format!("embedding failed: {e}")))??;
@@ -67,8 +76,8 @@ fn embed(state: &State, request: pb::TextEmbeddingRequest) -> Result<pb::TextEmb
             Some(d) => d,
             None if sizes.is_empty() => {
                 return Err(Status::invalid_argument(format!(
-                    "dim: {d} is not a size this model gives; ask for 1 to {} (or leave dim unset)",
-                    embedder.default_dim()
+                    "dim: {d} is not a size this model gives; ask for {} (or leave dim unset)",
+                    embedder.sizes()
                 )));
             }
             None => {
@@ -80,6 +89,14 @@ fn embed(state: &State, request: pb::TextEmbeddingRequest) -> Result<pb::TextEmb
             }
         },
     };
+    // Sizes a model was tuned for that this emulator's embedder cannot give (it was tuned
+    // before a restart with another embedding model).
+    if !embedder.accepts_dim(dim) {
+        return Err(Status::failed_precondition(format!(
+            "dim: the model was tuned for size {dim}, which the emulator's embedding model does not give ({})",
+            embedder.sizes()
+        )));
+    }
     let limit = embedder.max_tokens();
     // A text far over the limit is refused before it is tokenized.
     if request.text.len() > limit.saturating_mul(64) {
@@ -91,14 +108,17 @@ fn embed(state: &State, request: pb::TextEmbeddingRequest) -> Result<pb::TextEmb
         return Err(too_long(limit, format!("{tokens} tokens")));
     }
     let embedding = match tuned.as_ref().and_then(|t| t.learned.embedding.as_ref().map(|e| (t, e))) {
-        Some((t, e)) => crate::engine::embedding::tuned(
-            embedder.as_ref(),
-            &t.learned.base,
-            &t.learned.examples,
-            &e.negatives,
-            &request.text,
-            dim,
-        ),
+        Some((t, e)) => {
+            let rows: Vec<Row<'_>> = t
+                .closest_rows(&request.text, TUNED_ROWS)
+                .into_iter()
+                .map(|i| {
+                    let (anchor, positive) = &t.learned.examples[i];
+                    (anchor.as_str(), positive.as_str(), e.negatives.get(i).map(String::as_str))
+                })
+                .collect();
+            crate::engine::embedding::tuned(embedder.as_ref(), &t.learned.base, &rows, &request.text, dim)
+        }
         None => embedder.embed(&model.name, &request.text, dim),
     }
     .map_err(|e| Status::internal(format!("the embedding model failed: {e}")))?;

@@ -74,11 +74,13 @@ fn kind_of(state: &State, params: Option<&TuningParams>) -> Result<Kind, Status>
         super::tuning_params::check(&p)
     };
     let dims = |dims: &[i64]| -> Result<Vec<usize>, Status> {
-        let most = state.embedder.default_dim();
         dims.iter()
             .map(|&d| {
                 usize::try_from(d).ok().filter(|d| state.embedder.accepts_dim(*d)).ok_or_else(|| {
-                    Status::invalid_argument(format!("embedding_dims: {d} is not a size from 1 to {most}"))
+                    Status::invalid_argument(format!(
+                        "embedding_dims: {d} is not a size the embedding model gives ({})",
+                        state.embedder.sizes()
+                    ))
                 })
             })
             .collect()
@@ -530,6 +532,22 @@ fn learn(state: &State, kind: &Kind, train: &[WeightedDataset]) -> Result<Rows, 
     }
     if examples.is_empty() {
         return Err(Status::failed_precondition("train_datasets: no rows to learn from"));
+    }
+    if let Kind::Embeddings { .. } = kind {
+        // Every text must fit the embedding model, or the tuned model could not embed it later.
+        let limit = state.embedder.max_tokens();
+        let texts = examples.iter().flat_map(|(a, p)| [a, p]).chain(&negatives);
+        for (i, text) in texts.enumerate() {
+            let tokens = state.embedder.count_tokens(text).unwrap_or_else(|| {
+                use crate::engine::Engine;
+                state.engine.tokenizer().tokenize(text).len()
+            });
+            if tokens > limit {
+                return Err(Status::failed_precondition(format!(
+                    "train_datasets: text {i} of the rows has {tokens} tokens, more than the embedding model's limit of {limit}"
+                )));
+            }
+        }
     }
     let embedding = match kind {
         Kind::Completion => None,

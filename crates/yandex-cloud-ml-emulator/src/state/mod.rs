@@ -50,6 +50,8 @@ pub(crate) struct State {
     pub batch: batch::Batches,
     pub tokens: tokens::Tokens,
     pub journal: journal::Journal,
+    /// Turns of the embeddings computed at once (one per core).
+    pub embedding_turns: tokio::sync::Semaphore,
     /// Turns of the dataset validations that may run at once.
     pub validations: tokio::sync::Semaphore,
     faults: Mutex<Faults>,
@@ -81,6 +83,7 @@ impl State {
     ) -> std::io::Result<State> {
         Ok(State {
             engine: Arc::new(engine),
+            embedding_turns: tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, usize::from)),
             embedder,
             advertised,
             tls,

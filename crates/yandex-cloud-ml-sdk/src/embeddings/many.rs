@@ -62,8 +62,8 @@ impl RunMany {
         self
     }
 
-    /// Reports progress after each text: stage `embedding`, `done` of `total` texts (counted
-    /// as [`ProgressUnit::Rows`]).
+    /// Reports progress after each text embedded: stage `embedding`, `done` of `total` texts
+    /// (counted as [`ProgressUnit::Rows`]).
     pub fn on_progress(mut self, report: impl Fn(&Progress) + Send + Sync + 'static) -> Self {
         self.on_progress = Some(Arc::new(report));
         self
@@ -76,7 +76,7 @@ impl RunMany {
         let started = Instant::now();
         embed_in_order(model, futures_util::stream::iter(texts), concurrency, timeout).enumerate().map(
             move |(i, result)| {
-                if let Some(report) = &on_progress {
+                if let Some(report) = on_progress.as_ref().filter(|_| result.is_ok()) {
                     let mut progress = Progress::new("embedding", i as u64 + 1, Some(total), ProgressUnit::Rows);
                     progress.elapsed = started.elapsed();
                     report(&progress);

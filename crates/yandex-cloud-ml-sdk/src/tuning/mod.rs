@@ -527,20 +527,31 @@ impl<M: OperationOutput> TuneDeferred<M> {
             )));
         }
         // The three parameter messages share their fields and numbers (the wire check holds
-        // them to the official ones); the embeddings' add `embedding_dims`.
+        // them to the official ones); the embeddings' add `embedding_dims`, and their warm-up
+        // ratio is optional, so a scheduler's ratio is set there even when it is 0 (which the
+        // completion message's plain field does not encode).
+        let warmup = completion.scheduler.as_ref().map(|s| s.warmup_ratio);
         let bytes = prost::Message::encode_to_vec(&completion);
         let undecodable = |e: prost::DecodeError| Error::decode(format!("tuning parameters: {e}"));
         Ok(match tune_type {
             EmbeddingsTuneType::Pair => {
+                use pb::text_embedding_pair_params::scheduler::OptionalWarmupRatio;
                 let mut p: pb::TextEmbeddingPairParams =
                     prost::Message::decode(bytes.as_slice()).map_err(undecodable)?;
                 p.embedding_dims = dims.clone();
+                if let (Some(s), Some(w)) = (p.scheduler.as_mut(), warmup) {
+                    s.optional_warmup_ratio = Some(OptionalWarmupRatio::WarmupRatio(w));
+                }
                 P::TextEmbeddingPairParams(p)
             }
             EmbeddingsTuneType::Triplet => {
+                use pb::text_embedding_triplet_params::scheduler::OptionalWarmupRatio;
                 let mut p: pb::TextEmbeddingTripletParams =
                     prost::Message::decode(bytes.as_slice()).map_err(undecodable)?;
                 p.embedding_dims = dims.clone();
+                if let (Some(s), Some(w)) = (p.scheduler.as_mut(), warmup) {
+                    s.optional_warmup_ratio = Some(OptionalWarmupRatio::WarmupRatio(w));
+                }
                 P::TextEmbeddingTripletParams(p)
             }
         })

@@ -57,6 +57,18 @@ impl SentenceEmbedder {
         };
         let model =
             BertModel::load(vb, &config).map_err(|e| format!("{}: not a BERT model: {e}", weights.display()))?;
+        // Mean pooling is what this embedder does: a model configured otherwise is refused.
+        if let Ok(pooling) = read(dir, "1_Pooling/config.json") {
+            let mean = serde_json::from_str::<serde_json::Value>(&pooling)
+                .ok()
+                .is_some_and(|v| v["pooling_mode_mean_tokens"] == true && v["pooling_mode_cls_token"] != true);
+            if !mean {
+                return Err(format!(
+                    "{}: only mean pooling over the tokens is supported",
+                    dir.join("1_Pooling/config.json").display()
+                ));
+            }
+        }
         // sentence-transformers embeds at most `max_seq_length` tokens.
         let max_tokens = read(dir, "sentence_bert_config.json")
             .ok()
@@ -96,6 +108,10 @@ impl Embedder for SentenceEmbedder {
 
     fn accepts_dim(&self, dim: usize) -> bool {
         dim == self.dim
+    }
+
+    fn sizes(&self) -> String {
+        format!("{} only", self.dim)
     }
 
     fn model_version(&self) -> &str {
