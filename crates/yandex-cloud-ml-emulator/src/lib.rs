@@ -131,28 +131,27 @@ async fn load_embedder(dir: std::path::PathBuf) -> std::io::Result<Arc<dyn engin
     Ok(Arc::new(embedder))
 }
 
+/// Why a model cannot be loaded by an emulator built without the `local-model` feature.
 #[cfg(not(feature = "local-model"))]
-async fn load_embedder(dir: std::path::PathBuf) -> std::io::Result<Arc<dyn engine::embedding::Embedder>> {
-    Err(std::io::Error::new(
-        std::io::ErrorKind::InvalidInput,
-        format!(
-            "cannot load {}: this emulator was built without the `local-model` feature \
-             (cargo build -p yandex-cloud-ml-emulator --features local-model)",
-            dir.display()
-        ),
-    ))
-}
-
-#[cfg(not(feature = "local-model"))]
-async fn load_model(path: std::path::PathBuf, _config: &EmulatorConfig) -> std::io::Result<Arc<dyn Engine>> {
-    Err(std::io::Error::new(
+fn needs_local_model(path: &std::path::Path) -> std::io::Error {
+    std::io::Error::new(
         std::io::ErrorKind::InvalidInput,
         format!(
             "cannot load {}: this emulator was built without the `local-model` feature \
              (cargo build -p yandex-cloud-ml-emulator --features local-model)",
             path.display()
         ),
-    ))
+    )
+}
+
+#[cfg(not(feature = "local-model"))]
+async fn load_embedder(dir: std::path::PathBuf) -> std::io::Result<Arc<dyn engine::embedding::Embedder>> {
+    Err(needs_local_model(&dir))
+}
+
+#[cfg(not(feature = "local-model"))]
+async fn load_model(path: std::path::PathBuf, _config: &EmulatorConfig) -> std::io::Result<Arc<dyn Engine>> {
+    Err(needs_local_model(&path))
 }
 
 /// Entry point: `Emulator::builder()…start(addr)`.
