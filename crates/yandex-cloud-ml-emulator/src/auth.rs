@@ -58,6 +58,15 @@ pub(crate) fn authenticate(state: &State, headers: &http::HeaderMap) -> Result<S
     }
 }
 
+/// Whether `credential` is an API key the emulator accepts (OpenAI clients send keys as
+/// `Bearer`); with any key accepted, only the emulator's own IAM tokens are not keys.
+pub(crate) fn is_api_key(state: &State, credential: &str) -> bool {
+    match &state.config.auth {
+        AuthMode::Require { api_keys, .. } => api_keys.iter().any(|k| k == credential),
+        _ => state.tokens.check(credential) == TokenCheck::Foreign,
+    }
+}
+
 /// Whether an OAuth token may be exchanged.
 pub(crate) fn check_oauth(state: &State, token: &str) -> Result<(), Status> {
     if token.trim().is_empty() {

@@ -386,11 +386,14 @@ impl EmulatorBuilder {
             .add_service(services::batch::Batch::completion_server(state.clone()))
             .add_service(services::batch::Batch::inference_server(state.clone()));
         let mut routes = routes.routes();
+        let admission = admission::AdmissionLayer::new(state.clone());
+        // The OpenAI-compatible API sends its calls through admission to the gRPC services.
+        let chat = services::chat::routes(state.clone(), tower_layer::Layer::layer(&admission, routes.clone()));
         // Dataset files go over HTTP/1.1 to presigned URLs on the same port, like S3 next to
         // the API in the cloud.
         let storage = services::storage::routes(state.clone());
-        *routes.axum_router_mut() = std::mem::take(routes.axum_router_mut()).merge(storage);
-        let router = builder.accept_http1(true).layer(admission::AdmissionLayer::new(state.clone())).add_routes(routes);
+        *routes.axum_router_mut() = std::mem::take(routes.axum_router_mut()).merge(storage).merge(chat);
+        let router = builder.accept_http1(true).layer(admission).add_routes(routes);
         let (shutdown, signal) = oneshot::channel::<()>();
         let incoming = server::incoming(listener, limits);
         let task = tokio::spawn(async move {

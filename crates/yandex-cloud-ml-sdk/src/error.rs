@@ -39,7 +39,9 @@ pub enum ErrorKind {
     OperationFailed,
     /// A long-running operation has not finished yet, so it has no result.
     OperationRunning,
-    /// An object-storage request (dataset upload or download) got an error status.
+    /// An HTTP request got an error status: object storage (dataset upload or download), or
+    /// the OpenAI-compatible API (then [`Error::code`] is the status's gRPC equivalent, e.g.
+    /// 429 is `RESOURCE_EXHAUSTED`).
     Http,
     /// A dataset failed validation; [`Error::details`] carries every row error.
     InvalidDataset,
@@ -348,6 +350,11 @@ impl Error {
         self
     }
 
+    pub(crate) fn with_server_request_id(mut self, id: Option<String>) -> Error {
+        self.inner.server_request_id = id;
+        self
+    }
+
     pub(crate) fn with_code(mut self, code: Code) -> Error {
         self.inner.code = Some(code);
         self
@@ -568,7 +575,7 @@ impl Error {
             (ErrorKind::Timeout, _) => f.write_str("timeout: ")?,
             (ErrorKind::Transport, _) => f.write_str("transport error: ")?,
             (ErrorKind::Tls, _) => f.write_str("TLS error: ")?,
-            (ErrorKind::Http, _) => f.write_str("storage error: ")?,
+            (ErrorKind::Http, Some(c)) => write!(f, "{c}: ")?,
             (ErrorKind::Auth, _) => f.write_str("authentication failed: ")?,
             (ErrorKind::InvalidInput, _) => f.write_str("invalid input: ")?,
             (ErrorKind::Configuration, _) => f.write_str("configuration error: ")?,

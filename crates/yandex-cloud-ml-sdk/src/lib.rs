@@ -70,6 +70,7 @@ pub mod batch;
 #[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
 pub mod blocking;
 pub mod call;
+pub mod chat;
 mod clock;
 pub mod completions;
 pub mod datasets;

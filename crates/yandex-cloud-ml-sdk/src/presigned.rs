@@ -126,6 +126,21 @@ impl Http {
     }
 }
 
+impl Http {
+    /// Sends a request whose URL was already checked against the TLS policy (the
+    /// OpenAI-compatible API's), without a timeout of its own: the caller bounds it.
+    pub(crate) async fn send_request(&self, request: http::Request<Body>) -> Result<Response> {
+        let target = redact(request.uri());
+        let response = self
+            .client()?
+            .request(request)
+            .await
+            .map_err(|e| Error::transport(&format!("request to {target} failed"), e))?;
+        let (parts, body) = response.into_parts();
+        Ok(Response { status: parts.status, headers: parts.headers, body })
+    }
+}
+
 impl Response {
     /// Fails with the status and S3's error code and message. Nothing else of the body is
     /// kept: S3 error documents can echo the request's signature and credential.

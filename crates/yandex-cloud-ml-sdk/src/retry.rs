@@ -116,6 +116,9 @@ pub(crate) enum Next {
     Backoff,
     /// Try again at once (e.g. with a fresh token).
     Now,
+    /// Try again after this long (the server said when, e.g. HTTP `Retry-After`), if the
+    /// policy retries the error and the call's deadline leaves that much time.
+    After(Duration),
     /// Give up with this error.
     GiveUp,
 }
@@ -187,8 +190,18 @@ where
         let retry = match next {
             Next::GiveUp => false,
             Next::Now => true,
-            Next::Backoff => number < policy.attempts() && (attempt_timed_out || policy.retries(&error)),
+            Next::Backoff | Next::After(_) => {
+                number < policy.attempts() && (attempt_timed_out || policy.retries(&error))
+            }
         };
+        if let (true, Next::After(wait)) = (retry, &next)
+            && Instant::now() + *wait > deadline
+        {
+            // Waiting as told would outlast the call: give up now, saying so.
+            error = error.noted(&format!("the server asked to retry after {wait:?}, past the call's deadline"));
+            error.set_retryable(true);
+            return Err(error.with_attempts(number));
+        }
         if !retry {
             // `is_retryable` reports this call's policy, so callers (and adapters such as rig's)
             // see the verdict the retry itself used.
@@ -198,9 +211,14 @@ where
             tracing::debug!(method = what, request_id, attempt = number, error = %error, "call failed");
             return Err(error.with_attempts(number));
         }
-        if let Next::Backoff = next {
+        let delay = match next {
+            Next::Backoff => Some(policy.backoff(number)),
+            Next::After(wait) => Some(wait),
+            Next::Now | Next::GiveUp => None,
+        };
+        if let Some(delay) = delay {
             let remaining = deadline.saturating_duration_since(Instant::now());
-            let delay = policy.backoff(number).min(remaining);
+            let delay = delay.min(remaining);
             tracing::warn!(
                 method = what,
                 request_id,

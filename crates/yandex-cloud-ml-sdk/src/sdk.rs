@@ -102,6 +102,7 @@ pub struct SdkBuilder {
     data_logging: Option<bool>,
     user_agent_suffix: Option<String>,
     log_payloads: bool,
+    chat_base_url: Option<String>,
 }
 
 impl fmt::Debug for SdkBuilder {
@@ -114,6 +115,7 @@ impl fmt::Debug for SdkBuilder {
             .field("all_services", &self.all_services)
             .field("tls", &self.tls)
             .field("retry", &self.retry)
+            .field("chat_base_url", &self.chat_base_url)
             .finish_non_exhaustive()
     }
 }
@@ -228,6 +230,15 @@ impl SdkBuilder {
         self
     }
 
+    /// The base URL of the OpenAI-compatible API used by [`Sdk::chat`](crate::Sdk::chat).
+    /// By default it follows the endpoint like the Python SDK's: `https://llm.api.cloud.yandex.net/v1`
+    /// for the public cloud, `http://<address>/v1` for [`emulator`](Self::emulator); other
+    /// endpoints need it set. The docs also name `https://ai.api.cloud.yandex.net/v1`.
+    pub fn chat_base_url(mut self, url: impl Into<String>) -> Self {
+        self.chat_base_url = Some(url.into());
+        self
+    }
+
     /// Logs request and response payloads (prompts and answers) at DEBUG level. Off by default.
     pub fn log_payloads(mut self, enabled: bool) -> Self {
         self.log_payloads = enabled;
@@ -258,6 +269,12 @@ impl SdkBuilder {
             Some(d) => d,
             None => Some(endpoints::DEFAULT_DISCOVERY_ENDPOINT.to_owned()),
         };
+        let api_base = crate::transport::openai::base_url(
+            self.chat_base_url.as_deref(),
+            discovery.as_deref().filter(|_| self.emulator),
+            self.all_services.as_deref().or(discovery.as_deref()),
+            tls,
+        )?;
         let config = TransportConfig {
             endpoints: EndpointConfig {
                 discovery,
@@ -271,6 +288,7 @@ impl SdkBuilder {
             retry: self.retry.unwrap_or_default(),
             data_logging: self.data_logging,
             log_payloads: self.log_payloads,
+            api_base,
         };
         credentials.check()?;
         if credentials.is_explicit_none() {

@@ -4,6 +4,7 @@
 //! request extensions through the helpers here.
 
 pub(crate) mod batch;
+pub(crate) mod chat;
 pub(crate) mod dataset;
 pub(crate) mod embeddings;
 pub(crate) mod endpoint;

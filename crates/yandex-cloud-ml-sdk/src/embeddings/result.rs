@@ -13,6 +13,11 @@ pub struct Embedding {
 }
 
 impl Embedding {
+    /// A vector received over the OpenAI-compatible API, whose `model` stands in for the version.
+    pub(crate) fn new(embedding: Vec<f64>, num_tokens: u64, model_version: String) -> Embedding {
+        Embedding { embedding, num_tokens, model_version }
+    }
+
     pub(crate) fn from_proto(response: pb::TextEmbeddingResponse) -> Embedding {
         Embedding {
             embedding: response.embedding,

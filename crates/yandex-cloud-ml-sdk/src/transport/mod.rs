@@ -9,7 +9,9 @@
 mod channel;
 mod codec;
 pub(crate) mod endpoints;
+pub(crate) mod openai;
 pub(crate) mod rpc;
+mod sse;
 
 use std::{
     collections::HashMap,
@@ -44,6 +46,8 @@ pub(crate) struct TransportConfig {
     pub retry: RetryPolicy,
     pub data_logging: Option<bool>,
     pub log_payloads: bool,
+    /// The base URL of the OpenAI-compatible API, when known.
+    pub api_base: Option<String>,
 }
 
 /// Shared, cheaply cloneable RPC executor.
@@ -59,6 +63,8 @@ struct Inner {
     retry: RetryPolicy,
     data_logging: Option<AsciiMetadataValue>,
     log_payloads: bool,
+    api_base: Option<String>,
+    user_agent: http::HeaderValue,
 }
 
 /// What the transport needs of request and response messages.
@@ -168,6 +174,8 @@ fn grpc_timeout(remaining: Duration) -> AsciiMetadataValue {
 impl Transport {
     pub(crate) fn new(config: TransportConfig, auth: Arc<Authenticator>) -> Result<Transport> {
         Endpoints::validate(&config.endpoints)?;
+        let user_agent = http::HeaderValue::from_str(&config.endpoints.user_agent)
+            .map_err(|_| crate::error::Error::configuration("the user agent suffix must be visible ASCII"))?;
         Ok(Transport {
             inner: Arc::new(Inner {
                 http: crate::presigned::Http::new(
@@ -182,6 +190,8 @@ impl Transport {
                     .data_logging
                     .map(|on| AsciiMetadataValue::from_static(if on { "true" } else { "false" })),
                 log_payloads: config.log_payloads,
+                api_base: config.api_base,
+                user_agent,
             }),
         })
     }
