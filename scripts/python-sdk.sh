@@ -17,7 +17,7 @@ pins="$(sha256sum "$requirements" | cut -d' ' -f1)"
 
 hold_lock "$cache/python-sdk.lock"
 if [ "$(cat "$venv/.pins" 2>/dev/null)" != "$pins" ] \
-  || ! "$venv/bin/python" -c 'import yandex_cloud_ml_sdk, pyarrow' 2>/dev/null; then
+  || ! "$venv/bin/python" -c 'import yandex_cloud_ml_sdk, pyarrow, openai' 2>/dev/null; then
   echo "python-sdk: installing the pinned official Python SDK into $venv (from PyPI)" >&2
   rm -rf "$venv"
   "${PYTHON:-python3}" -m venv "$venv" >&2

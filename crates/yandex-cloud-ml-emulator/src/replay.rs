@@ -53,12 +53,13 @@ pub struct Cassette {
 /// The host of presigned storage URLs in the cloud's answers.
 pub const STORAGE_ORIGIN: &str = "https://storage.yandexcloud.net";
 
-/// One recorded HTTP exchange with object storage.
+/// One recorded HTTP exchange: with object storage, or with the OpenAI-compatible API.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StorageInteraction {
-    /// `PUT` or `GET`.
+    /// `PUT`, `GET`, `POST`.
     pub method: String,
-    /// Path and query of the recorded URL (`/bucket/key?X-Amz-…`), exactly as recorded.
+    /// Path and query of the recorded URL (`/bucket/key?X-Amz-…`, `/v1/chat/completions`),
+    /// exactly as recorded.
     pub path_and_query: String,
     /// The body the client sent.
     pub request_body: Vec<u8>,
@@ -71,9 +72,11 @@ pub struct StorageInteraction {
 }
 
 impl StorageInteraction {
-    /// An exchange recorded for `url` (`https://storage.yandexcloud.net/…`).
+    /// An exchange recorded for `url` (`https://storage.yandexcloud.net/…`,
+    /// `https://llm.api.cloud.yandex.net/v1/…`); it is replayed for any host.
     pub fn new(method: &str, url: &str, request_body: Vec<u8>, status: u16) -> StorageInteraction {
-        let path_and_query = url.strip_prefix(STORAGE_ORIGIN).unwrap_or(url).to_owned();
+        let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+        let path_and_query = after_scheme.find('/').map_or("/", |at| &after_scheme[at..]).to_owned();
         StorageInteraction {
             method: method.to_owned(),
             path_and_query,
@@ -85,10 +88,10 @@ impl StorageInteraction {
     }
 }
 
-/// What a client sent to storage in one replayed exchange.
+/// What a client sent over HTTP in one replayed exchange.
 #[derive(Debug, Clone)]
 pub struct StorageExchange {
-    /// `PUT` or `GET`.
+    /// `PUT`, `GET`, `POST`.
     pub method: String,
     /// Path and query.
     pub path_and_query: String,
@@ -96,6 +99,10 @@ pub struct StorageExchange {
     pub body_matches: bool,
     /// Bytes sent.
     pub body_len: usize,
+    /// The body sent.
+    pub body: Vec<u8>,
+    /// The body recorded.
+    pub recorded_body: Vec<u8>,
 }
 
 /// A message in a cassette: its Python class, module and protobuf JSON.
@@ -452,6 +459,8 @@ async fn replay_storage(
         path_and_query,
         body_matches: body.as_ref() == recorded.request_body.as_slice(),
         body_len: body.len(),
+        body: body.to_vec(),
+        recorded_body: recorded.request_body.clone(),
     });
     let mut response =
         http::Response::new(tonic::body::Body::new(http_body_util::Full::new(Bytes::from(recorded.body.clone()))));

@@ -77,6 +77,45 @@ async fn official_python_sdk_works_against_the_emulator() {
     assert!(completion.metadata["user-agent"].contains("yandex-ai-studio-sdk"));
 }
 
+/// The OpenAI-compatible API: the official Python SDK's `sdk.chat` and the stock `openai`
+/// package (pinned) against the emulator: run, streams, tools, JSON schema, embeddings, the
+/// listing and errors.
+#[tokio::test(flavor = "multi_thread")]
+async fn python_openai_clients_work_against_the_emulator() {
+    let emulator = Emulator::builder()
+        .require_api_key("python-interop-key")
+        .folder("b1gpythoninterop")
+        .start("127.0.0.1:0")
+        .await
+        .unwrap();
+    let stdout = python_script("chat_interop.py", &emulator, "all chat interop checks passed").await;
+    for check in [
+        "sdk.chat run",
+        "sdk.chat run_stream",
+        "sdk.chat run_stream ends",
+        "sdk.chat tool round trip",
+        "sdk.chat streamed tool call",
+        "sdk.chat json schema",
+        "sdk.chat embeddings",
+        "sdk.chat models",
+        "openai run",
+        "openai stream usage",
+        "openai tool round trip",
+        "openai streamed tool call",
+        "openai json schema",
+        "openai embeddings",
+        "openai models",
+        "openai error",
+        "openai auth error",
+    ] {
+        assert!(stdout.lines().any(|l| l == format!("ok {check}")), "missing check {check}:\n{stdout}");
+    }
+    // Both clients' chat calls went through admission as the gRPC method they stand for.
+    let journal = emulator.control().journal();
+    let chat = journal.iter().filter(|e| e.method.ends_with("TextGenerationService/Completion")).count();
+    assert!(chat >= 10, "{chat} chat calls journaled");
+}
+
 /// The same SDK against the emulator running a real model (feature `local-model`; the model is
 /// fetched on first use by `scripts/fetch-model.sh`): one run and one stream.
 #[cfg(feature = "local-model")]

@@ -67,10 +67,10 @@ pub fn embedding_model(test: &str) -> Option<PathBuf> {
 pub fn python_with_sdk() -> PathBuf {
     if let Some(p) = std::env::var_os("YCML_PYTHON") {
         let p = PathBuf::from(p);
-        let imports = Command::new(&p).args(["-c", "import yandex_cloud_ml_sdk, pyarrow"]).output();
+        let imports = Command::new(&p).args(["-c", "import yandex_cloud_ml_sdk, pyarrow, openai"]).output();
         assert!(
             imports.is_ok_and(|o| o.status.success()),
-            "YCML_PYTHON={} cannot import yandex_cloud_ml_sdk and pyarrow; unset it to let the test install them",
+            "YCML_PYTHON={} cannot import yandex_cloud_ml_sdk, pyarrow and openai; unset it to let the test install them",
             p.display()
         );
         return p;

@@ -96,13 +96,14 @@ pub async fn metadata_server(token: &'static str, hits: Arc<AtomicUsize>) -> Str
     addr.to_string()
 }
 
-/// The HTTP half of a recording: the object-storage exchanges of a vcrpy YAML cassette under
-/// `testdata/cassettes/<rel>`.
+/// The HTTP exchanges of a vcrpy YAML cassette under `testdata/cassettes/<rel>`: object
+/// storage (binary bodies, base64 under `!!binary`) or the OpenAI-compatible API (text).
 pub fn storage_cassette(rel: &str) -> Vec<yandex_cloud_ml_emulator::replay::StorageInteraction> {
     use base64::Engine as _;
     use yaml_rust2::{Yaml, YamlLoader};
     let text = std::fs::read_to_string(cassette(rel)).unwrap();
     let docs = YamlLoader::load_from_str(&text).unwrap();
+    let binary = text.contains("!!binary");
     let text_of = |y: &Yaml| y.as_str().unwrap_or_default().to_owned();
     docs[0]["interactions"]
         .as_vec()
@@ -116,9 +117,14 @@ pub fn storage_cassette(rel: &str) -> Vec<yandex_cloud_ml_emulator::replay::Stor
                 text_of(&request["body"]).into_bytes(),
                 response["status"]["code"].as_i64().unwrap_or(200) as u16,
             );
-            // Binary bodies are base64 (`!!binary`), split over lines.
-            let body: String = text_of(&response["body"]["string"]).split_whitespace().collect();
-            recorded.body = base64::engine::general_purpose::STANDARD.decode(body).unwrap_or_default();
+            let body = text_of(&response["body"]["string"]);
+            recorded.body = if binary {
+                // Base64, split over lines.
+                let body: String = body.split_whitespace().collect();
+                base64::engine::general_purpose::STANDARD.decode(body).unwrap_or_default()
+            } else {
+                body.into_bytes()
+            };
             if let Some(headers) = response["headers"].as_hash() {
                 for (name, values) in headers {
                     for value in values.as_vec().into_iter().flatten() {
