@@ -90,6 +90,25 @@ pub struct EmulatorArgs {
     /// feature.
     #[arg(long, value_name = "DIR", env = "YCML_EMULATOR_EMBEDDING_MODEL")]
     pub embedding_model: Option<PathBuf>,
+    /// Answer with any OpenAI-compatible server (`http://host:port/v1`: vLLM, llama.cpp's
+    /// server, Ollama, another emulator): the emulator forwards generation, gRPC and HTTP alike.
+    #[arg(long, value_name = "URL", env = "YCML_EMULATOR_UPSTREAM_OPENAI", conflicts_with = "model")]
+    pub upstream_openai: Option<String>,
+    /// The model name sent upstream (default: the request's model URI, right for another emulator).
+    #[arg(long, value_name = "NAME", requires = "upstream_openai")]
+    pub upstream_model: Option<String>,
+    /// The API key the upstream wants (sent as `Authorization: Bearer`).
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "YCML_EMULATOR_UPSTREAM_API_KEY",
+        hide_env_values = true,
+        requires = "upstream_openai"
+    )]
+    pub upstream_api_key: Option<String>,
+    /// Seconds the upstream may take to answer, and to send each next chunk (default 120).
+    #[arg(long, value_name = "SECONDS", requires = "upstream_openai")]
+    pub upstream_timeout: Option<u64>,
 }
 
 fn parse_policy(s: &str) -> Result<OperationPolicy, String> {
@@ -172,6 +191,12 @@ pub async fn run_as(name: &str, args: EmulatorArgs) -> std::io::Result<()> {
     if let Some(n) = args.model_queue {
         config.model_queue = n;
     }
+    config.upstream_openai.clone_from(&args.upstream_openai);
+    config.upstream_model.clone_from(&args.upstream_model);
+    config.upstream_api_key = args.upstream_api_key.clone().map(crate::config::UpstreamKey);
+    if let Some(seconds) = args.upstream_timeout {
+        config.upstream_timeout_ms = seconds.saturating_mul(1000);
+    }
     let mut builder = Emulator::builder().config(config);
     let mut self_signed = None;
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
@@ -198,11 +223,14 @@ pub async fn run_as(name: &str, args: EmulatorArgs) -> std::io::Result<()> {
         Some(dir) => format!("embeddings from the local model {}", dir.display()),
         None => "built-in hashed embeddings".to_owned(),
     };
-    match &args.model {
-        Some(path) => {
+    match (&args.model, &args.upstream_openai) {
+        (Some(path), _) => {
             println!("{name}: {}; answers come from the local model {}, {embeddings}", crate::ABOUT, path.display())
         }
-        None => println!("{name}: {}; answers come from the deterministic built-in model, {embeddings}", crate::ABOUT),
+        (None, Some(url)) => println!("{name}: {}; answers come from the upstream {url}, {embeddings}", crate::ABOUT),
+        (None, None) => {
+            println!("{name}: {}; answers come from the deterministic built-in model, {embeddings}", crate::ABOUT)
+        }
     }
     let bound = handle.bound_address();
     if bound.ip().is_unspecified() {

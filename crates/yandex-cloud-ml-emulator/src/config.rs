@@ -78,6 +78,24 @@ impl Serialize for ControlToken {
     }
 }
 
+/// The API key sent to an upstream server (as `Authorization: Bearer`); never shown in
+/// `Debug` or serialized.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct UpstreamKey(pub String);
+
+impl std::fmt::Debug for UpstreamKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UpstreamKey(***)")
+    }
+}
+
+impl Serialize for UpstreamKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("***")
+    }
+}
+
 /// Everything that shapes the emulator's behaviour.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -185,6 +203,23 @@ pub struct EmulatorConfig {
     /// of the built-in hashed embedder (feature `local-model`).
     #[serde(default)]
     pub embedding_model: Option<std::path::PathBuf>,
+    /// An OpenAI-compatible server to forward generation to (`http://host:port/v1`: vLLM,
+    /// llama.cpp's server, Ollama, another emulator) instead of the built-in model.
+    #[serde(default)]
+    pub upstream_openai: Option<String>,
+    /// The model name sent upstream (default: the request's model URI).
+    #[serde(default)]
+    pub upstream_model: Option<String>,
+    /// The API key the upstream wants, if any.
+    #[serde(default)]
+    pub upstream_api_key: Option<UpstreamKey>,
+    /// How long the upstream may take to answer, and to send each next chunk, in milliseconds.
+    #[serde(default = "default_upstream_timeout_ms")]
+    pub upstream_timeout_ms: u64,
+}
+
+fn default_upstream_timeout_ms() -> u64 {
+    crate::engine::upstream::DEFAULT_UPSTREAM_TIMEOUT.as_millis() as u64
 }
 
 fn default_tuned_model_bytes() -> u64 {
@@ -249,6 +284,10 @@ impl Default for EmulatorConfig {
             model_slots: default_model_slots(),
             model_queue: default_model_queue(),
             model_max_tokens: default_model_max_tokens(),
+            upstream_openai: None,
+            upstream_model: None,
+            upstream_api_key: None,
+            upstream_timeout_ms: default_upstream_timeout_ms(),
             embedding_model: None,
         }
     }

@@ -75,7 +75,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
-pub use config::{AuthMode, ControlToken, EmulatorConfig, OperationPolicy};
+pub use config::{AuthMode, ControlToken, EmulatorConfig, OperationPolicy, UpstreamKey};
 pub use control::Control;
 #[cfg(feature = "local-model")]
 #[cfg_attr(docsrs, doc(cfg(feature = "local-model")))]
@@ -86,6 +86,7 @@ pub use engine::{
     scripted::{ScriptRule, ScriptedAnswer, ScriptedCall},
     synthetic::{SYNTHETIC_MODEL_VERSION, SyntheticEngine},
     tokenizer::SyntheticTokenizer,
+    upstream::{DEFAULT_UPSTREAM_TIMEOUT, UpstreamEngine},
 };
 pub use faults::{FaultAction, FaultRule, MAX_FAULT_RULES};
 use state::State;
@@ -304,10 +305,20 @@ impl EmulatorBuilder {
             return Err(invalid(format!("{} fault rules given; at most {MAX_FAULT_RULES}", self.config.faults.len())));
         }
         let mut config = self.config;
-        let engine = match (self.engine, config.model.clone()) {
-            (Some(engine), _) => engine,
-            (None, Some(path)) => load_model(path, &config).await?,
-            (None, None) => Arc::new(SyntheticEngine),
+        let engine = match (self.engine, config.model.clone(), config.upstream_openai.clone()) {
+            (Some(engine), _, _) => engine,
+            (None, Some(_), Some(_)) => {
+                return Err(invalid("give either a local model or an upstream server, not both".into()));
+            }
+            (None, Some(path), None) => load_model(path, &config).await?,
+            (None, None, Some(url)) => {
+                let timeout = Duration::from_millis(config.upstream_timeout_ms);
+                let key = config.upstream_api_key.as_ref().map(|k| k.0.clone());
+                Arc::new(
+                    UpstreamEngine::new(&url, config.upstream_model.clone(), timeout).map_err(invalid)?.api_key(key),
+                )
+            }
+            (None, None, None) => Arc::new(SyntheticEngine),
         };
         if let Some(window) = engine.context_window() {
             config.context_window = config.context_window.min(window);

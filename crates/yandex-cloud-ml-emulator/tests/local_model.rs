@@ -644,3 +644,47 @@ async fn an_answer_without_max_tokens_stops_at_the_models_cap_or_when_it_loops()
     }
     eprintln!("{} tokens, status {}: {}", usage.completion_tokens, alternative.status, text(alternative));
 }
+
+/// The first call of an answer, if it is one.
+fn first_call(a: &pb::Alternative) -> Option<pb::FunctionCall> {
+    let Some(pb::message::Content::ToolCallList(list)) = a.message.as_ref().and_then(|m| m.content.clone()) else {
+        return None;
+    };
+    match list.tool_calls.first()?.tool_call_type.clone()? {
+        pb::tool_call::ToolCallType::FunctionCall(call) => Some(call),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_emulator_in_front_of_the_local_model_answers_what_the_model_answers() {
+    let Some(b) = shared("an_emulator_in_front_of_the_local_model_answers_what_the_model_answers") else { return };
+    let config = EmulatorConfig {
+        upstream_openai: Some(format!("http://{}/v1", b.endpoint())),
+        upstream_api_key: Some(yandex_cloud_ml_emulator::UpstreamKey("test".into())),
+        ..Default::default()
+    };
+    let a = Emulator::builder().config(config).start("127.0.0.1:0").await.unwrap();
+    let (via_a, direct) = (channel(&a).await, channel(b).await);
+
+    let ask = request("What is the capital of France?", 0.0, Some(40));
+    let (got, want) = (complete(&via_a, ask.clone()).await.unwrap(), complete(&direct, ask).await.unwrap());
+    assert_eq!(text(last(&got).0), text(last(&want).0));
+    assert!(text(last(&got).0).contains("Paris"), "{}", text(last(&got).0));
+
+    let mut streamed = request("Tell me about the sea in two sentences.", 0.0, Some(30));
+    streamed.completion_options.as_mut().unwrap().stream = true;
+    let (got, want) = (complete(&via_a, streamed.clone()).await.unwrap(), complete(&direct, streamed).await.unwrap());
+    let texts = |chunks: &[pb::CompletionResponse]| {
+        chunks.iter().map(|c| text(&c.alternatives[0]).to_owned()).collect::<Vec<_>>()
+    };
+    assert_eq!(texts(&got), texts(&want), "the chunks are passed on one for one");
+
+    let ask = pb::CompletionRequest {
+        tools: vec![weather_tool()],
+        tool_choice: Some(required_call()),
+        ..request("What is the weather in Paris?", 0.0, Some(100))
+    };
+    let (got, want) = (complete(&via_a, ask.clone()).await.unwrap(), complete(&direct, ask).await.unwrap());
+    assert_eq!(last(&got).0.status, AlternativeStatus::ToolCalls as i32);
+    assert_eq!(first_call(last(&got).0), first_call(last(&want).0));
+}

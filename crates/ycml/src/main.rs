@@ -76,7 +76,7 @@ enum Command {
         action: commands::batch::BatchAction,
     },
     /// Run the local emulator of the API.
-    Emulator(yandex_cloud_ml_emulator::cli::EmulatorArgs),
+    Emulator(Box<yandex_cloud_ml_emulator::cli::EmulatorArgs>),
     /// List the model names `--model` accepts.
     Models,
     /// Print a shell completion script (`source <(ycml completion bash)`).
@@ -125,7 +125,7 @@ async fn main() -> ExitCode {
             Ok(())
         }
         Command::Emulator(args) => {
-            yandex_cloud_ml_emulator::cli::run_as("ycml emulator", args).await.map_err(|e| e.to_string().into())
+            yandex_cloud_ml_emulator::cli::run_as("ycml emulator", *args).await.map_err(|e| e.to_string().into())
         }
         Command::Complete(args) => commands::complete::complete(&context, args).await,
         Command::Tokenize(args) => commands::complete::tokenize(&context, args).await,

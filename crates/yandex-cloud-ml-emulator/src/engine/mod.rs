@@ -12,6 +12,7 @@ pub(crate) mod scripted;
 pub(crate) mod synthetic;
 pub(crate) mod tokenizer;
 pub(crate) mod tuned;
+pub(crate) mod upstream;
 
 use serde_json::Value;
 use tonic::Status;
@@ -120,6 +121,13 @@ pub trait Engine: Send + Sync + 'static {
     /// `services::generation`). Default: none (answers end on their own).
     fn answer_cap(&self) -> Option<usize> {
         None
+    }
+
+    /// Whether each item of a text reply already is a chunk of its own (an upstream server's
+    /// streamed delta), to be passed on as one streamed response rather than grouped with
+    /// others. Default: false (items are tokens).
+    fn streams_chunks(&self) -> bool {
+        false
     }
 
     /// Generations holding the model right now (for stats). Default: 0.

@@ -232,6 +232,10 @@ impl Engine for Scripted {
         self.inner.answer_cap()
     }
 
+    fn streams_chunks(&self) -> bool {
+        self.inner.streams_chunks()
+    }
+
     fn check_format(&self, request: &pb::CompletionRequest) -> Result<(), Status> {
         self.inner.check_format(request)
     }

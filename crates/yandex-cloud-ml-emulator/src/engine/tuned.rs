@@ -340,6 +340,10 @@ impl Engine for Tuned {
         self.inner.answer_cap()
     }
 
+    fn streams_chunks(&self) -> bool {
+        self.inner.streams_chunks()
+    }
+
     fn check_format(&self, request: &pb::CompletionRequest) -> Result<(), Status> {
         self.inner.check_format(request)
     }

@@ -98,7 +98,7 @@ impl TextGenerationService for TextGeneration {
         let cut = cut_by_fault(&request);
         let request = request.into_inner();
         let stream = request.completion_options.as_ref().is_some_and(|o| o.stream);
-        let chunk_tokens = self.0.config.stream_chunk_tokens.max(1);
+        let chunk_tokens = if self.0.engine.streams_chunks() { 1 } else { self.0.config.stream_chunk_tokens.max(1) };
         let generation =
             Generation::start(&self.0, request, if stream { chunk_tokens } else { usize::MAX }, false).await?;
         if !stream {

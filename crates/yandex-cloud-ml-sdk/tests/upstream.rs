@@ -1,0 +1,115 @@
+//! The emulator in front of an OpenAI-compatible server: emulator A forwards generation to
+//! emulator B's `/v1`, and the SDK's gRPC and chat calls against A give what B's model gives;
+//! an upstream that is down or slow is a clear status after a bounded wait.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use serde_json::json;
+use yandex_cloud_ml_emulator::{EmulatorConfig, EmulatorHandle, FaultAction, FaultRule};
+use yandex_cloud_ml_sdk::{Code, completions::AlternativeStatus, tools::FunctionTool};
+
+async fn in_front_of(upstream: &str, timeout: Duration) -> EmulatorHandle {
+    let config = EmulatorConfig {
+        upstream_openai: Some(upstream.to_owned()),
+        upstream_timeout_ms: timeout.as_millis() as u64,
+        upstream_api_key: Some(yandex_cloud_ml_emulator::UpstreamKey(yandex_cloud_ml_sdk::EMULATOR_API_KEY.into())),
+        ..EmulatorConfig::default()
+    };
+    common::start(yandex_cloud_ml_emulator::Emulator::builder().config(config)).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn grpc_and_chat_calls_through_a_get_what_b_answers() {
+    let b = common::emulator().await;
+    let a = in_front_of(&format!("http://{}/v1", b.endpoint()), Duration::from_secs(10)).await;
+    let (via_a, direct) = (common::sdk(&a), common::sdk(&b));
+    let prompt = "tell me about platypuses, the egg-laying mammals of eastern Australia";
+    let model = |sdk: &yandex_cloud_ml_sdk::Sdk| sdk.models().completions("yandexgpt");
+
+    let (got, want) = (model(&via_a).run(prompt).await.unwrap(), model(&direct).run(prompt).await.unwrap());
+    assert_eq!((got.text(), got.status()), (want.text(), AlternativeStatus::Final));
+    assert!(got.model_version().starts_with("upstream"), "{}", got.model_version());
+
+    // The stream passes B's chunks on one for one.
+    let count = |sdk: yandex_cloud_ml_sdk::Sdk| async move {
+        let mut stream = model(&sdk).run_stream(prompt).await.unwrap();
+        let mut chunks = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            chunks.push(chunk.unwrap().text().to_owned());
+        }
+        chunks
+    };
+    let (got, direct_chunks) = (count(via_a.clone()).await, count(direct.clone()).await);
+    assert_eq!(got, direct_chunks);
+    assert!(got.len() > 3, "{got:?}");
+    assert_eq!(got.last().unwrap(), want.text());
+
+    let tool = FunctionTool::new(
+        "calculator",
+        json!({"type": "object", "properties": {"expression": {"type": "string"}}, "required": ["expression"]}),
+    );
+    let tooled = |sdk: &yandex_cloud_ml_sdk::Sdk| model(sdk).configure(|c| c.tool(tool.clone())).unwrap();
+    let question = "use the calculator for 7@8";
+    let (got, want) = (tooled(&via_a).run(question).await.unwrap(), tooled(&direct).run(question).await.unwrap());
+    assert_eq!(got.status(), AlternativeStatus::ToolCalls);
+    assert_eq!(got.tool_calls(), want.tool_calls());
+    let result = yandex_cloud_ml_sdk::tools::ToolResult::function("calculator", "-5");
+    let history = |r: &yandex_cloud_ml_sdk::completions::CompletionResult| {
+        vec![yandex_cloud_ml_sdk::completions::Message::user(question), r.into(), result.clone().into()]
+    };
+    let (got, want) =
+        (tooled(&via_a).run(history(&got)).await.unwrap(), tooled(&direct).run(history(&want)).await.unwrap());
+    assert_eq!(got.text(), want.text());
+    assert_eq!(got.text(), "The result of calculator is -5.");
+
+    // The OpenAI-compatible API of A forwards as well.
+    let chat = via_a.chat().completions("yandexgpt").run(prompt).await.unwrap();
+    assert_eq!(chat.text(), want_text(&direct, prompt).await);
+}
+
+async fn want_text(sdk: &yandex_cloud_ml_sdk::Sdk, prompt: &str) -> String {
+    sdk.models().completions("yandexgpt").run(prompt).await.unwrap().text().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upstream_error_keeps_its_status() {
+    let fault = FaultAction::Fail { code: tonic::Code::InvalidArgument as i32, message: "bad prompt".into() };
+    let b = common::start(
+        yandex_cloud_ml_emulator::Emulator::builder().fault(FaultRule::new("TextGenerationService/Completion", fault)),
+    )
+    .await;
+    let a = in_front_of(&format!("http://{}/v1", b.endpoint()), Duration::from_secs(10)).await;
+    let e = common::sdk(&a).models().completions("yandexgpt").run("x").await.unwrap_err();
+    assert_eq!(e.code(), Some(Code::InvalidArgument), "{e}");
+    assert!(e.to_string().contains("bad prompt"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upstream_that_is_down_or_slow_fails_fast_and_clearly() {
+    // Down: a closed loopback port.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let a = in_front_of(&format!("http://{closed}/v1"), Duration::from_secs(10)).await;
+    let sdk = common::builder(&a).retry_policy(yandex_cloud_ml_sdk::RetryPolicy::none()).build().unwrap();
+    let started = Instant::now();
+    let e = sdk.models().completions("yandexgpt").run("x").await.unwrap_err();
+    assert_eq!(e.code(), Some(Code::Unavailable), "{e}");
+    assert!(e.to_string().contains(&closed.to_string()) && e.to_string().contains("not reachable"), "{e}");
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+
+    // Slow: B holds every answer for 3 s; A waits at most 300 ms.
+    let delay = FaultAction::Delay { ms: 3000 };
+    let b = common::start(
+        yandex_cloud_ml_emulator::Emulator::builder().fault(FaultRule::new("TextGenerationService/Completion", delay)),
+    )
+    .await;
+    let a = in_front_of(&format!("http://{}/v1", b.endpoint()), Duration::from_millis(300)).await;
+    let sdk = common::builder(&a).retry_policy(yandex_cloud_ml_sdk::RetryPolicy::none()).build().unwrap();
+    let started = Instant::now();
+    let e = sdk.models().completions("yandexgpt").run("x").await.unwrap_err();
+    assert_eq!(e.code(), Some(Code::DeadlineExceeded), "{e}");
+    assert!(e.to_string().contains("did not answer within 300ms"), "{e}");
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+}
