@@ -95,6 +95,11 @@ impl RetryPolicy {
         match error.kind() {
             ErrorKind::Transport => true,
             ErrorKind::Rpc => error.code().is_some_and(|c| self.retryable_codes.contains(&c)),
+            // The OpenAI-compatible API's statuses carry their gRPC code (429 RESOURCE_EXHAUSTED,
+            // 502/503 UNAVAILABLE, 500 INTERNAL, …): the policy's codes decide, as for gRPC.
+            ErrorKind::Http if error.code().is_some() => {
+                error.code().is_some_and(|c| self.retryable_codes.contains(&c))
+            }
             ErrorKind::Http => error.is_retryable(),
             _ => false,
         }

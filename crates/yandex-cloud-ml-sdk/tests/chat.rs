@@ -57,6 +57,7 @@ async fn streams_deltas_that_add_up_then_a_finish_and_a_usage_step() {
     assert_eq!(finish.status(), AlternativeStatus::Final);
     assert_eq!(finish.text(), text);
     assert!(usage.usage().unwrap().completion_tokens > 0);
+    assert!(usage.is_usage() && usage.status() == AlternativeStatus::Final, "{usage:?}");
     assert!(deltas[..deltas.len() - 2].iter().all(|d| d.status() == AlternativeStatus::Partial));
     assert!(deltas.iter().all(|d| d.role().as_str() == "assistant"));
     let whole = chat.run_stream(prompt).await.unwrap().final_result().await.unwrap();
@@ -201,6 +202,24 @@ async fn unavailable_is_retried_after_the_servers_retry_after() {
 }
 
 #[tokio::test]
+async fn internal_errors_are_not_retried_by_default_and_headers_are_the_python_sdks() {
+    let fault = FaultAction::Fail { code: tonic::Code::Internal as i32, message: "boom".into() };
+    let emulator = common::start(Emulator::builder().fault(FaultRule::new(COMPLETION, fault))).await;
+    let sdk = common::sdk(&emulator);
+    let e = sdk.chat().completions("yandexgpt").run("x").await.unwrap_err();
+    assert_eq!((e.code(), e.attempts()), (Some(Code::Internal), 1), "{e}");
+    assert_eq!(e.method(), Some("chat/completions"));
+    sdk.chat().models().await.unwrap();
+    let journal = emulator.control().journal();
+    let call = journal.iter().find(|e| e.method.ends_with(COMPLETION)).unwrap();
+    assert!(call.metadata["authorization"].starts_with("Api-Key ***"), "{:?}", call.metadata);
+    assert_eq!(call.metadata["x-client-request-id"].len(), 36);
+    let listing = journal.iter().find(|e| e.method == "v1/models").unwrap();
+    assert_eq!(listing.metadata["openai-project"], sdk.folder_id());
+    assert!(listing.metadata["user-agent"].starts_with("yandex-cloud-ml-sdk-rust/"));
+}
+
+#[tokio::test]
 async fn a_stream_cut_mid_way_fails_without_replaying_what_was_delivered() {
     let cut = FaultAction::CutStream { after_chunks: 3, code: tonic::Code::Internal as i32 };
     let emulator = common::start(Emulator::builder().fault(FaultRule::new(COMPLETION, cut).first_calls(1))).await;
@@ -216,6 +235,8 @@ async fn a_stream_cut_mid_way_fails_without_replaying_what_was_delivered() {
     };
     assert!(!text.is_empty());
     assert!(error.to_string().contains("stream cut by fault injection"), "{error}");
+    assert!(!error.is_retryable(), "a retry would deliver the text again");
+    assert!(error.client_request_id() == Some(stream.request_id()), "{error}");
     let interrupted = error.details::<StreamInterrupted>().unwrap();
     assert_eq!(interrupted.text_chars, text.chars().count() as u64);
     assert!(stream.next().await.is_none());

@@ -3,6 +3,7 @@
 //! Run it through `scripts/bench.sh`, which builds in release mode and provides Python.
 
 mod batch;
+mod chat;
 mod clients;
 mod embed;
 mod hostile;
@@ -88,6 +89,16 @@ enum Phase {
         serial: u32,
         #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
         concurrency: u32,
+    },
+    /// The OpenAI-compatible API: `sdk.chat()` against a bare hyper client, SSE deltas/s, and
+    /// what the upstream engine adds (prints its own report; the other tables are not run).
+    Chat {
+        /// Calls one at a time, per client.
+        #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u32).range(1..))]
+        calls: u32,
+        /// Streamed calls one at a time, per client.
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
+        streams: u32,
     },
     /// The local embedding model: texts/s one at a time and 4 at a time, peak RSS, against the
     /// numpy reference runner on the same weights (prints its own report).
@@ -354,6 +365,20 @@ async fn main() {
             let emulator = start_emulator(json!({"journal_capacity": 0}));
             let (texts, serial, concurrency) = (texts as usize, serial as usize, concurrency as usize);
             let report = embed::report(&emulator.endpoint, texts, serial, concurrency, args.python.as_deref()).await;
+            println!("Machine: {}\n\n{report}", machine());
+            if let Some(path) = args.write {
+                std::fs::write(&path, report).expect("write report");
+            }
+            return;
+        }
+        Some(Phase::Chat { calls, streams }) => {
+            let upstream = start_emulator(json!({"journal_capacity": 0}));
+            let forwarding = start_emulator(json!({
+                "journal_capacity": 0,
+                "upstream_openai": format!("http://{}/v1", upstream.endpoint),
+                "upstream_api_key": clients::API_KEY,
+            }));
+            let report = chat::report(&upstream.endpoint, &forwarding.endpoint, calls as usize, streams as usize).await;
             println!("Machine: {}\n\n{report}", machine());
             if let Some(path) = args.write {
                 std::fs::write(&path, report).expect("write report");

@@ -13,8 +13,11 @@ use crate::completions::Role;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct ChatMessage {
     role: Role,
+    #[serde(default)]
     content: Option<Content>,
+    #[serde(default, deserialize_with = "super::result::null_as_empty")]
     tool_calls: Vec<ChatToolCall>,
+    #[serde(default)]
     tool_call_id: Option<String>,
 }
 
@@ -140,6 +143,26 @@ impl ChatMessage {
     /// The call a tool result answers.
     pub fn tool_call_id(&self) -> Option<&str> {
         self.tool_call_id.as_deref()
+    }
+
+    /// Checks the message is one the API takes; the error names message `at`.
+    pub(crate) fn validate(&self, at: usize) -> crate::Result<()> {
+        let bad = |what: &str| Err(crate::Error::invalid_input(format!("messages[{at}] ({}): {what}", self.role)));
+        if self.role.as_str().trim().is_empty() {
+            return bad("the role is empty");
+        }
+        match &self.content {
+            None if self.tool_calls.is_empty() => return bad("it has neither content nor tool calls"),
+            Some(Content::Parts(parts)) if parts.is_empty() => return bad("it has an empty list of parts"),
+            _ => {}
+        }
+        if self.tool_call_id.as_deref().is_some_and(|id| id.trim().is_empty()) {
+            return bad("the tool result names no call (an empty tool_call_id)");
+        }
+        if self.role.as_str() == "tool" && self.tool_call_id.is_none() {
+            return bad("a tool result must name its call (ChatMessage::tool_result(call_id, …))");
+        }
+        Ok(())
     }
 }
 
@@ -272,6 +295,11 @@ mod tests {
         );
         let parts =
             ChatMessage::user_parts([ContentPart::text("what is it"), ContentPart::image("image/png", [1, 2, 3])]);
+        let back: ChatMessage = serde_json::from_value(v(ChatMessage::user("hi"))).unwrap();
+        assert_eq!(back, ChatMessage::user("hi"));
+        assert!(ChatMessage::assistant_tool_calls([]).validate(0).is_err());
+        assert!(ChatMessage::tool_result("", "x").validate(0).is_err());
+        assert!(ChatMessage::user_parts([]).validate(0).is_err());
         assert_eq!(
             v(parts),
             json!({"role": "user", "content": [

@@ -110,6 +110,9 @@ impl Input {
         if self.messages.is_empty() {
             return Err(Error::invalid_input("no messages to send: give at least one"));
         }
+        for (at, message) in self.messages.iter().enumerate() {
+            message.validate(at)?;
+        }
         let body = RequestBody { model: &self.model.uri, messages: &self.messages, stream, config: &self.model.config };
         ApiRequest::post("chat/completions", &body)
     }

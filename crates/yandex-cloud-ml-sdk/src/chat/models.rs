@@ -15,6 +15,7 @@ use crate::{
 
 /// One model of the listing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ModelInfo {
     /// Its URI: `gpt://…` for chat models, `emb://…` for embedding models, tuned ones with `@suffix`.
     #[serde(rename = "id")]

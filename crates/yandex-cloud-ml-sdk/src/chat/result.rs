@@ -314,9 +314,9 @@ impl ChatResult {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(ChatResult {
-            id: wire.id,
-            created: wire.created,
-            model: wire.model,
+            id: wire.id.unwrap_or_default(),
+            created: wire.created.unwrap_or_default(),
+            model: wire.model.unwrap_or_default(),
             choices,
             usage: wire.usage.map(WireUsage::usage),
         })
@@ -386,11 +386,9 @@ impl ChatResult {
 /// The wire form of a `chat.completion`.
 #[derive(Deserialize)]
 pub(crate) struct Wire {
-    id: String,
-    #[serde(default)]
-    created: i64,
-    #[serde(default)]
-    model: String,
+    id: Option<String>,
+    created: Option<i64>,
+    model: Option<String>,
     choices: Vec<WireChoice>,
     usage: Option<WireUsage>,
 }

@@ -71,7 +71,8 @@ impl ChatDelta {
         self.finish_reason.as_ref()
     }
 
-    /// The gRPC API's status for this step (`Partial` until the end).
+    /// The gRPC API's status for this step (`Partial` until the end; the usage step repeats
+    /// the final status).
     pub fn status(&self) -> AlternativeStatus {
         FinishReason::status(self.finish_reason.as_ref())
     }
@@ -80,16 +81,19 @@ impl ChatDelta {
     pub fn usage(&self) -> Option<&Usage> {
         self.usage.as_ref()
     }
+
+    /// Whether this is the usage step: no new text, the token counts, and the answer's finish
+    /// reason and status repeated.
+    pub fn is_usage(&self) -> bool {
+        self.usage.is_some() && self.delta.is_empty() && self.tool_calls.is_empty()
+    }
 }
 
 #[derive(Deserialize)]
 struct WireChunk {
-    #[serde(default)]
-    id: String,
-    #[serde(default)]
-    created: i64,
-    #[serde(default)]
-    model: String,
+    id: Option<String>,
+    created: Option<i64>,
+    model: Option<String>,
     #[serde(default, deserialize_with = "null_as_empty")]
     choices: Vec<WireChunkChoice>,
     usage: Option<WireUsage>,
@@ -98,8 +102,8 @@ struct WireChunk {
 
 #[derive(Deserialize)]
 struct WireChunkChoice {
-    #[serde(default)]
-    delta: WireDelta,
+    index: Option<u32>,
+    delta: Option<WireDelta>,
     finish_reason: Option<String>,
 }
 
@@ -165,11 +169,18 @@ impl Assembly {
             return Err(stream_error(&error));
         }
         if self.id.is_empty() {
-            (self.id, self.created, self.model) = (chunk.id, chunk.created, chunk.model);
+            self.id = chunk.id.unwrap_or_default();
+            self.created = chunk.created.unwrap_or_default();
+            self.model = chunk.model.unwrap_or_default();
+        }
+        if chunk.choices.iter().any(|c| c.index.unwrap_or(0) > 0) {
+            return Err(Error::invalid_input(
+                "the stream carries several choices (`n` > 1), which run_stream does not assemble: use run",
+            ));
         }
         let choice = chunk.choices.into_iter().next();
         let (delta, finish) = match choice {
-            Some(c) => (c.delta, c.finish_reason.filter(|r| !r.is_empty()).map(FinishReason::from)),
+            Some(c) => (c.delta.unwrap_or_default(), c.finish_reason.filter(|r| !r.is_empty()).map(FinishReason::from)),
             None => (WireDelta::default(), None),
         };
         for fragment in delta.tool_calls {
@@ -194,6 +205,10 @@ impl Assembly {
         let text_delta = delta.content.unwrap_or_default();
         let reasoning_delta = delta.reasoning_content.unwrap_or_default();
         self.saw_text |= !text_delta.is_empty();
+        if finish == Some(FinishReason::ContentFilter) {
+            // Moderation withholds what came before: the filter's own text replaces it.
+            self.text.clear();
+        }
         self.text.push_str(&text_delta);
         self.reasoning.push_str(&reasoning_delta);
         let mut tool_calls = Vec::new();
@@ -208,6 +223,8 @@ impl Assembly {
         if finish.is_some() {
             self.finish.clone_from(&finish);
         }
+        // The usage step comes after the answer ended: it repeats how.
+        let finish = if finish.is_none() && usage.is_some() { self.finish.clone() } else { finish };
         if usage.is_some() {
             self.usage = usage;
         }
@@ -303,7 +320,14 @@ impl ChatStream {
         Ok(self.assembly.result())
     }
 
+    /// The error that ends the stream: naming the call, saying how far it got, and not
+    /// retryable once deltas were delivered (a retry would deliver them again).
     fn interrupted(&self, error: Error) -> Error {
+        let error = if error.method().is_none() {
+            error.with_call(self.events.path, &self.events.request_id, self.events.attempts)
+        } else {
+            error
+        };
         let chunks = self.delivered;
         let text_chars = self.assembly.text.chars().count() as u64;
         if chunks == 0 {
@@ -312,7 +336,9 @@ impl ChatStream {
         let note = format!(
             "the stream broke after {chunks} deltas with {text_chars} characters of text; what was delivered is not sent again"
         );
-        error.noted(&note).with_details(StreamInterrupted { chunks, text_chars })
+        let mut error = error.noted(&note).with_details(StreamInterrupted { chunks, text_chars });
+        error.set_retryable(false);
+        error
     }
 }
 
@@ -333,7 +359,11 @@ impl Stream for ChatStream {
                 }
                 None => {
                     this.done = true;
-                    let e = Error::new(ErrorKind::Transport, "the event stream ended before `data: [DONE]`");
+                    // An answer that said how it ended is whole even without the `[DONE]` line.
+                    if this.assembly.finish.is_some() {
+                        return Poll::Ready(None);
+                    }
+                    let e = Error::new(ErrorKind::Transport, "the event stream ended before the answer did");
                     return Poll::Ready(Some(Err(this.interrupted(e))));
                 }
             };
@@ -377,6 +407,8 @@ mod tests {
         ]);
         assert_eq!(deltas.len(), 2, "{deltas:?}");
         assert_eq!(deltas[0].status(), AlternativeStatus::ToolCalls);
+        assert!(deltas[1].is_usage() && !deltas[0].is_usage());
+        assert_eq!(deltas[1].status(), AlternativeStatus::ToolCalls, "the usage step repeats the status");
         assert_eq!(deltas[0].tool_calls()[0].arguments(), "{\"x\": 1}");
         assert_eq!(deltas[0].role().as_str(), "assistant");
         assert_eq!(deltas[1].usage().unwrap().total_tokens, 5);
@@ -394,6 +426,18 @@ mod tests {
         assert_eq!(deltas.iter().map(ChatDelta::delta).collect::<String>(), "Hello");
         assert_eq!(deltas.last().unwrap().status(), AlternativeStatus::TruncatedFinal);
         assert_eq!((result.text(), result.status()), ("Hello", AlternativeStatus::TruncatedFinal));
+    }
+
+    #[test]
+    fn a_content_filter_replaces_the_text_and_several_choices_are_refused() {
+        let (_, result) = run(&[
+            r#"{"id":"c","choices":[{"delta":{"role":"assistant","content":"bad words"}}]}"#,
+            r#"{"id":null,"model":null,"choices":[{"delta":{"content":"[withheld]"},"finish_reason":"content_filter"}]}"#,
+        ]);
+        assert_eq!((result.text(), result.status()), ("[withheld]", AlternativeStatus::ContentFilter));
+        let mut a = Assembly::default();
+        let e = a.take(r#"{"choices":[{"index":1,"delta":{"content":"x"}}]}"#).unwrap_err();
+        assert!(e.to_string().contains("several choices"), "{e}");
     }
 
     #[test]

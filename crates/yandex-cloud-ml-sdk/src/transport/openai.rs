@@ -77,10 +77,23 @@ pub(crate) fn base_url(
             "the chat base URL `{url}` {why}; give it as e.g. `https://llm.api.cloud.yandex.net/v1` or `http://127.0.0.1:8080/v1`"
         ))
     };
+    if url.contains('@') {
+        return Err(Error::configuration(
+            "the chat base URL must not carry credentials (user:password@); the SDK sends its own",
+        ));
+    }
     let uri: http::Uri = url.parse().map_err(|_| bad("is not a URL"))?;
     let Some(host) = uri.host() else { return Err(bad("has no host")) };
     if uri.query().is_some() {
         return Err(bad("must not have a query"));
+    }
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return Err(Error::configuration(
+            "the chat base URL must not carry credentials (user:password@); the SDK sends its own",
+        ));
+    }
+    if uri.path() == "/" {
+        return Err(bad("has no path: the API lives under /v1"));
     }
     match uri.scheme_str() {
         Some("https") => {}
@@ -172,8 +185,11 @@ impl Transport {
         let request_id = new_request_id();
         let id = request_id.to_str().unwrap_or_default().to_owned();
         let path = request.path;
+        let attempts = std::sync::atomic::AtomicU32::new(0);
+        let attempts = &attempts;
         let (first, mut stream) = self
             .api_call(&request, request_id, options, |response, _| async move {
+                attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let content_type = response.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
                 if !content_type.is_some_and(|t| t.starts_with("text/event-stream")) {
                     return Err(Error::decode(format!(
@@ -191,6 +207,8 @@ impl Transport {
         stream.first = Some(first);
         stream.log_payloads = self.inner.log_payloads;
         stream.request_id = id;
+        stream.path = path;
+        stream.attempts = attempts.load(std::sync::atomic::Ordering::Relaxed);
         Ok(stream)
     }
 
@@ -239,6 +257,7 @@ impl Transport {
         let read = &read;
         let mut reauthenticated = false;
         let attempt = |number: u32, deadline: Instant| async move {
+            *ctx.retry_after.lock().unwrap_or_else(|e| e.into_inner()) = None;
             let response = self.api_attempt(ctx, number).await?;
             if !response.status.is_success() {
                 let (error, retry_after) = api_error(response, request.path).await;
@@ -331,12 +350,10 @@ async fn api_error(response: Response, path: &str) -> (Error, Option<Duration>) 
     let status = response.status;
     let header = |name: &str| response.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let server_request_id = header("x-request-id").or_else(|| header("x-server-trace-id"));
-    let retry_after = header("retry-after")
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .and_then(|s| Duration::try_from_secs_f64(s).ok());
+    let retry_after = header("retry-after").as_deref().and_then(retry_after);
     let deadline = Instant::now() + ERROR_BODY_TIME;
     // What arrived in time and fits is enough to say what went wrong.
-    let body = read_body(response.body, deadline, ERROR_BODY_BYTES).await.unwrap_or_default();
+    let body = read_prefix(response.body, deadline, ERROR_BODY_BYTES).await;
     let (message, details) = parse_error_body(status, &body);
     let mut error = Error::new(ErrorKind::Http, format!("HTTP {status}: {message}"))
         .with_code(code_of(status))
@@ -348,6 +365,13 @@ async fn api_error(response: Response, path: &str) -> (Error, Option<Duration>) 
     error.set_retryable(status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error());
     tracing::debug!(path, %status, "API error");
     (error, retry_after)
+}
+
+/// `Retry-After` in seconds (the form APIs use; an HTTP date is ignored and the policy's
+/// backoff applies), at most a day.
+fn retry_after(value: &str) -> Option<Duration> {
+    let seconds: f64 = value.trim().parse().ok()?;
+    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds.min(86_400.0)))
 }
 
 /// The message and fields of an error body: OpenAI's `{"error": {...}}`, a bare
@@ -379,7 +403,29 @@ fn parse_error_body(status: StatusCode, body: &[u8]) -> (String, ApiErrorBody) {
         let text: String = text.trim().chars().take(300).collect();
         if text.is_empty() { "the server sent no error message".to_owned() } else { text }
     });
+    // A message is said in one line of an error, not quoted in full.
+    let message = match message.char_indices().nth(1000) {
+        Some((at, _)) => format!("{}…", &message[..at]),
+        None => message,
+    };
     (message, details)
+}
+
+/// Reads what arrives of a body before `deadline`, at most `limit` bytes (an error answer:
+/// what came in time is enough to say what went wrong).
+async fn read_prefix(body: hyper::body::Incoming, deadline: Instant, limit: usize) -> Vec<u8> {
+    let mut data = Vec::new();
+    let mut body = std::pin::pin!(body);
+    let _ = tokio::time::timeout_at(deadline, async {
+        while data.len() < limit {
+            let Some(Ok(frame)) = body.frame().await else { break };
+            if let Ok(chunk) = frame.into_data() {
+                data.extend_from_slice(&chunk[..chunk.len().min(limit - data.len())]);
+            }
+        }
+    })
+    .await;
+    data
 }
 
 /// Reads a whole body, at most `limit` bytes, before `deadline`.
@@ -411,6 +457,9 @@ async fn read_body(body: hyper::body::Incoming, deadline: Instant, limit: usize)
 pub(crate) struct EventStream {
     /// The call's `x-client-request-id`.
     pub request_id: String,
+    /// The call's path and attempts, for errors.
+    pub path: &'static str,
+    pub attempts: u32,
     first: Option<Event>,
     body: Option<hyper::body::Incoming>,
     parser: Parser,
@@ -424,6 +473,8 @@ impl EventStream {
     fn new(body: hyper::body::Incoming, deadline: Instant, timeout: Duration) -> EventStream {
         EventStream {
             request_id: String::new(),
+            path: "",
+            attempts: 1,
             first: None,
             body: Some(body),
             parser: Parser::default(),
@@ -435,6 +486,15 @@ impl EventStream {
     }
 }
 
+impl EventStream {
+    /// Ends the stream with `error`, naming the call.
+    fn fail(&mut self, error: Error) -> Poll<Option<Result<Event>>> {
+        self.body = None;
+        self.ready.clear();
+        Poll::Ready(Some(Err(error.with_call(self.path, &self.request_id, self.attempts))))
+    }
+}
+
 impl Stream for EventStream {
     type Item = Result<Event>;
 
@@ -442,6 +502,11 @@ impl Stream for EventStream {
         let this = &mut *self;
         if let Some(first) = this.first.take() {
             return Poll::Ready(Some(Ok(first)));
+        }
+        // The call's timeout covers the whole stream, however fast events arrive.
+        if this.body.is_some() && this.deadline.is_elapsed() {
+            let timeout = this.timeout;
+            return this.fail(Error::timeout(timeout));
         }
         loop {
             if let Some(event) = this.ready.pop_front() {
@@ -455,8 +520,8 @@ impl Stream for EventStream {
                 Poll::Ready(frame) => frame,
                 Poll::Pending => {
                     ready!(this.deadline.as_mut().poll(cx));
-                    this.body = None;
-                    return Poll::Ready(Some(Err(Error::timeout(this.timeout))));
+                    let timeout = this.timeout;
+                    return this.fail(Error::timeout(timeout));
                 }
             };
             match frame {
@@ -464,16 +529,12 @@ impl Stream for EventStream {
                     if let Ok(data) = frame.into_data() {
                         let mut out = Vec::new();
                         if let Err(e) = this.parser.feed(&data, &mut out) {
-                            this.body = None;
-                            return Poll::Ready(Some(Err(Error::decode(e))));
+                            return this.fail(Error::decode(e));
                         }
                         this.ready.extend(out);
                     }
                 }
-                Some(Err(e)) => {
-                    this.body = None;
-                    return Poll::Ready(Some(Err(Error::transport("the event stream broke off", e))));
-                }
+                Some(Err(e)) => return this.fail(Error::transport("the event stream broke off", e)),
                 None => this.body = None,
             }
         }
@@ -510,6 +571,8 @@ mod tests {
             ("ftp://x/v1", "not http(s)"),
             ("https://x/v1?a=1", "query"),
             ("not a url", "not a URL"),
+            ("https://llm.api.cloud.yandex.net", "no path"),
+            ("https://user:token@gw.example/v1", "credentials"),
         ] {
             let e = base_url(Some(url), None, None, Tls::Enabled).unwrap_err();
             assert!(e.to_string().contains(why), "{url}: {e}");
@@ -533,6 +596,16 @@ mod tests {
         assert_eq!(parse_error_body(status, br#"{"message":"m","code":3}"#).0, "m");
         assert_eq!(parse_error_body(status, b"<html>gateway</html>").0, "<html>gateway</html>");
         assert_eq!(parse_error_body(status, b"").0, "the server sent no error message");
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_and_nothing_odd() {
+        assert_eq!(retry_after("1"), Some(Duration::from_secs(1)));
+        assert_eq!(retry_after(" 1.5 "), Some(Duration::from_millis(1500)));
+        assert_eq!(retry_after("999999999"), Some(Duration::from_secs(86_400)));
+        for odd in ["-1", "inf", "NaN", "Wed, 21 Oct 2026 07:28:00 GMT", ""] {
+            assert_eq!(retry_after(odd), None, "{odd}");
+        }
     }
 
     #[test]

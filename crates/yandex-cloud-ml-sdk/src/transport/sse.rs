@@ -33,6 +33,9 @@ impl Parser {
     /// Parses `chunk`, appending completed events to `out`. Fails when one event grows past
     /// [`MAX_EVENT_BYTES`].
     pub(crate) fn feed(&mut self, chunk: &[u8], out: &mut Vec<Event>) -> Result<(), String> {
+        if chunk.is_empty() {
+            return Ok(()); // keeps a pending CR's state for the next chunk
+        }
         let mut rest = chunk;
         if self.after_cr && rest.first() == Some(&b'\n') {
             rest = &rest[1..];
@@ -125,6 +128,7 @@ mod tests {
         assert_eq!(data(&parse_all(&[b"data: a\r\n\r\ndata: b\r\rdata: c\n\n"])), ["a", "b", "c"]);
         // CR at the end of a chunk, LF at the start of the next: one line end, not two.
         assert_eq!(data(&parse_all(&[b"data: a\r", b"\ndata: b\r", b"\n\r\n"])), ["a\nb"]);
+        assert_eq!(data(&parse_all(&[b"data: a\r", b"", b"\ndata: b\r\n\r\n"])), ["a\nb"]);
     }
 
     #[test]
