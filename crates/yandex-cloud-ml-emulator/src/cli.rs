@@ -95,19 +95,13 @@ pub struct EmulatorArgs {
     #[arg(long, value_name = "URL", env = "YCML_EMULATOR_UPSTREAM_OPENAI", conflicts_with = "model")]
     pub upstream_openai: Option<String>,
     /// The model name sent upstream (default: the request's model URI, right for another emulator).
-    #[arg(long, value_name = "NAME", requires = "upstream_openai")]
+    #[arg(long, value_name = "NAME")]
     pub upstream_model: Option<String>,
     /// The API key the upstream wants (sent as `Authorization: Bearer`).
-    #[arg(
-        long,
-        value_name = "KEY",
-        env = "YCML_EMULATOR_UPSTREAM_API_KEY",
-        hide_env_values = true,
-        requires = "upstream_openai"
-    )]
-    pub upstream_api_key: Option<String>,
+    #[arg(long, value_name = "KEY", env = "YCML_EMULATOR_UPSTREAM_API_KEY", hide_env_values = true)]
+    pub upstream_api_key: Option<crate::config::UpstreamKey>,
     /// Seconds the upstream may take to answer, and to send each next chunk (default 120).
-    #[arg(long, value_name = "SECONDS", requires = "upstream_openai")]
+    #[arg(long, value_name = "SECONDS")]
     pub upstream_timeout: Option<u64>,
 }
 
@@ -191,9 +185,16 @@ pub async fn run_as(name: &str, args: EmulatorArgs) -> std::io::Result<()> {
     if let Some(n) = args.model_queue {
         config.model_queue = n;
     }
-    config.upstream_openai.clone_from(&args.upstream_openai);
-    config.upstream_model.clone_from(&args.upstream_model);
-    config.upstream_api_key = args.upstream_api_key.clone().map(crate::config::UpstreamKey);
+    // Flags override the configuration file; absent flags leave it as it is.
+    if let Some(url) = &args.upstream_openai {
+        config.upstream_openai = Some(url.clone());
+    }
+    if let Some(model) = &args.upstream_model {
+        config.upstream_model = Some(model.clone());
+    }
+    if let Some(key) = &args.upstream_api_key {
+        config.upstream_api_key = Some(key.clone());
+    }
     if let Some(seconds) = args.upstream_timeout {
         config.upstream_timeout_ms = seconds.saturating_mul(1000);
     }

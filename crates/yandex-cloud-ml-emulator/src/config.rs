@@ -90,6 +90,14 @@ impl std::fmt::Debug for UpstreamKey {
     }
 }
 
+impl std::str::FromStr for UpstreamKey {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(UpstreamKey(s.to_owned()))
+    }
+}
+
 impl Serialize for UpstreamKey {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str("***")

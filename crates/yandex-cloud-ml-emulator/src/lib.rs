@@ -82,7 +82,7 @@ pub use control::Control;
 pub use engine::local::{LocalEngine, LocalOptions};
 pub use engine::scripted::{MAX_SCRIPT_BYTES, MAX_SCRIPTS};
 pub use engine::{
-    Engine, ModelRef, Reply, TokenStream, Tokenizer,
+    EndReason, Ending, Engine, ModelRef, Reply, TokenStream, Tokenizer,
     scripted::{ScriptRule, ScriptedAnswer, ScriptedCall},
     synthetic::{SYNTHETIC_MODEL_VERSION, SyntheticEngine},
     tokenizer::SyntheticTokenizer,

@@ -257,3 +257,52 @@ async fn bad_local_input_is_refused_before_sending() {
     let e = sdk.chat().completions("yandexgpt").run("hi").await.unwrap_err();
     assert!(e.to_string().contains("chat_base_url"), "{e}");
 }
+
+/// One raw HTTP/1.1 exchange with the emulator: the status and the body.
+async fn raw(
+    emulator: &yandex_cloud_ml_emulator::EmulatorHandle,
+    method: &str,
+    path: &str,
+    auth: &str,
+    body: &str,
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(emulator.endpoint()).await.unwrap();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\nauthorization: {auth}\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    socket.read_to_string(&mut answer).await.unwrap();
+    let status = answer[9..12].parse().unwrap();
+    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+#[tokio::test]
+async fn bad_http_input_gets_openai_shaped_errors() {
+    let emulator = common::start(Emulator::builder().require_api_key("good")).await;
+    let key = "Bearer good";
+    let (status, body) = raw(&emulator, "POST", "/v1/chat/completions", key, "not json").await;
+    assert_eq!(status, 400);
+    let error: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(error["error"]["type"], "invalid_request_error");
+    assert!(error["error"]["message"].as_str().unwrap().contains("not JSON"), "{body}");
+    // Credentials are checked before the body is looked at.
+    assert_eq!(raw(&emulator, "POST", "/v1/chat/completions", "Bearer bad", "not json").await.0, 401);
+    let no_messages = r#"{"model":"gpt://f/yandexgpt/latest"}"#;
+    assert!(
+        raw(&emulator, "POST", "/v1/chat/completions", key, no_messages).await.1.contains("`messages` is required")
+    );
+    let several = r#"{"model":"gpt://f/yandexgpt/latest","messages":[{"role":"user","content":"x"}],"n":2}"#;
+    assert_eq!(raw(&emulator, "POST", "/v1/chat/completions", key, several).await.0, 400);
+    let bad_image = r#"{"model":"gpt://f/m/latest","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"file:///etc/passwd"}}]}]}"#;
+    assert!(raw(&emulator, "POST", "/v1/chat/completions", key, bad_image).await.1.contains("data:image"));
+    let texts = serde_json::json!({"model": "emb://f/text-search-doc/latest", "input": vec!["x"; 3000]}).to_string();
+    assert!(raw(&emulator, "POST", "/v1/embeddings", key, &texts).await.1.contains("at most 2048"));
+    let (status, body) = raw(&emulator, "GET", "/v1/models/yandexgpt", key, "").await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("not served"), "{body}");
+}

@@ -113,3 +113,94 @@ async fn an_upstream_that_is_down_or_slow_fails_fast_and_clearly() {
     assert!(e.to_string().contains("did not answer within 300ms"), "{e}");
     assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
 }
+
+/// A stand-in for vLLM or llama.cpp's server on a loopback port: each connection gets the
+/// next canned HTTP answer. Returns its `/v1` URL.
+async fn canned_upstream(answers: Vec<String>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        for answer in answers {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            // Read the request head and its body (content-length), then answer and close.
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = socket.read(&mut buf).await.unwrap();
+                request.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&request);
+                if let Some(head) = text.find("\r\n\r\n") {
+                    let length = text[..head]
+                        .lines()
+                        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length: ").map(str::to_owned))
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    if request.len() >= head + 4 + length {
+                        break;
+                    }
+                }
+                if n == 0 {
+                    break;
+                }
+            }
+            socket.write_all(answer.as_bytes()).await.unwrap();
+        }
+    });
+    url
+}
+
+fn sse(events: &[&str]) -> String {
+    let body: String = events.iter().map(|e| format!("data: {e}\r\n\r\n")).collect();
+    format!("HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n{body}")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn vllm_style_answers_keep_their_tool_calls_and_endings() {
+    let chunk = |delta: &str, finish: &str| format!(r#"{{"choices":[{{"index":0,"delta":{delta}{finish}}}]}}"#);
+    let text_then_call = sse(&[
+        &chunk(r#"{"role":"assistant","content":"\n\n"}"#, ""),
+        &chunk(
+            r#"{"tool_calls":[{"index":0,"id":"chatcmpl-tool-1","type":"function","function":{"name":"calculator","arguments":""}}]}"#,
+            "",
+        ),
+        &chunk(r#"{"tool_calls":[{"index":0,"function":{"arguments":"{\"expression\": \"7@8\"}"}}]}"#, ""),
+        &chunk("{}", r#","finish_reason":"tool_calls""#),
+        "[DONE]",
+    ]);
+    let cut = sse(&[
+        &chunk(r#"{"content":"Once upon"}"#, ""),
+        &chunk(r#"{"content":" a"}"#, r#","finish_reason":"length""#),
+        "[DONE]",
+    ]);
+    let broken = sse(&[&chunk(r#"{"content":"half an ans"}"#, "")]);
+    let json = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n\
+                {\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"whole\"},\"finish_reason\":\"stop\"}]}"
+        .to_owned();
+    let refused = "HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n\
+                   {\"error\":{\"message\":\"bad key\"}}"
+        .to_owned();
+    let upstream = canned_upstream(vec![text_then_call, cut, broken, json, refused]).await;
+    let a = in_front_of(&upstream, Duration::from_secs(10)).await;
+    let sdk = common::builder(&a).retry_policy(yandex_cloud_ml_sdk::RetryPolicy::none()).build().unwrap();
+    let tool =
+        FunctionTool::new("calculator", json!({"type": "object", "properties": {"expression": {"type": "string"}}}));
+    let model = sdk.models().completions("yandexgpt");
+
+    let calls = model.configure(|c| c.tool(tool)).unwrap().run("7@8?").await.unwrap();
+    assert_eq!(calls.status(), AlternativeStatus::ToolCalls, "text before the calls does not hide them");
+    assert_eq!(calls.tool_calls()[0].function().unwrap().arguments, json!({"expression": "7@8"}));
+
+    let truncated = model.run("a story").await.unwrap();
+    assert_eq!((truncated.text(), truncated.status()), ("Once upon a", AlternativeStatus::TruncatedFinal));
+
+    let e = model.run("x").await.unwrap_err();
+    assert_eq!(e.code(), Some(Code::Unavailable), "{e}");
+    assert!(e.to_string().contains("ended before the answer did"), "{e}");
+
+    assert_eq!(model.run("x").await.unwrap().text(), "whole");
+
+    let e = model.run("x").await.unwrap_err();
+    assert_eq!(e.code(), Some(Code::Unavailable), "not the client's credentials: {e}");
+    assert!(e.to_string().contains("--upstream-api-key"), "{e}");
+}

@@ -30,6 +30,35 @@ pub enum Reply {
     ToolCalls(Vec<(String, Value)>),
     /// The answer was withheld by moderation; the text replaces it.
     ContentFilter(String),
+    /// Text relayed from another server, piece by piece (each piece one streamed chunk); how
+    /// it ended is known once the pieces are read.
+    Relayed(TokenStream, Ending),
+}
+
+/// How a relayed answer ended, set by its engine when the last piece was read.
+#[derive(Debug, Clone, Default)]
+pub struct Ending(std::sync::Arc<std::sync::OnceLock<EndReason>>);
+
+/// Why a relayed answer ended, when not simply because it was complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EndReason {
+    /// Cut at the token limit (`length`).
+    Length,
+    /// Withheld by moderation (`content_filter`).
+    ContentFilter,
+}
+
+impl Ending {
+    /// Records why the answer ended (the first call wins).
+    pub fn set(&self, reason: EndReason) {
+        let _ = self.0.set(reason);
+    }
+
+    /// Why the answer ended, if it was cut or filtered.
+    pub fn get(&self) -> Option<EndReason> {
+        self.0.get().copied()
+    }
 }
 
 impl std::fmt::Debug for Reply {
@@ -38,6 +67,7 @@ impl std::fmt::Debug for Reply {
             Reply::Text(_) => f.write_str("Reply::Text(..)"),
             Reply::ToolCalls(calls) => f.debug_tuple("Reply::ToolCalls").field(calls).finish(),
             Reply::ContentFilter(text) => f.debug_tuple("Reply::ContentFilter").field(text).finish(),
+            Reply::Relayed(_, ending) => f.debug_tuple("Reply::Relayed").field(ending).finish(),
         }
     }
 }

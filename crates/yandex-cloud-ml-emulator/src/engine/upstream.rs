@@ -8,7 +8,7 @@
 //! would answer. Every wait is bounded by the upstream timeout; when the client goes away the
 //! connection to the upstream is closed, which stops its generation.
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -17,28 +17,41 @@ use hyper_util::{
     rt::TokioExecutor,
 };
 use serde_json::{Map, Value, json};
+use tokio::sync::mpsc;
 use tonic::{Code, Status};
 use yandex_cloud_ml_proto::{json as pbjson, yandex::cloud::ai::foundation_models::v1 as pb};
 
-use super::{Engine, ModelRef, Reply, Tokenizer, tokenizer::SyntheticTokenizer};
+use super::{EndReason, Ending, Engine, ModelRef, Reply, Tokenizer, tokenizer::SyntheticTokenizer};
 
 /// How long the upstream may take to answer, and to send each next chunk, by default.
 pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// The most bytes one event, or an error answer, of the upstream may have.
+const MAX_EVENT_BYTES: usize = 4 << 20;
+const MAX_ERROR_BYTES: usize = 64 << 10;
+
 /// The engine. Usage is counted by the emulator: completion tokens are the upstream's streamed
-/// deltas (one token each on vLLM and llama.cpp), prompt tokens come from the built-in tokenizer.
+/// chunks, prompt tokens come from the built-in tokenizer.
+#[derive(Clone)]
 pub struct UpstreamEngine {
+    inner: Arc<Upstream>,
+    version: String,
+}
+
+struct Upstream {
     base: String,
     model: Option<String>,
     timeout: Duration,
-    version: String,
     authorization: Option<http::HeaderValue>,
     client: Client<HttpConnector, Full<Bytes>>,
 }
 
 impl std::fmt::Debug for UpstreamEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UpstreamEngine").field("base", &self.base).field("model", &self.model).finish_non_exhaustive()
+        f.debug_struct("UpstreamEngine")
+            .field("base", &self.inner.base)
+            .field("model", &self.inner.model)
+            .finish_non_exhaustive()
     }
 }
 
@@ -50,16 +63,19 @@ impl UpstreamEngine {
     pub fn new(base_url: &str, model: Option<String>, timeout: Duration) -> Result<UpstreamEngine, String> {
         let base = if base_url.ends_with('/') { base_url.to_owned() } else { format!("{base_url}/") };
         let uri: http::Uri = base.parse().map_err(|e| format!("the upstream URL `{base_url}` is not a URL: {e}"))?;
-        match uri.scheme_str() {
-            Some("http") if uri.host().is_some() => {}
-            Some("https") => {
+        if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+            return Err("the upstream URL must not carry credentials (user:password@): use --upstream-api-key".into());
+        }
+        let host = match (uri.scheme_str(), uri.authority()) {
+            (Some("http"), Some(authority)) => authority.as_str().to_owned(),
+            (Some("https"), _) => {
                 return Err(format!(
                     "the upstream URL `{base_url}` is https, which the emulator does not speak to upstreams; \
                      use the server's plain-http address (or a local TLS-terminating proxy)"
                 ));
             }
             _ => return Err(format!("the upstream URL `{base_url}` must be http://host:port/v1")),
-        }
+        };
         if timeout.is_zero() {
             return Err("the upstream timeout must be more than zero".into());
         }
@@ -67,21 +83,42 @@ impl UpstreamEngine {
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(timeout));
         let client = Client::builder(TokioExecutor::new()).build(connector);
-        let version = format!("upstream {}", model.as_deref().unwrap_or(base.as_str()));
-        Ok(UpstreamEngine { base, model, timeout, version, authorization: None, client })
+        // Said in every answer: where it came from, without the URL's path.
+        let version = match &model {
+            Some(model) => format!("upstream {model} at {host}"),
+            None => format!("upstream at {host}"),
+        };
+        Ok(UpstreamEngine { inner: Arc::new(Upstream { base, model, timeout, authorization: None, client }), version })
     }
 
     /// Sends `key` as `Authorization: Bearer <key>` (what OpenAI-compatible servers take).
-    pub fn api_key(mut self, key: Option<String>) -> Self {
-        self.authorization = key.and_then(|k| http::HeaderValue::from_str(&format!("Bearer {k}")).ok()).map(|mut v| {
+    pub fn api_key(self, key: Option<String>) -> Self {
+        let authorization = key.and_then(|k| http::HeaderValue::from_str(&format!("Bearer {k}")).ok()).map(|mut v| {
             v.set_sensitive(true);
             v
         });
-        self
+        let inner = Upstream {
+            base: self.inner.base.clone(),
+            model: self.inner.model.clone(),
+            timeout: self.inner.timeout,
+            authorization,
+            client: self.inner.client.clone(),
+        };
+        UpstreamEngine { inner: Arc::new(inner), version: self.version }
     }
+}
 
-    /// Sends the request and returns the upstream's event stream, or the status its failure maps to.
-    async fn open(&self, body: Value) -> Result<Events, Status> {
+/// What the relay task hands to the generation thread.
+enum Piece {
+    Text(String),
+    Calls(Vec<(String, Value)>),
+    End(Option<EndReason>),
+    Failed(Status),
+}
+
+impl Upstream {
+    /// Sends the request; the answer's head, or the status its failure maps to.
+    async fn open(&self, body: Value) -> Result<hyper::Response<hyper::body::Incoming>, Status> {
         let url = format!("{}chat/completions", self.base);
         let mut request = http::Request::post(&url);
         if let Some(authorization) = &self.authorization {
@@ -99,18 +136,168 @@ impl UpstreamEngine {
             })?
             .map_err(|e| Status::unavailable(format!("the upstream {url} is not reachable: {}", root_cause(&e))))?;
         let status = response.status();
-        if !status.is_success() {
-            let body = tokio::time::timeout(self.timeout, response.into_body().collect()).await;
-            let text = body.ok().and_then(Result::ok).map(|b| b.to_bytes()).unwrap_or_default();
-            let message = serde_json::from_slice::<Value>(&text)
-                .ok()
-                .and_then(|v| v.pointer("/error/message").and_then(Value::as_str).map(str::to_owned))
-                .unwrap_or_else(|| String::from_utf8_lossy(&text).chars().take(300).collect());
-            return Err(Status::new(code_of(status), format!("the upstream answered HTTP {status}: {message}")));
+        if status.is_success() {
+            return Ok(response);
         }
-        Ok(Events { body: response.into_body(), buffer: Vec::new(), ready: Default::default(), timeout: self.timeout })
+        let text = read_limited(response.into_body(), self.timeout, MAX_ERROR_BYTES).await.unwrap_or_default();
+        let message = serde_json::from_slice::<Value>(&text)
+            .ok()
+            .and_then(|v| v.pointer("/error/message").and_then(Value::as_str).map(str::to_owned))
+            .unwrap_or_else(|| String::from_utf8_lossy(&text).chars().take(300).collect());
+        Err(upstream_status(status, &message))
     }
 
+    /// Relays one answer into `out`: text pieces as they come (or, with `whole`, the answer at
+    /// once, so that tool calls after some text are not lost), tool calls, how it ended.
+    /// Stops, closing the connection, as soon as nobody reads `out`.
+    async fn relay(self: Arc<Self>, body: Value, whole: bool, out: mpsc::Sender<Piece>) {
+        let work = async {
+            let response = match self.open(body).await {
+                Ok(r) => r,
+                Err(status) => return Piece::Failed(status),
+            };
+            let json = response
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|t| t.starts_with("application/json"));
+            if json {
+                // A server that does not stream answers once.
+                return match read_limited(response.into_body(), self.timeout, MAX_EVENT_BYTES).await {
+                    Ok(bytes) => self.relay_whole(&bytes, &out).await,
+                    Err(status) => Piece::Failed(status),
+                };
+            }
+            let mut events = Events {
+                body: response.into_body(),
+                buffer: Vec::new(),
+                ready: Default::default(),
+                timeout: self.timeout,
+                done: false,
+            };
+            let (mut calls, mut text, mut reason) = (BTreeMap::<u64, (String, String)>::new(), String::new(), None);
+            loop {
+                let data = match events.next().await {
+                    Ok(Some(data)) => data,
+                    Ok(None) => break,
+                    Err(status) => return Piece::Failed(status),
+                };
+                let chunk = match parse_chunk(&data) {
+                    Ok(chunk) => chunk,
+                    Err(status) => return Piece::Failed(status),
+                };
+                if let Some(error) = chunk.error {
+                    return Piece::Failed(error);
+                }
+                for (index, name, arguments) in chunk.calls {
+                    let call = calls.entry(index).or_default();
+                    call.0.push_str(name.as_deref().unwrap_or_default());
+                    call.1.push_str(&arguments);
+                }
+                if chunk.finish.is_some() {
+                    reason = chunk.finish;
+                }
+                if !chunk.content.is_empty() {
+                    if whole {
+                        text.push_str(&chunk.content);
+                    } else if out.send(Piece::Text(chunk.content)).await.is_err() {
+                        return Piece::End(None); // nobody reads: the connection closes here
+                    }
+                }
+            }
+            if reason.is_none() && !events.done {
+                return Piece::Failed(Status::unavailable("the upstream's stream ended before the answer did"));
+            }
+            if !calls.is_empty() {
+                return calls_piece(calls.into_values().collect());
+            }
+            if !text.is_empty() && out.send(Piece::Text(text)).await.is_err() {
+                return Piece::End(None);
+            }
+            Piece::End(end_reason(reason.as_deref()))
+        };
+        let last = tokio::select! {
+            last = work => last,
+            () = out.closed() => return,
+        };
+        let _ = out.send(last).await;
+    }
+
+    /// A non-streamed `chat.completion` answer, relayed at once.
+    async fn relay_whole(&self, bytes: &[u8], out: &mpsc::Sender<Piece>) -> Piece {
+        let Ok(v) = serde_json::from_slice::<Value>(bytes) else {
+            return Piece::Failed(Status::internal("the upstream answered JSON that is not a chat completion"));
+        };
+        let message = v.pointer("/choices/0/message").cloned().unwrap_or_default();
+        let calls: Vec<(String, String)> = message
+            .get("tool_calls")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                let text = |p: &str| c.pointer(p).and_then(Value::as_str).unwrap_or_default().to_owned();
+                (text("/function/name"), text("/function/arguments"))
+            })
+            .collect();
+        if !calls.is_empty() {
+            return calls_piece(calls);
+        }
+        let text = message.get("content").and_then(Value::as_str).unwrap_or_default();
+        if !text.is_empty() && out.send(Piece::Text(text.to_owned())).await.is_err() {
+            return Piece::End(None);
+        }
+        Piece::End(end_reason(v.pointer("/choices/0/finish_reason").and_then(Value::as_str)))
+    }
+}
+
+fn end_reason(reason: Option<&str>) -> Option<EndReason> {
+    match reason {
+        Some("length") => Some(EndReason::Length),
+        Some("content_filter") => Some(EndReason::ContentFilter),
+        _ => None,
+    }
+}
+
+fn calls_piece(calls: Vec<(String, String)>) -> Piece {
+    let mut out = Vec::new();
+    for (name, arguments) in calls {
+        let arguments = if arguments.trim().is_empty() { "{}" } else { arguments.as_str() };
+        match serde_json::from_str::<Value>(arguments) {
+            Ok(value) => out.push((name, value)),
+            Err(e) => {
+                return Piece::Failed(Status::internal(format!(
+                    "the upstream's call to `{name}` has arguments that are not JSON ({e})"
+                )));
+            }
+        }
+    }
+    Piece::Calls(out)
+}
+
+/// Reads a body of at most `limit` bytes, each wait bounded by `timeout`.
+async fn read_limited(body: hyper::body::Incoming, timeout: Duration, limit: usize) -> Result<Vec<u8>, Status> {
+    let mut body = std::pin::pin!(body);
+    let mut data = Vec::new();
+    loop {
+        let frame = tokio::time::timeout(timeout, body.frame())
+            .await
+            .map_err(|_| Status::deadline_exceeded(format!("the upstream sent nothing for {timeout:?}")))?;
+        match frame {
+            None => return Ok(data),
+            Some(Err(e)) => return Err(Status::unavailable(format!("the upstream's answer broke off: {e}"))),
+            Some(Ok(frame)) => {
+                if let Ok(chunk) = frame.into_data() {
+                    if data.len() + chunk.len() > limit {
+                        return Err(Status::internal(format!("the upstream's answer is larger than {limit} bytes")));
+                    }
+                    data.extend_from_slice(&chunk);
+                }
+            }
+        }
+    }
+}
+
+impl UpstreamEngine {
     /// The upstream's request for a completion request: always streamed.
     fn body(&self, model: &ModelRef, request: &pb::CompletionRequest) -> Value {
         let uri = match &model.tuned {
@@ -118,7 +305,7 @@ impl UpstreamEngine {
             None => format!("gpt://{}/{}/{}", model.folder, model.name, model.version),
         };
         let mut body = Map::new();
-        body.insert("model".into(), Value::String(self.model.clone().unwrap_or(uri)));
+        body.insert("model".into(), Value::String(self.inner.model.clone().unwrap_or(uri)));
         body.insert("messages".into(), Value::Array(messages(&request.messages)));
         body.insert("stream".into(), Value::Bool(true));
         let options = request.completion_options.unwrap_or_default();
@@ -174,37 +361,64 @@ impl UpstreamEngine {
     }
 }
 
-/// The conversation in OpenAI's shape. The gRPC API names tool results by function, so a
-/// call's id is its function name (as YandexGPT's own OpenAI-compatible answers have it).
+/// Whether a request may be answered with tool calls (then the answer is read whole: servers
+/// often write some text before the calls).
+fn may_call_tools(request: &pb::CompletionRequest) -> bool {
+    use pb::tool_choice::{ToolChoice as C, ToolChoiceMode as M};
+    let none = matches!(request.tool_choice.as_ref().and_then(|c| c.tool_choice.as_ref()), Some(C::Mode(m)) if *m == M::None as i32);
+    !request.tools.is_empty() && !none
+}
+
+/// The id of the `k`-th call of `name` in one turn: the function name itself when it is called
+/// once (as YandexGPT names its calls), numbered when it is called more often.
+fn call_id(name: &str, k: usize, calls_of_name: usize) -> String {
+    if calls_of_name <= 1 { name.to_owned() } else { format!("{name}_{k}") }
+}
+
+/// The conversation in OpenAI's shape. The gRPC API pairs tool results with calls by function
+/// name (in order); the ids given here pair them the same way.
 fn messages(messages: &[pb::Message]) -> Vec<Value> {
     let mut out = Vec::new();
+    let mut counts: std::collections::HashMap<String, usize> = Default::default();
     for m in messages {
         match &m.content {
             Some(pb::message::Content::Text(text)) => out.push(json!({"role": m.role, "content": text})),
             Some(pb::message::Content::ToolCallList(list)) => {
-                let calls: Vec<Value> = list
+                let functions: Vec<&pb::FunctionCall> = list
                     .tool_calls
                     .iter()
-                    .filter_map(|c| match &c.tool_call_type {
-                        Some(pb::tool_call::ToolCallType::FunctionCall(f)) => {
-                            let arguments = f.arguments.as_ref().and_then(|a| pbjson::struct_to_value(a).ok());
-                            Some(json!({"id": f.name, "type": "function", "function": {
-                                "name": f.name, "arguments": arguments.unwrap_or(json!({})).to_string(),
-                            }}))
-                        }
-                        None => None,
+                    .filter_map(|c| c.tool_call_type.as_ref().map(|pb::tool_call::ToolCallType::FunctionCall(f)| f))
+                    .collect();
+                counts.clear();
+                for f in &functions {
+                    *counts.entry(f.name.clone()).or_default() += 1;
+                }
+                let mut seen: std::collections::HashMap<&str, usize> = Default::default();
+                let calls: Vec<Value> = functions
+                    .iter()
+                    .map(|f| {
+                        let k = seen.entry(f.name.as_str()).or_default();
+                        *k += 1;
+                        let arguments = f.arguments.as_ref().and_then(|a| pbjson::struct_to_value(a).ok());
+                        json!({"id": call_id(&f.name, *k, counts[&f.name]), "type": "function", "function": {
+                            "name": f.name, "arguments": arguments.unwrap_or(json!({})).to_string(),
+                        }})
                     })
                     .collect();
                 out.push(json!({"role": "assistant", "content": null, "tool_calls": calls}));
             }
             Some(pb::message::Content::ToolResultList(list)) => {
+                let mut seen: std::collections::HashMap<&str, usize> = Default::default();
                 for result in &list.tool_results {
                     if let Some(pb::tool_result::ToolResultType::FunctionResult(r)) = &result.tool_result_type {
                         let content = match &r.content_type {
                             Some(pb::function_result::ContentType::Content(c)) => c.clone(),
                             None => String::new(),
                         };
-                        out.push(json!({"role": "tool", "tool_call_id": r.name, "content": content}));
+                        let k = seen.entry(r.name.as_str()).or_default();
+                        *k += 1;
+                        let id = call_id(&r.name, *k, counts.get(&r.name).copied().unwrap_or(1));
+                        out.push(json!({"role": "tool", "tool_call_id": id, "content": content}));
                     }
                 }
             }
@@ -214,18 +428,24 @@ fn messages(messages: &[pb::Message]) -> Vec<Value> {
     out
 }
 
-/// The status the cloud answers for an upstream's HTTP status.
-fn code_of(status: http::StatusCode) -> Code {
-    match status.as_u16() {
+/// The status the cloud would answer when the upstream answers `status`. The upstream refusing
+/// the emulator's own key is not the client's credential problem.
+fn upstream_status(status: http::StatusCode, message: &str) -> Status {
+    let code = match status.as_u16() {
         400 | 422 => Code::InvalidArgument,
-        401 => Code::Unauthenticated,
-        403 => Code::PermissionDenied,
+        401 | 403 => {
+            return Status::unavailable(format!(
+                "the upstream refused the emulator's credentials (HTTP {status}: {message}); check --upstream-api-key"
+            ));
+        }
         404 => Code::NotFound,
+        408 | 504 => Code::DeadlineExceeded,
         413 | 429 => Code::ResourceExhausted,
         501 => Code::Unimplemented,
-        502..=504 => Code::Unavailable,
+        502 | 503 => Code::Unavailable,
         _ => Code::Internal,
-    }
+    };
+    Status::new(code, format!("the upstream answered HTTP {status}: {message}"))
 }
 
 fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
@@ -236,12 +456,14 @@ fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
     cause.to_string()
 }
 
-/// The upstream's server-sent events, read with a bound on each wait.
+/// The upstream's server-sent events, read with a bound on each wait and on each event's size.
 struct Events {
     body: hyper::body::Incoming,
     buffer: Vec<u8>,
     ready: std::collections::VecDeque<String>,
     timeout: Duration,
+    /// `[DONE]` was read.
+    done: bool,
 }
 
 impl Events {
@@ -249,7 +471,11 @@ impl Events {
     async fn next(&mut self) -> Result<Option<String>, Status> {
         loop {
             if let Some(data) = self.ready.pop_front() {
-                return Ok((!data.starts_with("[DONE]")).then_some(data));
+                if data.starts_with("[DONE]") {
+                    self.done = true;
+                    return Ok(None);
+                }
+                return Ok(Some(data));
             }
             let frame = tokio::time::timeout(self.timeout, self.body.frame())
                 .await
@@ -259,10 +485,20 @@ impl Events {
                 Some(Err(e)) => return Err(Status::unavailable(format!("the upstream's stream broke off: {e}"))),
                 Some(Ok(frame)) => {
                     let Ok(data) = frame.into_data() else { continue };
+                    let searched = self.buffer.len().saturating_sub(1);
                     // Raw CRs only end lines (JSON escapes its own), so dropping them leaves `\n`.
                     self.buffer.extend(data.iter().filter(|&&b| b != b'\r'));
-                    // Events end with a blank line; the API sends one `data:` line each.
-                    let Some(end) = self.buffer.windows(2).rposition(|w| w == b"\n\n") else { continue };
+                    // Events end with a blank line; only the new bytes are searched.
+                    let Some(end) =
+                        self.buffer[searched..].windows(2).rposition(|w| w == b"\n\n").map(|e| e + searched)
+                    else {
+                        if self.buffer.len() > MAX_EVENT_BYTES {
+                            return Err(Status::internal(format!(
+                                "an event of the upstream is larger than {MAX_EVENT_BYTES} bytes"
+                            )));
+                        }
+                        continue;
+                    };
                     let complete: Vec<u8> = self.buffer.drain(..end + 2).collect();
                     for event in String::from_utf8_lossy(&complete).split("\n\n") {
                         let data: Vec<&str> = event
@@ -285,6 +521,7 @@ impl Events {
 struct Chunk {
     content: String,
     calls: Vec<(u64, Option<String>, String)>,
+    finish: Option<String>,
     error: Option<Status>,
 }
 
@@ -294,13 +531,17 @@ fn parse_chunk(data: &str) -> Result<Chunk, Status> {
     let mut chunk = Chunk::default();
     if let Some(error) = v.get("error").filter(|e| !e.is_null()) {
         let message = error.get("message").and_then(Value::as_str).unwrap_or("streaming error");
-        let code = error.get("code").and_then(Value::as_u64).and_then(|c| http::StatusCode::from_u16(c as u16).ok());
-        chunk.error =
-            Some(Status::new(code.map_or(Code::Internal, code_of), format!("the upstream failed: {message}")));
+        let status = error.get("code").and_then(Value::as_u64).and_then(|c| http::StatusCode::from_u16(c as u16).ok());
+        chunk.error = Some(match status {
+            Some(status) => upstream_status(status, message),
+            None => Status::internal(format!("the upstream failed: {message}")),
+        });
         return Ok(chunk);
     }
     let delta = v.pointer("/choices/0/delta").cloned().unwrap_or_default();
     chunk.content = delta.get("content").and_then(Value::as_str).unwrap_or_default().to_owned();
+    chunk.finish =
+        v.pointer("/choices/0/finish_reason").and_then(Value::as_str).filter(|r| !r.is_empty()).map(str::to_owned);
     for call in delta.get("tool_calls").and_then(Value::as_array).into_iter().flatten() {
         let index = call.get("index").and_then(Value::as_u64).unwrap_or(0);
         let name = call.pointer("/function/name").and_then(Value::as_str).filter(|n| !n.is_empty()).map(str::to_owned);
@@ -324,55 +565,42 @@ impl Engine for UpstreamEngine {
     }
 
     fn reply(&self, model: &ModelRef, request: &pb::CompletionRequest) -> Result<Reply, Status> {
-        // `reply` runs on a blocking thread of the emulator's runtime.
-        let runtime = tokio::runtime::Handle::current();
-        let body = self.body(model, request);
-        let mut events = runtime.block_on(self.open(body))?;
-        // Read until the answer shows what it is: text, or tool calls (which come whole).
-        let mut calls: BTreeMap<u64, (String, String)> = BTreeMap::new();
-        loop {
-            let Some(data) = runtime.block_on(events.next())? else {
-                break;
-            };
-            let chunk = parse_chunk(&data)?;
-            if let Some(error) = chunk.error {
-                return Err(error);
-            }
-            for (index, name, arguments) in chunk.calls {
-                let call = calls.entry(index).or_default();
-                if let Some(name) = name {
-                    call.0.push_str(&name);
+        // `reply` runs on a blocking thread; the upstream is read by a task on the runtime,
+        // which stops (closing the connection) as soon as this side stops reading.
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| Status::internal("the upstream engine runs only inside the emulator's runtime"))?;
+        let (tx, mut rx) = mpsc::channel(64);
+        runtime.spawn(self.inner.clone().relay(self.body(model, request), may_call_tools(request), tx));
+        match rx.blocking_recv() {
+            None => Err(Status::internal("the upstream relay stopped")),
+            Some(Piece::Failed(status)) => Err(status),
+            Some(Piece::Calls(calls)) => Ok(Reply::ToolCalls(calls)),
+            Some(Piece::End(reason)) => {
+                let ending = Ending::default();
+                if let Some(reason) = reason {
+                    ending.set(reason);
                 }
-                call.1.push_str(&arguments);
+                Ok(Reply::Relayed(Box::new(std::iter::empty()), ending))
             }
-            if !chunk.content.is_empty() && calls.is_empty() {
-                let first = chunk.content;
-                let rest = std::iter::from_fn(move || match runtime.block_on(events.next()) {
-                    Err(status) => Some(Err(status)),
-                    Ok(None) => None,
-                    Ok(Some(data)) => Some(parse_chunk(&data).and_then(|c| match c.error {
-                        Some(error) => Err(error),
-                        None => Ok(c.content),
-                    })),
-                })
-                .filter(|piece| !matches!(piece, Ok(p) if p.is_empty()));
-                return Ok(Reply::Text(Box::new(std::iter::once(Ok(first)).chain(rest))));
+            Some(Piece::Text(first)) => {
+                let ending = Ending::default();
+                let end = ending.clone();
+                let rest = std::iter::from_fn(move || match rx.blocking_recv()? {
+                    Piece::Text(text) => Some(Ok(text)),
+                    Piece::Failed(status) => Some(Err(status)),
+                    Piece::Calls(_) => {
+                        Some(Err(Status::internal("the upstream sent tool calls after its answer's text")))
+                    }
+                    Piece::End(reason) => {
+                        if let Some(reason) = reason {
+                            end.set(reason);
+                        }
+                        None
+                    }
+                });
+                Ok(Reply::Relayed(Box::new(std::iter::once(Ok(first)).chain(rest)), ending))
             }
         }
-        if calls.is_empty() {
-            return Ok(Reply::Text(Box::new(std::iter::empty())));
-        }
-        let calls = calls
-            .into_values()
-            .map(|(name, arguments)| {
-                let arguments = if arguments.trim().is_empty() { "{}" } else { arguments.as_str() };
-                let value: Value = serde_json::from_str(arguments).map_err(|e| {
-                    Status::internal(format!("the upstream's call to `{name}` has arguments that are not JSON ({e})"))
-                })?;
-                Ok((name, value))
-            })
-            .collect::<Result<Vec<_>, Status>>()?;
-        Ok(Reply::ToolCalls(calls))
     }
 }
 

@@ -43,8 +43,23 @@ pub(crate) fn routes(state: Arc<State>, dispatch: Dispatch) -> Router {
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/embeddings", post(embeddings))
         .route("/v1/models", get(models))
+        .route("/v1/{*rest}", axum::routing::any(unknown))
+        // Bodies as large as a gRPC call may be (images travel inline).
+        .layer(axum::extract::DefaultBodyLimit::max(crate::admission::MAX_REQUEST_BYTES))
         .with_state(Shared { state, dispatch })
 }
+
+/// Any other path under `/v1`: OpenAI's 404, not tonic's empty answer.
+async fn unknown(uri: http::Uri) -> Response {
+    let message = format!(
+        "{} is not served: the OpenAI-compatible API has /v1/chat/completions, /v1/embeddings and /v1/models",
+        crate::text::shown(uri.path())
+    );
+    ApiError { status: StatusCode::NOT_FOUND, message, param: None }.into_response()
+}
+
+/// Texts one `/v1/embeddings` request may carry (OpenAI's limit; the cloud takes one).
+const MAX_EMBEDDING_INPUTS: usize = 2048;
 
 /// The models every folder has, with their makers, as the cloud lists them.
 const CATALOG: [(&str, &str, &str); 10] = [
@@ -225,7 +240,14 @@ async fn chat_completions(Extract(shared): Extract<Shared>, headers: HeaderMap, 
     with_ids(&headers, response)
 }
 
+/// Refuses a caller without valid credentials before its body is looked at (admission checks
+/// them again for the call itself, with the journal and faults).
+fn authenticated(shared: &Shared, headers: &HeaderMap) -> Result<(), ApiError> {
+    auth::authenticate(&shared.state, &grpc_headers(&shared.state, headers)).map(drop).map_err(ApiError::from)
+}
+
 async fn chat(shared: &Shared, headers: &HeaderMap, body: &Bytes) -> Result<Response, ApiError> {
+    authenticated(shared, headers)?;
     let body = parse_body(body)?;
     let (request, stream) = to_completion_request(&body)?;
     let model = request.model_uri.clone();
@@ -310,7 +332,9 @@ impl Chunks {
             if !calls.is_empty() {
                 out += &self.chunk(json!([{"index": 0, "delta": {"tool_calls": calls}}]), None);
             }
-            out += &self.chunk(json!([{"index": 0, "delta": {}, "finish_reason": reason}]), None);
+            // An empty `content` key, so that clients which skip empty deltas (the Python
+            // SDK) still see every finish reason.
+            out += &self.chunk(json!([{"index": 0, "delta": {"content": ""}, "finish_reason": reason}]), None);
             out += &self.chunk(json!([]), Some(usage_json(response.usage.as_ref())));
             out += "data: [DONE]\n\n";
         }
@@ -410,6 +434,9 @@ fn to_completion_request(body: &Map<String, Value>) -> Result<(pb::CompletionReq
         Some(Value::Bool(b)) => *b,
         Some(_) => return Err(ApiError::invalid("`stream` must be true or false", "stream")),
     };
+    if body.get("n").and_then(Value::as_u64).is_some_and(|n| n > 1) {
+        return Err(ApiError::invalid("`n` above 1 is not supported: ask once per answer", "n"));
+    }
     let Some(Value::Array(messages)) = body.get("messages") else {
         return Err(ApiError::invalid("`messages` is required: a list of messages", "messages"));
     };
@@ -638,6 +665,7 @@ async fn embeddings(Extract(shared): Extract<Shared>, headers: HeaderMap, body: 
 }
 
 async fn embed(shared: &Shared, headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError> {
+    authenticated(shared, headers)?;
     let body = parse_body(body)?;
     let model = match body.get("model") {
         Some(Value::String(m)) if !m.is_empty() => m.clone(),
@@ -650,6 +678,12 @@ async fn embed(shared: &Shared, headers: &HeaderMap, body: &Bytes) -> Result<Val
     };
     let texts: Vec<String> = match body.get("input") {
         Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(items)) if items.len() > MAX_EMBEDDING_INPUTS => {
+            return Err(ApiError::invalid(
+                format!("`input` has {} texts; send at most {MAX_EMBEDDING_INPUTS} per request", items.len()),
+                "input",
+            ));
+        }
         Some(Value::Array(items)) if !items.is_empty() && items.iter().all(Value::is_string) => {
             items.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect()
         }

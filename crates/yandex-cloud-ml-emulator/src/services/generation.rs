@@ -15,7 +15,7 @@ use tonic::Status;
 use yandex_cloud_ml_proto::yandex::cloud::ai::foundation_models::v1 as pb;
 
 use crate::{
-    engine::{Engine, Reply, TokenStream, tokenizer::message_text},
+    engine::{EndReason, Ending, Engine, Reply, TokenStream, tokenizer::message_text},
     state::State,
     validate,
 };
@@ -53,6 +53,8 @@ pub(crate) struct Generation {
     wanted: Arc<AtomicBool>,
     /// For a real model: the tokens so far (hashed), watched for an answer that loops.
     loop_guard: Option<LoopGuard>,
+    /// How a relayed answer ended (the upstream engine's).
+    ending: Option<Ending>,
 }
 
 /// Requests whose text is at most this size, for an engine whose work is cheap, are answered
@@ -94,10 +96,15 @@ impl Generation {
                 Err(status) if defer_refusal => Err(status),
                 Err(status) => return Err(status),
             };
+            let mut ending = None;
             let (body, status, produced) = match reply {
                 Err(status) => (Body::Failed(status), S::Final, 0),
                 Ok(reply) => match reply {
                     Reply::Text(tokens) => (Body::Text(Some(tokens.peekable())), S::Partial, 0),
+                    Reply::Relayed(pieces, end) => {
+                        ending = Some(end);
+                        (Body::Text(Some(pieces.peekable())), S::Partial, 0)
+                    }
                     Reply::ToolCalls(calls) => {
                         let list = tool_call_list(&calls)?;
                         let message = pb::Message {
@@ -127,6 +134,7 @@ impl Generation {
                 inline,
                 wanted: flag,
                 loop_guard: cap.filter(|_| free_text).map(|_| LoopGuard::default()),
+                ending,
             };
             generation.generate(first_tokens)?;
             Ok(generation)
@@ -166,8 +174,13 @@ impl Generation {
         }
         let more = tokens.peek().is_some();
         if !more || self.produced >= self.limit {
-            // At the limit the answer was cut if the model had more to say.
-            self.status = if more { S::TruncatedFinal } else { S::Final };
+            // At the limit the answer was cut if the model had more to say; a relayed answer
+            // says itself how it ended.
+            self.status = match (more, self.ending.as_ref().and_then(Ending::get)) {
+                (true, _) | (false, Some(EndReason::Length)) => S::TruncatedFinal,
+                (false, Some(EndReason::ContentFilter)) => S::ContentFilter,
+                (false, None) => S::Final,
+            };
             self.body = Body::Text(None);
         }
         Ok(())
@@ -237,6 +250,7 @@ impl Generation {
             body: Body::Text(None),
             status: S::Final,
             finished: true,
+            ending: None,
             inline: true,
             wanted: Arc::new(AtomicBool::new(false)),
             loop_guard: None,
