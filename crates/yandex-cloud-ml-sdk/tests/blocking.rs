@@ -410,3 +410,22 @@ fn batch_cancel_stops_a_running_task() {
     let e = task.wait().poll_interval(FAST).send().unwrap_err();
     assert_eq!(task.status().send().unwrap(), BatchStatus::Canceled, "{e}");
 }
+
+#[test]
+fn chat_run_stream_embeddings_and_models() {
+    let chat = sdk().chat();
+    let model = chat.completions("qwen3-235b-a22b-fp8");
+    assert_eq!(model.run("hello").send().unwrap().text(), "Echo: hello");
+    let stream = model.run_stream("stream this answer in several deltas please").send().unwrap();
+    assert!(!stream.request_id().is_empty());
+    let deltas: Vec<_> = stream.collect::<Result<_, _>>().unwrap();
+    let text: String = deltas.iter().map(|d: &yandex_cloud_ml_sdk::chat::ChatDelta| d.delta()).collect();
+    assert_eq!(text, "Echo: stream this answer in several deltas please");
+    let whole = model.run_stream("x").send().unwrap().final_result().unwrap();
+    assert_eq!(whole.status(), AlternativeStatus::Final);
+    let limited = model.configure(|c| c.max_tokens(2)).unwrap().run("a long answer please").send().unwrap();
+    assert_eq!(limited.status(), AlternativeStatus::TruncatedFinal);
+    let vector = chat.text_embeddings("text-search-doc").with_dimensions(8).unwrap().run("hello").send().unwrap();
+    assert_eq!(vector.len(), 8);
+    assert!(chat.models().send().unwrap().iter().any(|m| m.name() == Some("gemma-3-27b-it")));
+}

@@ -23,6 +23,7 @@
 //! blocking a runtime thread: use the async API there.
 
 mod batch;
+mod chat;
 mod completions;
 mod datasets;
 mod embeddings;
@@ -32,7 +33,7 @@ mod tuning;
 
 use std::{future::IntoFuture, ops::Deref, sync::Arc, time::Duration};
 
-pub use self::stream::{BoxStream, CompletionStream, Iter};
+pub use self::stream::{BoxStream, ChatStream, CompletionStream, Iter};
 use crate::{
     error::{Error, Result},
     retry::RetryPolicy,
@@ -46,6 +47,12 @@ pub type Models = Blocking<crate::Models>;
 pub type GptModel = Blocking<crate::completions::GptModel>;
 /// A blocking [`crate::embeddings::TextEmbeddingsModel`].
 pub type TextEmbeddingsModel = Blocking<crate::embeddings::TextEmbeddingsModel>;
+/// A blocking [`crate::chat::Chat`].
+pub type Chat = Blocking<crate::chat::Chat>;
+/// A blocking [`crate::chat::ChatModel`].
+pub type ChatModel = Blocking<crate::chat::ChatModel>;
+/// A blocking [`crate::chat::ChatEmbeddingsModel`].
+pub type ChatEmbeddingsModel = Blocking<crate::chat::ChatEmbeddingsModel>;
 /// A blocking [`crate::operations::Operation`].
 pub type Operation<T> = Blocking<crate::operations::Operation<T>>;
 /// A blocking [`crate::operations::Operations`].

@@ -19,6 +19,10 @@ pub type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T>> + Send>>;
 /// text so far and its delta. Dropping it before the end cancels the generation.
 pub type CompletionStream = Iter<crate::completions::CompletionStream>;
 
+/// A blocking [`crate::chat::ChatStream`]: an iterator of deltas. Dropping it before the end
+/// closes the connection, which stops the generation.
+pub type ChatStream = Iter<crate::chat::ChatStream>;
+
 /// A blocking iterator over an async SDK stream. The first error ends it.
 pub struct Iter<S> {
     stream: Option<S>,
@@ -98,3 +102,18 @@ impl CompletionStream {
 }
 
 impl<S, T> std::iter::FusedIterator for Iter<S> where S: Stream<Item = Result<T>> + Unpin {}
+
+impl ChatStream {
+    /// The client request id of the call (`x-client-request-id`).
+    pub fn request_id(&self) -> &str {
+        self.stream.as_ref().map_or("", |s| s.request_id())
+    }
+
+    /// Reads the rest of the stream and returns the whole answer.
+    pub fn final_result(mut self) -> Result<crate::chat::ChatResult> {
+        let Some(stream) = self.stream.take() else {
+            return Err(Error::invalid_input("the stream has already ended; keep the deltas' text instead"));
+        };
+        self.rt.block_on(stream.final_result())?
+    }
+}
