@@ -231,3 +231,26 @@ fn embeddings_rank_the_answering_document_first() {
     assert!(lines[2].ends_with(" Paris is the capital and largest city of France."), "{out}");
     assert_eq!(lines.len(), 4, "{out}");
 }
+
+#[allow(dead_code)] // `main` runs the example as a program; the tests call `run`.
+#[path = "../examples/openai_api.rs"]
+mod openai_api;
+
+#[test]
+fn openai_api() {
+    let out = output_of!(openai_api);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "Echo: Tell me about platypuses", "{out}");
+    assert!(lines[1].starts_with("[") && lines[1].ends_with(" out]"), "{out}");
+    assert!(lines[2].starts_with("the model calls calculator({"), "{out}");
+    assert_eq!(
+        lines[3..],
+        [
+            "The result of calculator is -5.",
+            "Echo: What is in the picture? [image]",
+            "an embedding of 256 dimensions",
+            "10 models, 7 of them for chat",
+        ],
+        "{out}"
+    );
+}
