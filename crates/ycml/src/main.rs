@@ -77,7 +77,7 @@ enum Command {
     },
     /// Run the local emulator of the API.
     Emulator(Box<yandex_cloud_ml_emulator::cli::EmulatorArgs>),
-    /// List the model names `--model` accepts.
+    /// List the models the folder can use (chat and embeddings, tuned ones included).
     Models,
     /// Print a shell completion script (`source <(ycml completion bash)`).
     Completion {
@@ -136,7 +136,7 @@ async fn main() -> ExitCode {
         Command::Tune(args) => commands::tuning::tune(&context, args).await,
         Command::Tuning { action } => commands::tuning::run(&context, action).await,
         Command::Batch { action } => commands::batch::run(&context, action).await,
-        Command::Models => commands::complete::models(&context),
+        Command::Models => commands::complete::models(&context).await,
     };
     status::finish();
     match result {

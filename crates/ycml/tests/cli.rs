@@ -494,6 +494,7 @@ async fn verbose_shows_calls_and_timings_and_models_are_listed() {
     assert!(quiet.stderr.is_empty(), "{quiet:?}");
     let models = stdout(&ycml(&e, &["models"], None));
     assert!(models.starts_with("NAME ") && models.contains("\nyandexgpt-lite "), "{models}");
+    assert!(models.contains("text-search-doc ") && models.contains(" embeddings "), "{models}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

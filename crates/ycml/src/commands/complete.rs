@@ -295,23 +295,28 @@ pub async fn tokenize(cx: &Context, args: TokenizeArgs) -> Result<(), CliError> 
 
 /// Completion models of the cloud, with their owners: the names of the cloud's model listing
 /// (September 2025) plus `llama`, which answers without being listed.
-const KNOWN_MODELS: [(&str, &str, &str); 8] = [
-    ("yandexgpt", "Yandex", "latest, rc"),
-    ("yandexgpt-lite", "Yandex", "latest, rc"),
-    ("aliceai-llm", "Yandex", "latest"),
-    ("llama", "Meta", "rc"),
-    ("qwen3-235b-a22b-fp8", "Alibaba", "latest"),
-    ("gemma-3-27b-it", "Google", "latest"),
-    ("gpt-oss-120b", "OpenAI", "latest"),
-    ("gpt-oss-20b", "OpenAI", "latest"),
-];
-
-/// `ycml models`: the known model names (a folder's own listing needs the OpenAI-compatible
-/// API, which `ycml` does not speak yet). Tuned models are named by their full URIs.
-pub fn models(cx: &Context) -> Result<(), CliError> {
-    let mut table = cx.out.listing(&["name", "versions", "owner"]);
-    for (name, owner, versions) in KNOWN_MODELS {
-        table.push(&json!({"name": name, "versions": versions, "owner": owner}))?;
+/// `ycml models`: the models the folder can use, as the OpenAI-compatible API lists them
+/// (chat and embedding models, the folder's tuned ones included).
+pub async fn models(cx: &Context) -> Result<(), CliError> {
+    let sdk = cx.connection.sdk().await?;
+    let models = sdk.chat().models().await?;
+    let mut table = cx.out.listing(&["name", "version", "kind", "owner", "uri"]);
+    for m in &models {
+        let kind = if m.is_completions() {
+            "chat"
+        } else if m.is_embeddings() {
+            "embeddings"
+        } else {
+            "other"
+        };
+        let kind = if m.fine_tuned() { format!("{kind}, tuned") } else { kind.to_owned() };
+        table.push(&json!({
+            "name": m.name().unwrap_or(&m.uri),
+            "version": m.version().unwrap_or(""),
+            "kind": kind,
+            "owner": m.owned_by,
+            "uri": m.uri,
+        }))?;
     }
     table.finish();
     Ok(())
