@@ -248,6 +248,10 @@ async fn bad_local_input_is_refused_before_sending() {
     let chat = common::sdk(&emulator).chat().completions("yandexgpt");
     let e = chat.run(Vec::<ChatMessage>::new()).await.unwrap_err();
     assert!(e.is_invalid_input(), "{e}");
+    let e = chat.run(ChatMessage::assistant_tool_calls([])).await.unwrap_err();
+    assert!(e.to_string().contains("messages[0] (assistant): it has neither content nor tool calls"), "{e}");
+    let e = chat.run(ChatMessage::user_parts([])).await.unwrap_err();
+    assert!(e.to_string().contains("it has an empty list of parts"), "{e}");
     let e = chat.configure(|c| c.extra("model", json!("x"))).unwrap_err();
     assert!(e.to_string().contains("own setter"), "{e}");
     let e = common::sdk(&emulator).chat().text_embeddings("text-search-doc").with_dimensions(0).unwrap_err();
@@ -305,4 +309,22 @@ async fn bad_http_input_gets_openai_shaped_errors() {
     let (status, body) = raw(&emulator, "GET", "/v1/models/yandexgpt", key, "").await;
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("not served"), "{body}");
+    let (status, body) = raw(&emulator, "GET", "/v1/chat/completions", key, "").await;
+    assert_eq!(status, 404, "a wrong method is answered in OpenAI's shape too: {body}");
+    assert!(raw(&emulator, "POST", "/v1/chat/completions", key, "[1]").await.1.contains("must be a JSON object"));
+    assert!(
+        raw(&emulator, "POST", "/v1/chat/completions", key, r#"{"messages":[]}"#)
+            .await
+            .1
+            .contains("`model` is required")
+    );
+    let effort = r#"{"model":"gpt://f/m/latest","messages":[{"role":"user","content":"x"}],"reasoning_effort":"max"}"#;
+    assert!(raw(&emulator, "POST", "/v1/chat/completions", key, effort).await.1.contains("is not low, medium or high"));
+    let (status, body) = raw(&emulator, "POST", "/v1/chat/completions", key, &"x".repeat(5 << 20)).await;
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("larger than the limit"), "{body}");
+    // A wrong key sent as OpenAI clients send keys.
+    assert!(
+        raw(&emulator, "POST", "/v1/chat/completions", "Bearer bad", "{}").await.1.contains("The token is invalid")
+    );
 }

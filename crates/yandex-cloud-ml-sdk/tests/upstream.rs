@@ -33,12 +33,15 @@ async fn grpc_and_chat_calls_through_a_get_what_b_answers() {
     assert_eq!((got.text(), got.status()), (want.text(), AlternativeStatus::Final));
     assert!(got.model_version().starts_with("upstream"), "{}", got.model_version());
 
-    // The stream passes B's chunks on one for one.
+    // The stream passes B's chunks on one for one, as they come (A's end is a chunk of its own).
     let count = |sdk: yandex_cloud_ml_sdk::Sdk| async move {
         let mut stream = model(&sdk).run_stream(prompt).await.unwrap();
-        let mut chunks = Vec::new();
+        let mut chunks: Vec<String> = Vec::new();
         while let Some(chunk) = stream.next().await {
-            chunks.push(chunk.unwrap().text().to_owned());
+            let text = chunk.unwrap().text().to_owned();
+            if chunks.last() != Some(&text) {
+                chunks.push(text);
+            }
         }
         chunks
     };
@@ -203,4 +206,39 @@ async fn vllm_style_answers_keep_their_tool_calls_and_endings() {
     let e = model.run("x").await.unwrap_err();
     assert_eq!(e.code(), Some(Code::Unavailable), "not the client's credentials: {e}");
     assert!(e.to_string().contains("--upstream-api-key"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_goes_away_closes_the_upstream_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let (closed_tx, closed_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 65536];
+        let _ = socket.read(&mut buf).await.unwrap();
+        let event = r#"data: {"choices":[{"index":0,"delta":{"content":"the first words"}}]}"#;
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
+        let chunk = format!("{:x}\r\n{event}\n\n\r\n", event.len() + 2);
+        socket.write_all(format!("{head}{chunk}").as_bytes()).await.unwrap();
+        // A server that would go on generating: it learns the client left when the socket closes.
+        let started = Instant::now();
+        let closed = loop {
+            match tokio::time::timeout(Duration::from_secs(10), socket.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => break Some(started.elapsed()),
+                Ok(Ok(_)) => continue,
+                Err(_) => break None,
+            }
+        };
+        let _ = closed_tx.send(closed);
+    });
+    let a = in_front_of(&url, Duration::from_secs(30)).await;
+    let model = common::sdk(&a).models().completions("yandexgpt");
+    let mut stream = model.run_stream("a long story").await.unwrap();
+    let first = stream.next().await.unwrap().unwrap();
+    assert_eq!(first.text(), "the first words");
+    drop(stream);
+    let closed = closed_rx.await.unwrap().expect("the upstream connection stays open after the client left");
+    assert!(closed < Duration::from_secs(5), "{closed:?}");
 }

@@ -35,9 +35,16 @@ pub enum Reply {
     Relayed(TokenStream, Ending),
 }
 
-/// How a relayed answer ended, set by its engine when the last piece was read.
+/// How a relayed answer ended, set by its engine when the last piece was read; and the signal
+/// that nobody waits for the answer any more, for the engine to stop relaying.
 #[derive(Debug, Clone, Default)]
-pub struct Ending(std::sync::Arc<std::sync::OnceLock<EndReason>>);
+pub struct Ending(std::sync::Arc<EndingState>);
+
+#[derive(Debug, Default)]
+struct EndingState {
+    reason: std::sync::OnceLock<EndReason>,
+    abandoned: tokio::sync::Notify,
+}
 
 /// Why a relayed answer ended, when not simply because it was complete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,12 +59,22 @@ pub enum EndReason {
 impl Ending {
     /// Records why the answer ended (the first call wins).
     pub fn set(&self, reason: EndReason) {
-        let _ = self.0.set(reason);
+        let _ = self.0.reason.set(reason);
     }
 
     /// Why the answer ended, if it was cut or filtered.
     pub fn get(&self) -> Option<EndReason> {
-        self.0.get().copied()
+        self.0.reason.get().copied()
+    }
+
+    /// Says that nobody waits for the answer any more (the client went away).
+    pub fn abandon(&self) {
+        self.0.abandoned.notify_one();
+    }
+
+    /// Completes once [`abandon`](Self::abandon) was called (before or after).
+    pub async fn abandoned(&self) {
+        self.0.abandoned.notified().await;
     }
 }
 

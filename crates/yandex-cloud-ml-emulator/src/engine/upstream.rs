@@ -150,7 +150,7 @@ impl Upstream {
     /// Relays one answer into `out`: text pieces as they come (or, with `whole`, the answer at
     /// once, so that tool calls after some text are not lost), tool calls, how it ended.
     /// Stops, closing the connection, as soon as nobody reads `out`.
-    async fn relay(self: Arc<Self>, body: Value, whole: bool, out: mpsc::Sender<Piece>) {
+    async fn relay(self: Arc<Self>, body: Value, whole: bool, out: mpsc::Sender<Piece>, ending: Ending) {
         let work = async {
             let response = match self.open(body).await {
                 Ok(r) => r,
@@ -219,6 +219,7 @@ impl Upstream {
         let last = tokio::select! {
             last = work => last,
             () = out.closed() => return,
+            () = ending.abandoned() => return,
         };
         let _ = out.send(last).await;
     }
@@ -570,20 +571,19 @@ impl Engine for UpstreamEngine {
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|_| Status::internal("the upstream engine runs only inside the emulator's runtime"))?;
         let (tx, mut rx) = mpsc::channel(64);
-        runtime.spawn(self.inner.clone().relay(self.body(model, request), may_call_tools(request), tx));
+        let ending = Ending::default();
+        runtime.spawn(self.inner.clone().relay(self.body(model, request), may_call_tools(request), tx, ending.clone()));
         match rx.blocking_recv() {
             None => Err(Status::internal("the upstream relay stopped")),
             Some(Piece::Failed(status)) => Err(status),
             Some(Piece::Calls(calls)) => Ok(Reply::ToolCalls(calls)),
             Some(Piece::End(reason)) => {
-                let ending = Ending::default();
                 if let Some(reason) = reason {
                     ending.set(reason);
                 }
                 Ok(Reply::Relayed(Box::new(std::iter::empty()), ending))
             }
             Some(Piece::Text(first)) => {
-                let ending = Ending::default();
                 let end = ending.clone();
                 let rest = std::iter::from_fn(move || match rx.blocking_recv()? {
                     Piece::Text(text) => Some(Ok(text)),
@@ -614,6 +614,8 @@ mod tests {
         let e = UpstreamEngine::new("https://api.example/v1", None, DEFAULT_UPSTREAM_TIMEOUT).unwrap_err();
         assert!(e.contains("plain-http"), "{e}");
         assert!(UpstreamEngine::new("not a url", None, DEFAULT_UPSTREAM_TIMEOUT).is_err());
+        let e = UpstreamEngine::new("http://user:secret@h:1/v1", None, DEFAULT_UPSTREAM_TIMEOUT).unwrap_err();
+        assert!(e.contains("--upstream-api-key") && !e.contains("secret"), "{e}");
         assert!(UpstreamEngine::new("http://h:1/v1", None, Duration::ZERO).is_err());
     }
 

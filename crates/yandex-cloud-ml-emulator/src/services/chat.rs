@@ -40,19 +40,20 @@ struct Shared {
 /// The routes of the API.
 pub(crate) fn routes(state: Arc<State>, dispatch: Dispatch) -> Router {
     Router::new()
-        .route("/v1/chat/completions", post(chat_completions))
-        .route("/v1/embeddings", post(embeddings))
-        .route("/v1/models", get(models))
+        .route("/v1/chat/completions", post(chat_completions).fallback(unknown))
+        .route("/v1/embeddings", post(embeddings).fallback(unknown))
+        .route("/v1/models", get(models).fallback(unknown))
         .route("/v1/{*rest}", axum::routing::any(unknown))
-        // Bodies as large as a gRPC call may be (images travel inline).
-        .layer(axum::extract::DefaultBodyLimit::max(crate::admission::MAX_REQUEST_BYTES))
+        // Bodies are read by the handlers, after the credentials, up to the gRPC limit
+        // (images travel inline).
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(Shared { state, dispatch })
 }
 
-/// Any other path under `/v1`: OpenAI's 404, not tonic's empty answer.
-async fn unknown(uri: http::Uri) -> Response {
+/// Any other path or method under `/v1`: OpenAI's 404, not tonic's empty answer.
+async fn unknown(method: http::Method, uri: http::Uri) -> Response {
     let message = format!(
-        "{} is not served: the OpenAI-compatible API has /v1/chat/completions, /v1/embeddings and /v1/models",
+        "{method} {} is not served: the OpenAI-compatible API has POST /v1/chat/completions, POST /v1/embeddings and GET /v1/models",
         crate::text::shown(uri.path())
     );
     ApiError { status: StatusCode::NOT_FOUND, message, param: None }.into_response()
@@ -232,23 +233,40 @@ fn parse_body(body: &Bytes) -> Result<Map<String, Value>, ApiError> {
     }
 }
 
-async fn chat_completions(Extract(shared): Extract<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    let response = match chat(&shared, &headers, &body).await {
+async fn chat_completions(Extract(shared): Extract<Shared>, request: axum::extract::Request) -> Response {
+    let headers = request.headers().clone();
+    let response = match chat(&shared, &headers, request.into_body()).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
     };
     with_ids(&headers, response)
 }
 
-/// Refuses a caller without valid credentials before its body is looked at (admission checks
-/// them again for the call itself, with the journal and faults).
-fn authenticated(shared: &Shared, headers: &HeaderMap) -> Result<(), ApiError> {
-    auth::authenticate(&shared.state, &grpc_headers(&shared.state, headers)).map(drop).map_err(ApiError::from)
+/// Checks the caller's credentials from the headers, then reads the body: at most the gRPC
+/// limit, within the read timeout (admission checks the credentials again for the call itself,
+/// with the journal and faults).
+async fn admitted_body(shared: &Shared, headers: &HeaderMap, body: Body) -> Result<Map<String, Value>, ApiError> {
+    auth::authenticate(&shared.state, &grpc_headers(&shared.state, headers)).map_err(ApiError::from)?;
+    let within = shared.state.config.request_read_timeout();
+    let limit = crate::admission::MAX_REQUEST_BYTES;
+    let bytes = match tokio::time::timeout(within, axum::body::to_bytes(body, limit)).await {
+        Err(_) => {
+            return Err(Status::deadline_exceeded(format!("the request body did not arrive within {within:?}")).into());
+        }
+        Ok(Err(_)) => {
+            return Err(ApiError {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                message: format!("the request body is larger than the limit of {limit} bytes (or broke off)"),
+                param: None,
+            });
+        }
+        Ok(Ok(bytes)) => bytes,
+    };
+    parse_body(&bytes)
 }
 
-async fn chat(shared: &Shared, headers: &HeaderMap, body: &Bytes) -> Result<Response, ApiError> {
-    authenticated(shared, headers)?;
-    let body = parse_body(body)?;
+async fn chat(shared: &Shared, headers: &HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let body = admitted_body(shared, headers, body).await?;
     let (request, stream) = to_completion_request(&body)?;
     let model = request.model_uri.clone();
     let inner = grpc_headers(&shared.state, headers);
@@ -656,17 +674,17 @@ fn to_messages(messages: &[Value]) -> Result<Vec<pb::Message>, ApiError> {
     Ok(out)
 }
 
-async fn embeddings(Extract(shared): Extract<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    let response = match embed(&shared, &headers, &body).await {
+async fn embeddings(Extract(shared): Extract<Shared>, request: axum::extract::Request) -> Response {
+    let headers = request.headers().clone();
+    let response = match embed(&shared, &headers, request.into_body()).await {
         Ok(answer) => axum::Json(answer).into_response(),
         Err(e) => e.into_response(),
     };
     with_ids(&headers, response)
 }
 
-async fn embed(shared: &Shared, headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError> {
-    authenticated(shared, headers)?;
-    let body = parse_body(body)?;
+async fn embed(shared: &Shared, headers: &HeaderMap, body: Body) -> Result<Value, ApiError> {
+    let body = admitted_body(shared, headers, body).await?;
     let model = match body.get("model") {
         Some(Value::String(m)) if !m.is_empty() => m.clone(),
         _ => {

@@ -148,10 +148,13 @@ impl Generation {
     }
 
     /// Pulls up to `n` more tokens on this thread (a blocking one). Looks one token ahead, so
-    /// the chunk that ends the answer is known to be the last.
+    /// the chunk that ends the answer is known to be the last; except for a relayed answer,
+    /// whose next piece may be far off: its chunk goes out at once, and its end shows as a
+    /// final chunk of its own.
     fn generate(&mut self, n: usize) -> Result<(), Status> {
         let Body::Text(Some(tokens)) = &mut self.body else { return Ok(()) };
         let mut taken = 0;
+        let mut exhausted = false;
         while taken < n && self.produced < self.limit {
             if !self.wanted.load(Ordering::Relaxed) {
                 return Err(Status::cancelled("nobody waits for this answer any more"));
@@ -169,10 +172,16 @@ impl Generation {
                         return Ok(());
                     }
                 }
-                None => break,
+                None => {
+                    exhausted = true;
+                    break;
+                }
             }
         }
-        let more = tokens.peek().is_some();
+        if !exhausted && taken > 0 && self.ending.is_some() && self.produced < self.limit {
+            return Ok(());
+        }
+        let more = !exhausted && tokens.peek().is_some();
         if !more || self.produced >= self.limit {
             // At the limit the answer was cut if the model had more to say; a relayed answer
             // says itself how it ended.
@@ -192,11 +201,16 @@ impl Generation {
             return Ok(self);
         }
         let wanted = self.wanted.clone();
-        run(self.inline, &wanted, move || {
+        // A relaying engine blocks for its next piece; when nobody waits, it is told to stop.
+        let ending = self.ending.clone();
+        let abandoned = super::Disarm::new(move || ending.iter().for_each(Ending::abandon));
+        let pulled = run(self.inline, &wanted, move || {
             self.generate(n)?;
             Ok(self)
         })
-        .await
+        .await;
+        abandoned.disarm();
+        pulled
     }
 
     /// The next response of a stream: a cumulative `PARTIAL` chunk of `chunk_tokens` more

@@ -275,6 +275,10 @@ impl Transport {
                 reauthenticated = true;
                 return Next::Now;
             }
+            // A body over the server's limit is refused again on every attempt.
+            if error.details::<ApiErrorBody>().is_some_and(|d| d.status == 413) {
+                return Next::GiveUp;
+            }
             match ctx.retry_after.lock().unwrap_or_else(|e| e.into_inner()).take() {
                 Some(wait) => Next::After(wait),
                 None => Next::Backoff,

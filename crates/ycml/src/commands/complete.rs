@@ -293,8 +293,6 @@ pub async fn tokenize(cx: &Context, args: TokenizeArgs) -> Result<(), CliError> 
     Ok(())
 }
 
-/// Completion models of the cloud, with their owners: the names of the cloud's model listing
-/// (September 2025) plus `llama`, which answers without being listed.
 /// `ycml models`: the models the folder can use, as the OpenAI-compatible API lists them
 /// (chat and embedding models, the folder's tuned ones included).
 pub async fn models(cx: &Context) -> Result<(), CliError> {
