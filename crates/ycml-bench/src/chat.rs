@@ -60,7 +60,9 @@ struct Bare {
 
 impl Bare {
     fn new(endpoint: &str) -> Bare {
-        let client = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true); // as the SDK's
+        let client = Client::builder(TokioExecutor::new()).build(connector);
         Bare {
             client,
             url: format!("http://{endpoint}/v1/chat/completions"),
@@ -68,13 +70,14 @@ impl Bare {
         }
     }
 
-    /// Sends `body` (JSON, serialized once by the caller); returns the events of a stream, or
-    /// 1 for a JSON answer, read into the least a caller needs (the text).
-    async fn call(&self, body: &Bytes, stream: bool) -> usize {
+    /// Sends the request for `prompt` (its JSON built for each call, as any client must);
+    /// returns the events of a stream, or 1 for a JSON answer, read into the least a caller
+    /// needs (the text).
+    async fn call(&self, prompt: &str, stream: bool) -> usize {
         let request = http::Request::post(&self.url)
             .header("authorization", &self.auth)
             .header("content-type", "application/json")
-            .body(Full::new(body.clone()))
+            .body(Full::new(body(prompt, stream)))
             .expect("request");
         let response = self.client.request(request).await.expect("bare call");
         assert!(response.status().is_success(), "{}", response.status());
@@ -123,10 +126,24 @@ fn body(prompt: &str, stream: bool) -> Bytes {
 pub async fn report(endpoint: &str, upstream: &str, n: usize, streams: usize) -> String {
     let chat = sdk(endpoint).chat().completions("yandexgpt");
     let bare = Bare::new(endpoint);
-    let (sdk_lat, sdk_cpu, _) =
-        serial(n, || async { chat.run(clients::PROMPT).await.map(|_| 1).expect("sdk run") }).await;
-    let request = body(clients::PROMPT, false);
-    let (bare_lat, bare_cpu, _) = serial(n, || bare.call(&request, false)).await;
+    // Rounds alternate the clients, so a noisy moment hits both; the medians are reported.
+    let rounds = 7;
+    let (mut sdk_rounds, mut bare_rounds) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let (lat, cpu, _) =
+            serial(n / rounds, || async { chat.run(clients::PROMPT).await.map(|_| 1).expect("sdk run") }).await;
+        sdk_rounds.push((p50(&lat), cpu));
+        let (lat, cpu, _) = serial(n / rounds, || bare.call(clients::PROMPT, false)).await;
+        bare_rounds.push((p50(&lat), cpu));
+    }
+    let median = |rounds: &mut Vec<(Duration, Duration)>| {
+        let mut p50s: Vec<Duration> = rounds.iter().map(|r| r.0).collect();
+        let mut cpus: Vec<Duration> = rounds.iter().map(|r| r.1).collect();
+        p50s.sort_unstable();
+        cpus.sort_unstable();
+        (p50s[p50s.len() / 2], cpus[cpus.len() / 2])
+    };
+    let ((sdk_p50, sdk_cpu), (bare_p50, bare_cpu)) = (median(&mut sdk_rounds), median(&mut bare_rounds));
 
     let streamed = |model: yandex_cloud_ml_sdk::chat::ChatModel| async move {
         let mut stream = model.run_stream(clients::STREAM_PROMPT).await.expect("sdk stream");
@@ -138,21 +155,21 @@ pub async fn report(endpoint: &str, upstream: &str, n: usize, streams: usize) ->
         deltas
     };
     let (sdk_stream_lat, sdk_stream_cpu, sdk_deltas) = serial(streams, || streamed(chat.clone())).await;
-    let request = body(clients::STREAM_PROMPT, true);
-    let (bare_stream_lat, bare_stream_cpu, bare_events) = serial(streams, || bare.call(&request, true)).await;
+    let (bare_stream_lat, bare_stream_cpu, bare_events) = serial(streams, || bare.call(clients::STREAM_PROMPT, true)).await;
     let per_second = |units: usize, lat: &[Duration]| units as f64 / lat.iter().sum::<Duration>().as_secs_f64();
 
     let mut out = String::from(
         "### The OpenAI-compatible API (`sdk.chat()`) against a bare hyper client\n\n\
-         One call at a time against the emulator's `/v1/chat/completions`; the bare client sends the same JSON \
-         on a pooled connection and parses the answer as JSON (or counts the events).\n\n\
+         One call at a time against the emulator's `/v1/chat/completions`, median of 7 rounds with the clients \
+         alternating; the bare client builds and sends the same JSON on a pooled connection and reads the \
+         answer's text from the JSON (or counts the events).\n\n\
          | client | calls | p50 | client CPU per call |\n|---|---:|---:|---:|\n",
     );
-    out += &format!("| `sdk.chat()` run | {n} | {} | {} |\n", us(p50(&sdk_lat)), us(sdk_cpu));
-    out += &format!("| bare hyper | {n} | {} | {} |\n", us(p50(&bare_lat)), us(bare_cpu));
+    out += &format!("| `sdk.chat()` run | {n} | {} | {} |\n", us(sdk_p50), us(sdk_cpu));
+    out += &format!("| bare hyper | {n} | {} | {} |\n", us(bare_p50), us(bare_cpu));
     out += &format!(
         "\nSDK / bare: p50 {:.2}×, CPU per call {:.2}×.\n\n",
-        p50(&sdk_lat).as_secs_f64() / p50(&bare_lat).as_secs_f64(),
+        sdk_p50.as_secs_f64() / bare_p50.as_secs_f64(),
         sdk_cpu.as_secs_f64() / bare_cpu.as_secs_f64()
     );
     out += "| streamed (SSE) | calls | events per call | events/s | client CPU per call |\n|---|---:|---:|---:|---:|\n";
@@ -173,10 +190,6 @@ pub async fn report(endpoint: &str, upstream: &str, n: usize, streams: usize) ->
     // the emulator it forwards to.
     let (direct, forwarded) = (sdk(endpoint), sdk(upstream));
     let model = |s: &Sdk| s.models().completions("yandexgpt");
-    let (direct_lat, _, _) =
-        serial(n, || async { model(&direct).run(clients::PROMPT).await.map(|_| 1).expect("direct") }).await;
-    let (fwd_lat, _, _) =
-        serial(n, || async { model(&forwarded).run(clients::PROMPT).await.map(|_| 1).expect("fwd") }).await;
     let chunks = |s: Sdk| async move {
         let mut stream = s.models().completions("yandexgpt").run_stream(clients::STREAM_PROMPT).await.expect("stream");
         let mut n = 0;
@@ -186,8 +199,22 @@ pub async fn report(endpoint: &str, upstream: &str, n: usize, streams: usize) ->
         }
         n
     };
-    let (direct_stream, _, direct_chunks) = serial(streams, || chunks(direct.clone())).await;
-    let (fwd_stream, _, fwd_chunks) = serial(streams, || chunks(forwarded.clone())).await;
+    // Alternating rounds again; latencies and stream times pooled over the rounds.
+    let (mut direct_lat, mut fwd_lat, mut direct_stream, mut fwd_stream) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut direct_chunks, mut fwd_chunks) = (0, 0);
+    for _ in 0..rounds {
+        direct_lat.extend(serial(n / rounds, || async { model(&direct).run(clients::PROMPT).await.map(|_| 1).expect("direct") }).await.0);
+        fwd_lat.extend(serial(n / rounds, || async { model(&forwarded).run(clients::PROMPT).await.map(|_| 1).expect("fwd") }).await.0);
+        let (lat, _, c) = serial(streams / rounds, || chunks(direct.clone())).await;
+        direct_stream.extend(lat);
+        direct_chunks += c;
+        let (lat, _, c) = serial(streams / rounds, || chunks(forwarded.clone())).await;
+        fwd_stream.extend(lat);
+        fwd_chunks += c;
+    }
+    direct_lat.sort_unstable();
+    fwd_lat.sort_unstable();
+    let streams = streams / rounds * rounds;
     let added = p50(&fwd_lat).saturating_sub(p50(&direct_lat));
     let per_chunk = |lat: &[Duration], chunks: usize| lat.iter().sum::<Duration>() / chunks.max(1) as u32;
     out += "\n### The upstream engine: an emulator forwarding to another\n\n\

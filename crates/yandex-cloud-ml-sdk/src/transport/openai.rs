@@ -162,8 +162,9 @@ impl Transport {
         options: &CallOptions,
     ) -> Result<T> {
         let bytes = self
-            .api_call(&request, new_request_id(), options, |response, deadline| async move {
-                read_body(response.body, deadline, MAX_ANSWER_BYTES).await
+            // The attempt's own deadline bounds the read.
+            .api_call(&request, new_request_id(), options, |response, _| async move {
+                read_body(response.body, MAX_ANSWER_BYTES).await
             })
             .await?;
         if self.inner.log_payloads {
@@ -432,28 +433,20 @@ async fn read_prefix(body: hyper::body::Incoming, deadline: Instant, limit: usiz
     data
 }
 
-/// Reads a whole body, at most `limit` bytes, before `deadline`.
-async fn read_body(body: hyper::body::Incoming, deadline: Instant, limit: usize) -> Result<Bytes> {
-    let read = async {
-        let mut body = std::pin::pin!(body);
-        let mut data = bytes::BytesMut::new();
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| Error::transport("the answer broke off", e))?;
-            if let Ok(chunk) = frame.into_data() {
-                if data.len() + chunk.len() > limit {
-                    return Err(Error::decode(format!("the answer is larger than {limit} bytes")));
-                }
-                data.extend_from_slice(&chunk);
+/// Reads a whole body, at most `limit` bytes.
+async fn read_body(body: hyper::body::Incoming, limit: usize) -> Result<Bytes> {
+    let mut body = std::pin::pin!(body);
+    let mut data = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| Error::transport("the answer broke off", e))?;
+        if let Ok(chunk) = frame.into_data() {
+            if data.len() + chunk.len() > limit {
+                return Err(Error::decode(format!("the answer is larger than {limit} bytes")));
             }
-        }
-        Ok(data.freeze())
-    };
-    match tokio::time::timeout_at(deadline, read).await {
-        Ok(result) => result,
-        Err(_) => {
-            Err(Error::new(ErrorKind::Timeout, "the answer did not arrive in time").with_code(Code::DeadlineExceeded))
+            data.extend_from_slice(&chunk);
         }
     }
+    Ok(data.freeze())
 }
 
 /// The events of a streamed answer, each once; fails with a timeout when the call's deadline
