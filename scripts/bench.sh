@@ -4,12 +4,12 @@
 # section of the benchmark in turn, printing its report.
 #
 #   scripts/bench.sh [--seconds N] [--rounds N]    every section
-#   BENCH_SECTIONS="main hostile" scripts/bench.sh  only these (main hostile upload batch
+#   BENCH_SECTIONS="main hostile" scripts/bench.sh  only these (main hostile upload batch chat
 #                                                    local-model local-model-1-thread)
 # --seconds and --rounds apply to the main section (unary, streams, in flight, ratios).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-sections="${BENCH_SECTIONS:-main hostile upload batch local-model local-model-1-thread}"
+sections="${BENCH_SECTIONS:-main hostile upload batch chat local-model local-model-1-thread}"
 wants() { [[ " $sections " == *" $1 "* ]]; }
 
 python="$(scripts/python-sdk.sh | tail -n 1)"
@@ -23,6 +23,7 @@ if wants main; then section "main: unary, streams, 10,000 in flight, emulator al
 if wants hostile; then section "hostile"; "$bench" hostile --seconds 8; fi
 if wants upload; then section "upload"; "$bench" upload --size-mib 1024; fi
 if wants batch; then section "batch"; "$bench" batch --rows 100000; fi
+if wants chat; then section "chat"; "$bench" chat --calls 2100 --streams 210; fi
 if wants local-model || wants local-model-1-thread; then
   model="$(scripts/fetch-model.sh | tail -n 1)"
   if wants local-model; then section "local model"; "$bench" local-model --model "$model"; fi
