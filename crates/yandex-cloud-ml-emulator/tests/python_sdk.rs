@@ -35,40 +35,53 @@ async fn python_script(script: &str, emulator: &yandex_cloud_ml_emulator::Emulat
     stdout
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn official_python_sdk_works_against_the_emulator() {
-    let emulator = Emulator::builder()
+/// The emulator the interop scripts expect: their API key and folder.
+async fn interop_emulator() -> yandex_cloud_ml_emulator::EmulatorHandle {
+    Emulator::builder()
         .require_api_key("python-interop-key")
         .folder("b1gpythoninterop")
         .start("127.0.0.1:0")
         .await
-        .unwrap();
-    let stdout = python_script("interop.py", &emulator, "all python interop checks passed").await;
-    for check in [
-        "run",
-        "run_stream final",
-        "run_deferred + wait",
-        "attach_deferred",
-        "tokenize",
-        "tool round trip",
-        "json schema output",
-        "dataset upload",
-        "dataset read",
-        "tune",
-        "tuned model run",
-        "base model unchanged",
-        "embeddings run",
-        "embeddings dimensions",
-        "embeddings query model",
-        "embeddings tune",
-        "tuned embeddings run",
-        "tuned embeddings closer",
-        "batch run",
-        "batch labels",
-        "batch answers",
-    ] {
+        .unwrap()
+}
+
+/// Checks that the script's output has an `ok <check>` line for each check.
+fn assert_checks(stdout: &str, checks: &[&str]) {
+    for check in checks {
         assert!(stdout.lines().any(|l| l == format!("ok {check}")), "missing check {check}:\n{stdout}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn official_python_sdk_works_against_the_emulator() {
+    let emulator = interop_emulator().await;
+    let stdout = python_script("interop.py", &emulator, "all python interop checks passed").await;
+    assert_checks(
+        &stdout,
+        &[
+            "run",
+            "run_stream final",
+            "run_deferred + wait",
+            "attach_deferred",
+            "tokenize",
+            "tool round trip",
+            "json schema output",
+            "dataset upload",
+            "dataset read",
+            "tune",
+            "tuned model run",
+            "base model unchanged",
+            "embeddings run",
+            "embeddings dimensions",
+            "embeddings query model",
+            "embeddings tune",
+            "tuned embeddings run",
+            "tuned embeddings closer",
+            "batch run",
+            "batch labels",
+            "batch answers",
+        ],
+    );
     // The Python SDK used the emulator like the cloud: discovery first, credentials on the rest.
     let journal = emulator.control().journal();
     assert_eq!(journal[0].method, "yandex.cloud.endpoint.ApiEndpointService/List");
@@ -82,34 +95,30 @@ async fn official_python_sdk_works_against_the_emulator() {
 /// listing and errors.
 #[tokio::test(flavor = "multi_thread")]
 async fn python_openai_clients_work_against_the_emulator() {
-    let emulator = Emulator::builder()
-        .require_api_key("python-interop-key")
-        .folder("b1gpythoninterop")
-        .start("127.0.0.1:0")
-        .await
-        .unwrap();
+    let emulator = interop_emulator().await;
     let stdout = python_script("chat_interop.py", &emulator, "all chat interop checks passed").await;
-    for check in [
-        "sdk.chat run",
-        "sdk.chat run_stream",
-        "sdk.chat run_stream ends",
-        "sdk.chat tool round trip",
-        "sdk.chat streamed tool call",
-        "sdk.chat json schema",
-        "sdk.chat embeddings",
-        "sdk.chat models",
-        "openai run",
-        "openai stream usage",
-        "openai tool round trip",
-        "openai streamed tool call",
-        "openai json schema",
-        "openai embeddings",
-        "openai models",
-        "openai error",
-        "openai auth error",
-    ] {
-        assert!(stdout.lines().any(|l| l == format!("ok {check}")), "missing check {check}:\n{stdout}");
-    }
+    assert_checks(
+        &stdout,
+        &[
+            "sdk.chat run",
+            "sdk.chat run_stream",
+            "sdk.chat run_stream ends",
+            "sdk.chat tool round trip",
+            "sdk.chat streamed tool call",
+            "sdk.chat json schema",
+            "sdk.chat embeddings",
+            "sdk.chat models",
+            "openai run",
+            "openai stream usage",
+            "openai tool round trip",
+            "openai streamed tool call",
+            "openai json schema",
+            "openai embeddings",
+            "openai models",
+            "openai error",
+            "openai auth error",
+        ],
+    );
     // Both clients' chat calls went through admission as the gRPC method they stand for.
     let journal = emulator.control().journal();
     let chat = journal.iter().filter(|e| e.method.ends_with("TextGenerationService/Completion")).count();

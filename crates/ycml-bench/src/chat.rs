@@ -155,7 +155,8 @@ pub async fn report(endpoint: &str, upstream: &str, n: usize, streams: usize) ->
         deltas
     };
     let (sdk_stream_lat, sdk_stream_cpu, sdk_deltas) = serial(streams, || streamed(chat.clone())).await;
-    let (bare_stream_lat, bare_stream_cpu, bare_events) = serial(streams, || bare.call(clients::STREAM_PROMPT, true)).await;
+    let (bare_stream_lat, bare_stream_cpu, bare_events) =
+        serial(streams, || bare.call(clients::STREAM_PROMPT, true)).await;
     let per_second = |units: usize, lat: &[Duration]| units as f64 / lat.iter().sum::<Duration>().as_secs_f64();
 
     let mut out = String::from(
@@ -200,11 +201,20 @@ pub async fn report(endpoint: &str, upstream: &str, n: usize, streams: usize) ->
         n
     };
     // Alternating rounds again; latencies and stream times pooled over the rounds.
-    let (mut direct_lat, mut fwd_lat, mut direct_stream, mut fwd_stream) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut direct_lat, mut fwd_lat, mut direct_stream, mut fwd_stream) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut direct_chunks, mut fwd_chunks) = (0, 0);
     for _ in 0..rounds {
-        direct_lat.extend(serial(n / rounds, || async { model(&direct).run(clients::PROMPT).await.map(|_| 1).expect("direct") }).await.0);
-        fwd_lat.extend(serial(n / rounds, || async { model(&forwarded).run(clients::PROMPT).await.map(|_| 1).expect("fwd") }).await.0);
+        direct_lat.extend(
+            serial(n / rounds, || async { model(&direct).run(clients::PROMPT).await.map(|_| 1).expect("direct") })
+                .await
+                .0,
+        );
+        fwd_lat.extend(
+            serial(n / rounds, || async { model(&forwarded).run(clients::PROMPT).await.map(|_| 1).expect("fwd") })
+                .await
+                .0,
+        );
         let (lat, _, c) = serial(streams / rounds, || chunks(direct.clone())).await;
         direct_stream.extend(lat);
         direct_chunks += c;
