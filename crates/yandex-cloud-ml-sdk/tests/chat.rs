@@ -31,6 +31,7 @@ async fn run_answers_like_the_grpc_api_with_usage() {
     assert_eq!(result.finish_reason(), Some(&FinishReason::Stop));
     assert_eq!(result.model(), chat.uri());
     assert!(result.id().starts_with("chatcmpl-"), "{}", result.id());
+    assert!(result.server_request_id().is_some_and(|id| !id.is_empty()));
     let usage = result.usage().unwrap();
     assert_eq!(usage.input_text_tokens, grpc.usage().input_text_tokens);
     assert_eq!(usage.total_tokens, usage.input_text_tokens + usage.completion_tokens);
@@ -46,6 +47,7 @@ async fn streams_deltas_that_add_up_then_a_finish_and_a_usage_step() {
     let prompt = "tell me about platypuses, the egg-laying mammals of eastern Australia";
     let mut stream = chat.run_stream(prompt).await.unwrap();
     assert!(!stream.request_id().is_empty());
+    assert!(stream.server_request_id().is_some());
     let mut deltas = Vec::new();
     while let Some(delta) = stream.next().await {
         deltas.push(delta.unwrap());

@@ -133,6 +133,7 @@ async fn function_call_round_trip() {
     assert_eq!(first.status(), AlternativeStatus::ToolCalls);
     let call = &first.tool_calls()[0];
     assert_eq!((call.id(), call.name()), ("something", "something"));
+    assert!(first.server_request_id().is_some(), "the recorded x-request-id");
     assert_eq!(call.arguments_json().unwrap(), serde_json::json!({"numbers": [5, 4, 1]}));
     let second = model.run(vec![ChatMessage::user(question), (&first).into(), call.result("+20.0")]).await.unwrap();
     assert_eq!(second.text(), "The result of the operation performed by the tool on the numbers [5, 4, 1] is +20.0.");

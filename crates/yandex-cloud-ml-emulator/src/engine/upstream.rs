@@ -26,6 +26,10 @@ use super::{EndReason, Ending, Engine, ModelRef, Reply, Tokenizer, tokenizer::Sy
 /// How long the upstream may take to answer, and to send each next chunk, by default.
 pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// Answers relayed at once. Each holds a blocking thread while it reads (the runtime has 512),
+/// so more are refused rather than left to starve the emulator's other blocking work.
+const MAX_RELAYS: usize = 256;
+
 /// The most bytes one event, or an error answer, of the upstream may have.
 const MAX_EVENT_BYTES: usize = 4 << 20;
 const MAX_ERROR_BYTES: usize = 64 << 10;
@@ -36,6 +40,7 @@ const MAX_ERROR_BYTES: usize = 64 << 10;
 pub struct UpstreamEngine {
     inner: Arc<Upstream>,
     version: String,
+    relays: Arc<tokio::sync::Semaphore>,
 }
 
 struct Upstream {
@@ -88,7 +93,11 @@ impl UpstreamEngine {
             Some(model) => format!("upstream {model} at {host}"),
             None => format!("upstream at {host}"),
         };
-        Ok(UpstreamEngine { inner: Arc::new(Upstream { base, model, timeout, authorization: None, client }), version })
+        Ok(UpstreamEngine {
+            inner: Arc::new(Upstream { base, model, timeout, authorization: None, client }),
+            version,
+            relays: Arc::new(tokio::sync::Semaphore::new(MAX_RELAYS)),
+        })
     }
 
     /// Sends `key` as `Authorization: Bearer <key>` (what OpenAI-compatible servers take).
@@ -104,7 +113,7 @@ impl UpstreamEngine {
             authorization,
             client: self.inner.client.clone(),
         };
-        UpstreamEngine { inner: Arc::new(inner), version: self.version }
+        UpstreamEngine { inner: Arc::new(inner), version: self.version, relays: self.relays }
     }
 }
 
@@ -570,6 +579,11 @@ impl Engine for UpstreamEngine {
         // which stops (closing the connection) as soon as this side stops reading.
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|_| Status::internal("the upstream engine runs only inside the emulator's runtime"))?;
+        let permit = self.relays.clone().try_acquire_owned().map_err(|_| {
+            Status::resource_exhausted(format!(
+                "the emulator relays at most {MAX_RELAYS} answers at once; retry shortly"
+            ))
+        })?;
         let (tx, mut rx) = mpsc::channel(64);
         let ending = Ending::default();
         runtime.spawn(self.inner.clone().relay(self.body(model, request), may_call_tools(request), tx, ending.clone()));
@@ -585,17 +599,21 @@ impl Engine for UpstreamEngine {
             }
             Some(Piece::Text(first)) => {
                 let end = ending.clone();
-                let rest = std::iter::from_fn(move || match rx.blocking_recv()? {
-                    Piece::Text(text) => Some(Ok(text)),
-                    Piece::Failed(status) => Some(Err(status)),
-                    Piece::Calls(_) => {
-                        Some(Err(Status::internal("the upstream sent tool calls after its answer's text")))
-                    }
-                    Piece::End(reason) => {
-                        if let Some(reason) = reason {
-                            end.set(reason);
+                // The permit is held until the answer is read or dropped.
+                let rest = std::iter::from_fn(move || {
+                    let _held = &permit;
+                    match rx.blocking_recv()? {
+                        Piece::Text(text) => Some(Ok(text)),
+                        Piece::Failed(status) => Some(Err(status)),
+                        Piece::Calls(_) => {
+                            Some(Err(Status::internal("the upstream sent tool calls after its answer's text")))
                         }
-                        None
+                        Piece::End(reason) => {
+                            if let Some(reason) = reason {
+                                end.set(reason);
+                            }
+                            None
+                        }
                     }
                 });
                 Ok(Reply::Relayed(Box::new(std::iter::once(Ok(first)).chain(rest)), ending))
@@ -617,6 +635,19 @@ mod tests {
         let e = UpstreamEngine::new("http://user:secret@h:1/v1", None, DEFAULT_UPSTREAM_TIMEOUT).unwrap_err();
         assert!(e.contains("--upstream-api-key") && !e.contains("secret"), "{e}");
         assert!(UpstreamEngine::new("http://h:1/v1", None, Duration::ZERO).is_err());
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn relays_beyond_the_limit_are_refused_at_once() {
+        let engine = UpstreamEngine::new("http://127.0.0.1:9/v1", None, DEFAULT_UPSTREAM_TIMEOUT).unwrap();
+        let _all = engine.relays.clone().try_acquire_many_owned(MAX_RELAYS as u32).unwrap();
+        let model = ModelRef { folder: "f".into(), name: "m".into(), version: "latest".into(), tuned: None };
+        let refused = tokio::task::spawn_blocking(move || engine.reply(&model, &pb::CompletionRequest::default()))
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+        assert!(refused.message().contains("at most 256"), "{refused:?}");
     }
 
     #[test]

@@ -92,7 +92,7 @@ impl Action for EmbedText {
         }
         let body = Body { model: &self.model.uri, input: [&self.text], dimensions: self.model.dimensions };
         let answer: Answer =
-            self.model.sdk.transport().api_json(ApiRequest::post("embeddings", &body)?, &options).await?;
+            self.model.sdk.transport().api_json(ApiRequest::post("embeddings", &body)?, &options).await?.value;
         let count = answer.data.len();
         let Some(item) = answer.data.into_iter().next().filter(|_| count == 1) else {
             return Err(Error::decode(format!("the server answered {count} vectors for one text")));

@@ -128,8 +128,8 @@ impl Action for Run {
 
     async fn execute(self, options: CallOptions) -> Result<ChatResult> {
         let request = self.0.request(false)?;
-        let wire: Wire = self.0.model.sdk.transport().api_json(request, &options).await?;
-        ChatResult::from_wire(wire)
+        let answer = self.0.model.sdk.transport().api_json::<Wire>(request, &options).await?;
+        Ok(ChatResult::from_wire(answer.value)?.with_server_request_id(answer.server_request_id))
     }
 }
 

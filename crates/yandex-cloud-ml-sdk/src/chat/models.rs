@@ -73,7 +73,7 @@ impl Action for ListModels {
     async fn execute(self, options: CallOptions) -> Result<Vec<ModelInfo>> {
         let request =
             ApiRequest { method: Method::GET, path: "models", body: None, project: Some(self.sdk.folder_id()) };
-        let listing: Listing = self.sdk.transport().api_json(request, &options).await?;
+        let listing: Listing = self.sdk.transport().api_json(request, &options).await?.value;
         Ok(listing.data)
     }
 }

@@ -282,6 +282,8 @@ pub struct ChatResult {
     model: String,
     choices: Vec<ChatChoice>,
     usage: Option<Usage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    server_request_id: Option<String>,
 }
 
 impl ChatResult {
@@ -292,7 +294,17 @@ impl ChatResult {
         choices: Vec<ChatChoice>,
         usage: Option<Usage>,
     ) -> ChatResult {
-        ChatResult { id, created, model, choices, usage }
+        ChatResult { id, created, model, choices, usage, server_request_id: None }
+    }
+
+    pub(crate) fn with_server_request_id(mut self, id: Option<String>) -> ChatResult {
+        self.server_request_id = id;
+        self
+    }
+
+    /// The server's id of the request (`x-request-id`), for support requests.
+    pub fn server_request_id(&self) -> Option<&str> {
+        self.server_request_id.as_deref()
     }
 
     /// Parses a `chat.completion` object.
@@ -319,6 +331,7 @@ impl ChatResult {
             model: wire.model.unwrap_or_default(),
             choices,
             usage: wire.usage.map(WireUsage::usage),
+            server_request_id: None,
         })
     }
 

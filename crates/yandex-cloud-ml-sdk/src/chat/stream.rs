@@ -306,9 +306,14 @@ impl ChatStream {
         &self.events.request_id
     }
 
+    /// The server's id of the request (`x-request-id`), for support requests.
+    pub fn server_request_id(&self) -> Option<&str> {
+        self.events.server_request_id.as_deref()
+    }
+
     /// The answer assembled from what was read so far.
     pub fn current(&self) -> ChatResult {
-        self.assembly.result()
+        self.assembly.result().with_server_request_id(self.events.server_request_id.clone())
     }
 
     /// Reads the rest of the stream and returns the whole answer.
@@ -317,7 +322,7 @@ impl ChatStream {
         while let Some(delta) = self.next().await {
             delta?;
         }
-        Ok(self.assembly.result())
+        Ok(self.current())
     }
 
     /// The error that ends the stream: naming the call, saying how far it got, and not

@@ -108,6 +108,22 @@ pub(crate) fn base_url(
     Ok(Some(url))
 }
 
+/// A decoded answer and the server's id of its request (`x-request-id`, else
+/// `x-server-trace-id`), for support requests.
+pub(crate) struct Answer<T> {
+    pub value: T,
+    pub server_request_id: Option<String>,
+}
+
+/// The server's id of a request, from the answer's headers.
+fn server_request_id(headers: &http::HeaderMap) -> Option<String> {
+    ["x-request-id", "x-server-trace-id"]
+        .iter()
+        .find_map(|name| headers.get(*name))
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
 /// One request of the API: method, the path under the base URL, the JSON body.
 pub(crate) struct ApiRequest<'a> {
     pub method: Method,
@@ -160,23 +176,25 @@ impl Transport {
         &self,
         request: ApiRequest<'_>,
         options: &CallOptions,
-    ) -> Result<T> {
-        let bytes = self
+    ) -> Result<Answer<T>> {
+        let (bytes, server_request_id) = self
             // The attempt's own deadline bounds the read.
             .api_call(&request, new_request_id(), options, |response, _| async move {
-                read_body(response.body, MAX_ANSWER_BYTES).await
+                let id = server_request_id(&response.headers);
+                Ok((read_body(response.body, MAX_ANSWER_BYTES).await?, id))
             })
             .await?;
         if self.inner.log_payloads {
             tracing::debug!(path = request.path, payload = %String::from_utf8_lossy(&bytes), "response payload");
         }
-        serde_json::from_slice(&bytes).map_err(|e| {
+        let value = serde_json::from_slice(&bytes).map_err(|e| {
             Error::decode(format!(
                 "the answer of {} is not the expected JSON: {e}; it began with {:?}",
                 request.path,
                 String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
             ))
-        })
+        })?;
+        Ok(Answer { value, server_request_id })
     }
 
     /// A request answered with an event stream. Attempts are retried until the first event
@@ -198,7 +216,9 @@ impl Transport {
                         content_type.unwrap_or("no content type")
                     )));
                 }
+                let server_id = server_request_id(&response.headers);
                 let mut stream = EventStream::new(response.body, deadline, options.timeout);
+                stream.server_request_id = server_id;
                 let first = futures_util::StreamExt::next(&mut stream).await.unwrap_or_else(|| {
                     Err(Error::new(ErrorKind::Transport, "the event stream ended before its first event"))
                 })?;
@@ -354,7 +374,7 @@ pub(crate) fn code_of(status: StatusCode) -> Code {
 async fn api_error(response: Response, path: &str) -> (Error, Option<Duration>) {
     let status = response.status;
     let header = |name: &str| response.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let server_request_id = header("x-request-id").or_else(|| header("x-server-trace-id"));
+    let server_request_id = server_request_id(&response.headers);
     let retry_after = header("retry-after").as_deref().and_then(retry_after);
     let deadline = Instant::now() + ERROR_BODY_TIME;
     // What arrived in time and fits is enough to say what went wrong.
@@ -454,6 +474,8 @@ async fn read_body(body: hyper::body::Incoming, limit: usize) -> Result<Bytes> {
 pub(crate) struct EventStream {
     /// The call's `x-client-request-id`.
     pub request_id: String,
+    /// The server's id of the request, if it sent one.
+    pub server_request_id: Option<String>,
     /// The call's path and attempts, for errors.
     pub path: &'static str,
     pub attempts: u32,
@@ -470,6 +492,7 @@ impl EventStream {
     fn new(body: hyper::body::Incoming, deadline: Instant, timeout: Duration) -> EventStream {
         EventStream {
             request_id: String::new(),
+            server_request_id: None,
             path: "",
             attempts: 1,
             first: None,
