@@ -10,7 +10,6 @@ use super::{
 };
 use crate::{
     call::{Action, Call, CallOptions},
-    completions::uri,
     error::{Error, Result},
     sdk::Sdk,
     transport::openai::ApiRequest,
@@ -40,25 +39,7 @@ impl ChatModel {
         ChatModel { sdk, uri: uri.into(), config: Arc::default() }
     }
 
-    /// The model URI, e.g. `gpt://b1g.../qwen3-235b-a22b-fp8/latest`.
-    pub fn uri(&self) -> &str {
-        &self.uri
-    }
-
-    /// The model name parsed from the URI, if the URI has the usual shape.
-    pub fn name(&self) -> Option<&str> {
-        uri::parse(&self.uri).map(|p| p.name)
-    }
-
-    /// The version parsed from the URI (`latest`, `rc`, …).
-    pub fn version(&self) -> Option<&str> {
-        uri::parse(&self.uri).map(|p| p.version)
-    }
-
-    /// Whether the URI names a fine-tuned model (`…@suffix`).
-    pub fn fine_tuned(&self) -> Option<bool> {
-        uri::parse(&self.uri).map(|p| p.fine_tune.is_some())
-    }
+    crate::completions::uri::uri_accessors!("gpt://b1g.../qwen3-235b-a22b-fp8/latest");
 
     /// The current configuration.
     pub fn config(&self) -> &ChatModelConfig {

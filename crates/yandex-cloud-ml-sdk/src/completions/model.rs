@@ -9,7 +9,6 @@ use super::{
     message::{IntoMessages, Message},
     result::{CompletionResult, Token},
     stream::CompletionStream,
-    uri,
 };
 use crate::{
     call::{Action, Call, CallOptions},
@@ -44,25 +43,7 @@ impl GptModel {
         GptModel { sdk, uri: uri.into(), config: Arc::default() }
     }
 
-    /// The model URI, e.g. `gpt://b1g.../yandexgpt/latest`.
-    pub fn uri(&self) -> &str {
-        &self.uri
-    }
-
-    /// The model name parsed from the URI (`yandexgpt`), if the URI has the usual shape.
-    pub fn name(&self) -> Option<&str> {
-        uri::parse(&self.uri).map(|p| p.name)
-    }
-
-    /// The version parsed from the URI (`latest`, `rc`, …).
-    pub fn version(&self) -> Option<&str> {
-        uri::parse(&self.uri).map(|p| p.version)
-    }
-
-    /// Whether the URI names a fine-tuned model (`…/latest@suffix`); `None` for unusual URIs.
-    pub fn fine_tuned(&self) -> Option<bool> {
-        uri::parse(&self.uri).map(|p| p.fine_tune.is_some())
-    }
+    crate::completions::uri::uri_accessors!("gpt://b1g.../yandexgpt/latest");
 
     /// The current configuration.
     pub fn config(&self) -> &GptModelConfig {

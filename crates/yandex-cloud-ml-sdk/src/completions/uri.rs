@@ -6,6 +6,33 @@ pub(crate) fn model_uri(folder_id: &str, name: &str, version: &str) -> String {
     if name.contains("://") { name.to_owned() } else { format!("gpt://{folder_id}/{name}/{version}") }
 }
 
+/// The accessors every model type has over its `uri` field (`uri`, `name`, `version`,
+/// `fine_tuned`), with `$example` the URI its docs show.
+macro_rules! uri_accessors {
+    ($example:literal) => {
+        #[doc = concat!("The model URI, e.g. `", $example, "`.")]
+        pub fn uri(&self) -> &str {
+            &self.uri
+        }
+
+        /// The model name parsed from the URI, if the URI has the usual shape.
+        pub fn name(&self) -> Option<&str> {
+            $crate::completions::uri::parse(&self.uri).map(|p| p.name)
+        }
+
+        /// The version parsed from the URI (`latest`, `rc`, …).
+        pub fn version(&self) -> Option<&str> {
+            $crate::completions::uri::parse(&self.uri).map(|p| p.version)
+        }
+
+        /// Whether the URI names a tuned model (`…/latest@suffix`); `None` for unusual URIs.
+        pub fn fine_tuned(&self) -> Option<bool> {
+            $crate::completions::uri::parse(&self.uri).map(|p| p.fine_tune.is_some())
+        }
+    };
+}
+pub(crate) use uri_accessors;
+
 /// The parts of a model URI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct UriParts<'a> {

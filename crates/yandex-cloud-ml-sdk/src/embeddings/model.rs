@@ -7,7 +7,6 @@ use yandex_cloud_ml_proto::yandex::cloud::ai::foundation_models::v1 as pb;
 use super::{many::RunMany, result::Embedding};
 use crate::{
     call::{Action, Call, CallOptions},
-    completions::uri,
     error::{Error, Result},
     sdk::Sdk,
     transport::rpc,
@@ -60,25 +59,7 @@ impl TextEmbeddingsModel {
         TextEmbeddingsModel { sdk, uri: uri.into(), config: Arc::default() }
     }
 
-    /// The model URI, e.g. `emb://b1g.../text-search-doc/latest`.
-    pub fn uri(&self) -> &str {
-        &self.uri
-    }
-
-    /// The model name parsed from the URI (`text-search-doc`), if the URI has the usual shape.
-    pub fn name(&self) -> Option<&str> {
-        uri::parse(&self.uri).map(|p| p.name)
-    }
-
-    /// The version parsed from the URI (`latest`, `rc`, …).
-    pub fn version(&self) -> Option<&str> {
-        uri::parse(&self.uri).map(|p| p.version)
-    }
-
-    /// Whether the URI names a tuned model (`…/latest@suffix`); `None` for unusual URIs.
-    pub fn fine_tuned(&self) -> Option<bool> {
-        uri::parse(&self.uri).map(|p| p.fine_tune.is_some())
-    }
+    crate::completions::uri::uri_accessors!("emb://b1g.../text-search-doc/latest");
 
     /// The current configuration.
     pub fn config(&self) -> &TextEmbeddingsConfig {
