@@ -162,6 +162,8 @@ const MODELLED: [&str; 10] = [
 ];
 
 impl ChatModelConfig {
+    crate::tools::tool_settings!();
+
     /// Sampling temperature (the docs give 0–1; some models take up to 2).
     pub fn temperature(mut self, temperature: impl Into<Option<f64>>) -> Self {
         self.temperature = temperature.into();
@@ -183,30 +185,6 @@ impl ChatModelConfig {
     /// Structured output.
     pub fn response_format(mut self, format: impl Into<Option<ChatResponseFormat>>) -> Self {
         self.response_format = format.into();
-        self
-    }
-
-    /// Replaces the tools.
-    pub fn tools(mut self, tools: impl IntoIterator<Item = FunctionTool>) -> Self {
-        self.tools = tools.into_iter().collect();
-        self
-    }
-
-    /// Adds a tool.
-    pub fn tool(mut self, tool: FunctionTool) -> Self {
-        self.tools.push(tool);
-        self
-    }
-
-    /// Whether the model may call several tools in one turn.
-    pub fn parallel_tool_calls(mut self, parallel: impl Into<Option<bool>>) -> Self {
-        self.parallel_tool_calls = parallel.into();
-        self
-    }
-
-    /// Which tools the model may or must call.
-    pub fn tool_choice(mut self, choice: impl Into<Option<ToolChoice>>) -> Self {
-        self.tool_choice = choice.into();
         self
     }
 
@@ -241,21 +219,6 @@ impl ChatModelConfig {
     /// The response format, if set.
     pub fn get_response_format(&self) -> Option<&ChatResponseFormat> {
         self.response_format.as_ref()
-    }
-
-    /// The tools.
-    pub fn get_tools(&self) -> &[FunctionTool] {
-        &self.tools
-    }
-
-    /// The parallel-tool-calls flag, if set.
-    pub fn get_parallel_tool_calls(&self) -> Option<bool> {
-        self.parallel_tool_calls
-    }
-
-    /// The tool choice, if set.
-    pub fn get_tool_choice(&self) -> Option<&ToolChoice> {
-        self.tool_choice.as_ref()
     }
 
     /// The extra body parameters.

@@ -103,6 +103,8 @@ pub struct GptModelConfig {
 }
 
 impl GptModelConfig {
+    crate::tools::tool_settings!();
+
     /// Sampling temperature in `[0, 1]`; higher is more random.
     pub fn temperature(mut self, temperature: impl Into<Option<f64>>) -> Self {
         self.temperature = temperature.into();
@@ -127,30 +129,6 @@ impl GptModelConfig {
         self
     }
 
-    /// Replaces the tools the model may call.
-    pub fn tools(mut self, tools: impl IntoIterator<Item = FunctionTool>) -> Self {
-        self.tools = tools.into_iter().collect();
-        self
-    }
-
-    /// Adds one tool.
-    pub fn tool(mut self, tool: FunctionTool) -> Self {
-        self.tools.push(tool);
-        self
-    }
-
-    /// Whether the model may request several calls in one answer (cloud default: yes).
-    pub fn parallel_tool_calls(mut self, parallel: impl Into<Option<bool>>) -> Self {
-        self.parallel_tool_calls = parallel.into();
-        self
-    }
-
-    /// Which tools the model may or must call.
-    pub fn tool_choice(mut self, choice: impl Into<Option<ToolChoice>>) -> Self {
-        self.tool_choice = choice.into();
-        self
-    }
-
     /// The configured temperature.
     pub fn get_temperature(&self) -> Option<f64> {
         self.temperature
@@ -169,21 +147,6 @@ impl GptModelConfig {
     /// The configured response format.
     pub fn get_response_format(&self) -> Option<&ResponseFormat> {
         self.response_format.as_ref()
-    }
-
-    /// The configured tools.
-    pub fn get_tools(&self) -> &[FunctionTool] {
-        &self.tools
-    }
-
-    /// The configured parallel-tool-calls flag.
-    pub fn get_parallel_tool_calls(&self) -> Option<bool> {
-        self.parallel_tool_calls
-    }
-
-    /// The configured tool choice.
-    pub fn get_tool_choice(&self) -> Option<&ToolChoice> {
-        self.tool_choice.as_ref()
     }
 
     /// Checks the whole configuration; errors name the field and the fix.

@@ -113,6 +113,53 @@ pub(crate) fn validate_function_name(name: &str, what: &str) -> Result<()> {
     Ok(())
 }
 
+/// The tool settings every model configuration has (`tools`, `tool`, `parallel_tool_calls`,
+/// `tool_choice` and their getters), over its `tools`, `parallel_tool_calls` and `tool_choice`
+/// fields.
+macro_rules! tool_settings {
+    () => {
+        /// Replaces the tools the model may call.
+        pub fn tools(mut self, tools: impl IntoIterator<Item = $crate::tools::FunctionTool>) -> Self {
+            self.tools = tools.into_iter().collect();
+            self
+        }
+
+        /// Adds one tool.
+        pub fn tool(mut self, tool: $crate::tools::FunctionTool) -> Self {
+            self.tools.push(tool);
+            self
+        }
+
+        /// Whether the model may request several calls in one answer (cloud default: yes).
+        pub fn parallel_tool_calls(mut self, parallel: impl Into<Option<bool>>) -> Self {
+            self.parallel_tool_calls = parallel.into();
+            self
+        }
+
+        /// Which tools the model may or must call.
+        pub fn tool_choice(mut self, choice: impl Into<Option<$crate::tools::ToolChoice>>) -> Self {
+            self.tool_choice = choice.into();
+            self
+        }
+
+        /// The configured tools.
+        pub fn get_tools(&self) -> &[$crate::tools::FunctionTool] {
+            &self.tools
+        }
+
+        /// The configured parallel-tool-calls flag.
+        pub fn get_parallel_tool_calls(&self) -> Option<bool> {
+            self.parallel_tool_calls
+        }
+
+        /// The configured tool choice.
+        pub fn get_tool_choice(&self) -> Option<&$crate::tools::ToolChoice> {
+            self.tool_choice.as_ref()
+        }
+    };
+}
+pub(crate) use tool_settings;
+
 /// Which tools the model may or must call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
